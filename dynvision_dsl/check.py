@@ -1,0 +1,1016 @@
+"""Stage 2: semantic checks. Resolves params, conditionals and templates into
+an `ir.Model`, collecting every diagnostic (names, dimensions, delays, shapes,
+ports, cycles, module names) before stopping at the stage boundary."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import networkx as nx
+
+from . import ir
+from . import syntax as S
+from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
+from .parse import parse_expression
+from .values import Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
+
+SOLVERS = ("euler", "rk4", "exponential")
+TIME_ITEMS = ("dt", "steps", "idle")
+Override = Any  # str | int | float | bool
+
+
+@dataclass
+class _ParamSlot:
+    decl: S.ParamDecl
+    value: Val | None = None
+    override: Val | None = None
+    busy: bool = False
+
+
+@dataclass
+class _Scope:
+    """Names visible to constant expressions: params, template arguments, area params."""
+
+    values: dict[str, Val] = field(default_factory=dict)
+    parent: "_Scope | None" = None
+
+    def get(self, name: str) -> Val | None:
+        if name in self.values:
+            return self.values[name]
+        return self.parent.get(name) if self.parent else None
+
+
+def check_module(module: S.Module, params: dict[str, Override] | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
+    """Resolve and check a parsed module; the model is None when there are errors."""
+    checker = _Checker(module, params or {})
+    model = checker.run()
+    return (None if checker.sink.has_errors else model), checker.sink.items
+
+
+class _Checker:
+    def __init__(self, module: S.Module, overrides: dict[str, Override]):
+        self.m = module
+        self.src = module.source
+        self.file = module.file
+        self.sink = Sink()
+        self.overrides = overrides
+        self.params: dict[str, _ParamSlot] = {}
+        self.all_param_names: dict[str, int] = {}
+        self.all_area_names: dict[str, int] = {}
+        self.dynamics: dict[str, S.DynamicsDecl] = {}
+        self.modules: dict[str, Span] = {}  # module path -> where it was named
+
+    # ----------------------------------------------------------------- driver
+    def run(self) -> ir.Model | None:
+        self._survey(self.m.decls)
+        for decl in self.m.decls:
+            if isinstance(decl, S.ParamDecl):
+                self._declare_param(decl)
+        decls = self._select(self.m.decls, top=True)
+        self._apply_overrides()
+        for slot in self.params.values():
+            self._try(lambda s=slot: self._param_value(s.decl.name.name, s.decl.name.span))
+        by_kind: dict[type, list] = {}
+        for d in decls:
+            by_kind.setdefault(type(d), []).append(d)
+        name = self._model_name(by_kind.get(S.ModelDecl, []))
+        dt, steps, idle = self._time(by_kind.get(S.TimeBlock, []))
+        inp = self._input(by_kind.get(S.InputDecl, []))
+        for d in by_kind.get(S.DynamicsDecl, []):
+            self._declare_dynamics(d)
+        areas = self._areas(by_kind.get(S.AreaDecl, []), inp)
+        if self.sink.has_errors and (dt is None or inp is None):
+            return None
+        conns = self._connections(by_kind.get(S.Connection, []), areas, inp, dt)
+        readout = self._readout(by_kind.get(S.Readout, []), areas, dt)
+        if inp is None or dt is None:
+            return None
+        self._infer_shapes(areas, conns, inp)
+        readout = self._readout_shapes(readout, areas)
+        self._check_ports(areas, conns)
+        self._check_zero_delay_cycles(conns)
+        self._check_reachability(areas, conns, inp)
+        self._check_module_names(areas, conns, readout)
+        if self.sink.has_errors or readout is None:
+            return None
+        final = {n: s.value.v for n, s in self.params.items() if s.value is not None}
+        return ir.Model(name, self.file, self.src, dt, steps, idle, inp, areas, conns, readout, final)
+
+    def _try(self, fn, default=None):
+        """Run `fn`, turning a DynError into collected diagnostics."""
+        try:
+            return fn()
+        except DynError as exc:
+            self.sink.items.extend(exc.diagnostics)
+            return default
+
+    def _text(self, node) -> str:
+        return source_text(self.src, node.span)
+
+    # ---------------------------------------------------- params and variants
+    def _survey(self, decls: Iterable, depth: int = 0) -> None:
+        """Note every param and area name in every branch, for did-you-mean and
+        for telling 'unknown' from 'not in this variant'."""
+        for d in decls:
+            if isinstance(d, S.ParamDecl) and depth >= 0:
+                self.all_param_names.setdefault(d.name.name, d.name.span.line)
+            elif isinstance(d, S.AreaDecl):
+                self.all_area_names.setdefault(d.name.name, d.name.span.line)
+            elif isinstance(d, S.If):
+                self._survey(d.then, depth + 1)
+                self._survey(d.orelse, depth + 1)
+
+    def _declare_param(self, decl: S.ParamDecl) -> None:
+        name = decl.name.name
+        if decl.trainable:
+            self.sink.error(f"param '{name}' is marked trainable outside an area", decl.span,
+                            "declare trainable params inside an area body")
+        if name in self.params:
+            first = self.params[name].decl.span.line
+            self.sink.error(f"param '{name}' is defined twice (first at line {first})", decl.name.span)
+            return
+        self.params[name] = _ParamSlot(decl)
+
+    def _select(self, decls: Iterable, top: bool) -> list:
+        """The declarations chosen by `if` conditions, in source order."""
+        out = []
+        for d in decls:
+            if isinstance(d, S.If):
+                cond = self._try(lambda d=d: self._condition(d.cond, self._lookup_param))
+                branch = d.then if cond else d.orelse
+                if cond is None:
+                    continue
+                if top:
+                    for sub in branch:
+                        if isinstance(sub, S.ParamDecl):
+                            self._declare_param(sub)
+                out.extend(self._select(branch, top))
+            else:
+                out.append(d)
+        return out
+
+    def _condition(self, expr: S.Expr, lookup) -> bool:
+        val = Evaluator(self.src, lookup)(expr)
+        if not isinstance(val.v, bool):
+            raise err(f"a condition must be true or false, but '{self._text(expr)}' is {kind_text(val)}",
+                      expr.span, "compare it, e.g. 'if feedback != \"off\"'")
+        return val.v
+
+    def _lookup_param(self, name: str, span: Span) -> Val:
+        if name in self.params:
+            return self._param_value(name, span)
+        if name in self.all_param_names:
+            raise err(f"param '{name}' is not defined in this variant (it is declared under a condition "
+                      f"that is false, line {self.all_param_names[name]})", span)
+        raise err(unknown("param", name, self.all_param_names, span.line), span)
+
+    def _param_value(self, name: str, span: Span) -> Val:
+        slot = self.params[name]
+        if slot.value is not None:
+            return slot.value
+        if slot.busy:
+            raise err(f"param '{name}' is defined in terms of itself", slot.decl.value.span)
+        slot.busy = True
+        try:
+            default = Evaluator(self.src, self._lookup_param)(slot.decl.value)
+            slot.value = default
+            if slot.override is not None:
+                slot.value = self._checked_override(name, slot.override, default)
+        finally:
+            slot.busy = False
+        return slot.value
+
+    def _apply_overrides(self) -> None:
+        span = Span("--set", 0, 0, 0, 0)
+        for name, raw in self.overrides.items():
+            if name not in self.params:
+                where = ("it is declared under a condition that is false" if name in self.all_param_names
+                         else None)
+                msg = unknown("param", name, self.all_param_names) if not where else f"param '{name}' is not used: {where}"
+                self.sink.error(f"cannot set {msg}", span, "declare it with 'param NAME = VALUE'")
+                continue
+            self.params[name].override = self._try(lambda raw=raw, name=name: self._override_value(name, raw))
+
+    def _override_value(self, name: str, raw: Override) -> Val:
+        if isinstance(raw, bool):
+            return Val(raw, None)
+        if isinstance(raw, (int, float)):
+            return Val(float(raw), 0)
+        text = str(raw).strip()
+        declared = self.params[name].decl.value
+        if isinstance(declared, S.Str) and not text.startswith('"'):
+            return Val(text, None)
+        try:
+            expr = parse_expression(text, f"--set {name}")
+        except DynError as exc:
+            raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
+                                       f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
+        return Evaluator(text, self._lookup_param)(expr)
+
+    def _checked_override(self, name: str, new: Val, default: Val) -> Val:
+        same = (new.dim == default.dim) and (type(new.v) is type(default.v) or (new.is_number and default.is_number))
+        if not same:
+            want = kind_text(default)
+            hint = f"write e.g. '{name}={fmt_quantity(new.v, 1)}'" if default.dim == 1 and new.dim == 0 else None
+            raise err(f"param '{name}' is {want} ({default.describe()}), but the override gives "
+                      f"{kind_text(new)} ({new.describe()})", Span("--set", 0, 0, 0, 0), hint)
+        return new
+
+    # ------------------------------------------------------- model, time, input
+    def _model_name(self, decls: list[S.ModelDecl]) -> str:
+        for extra in decls[1:]:
+            self.sink.error("a spec has one 'model' line", extra.span)
+        if decls:
+            return decls[0].name.name
+        stem = self.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        return "".join(p.capitalize() for p in stem.replace("-", "_").split("_")) or "Model"
+
+    def _int(self, expr: S.Expr, what: str, minimum: int, lookup=None) -> int:
+        val = Evaluator(self.src, lookup or self._lookup_param)(expr)
+        if not val.is_number or val.dim != 0 or isinstance(val.v, bool) or float(val.v) != int(val.v):
+            raise err(f"{what} must be a whole number, but '{self._text(expr)}' is {val.describe()}", expr.span)
+        if val.v < minimum:
+            raise err(f"{what} must be at least {minimum}, got {int(val.v)}", expr.span)
+        return int(val.v)
+
+    def _time(self, blocks: list[S.TimeBlock]):
+        if not blocks:
+            self.sink.error("the spec has no time block", Span(self.file, 1, 1, 1, 2),
+                            "add 'time { dt = 1 ms  steps = 10 }'")
+            return None, 1, 0
+        for extra in blocks[1:]:
+            self.sink.error(f"a second time block (the first is at line {blocks[0].span.line})", extra.span)
+        items: dict[str, S.TimeItem] = {}
+        for item in blocks[0].items:
+            name = item.name.name
+            if name not in TIME_ITEMS:
+                self.sink.error(unknown("time setting", name, TIME_ITEMS), item.name.span,
+                                "a time block sets dt, steps and idle")
+            elif name in items:
+                self.sink.error(f"'{name}' is set twice in the time block", item.name.span)
+            else:
+                items[name] = item
+        dt = None
+        if "dt" not in items:
+            self.sink.error("the time block does not set dt", blocks[0].span, "add 'dt = 1 ms'")
+        else:
+            dt = self._try(lambda: self._dt(items["dt"].value))
+        steps = self._try(lambda: self._int(items["steps"].value, "steps", 1), 1) if "steps" in items else None
+        if steps is None:
+            if "steps" not in items:
+                self.sink.error("the time block does not set steps", blocks[0].span, "add 'steps = 10'")
+            steps = 1
+        idle = self._try(lambda: self._int(items["idle"].value, "idle", 0), 0) if "idle" in items else 0
+        return dt, steps, idle
+
+    def _dt(self, expr: S.Expr) -> float:
+        val = Evaluator(self.src, self._lookup_param)(expr)
+        if val.dim != 1:
+            raise err(f"dt must be a time, but '{self._text(expr)}' is {kind_text(val)}", expr.span,
+                      "write a unit after the number, e.g. 'dt = 1 ms'")
+        if val.v <= 0:
+            raise err(f"dt must be positive, got {val.describe()}", expr.span)
+        return float(val.v)
+
+    def _input(self, decls: list[S.InputDecl]) -> ir.InputSpec | None:
+        if not decls:
+            self.sink.error("the spec has no input", Span(self.file, 1, 1, 1, 2),
+                            "add 'input image [3, 64, 64]'")
+            return None
+        for extra in decls[1:]:
+            self.sink.error(f"a second input (the first is at line {decls[0].span.line})", extra.span)
+        d = decls[0]
+        if len(d.shape) != 3:
+            self.sink.error(f"the input shape has {len(d.shape)} entries; it needs [channels, height, width]", d.span)
+            return None
+        dims = [self._try(lambda e=e, w=w: self._int(e, f"the input's {w}", 1)) for e, w in zip(d.shape, ("channels", "height", "width"))]
+        if None in dims:
+            return None
+        if d.name.name in self.all_area_names:
+            self.sink.error(f"'{d.name.name}' names both the input and an area", d.name.span)
+        return ir.InputSpec(d.name.name, tuple(dims), d.span)
+
+    # ------------------------------------------------------------------ areas
+    def _declare_dynamics(self, d: S.DynamicsDecl) -> None:
+        if d.name.name in self.dynamics:
+            first = self.dynamics[d.name.name].span.line
+            self.sink.error(f"dynamics '{d.name.name}' is defined twice (first at line {first})", d.name.span)
+            return
+        self.dynamics[d.name.name] = d
+
+    def _areas(self, decls: list[S.AreaDecl], inp) -> dict[str, ir.Area]:
+        areas: dict[str, ir.Area] = {}
+        first: dict[str, int] = {}
+        for d in decls:
+            name = d.name.name
+            if name in first:
+                self.sink.error(f"area '{name}' is defined twice (first at line {first[name]})", d.name.span)
+                continue
+            first[name] = d.span.line
+            area = self._try(lambda d=d: _AreaBuilder(self, d).build())
+            if area is not None:
+                areas[name] = area
+        return areas
+
+    # ------------------------------------------------------------ connections
+    def _area_ref(self, ident: S.Ident, areas, inp, allow_input: bool) -> bool:
+        name = ident.name
+        if name in areas or (allow_input and inp is not None and name == inp.name):
+            return True
+        if inp is not None and name == inp.name:
+            self.sink.error(f"the input '{name}' cannot receive connections", ident.span,
+                            "connections run from the input to areas")
+            return False
+        if name in self.all_area_names and name not in areas:
+            if any(d.name.name == name for d in self._selected_area_decls()):
+                return False  # the area failed its own checks; its error is already reported
+            self.sink.error(f"area '{name}' is not part of this variant (it is declared under a condition "
+                            f"that is false, line {self.all_area_names[name]})", ident.span)
+            return False
+        cands = dict(self.all_area_names)
+        if inp is not None:
+            cands.setdefault(inp.name, inp.span.line)
+        self.sink.error(unknown("area", name, cands, ident.span.line), ident.span)
+        return False
+
+    def _selected_area_decls(self):
+        return [d for d in self._select_quiet(self.m.decls) if isinstance(d, S.AreaDecl)]
+
+    def _select_quiet(self, decls):
+        out = []
+        for d in decls:
+            if isinstance(d, S.If):
+                try:
+                    cond = self._condition(d.cond, self._lookup_param)
+                except DynError:
+                    continue
+                out.extend(self._select_quiet(d.then if cond else d.orelse))
+            else:
+                out.append(d)
+        return out
+
+    def _delay(self, expr: S.Expr | None, dt: float | None) -> tuple[float, int]:
+        if expr is None:
+            return 0.0, 0
+        val = Evaluator(self.src, self._lookup_param)(expr)
+        if val.dim != 1:
+            raise err(f"a delay must be a time, but '{self._text(expr)}' is {kind_text(val)}", expr.span,
+                      "write a unit after the number, e.g. 'delay 2 ms'")
+        if val.v < 0:
+            raise err(f"a delay cannot be negative, got {val.describe()}", expr.span)
+        if dt is None:
+            return float(val.v), 0
+        ratio = val.v / dt
+        if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
+            raise err(f"delay {val.describe()} is not a multiple of dt = {fmt_quantity(dt, 1)}", expr.span,
+                      f"use {fmt_quantity(math.floor(ratio) * dt, 1)} or {fmt_quantity(math.ceil(ratio) * dt, 1)}")
+        return float(val.v), int(round(ratio))
+
+    def _connections(self, decls: list[S.Connection], areas, inp, dt) -> list[ir.Conn]:
+        conns: list[ir.Conn] = []
+        names: dict[str, int] = {}
+        for d in decls:
+            delay = self._try(lambda d=d: self._delay(d.delay, dt))
+            for src, dst in zip(d.chain, d.chain[1:]):
+                if src.port is not None:
+                    self.sink.error(f"a connection reads an area's output, not a port ('{src.area.name}.{src.port.name}')",
+                                    src.port.span, f"write '{src.area.name}'")
+                ok_src = self._area_ref(src.area, areas, inp, allow_input=True)
+                ok_dst = self._area_ref(dst.area, areas, inp, allow_input=False)
+                ops = self._pipeline_args(d.pipeline)
+                if not (ok_src and ok_dst) or ops is None or delay is None:
+                    continue
+                if any(kind == "lateral" and args["kind"] == "none" for kind, args, _, _ in ops):
+                    continue  # lateral(none, k): no recurrence, no connection
+                port = dst.port.name if dst.port else "input"
+                label = f"{src.area.name} -> {dst.area.name}" + (f".{port}" if dst.port else "")
+                base = f"{src.area.name}_to_{dst.area.name}" + (f"_{port}" if dst.port else "")
+                names[base] = names.get(base, 0) + 1
+                if names[base] > 1:
+                    base += f"_{names[base]}"
+                conns.append(ir.Conn(len(conns), src.area.name, dst.area.name, port, self._op_stubs(ops, base),
+                                     delay[0], delay[1], d.span, label, self._text(d)))
+        return conns
+
+    def _op_stubs(self, ops, base: str) -> list[OpSpec]:
+        """Unnamed operators are called BASE.KIND (BASE.KIND_i when a kind repeats)."""
+        kinds = [kind for kind, _, _, _ in ops]
+        out = []
+        for i, (kind, args, alias, span) in enumerate(ops):
+            derived = f"{base}.{kind}" if kinds.count(kind) == 1 else f"{base}.{kind}_{i}"
+            out.append(OpSpec(kind, tuple(sorted(args.items())), alias or derived, (), (), span))
+        return out
+
+    def _pipeline_args(self, pipeline: tuple[S.Op, ...]):
+        out = []
+        for op in pipeline:
+            res = self._try(lambda op=op: self._op_args(op))
+            if res is None:
+                return None
+            out.append(res)
+        return out
+
+    def _op_args(self, op: S.Op):
+        name = op.name.name
+        if name not in OPERATORS:
+            raise err(unknown("operator", name, OPERATORS), op.name.span,
+                      "operators: " + ", ".join(OPERATORS))
+        args = _bind_args(self, OPERATORS[name].args, op.args, op.kwargs, name, op.span, self._lookup_param)
+        try:
+            args = resolve_defaults(OPERATORS[name], args)
+        except OpError as exc:
+            raise err(f"{name}: {exc.message}", op.span, exc.hint) from None
+        return name, args, op.alias.name if op.alias else None, op.span
+
+    def _readout(self, decls: list[S.Readout], areas, dt):
+        if not decls:
+            self.sink.error("the spec has no readout", Span(self.file, 1, 1, 1, 2),
+                            "add e.g. 'readout IT : avgpool | linear(10)'")
+            return None
+        for extra in decls[1:]:
+            self.sink.error(f"a second readout (the first is at line {decls[0].span.line})", extra.span)
+        d = decls[0]
+        ok = self._area_ref(d.source, areas, None, allow_input=False)
+        ops = self._pipeline_args(d.pipeline)
+        delay = self._try(lambda: self._delay(d.delay, dt))
+        if not ok or ops is None or delay is None:
+            return None
+        specs = self._op_stubs(ops, "readout")
+        return ir.ReadoutSpec(d.source.name, specs, delay[0], delay[1], 0, d.span, self._text(d))
+
+    # ----------------------------------------------------------------- shapes
+    def _infer_shapes(self, areas: dict[str, ir.Area], conns: list[ir.Conn], inp: ir.InputSpec) -> None:
+        sizes: dict[str, tuple[int, int]] = {inp.name: inp.shape[1:]}
+        origin: dict[str, ir.Conn | None] = {}
+        for a in areas.values():
+            if a.size is not None:
+                sizes[a.name], origin[a.name] = a.size, None
+        channels = {a.name: a.channels for a in areas.values()}
+        channels[inp.name] = inp.shape[0]
+        resizing = lambda c: any(o.kind in ("adapt", "resize") for o in c.ops)
+        changed = True
+        while changed:
+            changed = False
+            for a in areas.values():
+                if a.name in sizes:
+                    continue
+                cands = sorted((c for c in conns if c.target == a.name and c.source in sizes and not resizing(c)),
+                               key=lambda c: (c.port != "input", c.index))
+                for c in cands:
+                    try:
+                        shape = self._through(c.ops, (channels[c.source], *sizes[c.source]), (a.channels, None, None))[-1]
+                    except OpError:
+                        continue
+                    if len(shape) == 3:
+                        sizes[a.name], origin[a.name] = shape[1:], c
+                        changed = True
+                        break
+        for a in areas.values():
+            if a.name in sizes:
+                a.size = tuple(sizes[a.name])
+            elif any(c.target == a.name for c in conns):
+                self.sink.error(f"cannot infer the size of area {a.name}: every connection into it resizes, "
+                                f"or comes from an area of unknown size", a.span,
+                                f"give the size explicitly: 'area {a.name} [{a.channels}, H, W]'")
+        for c in conns:
+            self._try(lambda c=c: self._check_conn_shape(c, areas, sizes, channels, origin))
+
+    def _through(self, ops: list[OpSpec], shape, target) -> list:
+        shapes = [tuple(shape)]
+        for o in ops:
+            shapes.append(tuple(OPERATORS[o.kind].shape(o.a, shapes[-1], target)))
+        return shapes
+
+    def _check_conn_shape(self, c: ir.Conn, areas, sizes, channels, origin) -> None:
+        if c.source not in sizes or c.target not in sizes:
+            return
+        target = areas[c.target]
+        shapes = [(channels[c.source], *sizes[c.source])]
+        for i, o in enumerate(c.ops):
+            try:
+                out = tuple(OPERATORS[o.kind].shape(o.a, shapes[-1], target.shape))
+            except OpError as exc:
+                raise err(f"{o.kind} in {c.label}: {exc.message}", o.span, exc.hint) from None
+            c.ops[i] = OpSpec(o.kind, o.args, o.path, shapes[-1], out, o.span)
+            shapes.append(out)
+        final = shapes[-1]
+        if len(final) != 3:
+            raise err(f"{c.label} delivers a vector of {final[0]}, but areas take [C, H, W] maps", c.span,
+                      "use linear and flatten only in the readout")
+        if final[0] != target.channels:
+            raise err(f"{c.label} delivers {final[0]} channels, but {c.target} has {target.channels}", c.span,
+                      "end the pipeline with conv, pointwise or adapt to map channels")
+        if tuple(final[1:]) != tuple(target.size):
+            ref = origin.get(c.target)
+            ref_text = f"from {ref.label}" if ref is not None else "as declared"
+            raise err(f"port '{c.port}' of {c.target} receives {list(final[1:])} from {c.label} but "
+                      f"{list(target.size)} {ref_text} (use resize or adapt)", c.span,
+                      "end the pipeline with 'resize' or 'adapt', or change a stride")
+
+    def _readout_shapes(self, r: ir.ReadoutSpec | None, areas) -> ir.ReadoutSpec | None:
+        if r is None or r.source not in areas or areas[r.source].size is None:
+            return r
+        shape = areas[r.source].shape
+        for i, o in enumerate(r.ops):
+            try:
+                out = tuple(OPERATORS[o.kind].shape(o.a, shape, None))
+            except OpError as exc:
+                self.sink.error(f"{o.kind} in the readout: {exc.message}", o.span, exc.hint)
+                return None
+            r.ops[i] = OpSpec(o.kind, o.args, o.path, shape, out, o.span)
+            shape = out
+        if len(shape) == 3 and shape[1:] != (1, 1):
+            self.sink.error(f"the readout ends in a {list(shape)} map, not a vector of class scores", r.span,
+                            "end it with 'avgpool | linear(n)' or 'flatten | linear(n)'")
+            return None
+        r.classes = math.prod(shape)
+        return r
+
+    # ------------------------------------------------------------------ ports
+    def _check_ports(self, areas: dict[str, ir.Area], conns: list[ir.Conn]) -> None:
+        fed: dict[tuple[str, str], ir.Conn] = {}
+        for c in conns:
+            fed.setdefault((c.target, c.port), c)
+        for (area, port), c in fed.items():
+            if area in areas and port not in areas[area].ports and not areas[area].incomplete:
+                guess = did_you_mean(port, areas[area].ports)
+                self.sink.error(f"port '{port}' of {area} is fed but never read by its equations", c.span,
+                                f"did you mean '{guess}'?" if guess else f"read '{port}' in {area}'s equations")
+        for a in areas.values():
+            for port in a.ports:
+                if (a.name, port) not in fed:
+                    fed_ports = [p for (t, p) in fed if t == a.name]
+                    guess = did_you_mean(port, fed_ports + [s for s in a.states])
+                    self.sink.warning(f"port '{port}' of {a.name} is read but never fed; it stays silent", a.span,
+                                      f"did you mean '{guess}'?" if guess else
+                                      f"feed it with a connection '... -> {a.name}.{port}'" if port != "input" else
+                                      f"feed it with a connection '... -> {a.name}'")
+
+    def _check_zero_delay_cycles(self, conns: list[ir.Conn]) -> None:
+        g = nx.MultiDiGraph()
+        for c in conns:
+            if c.delay_steps == 0:
+                g.add_edge(c.source, c.target, conn=c)
+        seen: set[int] = set()
+        for cycle in sorted(nx.simple_cycles(g), key=lambda cyc: sorted(cyc)):
+            edges = []
+            for a, b in zip(cycle, cycle[1:] + cycle[:1]):
+                edges.append(min((d["conn"] for d in g.get_edge_data(a, b).values()), key=lambda c: c.index))
+            last = max(edges, key=lambda c: c.index)
+            if last.index in seen:
+                continue
+            seen.add(last.index)
+            start = cycle.index(last.target)
+            order = cycle[start:] + cycle[:start]
+            path = " -> ".join(order + [order[0]])
+            self.sink.error(f"{last.source} -> {last.target} closes the cycle {path} with total delay 0 ms",
+                            last.span, "give one connection of the cycle a delay of at least dt")
+
+    def _check_reachability(self, areas, conns, inp) -> None:
+        g = nx.DiGraph()
+        g.add_nodes_from(areas)
+        g.add_edges_from((c.source, c.target) for c in conns)
+        g.add_node(inp.name)
+        reached = nx.descendants(g, inp.name)
+        for a in areas.values():
+            if a.name not in reached and not any(v is not None for v in a.states.values()) and not any(
+                    m.startswith(("Bias",)) for m in a.functions.values()):
+                self.sink.warning(f"no connection path from '{inp.name}' reaches area {a.name}; it stays silent",
+                                  a.span, f"connect it, e.g. '{inp.name} -> {a.name} : conv(3)'")
+
+    def _check_module_names(self, areas, conns, readout) -> None:
+        owners: dict[str, Span] = {}
+
+        def claim(path: str, span: Span) -> None:
+            if path in owners:
+                self.sink.error(f"module name '{path}' is used twice (first at line {owners[path].line})", span,
+                                "give each operator its own 'as' name")
+            else:
+                owners[path] = span
+
+        for a in areas.values():
+            for path in list(a.functions) + list(a.trainables):
+                claim(path, a.span)
+        for c in conns:
+            for o in c.ops:
+                if OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape) if o.in_shape else o.kind not in (
+                        "maxpool", "avgpool", "resize", "flatten", "identity"):
+                    claim(o.path, o.span)
+        if readout is not None:
+            for o in readout.ops:
+                claim(o.path, o.span)
+        paths = sorted(owners)
+        for p in paths:
+            for q in paths:
+                if q.startswith(p + "."):
+                    self.sink.error(f"module name '{p}' is also the start of '{q}'", owners[p],
+                                    f"rename one, e.g. '{p}.main'")
+                    break
+
+
+# --------------------------------------------------------------- arguments
+def _bind_args(ck: _Checker, sig, args, kwargs, fname: str, span: Span, lookup) -> dict[str, Any]:
+    """Bind positional then keyword arguments to a signature, Python style."""
+    ev = Evaluator(ck.src, lookup)
+    out: dict[str, Any] = {}
+    if len(args) > len(sig):
+        raise err(f"{fname}() takes at most {len(sig)} argument{'s' * (len(sig) != 1)}, got {len(args)}",
+                  args[len(sig)].span)
+    for a, expr in zip(sig, args):
+        out[a.name] = _arg_value(ck, ev, a, expr, fname, sig, out, lookup)
+    for kw in kwargs:
+        match = [a for a in sig if a.name == kw.name.name]
+        if not match:
+            raise err(unknown(f"argument of {fname}()", kw.name.name, [a.name for a in sig]), kw.name.span)
+        if kw.name.name in out:
+            raise err(f"{fname}() got '{kw.name.name}' twice", kw.name.span)
+        out[kw.name.name] = _arg_value(ck, ev, match[0], kw.value, fname, sig, out, lookup)
+    for a in sig:
+        if a.required and a.name not in out:
+            raise err(f"{fname}() needs the argument '{a.name}'", span)
+    return out
+
+
+def _arg_value(ck, ev, a, expr, fname, sig, out, lookup):
+    if isinstance(expr, S.Name):
+        bare = expr.name
+        try:
+            val = lookup(bare, expr.span)
+        except DynError:
+            if a.kind == "enum" and bare in a.choices:
+                return bare
+            flags = [s for s in sig if s.kind == "bool" and s.name == bare]
+            if flags:
+                out[bare] = True
+                return out.get(a.name, a.default) if a.name != bare else True
+            if a.kind == "enum":
+                raise err(unknown(f"{a.name} of {fname}()", bare, list(a.choices)), expr.span,
+                          "choices: " + ", ".join(a.choices)) from None
+            raise
+    else:
+        val = ev(expr)
+    text = source_text(ck.src, expr.span)
+    if a.kind == "enum":
+        if not isinstance(val.v, str) or val.v not in a.choices:
+            raise err(f"{a.name} of {fname}() must be one of {', '.join(a.choices)}; got {val.describe()}",
+                      expr.span)
+        return val.v
+    if a.kind == "bool":
+        if not isinstance(val.v, bool):
+            raise err(f"{a.name} of {fname}() must be true or false, got '{text}'", expr.span)
+        return val.v
+    if not val.is_number or isinstance(val.v, bool) or val.dim != 0:
+        raise err(f"{a.name} of {fname}() must be a dimensionless number, but '{text}' is {kind_text(val)}",
+                  expr.span)
+    if a.kind == "int":
+        if float(val.v) != int(val.v):
+            raise err(f"{a.name} of {fname}() must be a whole number, got {val.describe()}", expr.span)
+        return int(val.v)
+    return float(val.v)
+
+
+# ------------------------------------------------------------ area bodies
+class _AreaBuilder:
+    """Resolves one area: its template, statements, names and dimensions."""
+
+    def __init__(self, ck: _Checker, decl: S.AreaDecl):
+        self.ck, self.d = ck, decl
+        self.name = decl.name.name
+        self.scope = _Scope()  # template arguments, then area params (constants)
+        self.local_dims: dict[str, int] = {}
+        self.trainable: dict[str, tuple[str, int]] = {}  # name -> (module path, dim)
+        self.states: dict[str, ir.EqExpr | None] = {}
+        self.state_spans: dict[str, Span] = {}
+        self.assigned: set[str] = set()
+        self.ports: list[str] = []
+        self.fn_count: dict[str, int] = {}
+        self.area: ir.Area | None = None
+
+    def lookup_const(self, name: str, span: Span) -> Val:
+        val = self.scope.get(name)
+        if val is not None:
+            return val
+        return self.ck._lookup_param(name, span)
+
+    def build(self) -> ir.Area:
+        d = self.d
+        shape = [self.ck._int(e, f"the channel count of {self.name}" if i == 0 else "a size", 1) for i, e in enumerate(d.shape)]
+        if len(shape) not in (1, 3):
+            raise err(f"area {self.name} has shape {shape}; write [channels] or [channels, height, width]", d.span)
+        self.area = ir.Area(self.name, shape[0], tuple(shape[1:]) if len(shape) == 3 else None, d.span)
+        stmts: list = []
+        if d.template is not None:
+            stmts.extend(self._instantiate(d.template))
+        stmts.extend(self._flatten(d.body))
+        self._declare(stmts)
+        before = len(self.ck.sink.items)
+        for s in stmts:
+            self.ck._try(lambda s=s: self._statement(s))
+        self.area.incomplete = any(d.is_error for d in self.ck.sink.items[before:])
+        self._finish(stmts)
+        return self.area
+
+    def _instantiate(self, call: S.TemplateCall) -> list:
+        ck = self.ck
+        name = call.name.name
+        if name not in ck.dynamics:
+            raise err(unknown("dynamics", name, {k: v.span.line for k, v in ck.dynamics.items()}, call.span.line),
+                      call.name.span)
+        dyn = ck.dynamics[name]
+        self.area.template = name
+        params = [p.name.name for p in dyn.params]
+        values: dict[str, Val] = {}
+        if len(call.args) > len(params):
+            raise err(f"{name}() takes {len(params)} argument{'s' * (len(params) != 1)}, got {len(call.args)}",
+                      call.args[len(params)].span)
+        ev = Evaluator(ck.src, ck._lookup_param)
+        for p, e in zip(params, call.args):
+            values[p] = ev(e)
+        for kw in call.kwargs:
+            if kw.name.name not in params:
+                raise err(unknown(f"parameter of dynamics {name}", kw.name.name, params), kw.name.span)
+            if kw.name.name in values:
+                raise err(f"{name}() got '{kw.name.name}' twice", kw.name.span)
+            values[kw.name.name] = ev(kw.value)
+        for p in dyn.params:
+            if p.name.name not in values:
+                if p.default is None:
+                    raise err(f"dynamics {name} needs the argument '{p.name.name}'", call.span,
+                              f"write '{name}({p.name.name}=...)'")
+                values[p.name.name] = ev(p.default)
+        self.scope.values.update(values)
+        return self._flatten(dyn.body)
+
+    def _flatten(self, body) -> list:
+        out = []
+        for s in body:
+            if isinstance(s, S.If):
+                cond = self.ck._try(lambda s=s: self.ck._condition(s.cond, self.lookup_const))
+                if cond is None:
+                    continue
+                out.extend(self._flatten(s.then if cond else s.orelse))
+            elif isinstance(s, S.ParamDecl):
+                self._local_param(s)
+            else:
+                out.append(s)
+        return out
+
+    def _local_param(self, s: S.ParamDecl) -> None:
+        name = s.name.name
+        val = self.ck._try(lambda: Evaluator(self.ck.src, self.lookup_const)(s.value))
+        if val is None:
+            return
+        if not val.is_number and s.trainable:
+            self.ck.sink.error(f"trainable param '{name}' must be a number, got {val.describe()}", s.value.span)
+            return
+        if s.trainable:
+            path = f"{self.name}.{name}"
+            self.trainable[name] = (path, val.dim)
+            self.area.trainables[path] = float(val.v)
+        else:
+            self.scope.values[name] = val
+
+    def _declare(self, stmts) -> None:
+        for s in stmts:
+            if isinstance(s, S.StateDecl):
+                self._new_state(s.var, s.span)
+            elif isinstance(s, S.Ode) and s.var.name not in self.states:
+                self.states[s.var.name] = None
+                self.state_spans[s.var.name] = s.var.span
+
+    def _new_state(self, var: S.Ident, span: Span) -> None:
+        if var.name in self.state_spans and var.name in self.states and self.states[var.name] is not None:
+            self.ck.sink.error(f"state '{var.name}' of {self.name} is declared twice", var.span)
+        self.states[var.name] = None
+        self.state_spans[var.name] = var.span
+
+    # statements
+    def _statement(self, s) -> None:
+        a = self.area
+        if isinstance(s, S.StateDecl):
+            init = Evaluator(self.ck.src, self.lookup_const)(s.init)
+            if not init.is_number or isinstance(init.v, bool) or init.dim != 0:
+                raise err(f"the initial value of '{s.var.name}' must be a dimensionless number, got "
+                          f"{init.describe()}", s.init.span)
+            self.states[s.var.name] = ir.Const(float(init.v), s.init.span)
+        elif isinstance(s, S.Ode):
+            if any(o.var == s.var.name for o in a.odes):
+                raise err(f"'{s.var.name}' of {self.name} has two differential equations", s.var.span)
+            coef = None
+            want = -1
+            if s.coef is not None:
+                coef, cdim = self._expr(s.coef, in_ode=True)
+                if cdim != 1:
+                    raise err(f"the coefficient of d{s.var.name}/dt must be a time, but '{self.ck._text(s.coef)}' "
+                              f"is {dim_text(cdim)}", s.coef.span, "write e.g. 'tau * dr/dt = ...' with tau in ms")
+                want = 0
+            rhs, rdim = self._expr(s.rhs, in_ode=True)
+            if rdim != want:
+                what = "dimensionless" if want == 0 else "1/time"
+                raise err(f"the right side of d{s.var.name}/dt is {dim_text(rdim)}, but must be {what}", s.rhs.span,
+                          "multiply the derivative by a time constant: 'tau * dr/dt = ...'" if want == -1 else None)
+            a.odes.append(ir.OdeEq(s.var.name, coef, rhs, s.span))
+        elif isinstance(s, S.Assign):
+            if s.var.name in self.scope.values or s.var.name in self.trainable:
+                raise err(f"cannot assign to param '{s.var.name}'", s.var.span)
+            value, vdim = self._expr(s.value, in_ode=False)
+            if vdim != 0:
+                raise err(f"'{s.var.name}' must be dimensionless, but the value is {dim_text(vdim)}", s.value.span)
+            self.assigned.add(s.var.name)
+            a.assigns.append(ir.AssignEq(s.var.name, value, s.span))
+        elif isinstance(s, S.OutputStmt):
+            a.output = s.var.name
+            self._output_span = s.var.span
+        elif isinstance(s, S.SolverStmt):
+            if s.solver.name not in SOLVERS:
+                raise err(unknown("solver", s.solver.name, SOLVERS), s.solver.span, "solvers: " + ", ".join(SOLVERS))
+            a.solver = s.solver.name
+
+    def _finish(self, stmts) -> None:
+        a = self.area
+        a.states = dict(self.states)
+        a.ports = self.ports
+        known = set(self.states) | self.assigned
+        if a.output not in known:
+            span = getattr(self, "_output_span", a.span)
+            if a.output == "r" and not hasattr(self, "_output_span"):
+                self.ck.sink.error(f"area {a.name} has no output: assign 'r' or name one with 'output NAME'", a.span)
+            else:
+                self.ck.sink.error(unknown(f"variable of {a.name}", a.output, sorted(known)), span)
+        if a.solver == "exponential":
+            for ode in a.odes:
+                self.ck._try(lambda ode=ode: linear_split(ode.rhs, ode.var))
+
+    # expressions
+    def _expr(self, e: S.Expr, in_ode: bool) -> tuple[ir.EqExpr, int]:
+        ck = self.ck
+        if isinstance(e, S.Num):
+            v = Evaluator(ck.src, self.lookup_const)(e)
+            return ir.Const(float(v.v), e.span), v.dim
+        if isinstance(e, (S.Str, S.Bool)):
+            raise err(f"'{ck._text(e)}' is not a number; equations compute with numbers", e.span)
+        if isinstance(e, S.Name):
+            return self._name(e, in_ode)
+        if isinstance(e, S.Unary):
+            if e.op == "not":
+                raise err("'not' belongs in conditions, not in equations", e.span)
+            x, dim = self._expr(e.operand, in_ode)
+            return (ir.Apply("neg", (x,), e.span) if e.op == "-" else x), dim
+        if isinstance(e, S.BinOp):
+            return self._binop(e, in_ode)
+        if isinstance(e, S.Call):
+            return self._call(e, in_ode)
+        raise TypeError(e)
+
+    def _name(self, e: S.Name, in_ode: bool) -> tuple[ir.EqExpr, int]:
+        name = e.name
+        val = self.scope.get(name)
+        if val is not None:
+            return self._const(val, e), val.dim
+        if name in self.trainable:
+            path, dim = self.trainable[name]
+            return ir.ParamRef(path, e.span), dim
+        if name in self.states:
+            return ir.Ref("state", name, e.span), 0
+        if name in self.assigned:
+            return ir.Ref("var", name, e.span), 0
+        if any(isinstance(s, S.Assign) and s.var.name == name for s in self._all_stmts()):
+            where = "the differential equations are integrated before the assignments run" if in_ode else \
+                "it is assigned further down"
+            raise err(f"'{name}' is used before it is assigned ({where})", e.span,
+                      f"declare it as a state ('state {name} = 0') to read its previous value")
+        if name in self.ck.params:
+            val = self.ck._param_value(name, e.span)
+            return self._const(val, e), val.dim
+        if name in self.ck.all_param_names:
+            raise err(f"param '{name}' is not defined in this variant", e.span)
+        if name not in self.ports:
+            self.ports.append(name)
+        return ir.Ref("port", name, e.span), 0
+
+    def _all_stmts(self):
+        stmts = list(self.d.body)
+        if self.d.template is not None and self.d.template.name.name in self.ck.dynamics:
+            stmts += list(self.ck.dynamics[self.d.template.name.name].body)
+        return stmts
+
+    def _const(self, val: Val, e) -> ir.Const:
+        if not val.is_number or isinstance(val.v, bool):
+            raise err(f"'{self.ck._text(e)}' is {val.describe()}, not a number; equations compute with numbers",
+                      e.span)
+        return ir.Const(float(val.v), e.span)
+
+    def _binop(self, e: S.BinOp, in_ode: bool) -> tuple[ir.EqExpr, int]:
+        if e.op in ("and", "or"):
+            raise err(f"'{e.op}' belongs in conditions, not in equations", e.span)
+        (a, da), (b, db) = self._expr(e.left, in_ode), self._expr(e.right, in_ode)
+        fn = {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow", "<": "lt", ">": "gt", "<=": "le",
+              ">=": "ge", "==": "eq", "!=": "ne"}[e.op]
+        if fn in ("add", "sub", "lt", "gt", "le", "ge", "eq", "ne") and da != db:
+            verb = {"add": "add", "sub": "subtract"}.get(fn, "compare")
+            right_bad = db != 0
+            culprit, cdim, odim = (e.right, db, da) if right_bad else (e.left, da, db)
+            other = e.left if right_bad else e.right
+            target = "a dimensionless value" if odim == 0 else f"'{self.ck._text(other)}' ({dim_text(odim)})"
+            prep = {"add": "to", "subtract": "from"}.get(verb, "with")
+            raise err(f"cannot {verb} '{self.ck._text(culprit)}' ({dim_text(cdim)}) {prep} {target}", culprit.span,
+                      "give both sides the same unit")
+        dim = {"add": da, "sub": da, "mul": da + db, "div": da - db}.get(fn, 0)
+        if fn == "pow":
+            if db != 0:
+                raise err(f"an exponent must be dimensionless, but '{self.ck._text(e.right)}' is {dim_text(db)}",
+                          e.right.span)
+            if da != 0:
+                if not isinstance(b, ir.Const) or b.value != int(b.value):
+                    raise err(f"'{self.ck._text(e.left)}' has a unit; raise it only to a whole constant power", e.span)
+                dim = int(da * b.value)
+        return ir.Apply(fn, (a, b), e.span), dim
+
+    def _call(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
+        name = e.func.name
+        if name in MATH_FUNCTIONS:
+            if e.alias is not None:
+                raise err(f"{name}() has no parameters to name with 'as'", e.alias.span)
+            if e.kwargs:
+                raise err(f"{name}() takes no keyword arguments", e.kwargs[0].name.span)
+            n = MATH_FUNCTIONS[name]
+            if len(e.args) != n:
+                raise err(f"{name}() takes {n} argument{'s' * (n != 1)}, got {len(e.args)}", e.span)
+            parts = [self._expr(a, in_ode) for a in e.args]
+            dims = [d for _, d in parts]
+            if name in ("tanh", "sigmoid", "exp", "log") and dims[0] != 0:
+                raise err(f"{name}() needs a dimensionless argument, but '{self.ck._text(e.args[0])}' is "
+                          f"{dim_text(dims[0])}", e.args[0].span)
+            if name in ("min", "max", "clamp") and len(set(dims)) > 1:
+                raise err(f"{name}() needs arguments of one dimension", e.span)
+            dim = {"sign": 0, "sqrt": dims[0] // 2}.get(name, dims[0])
+            if name == "sqrt" and dims[0] % 2:
+                raise err(f"sqrt of {dim_text(dims[0])} has no whole dimension", e.span)
+            return ir.Apply(name, tuple(p for p, _ in parts), e.span), dim
+        if name in FUNCTIONS:
+            return self._learnable(e, in_ode)
+        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS)
+        hint = "operators like conv belong on connections" if name in OPERATORS else None
+        raise err(unknown("function", name, cands), e.func.span, hint)
+
+    def _learnable(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
+        fdef = FUNCTIONS[e.func.name]
+        args = list(e.args)
+        inner = None
+        if fdef.takes_input:
+            if not args:
+                raise err(f"{fdef.name}() needs the value to normalise as its first argument", e.span)
+            inner, dim = self._expr(args.pop(0), in_ode)
+        bound = _bind_args(self.ck, fdef.args, tuple(args), e.kwargs, fdef.name, e.span, self.lookup_const)
+        n = self.fn_count[fdef.name] = self.fn_count.get(fdef.name, 0) + 1
+        path = e.alias.name if e.alias else f"{self.name}.{fdef.name}" + (f"_{n}" if n > 1 else "")
+        opts = tuple(sorted(bound.items()))
+        self.area.functions[path] = fdef.name
+        return ir.Apply(fdef.name, (inner,) if inner is not None else (), e.span, path, opts), 0
+
+
+def linear_split(rhs: ir.EqExpr, var: str) -> tuple[ir.EqExpr | None, ir.EqExpr | None]:
+    """Write `rhs` as a*var + b with a, b free of var; a DynError if it is not linear."""
+
+    def has(x) -> bool:
+        return any(isinstance(n, ir.Ref) and n.kind == "state" and n.name == var for n in ir.walk(x))
+
+    def split(x):
+        if isinstance(x, ir.Ref) and x.kind == "state" and x.name == var:
+            return ir.Const(1.0, x.span), None
+        if not has(x):
+            return None, x
+        if isinstance(x, ir.Apply):
+            if x.fn in ("add", "sub"):
+                (a1, b1), (a2, b2) = split(x.args[0]), split(x.args[1])
+                return _comb(x.fn, a1, a2, x.span), _comb(x.fn, b1, b2, x.span)
+            if x.fn == "neg":
+                a, b = split(x.args[0])
+                return _comb("sub", None, a, x.span), _comb("sub", None, b, x.span)
+            if x.fn == "mul":
+                l, r = x.args
+                if not has(l) or not has(r):
+                    const, other = (l, r) if not has(l) else (r, l)
+                    a, b = split(other)
+                    return (ir.Apply("mul", (const, a), x.span) if a else None,
+                            ir.Apply("mul", (const, b), x.span) if b else None)
+            if x.fn == "div" and not has(x.args[1]):
+                a, b = split(x.args[0])
+                return (ir.Apply("div", (a, x.args[1]), x.span) if a else None,
+                        ir.Apply("div", (b, x.args[1]), x.span) if b else None)
+        raise err(f"the exponential solver needs d{var}/dt to be linear in '{var}'", x.span,
+                  "use 'solver euler' or 'solver rk4' for nonlinear dynamics")
+
+    return split(rhs)
+
+
+def _comb(fn, a, b, span):
+    if a is None and b is None:
+        return None
+    if b is None:
+        return a
+    if a is None:
+        return b if fn == "add" else ir.Apply("neg", (b,), span)
+    return ir.Apply(fn, (a, b), span)

@@ -1,0 +1,111 @@
+"""Stage 6: render a Program as one standalone, readable Python module
+(jinja2, strict templates; byte-identical output for identical input)."""
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import jinja2
+
+from . import layers
+from .lower import Program, read_name, state_name
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+
+
+def class_name(name: str) -> str:
+    text = re.sub(r"\W", "_", name)
+    text = text[0].upper() + text[1:] if text else "Model"
+    return text if text.isidentifier() and not text[0].isdigit() else f"Model_{text}"
+
+
+def _helpers(program: Program) -> list[str]:
+    """Sources of the layers.py classes this model uses (Scope always)."""
+    used = {"Scope"}
+    text = " ".join(m.ctor for m in program.modules)
+    for name, obj in inspect.getmembers(layers, inspect.isclass):
+        if obj.__module__ == layers.__name__ and re.search(rf"\b{name}\(", text):
+            used.add(name)
+    out = []
+    if "LocalSheet" in used:
+        out.append(inspect.getsource(layers.sheet_layout))
+        out.insert(0, "import math")
+    for name in sorted(used):
+        out.append(inspect.getsource(getattr(layers, name)))
+    return [s.rstrip() for s in out]
+
+
+def _tables(program: Program) -> list[tuple[str, str]]:
+    m, s = program.model, program.schedule
+    areas = s.order
+    state_slots = tuple((a, v, (m.areas[a].states[v].value if m.areas[a].states[v] is not None else None))
+                        for a, v in s.state_keys)
+    step_inputs = []
+    reads = {read_name(r): ("read", r.source, r.delay) for r in s.reads}
+    states = {state_name(a, v): ("state", a, v) for a, v in s.state_keys}
+    for step in program.steps:
+        row = []
+        for name in step.inputs:
+            row.append(("frame", "", 0) if name == "x" else reads.get(name) or states[name])
+        step_inputs.append(tuple(row))
+    buffer_len = dict(s.buffer_len)
+    return [
+        ("input_name", repr(m.input.name)),
+        ("input_shape", repr(tuple(m.input.shape))),
+        ("steps", repr(m.steps)),
+        ("idle", repr(m.idle)),
+        ("classes", repr(m.readout.classes)),
+        ("dt", repr(m.dt)),
+        ("areas", repr(tuple(areas))),
+        ("area_shapes", repr({a: tuple(m.areas[a].shape) for a in areas})),
+        ("outputs", repr({a: m.areas[a].output for a in areas})),
+        ("state_slots", repr(state_slots)),
+        ("buffer_len", repr(buffer_len)),
+        ("present_from", repr({a: s.present_from[a] for a in areas})),
+        ("step_names", repr(tuple(st.name for st in program.steps))),
+        ("step_inputs", _wrap(repr(tuple(step_inputs)))),
+        ("variant_of", repr(tuple(s.variant_of))),
+        ("steady", repr(s.steady)),
+    ]
+
+
+def _wrap(text: str) -> str:
+    return text.replace("), (", "),\n        (") if len(text) > 100 else text
+
+
+def render(program: Program, spec_name: str | None = None) -> str:
+    """The module's source text."""
+    m = program.model
+    spec = spec_name or m.file
+    doc = f"The {m.name} model: {len(m.areas)} areas, {len(m.conns)} connections, dt = {m.dt:g} ms."
+    return _ENV.get_template("module.py.j2").render(
+        name=m.name, spec=spec, class_name=class_name(m.name), doc=doc, helpers=_helpers(program),
+        tables=_tables(program), modules=[_mod(md, m.source) for md in program.modules],
+        trainables=program.trainables, steps=[st.source for st in program.steps])
+
+
+def _mod(md, source: str):
+    lines = source.splitlines()
+    text = lines[md.line - 1].strip() if 0 < md.line <= len(lines) else md.comment
+    return {"path": md.path, "ctor": md.ctor, "comment": f"line {md.line}: {text}"}
+
+
+def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
+    """Write via a temporary file and rename, refusing to replace a file unless asked."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --force (overwrite=True) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

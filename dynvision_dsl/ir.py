@@ -1,0 +1,143 @@
+"""The checked model: params resolved, conditionals chosen, templates expanded,
+shapes inferred. `check` produces it; `graph`, `schedule` and `lower` read it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from .diagnostics import Span
+from .ops import OpSpec
+
+
+# ----------------------------------------------------- equation expressions
+@dataclass(frozen=True)
+class Const:
+    value: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A state, variable or port of the area, by name."""
+
+    kind: str  # "state" | "var" | "port"
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """A trainable area parameter, stored as a module parameter at `path`."""
+
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Apply:
+    """fn(args): arithmetic (add sub mul div pow neg), math functions and
+    learnable functions (which own the module at `module`)."""
+
+    fn: str
+    args: tuple["EqExpr", ...]
+    span: Span
+    module: str | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+
+EqExpr = Union[Const, Ref, ParamRef, Apply]
+
+
+def walk(expr: EqExpr):
+    yield expr
+    if isinstance(expr, Apply):
+        for a in expr.args:
+            yield from walk(a)
+
+
+@dataclass(frozen=True)
+class OdeEq:
+    var: str
+    coef: EqExpr | None  # tau in `tau * dX/dt = rhs`
+    rhs: EqExpr
+    span: Span
+
+
+@dataclass(frozen=True)
+class AssignEq:
+    var: str
+    value: EqExpr
+    span: Span
+
+
+@dataclass
+class Area:
+    name: str
+    channels: int
+    size: tuple[int, int] | None
+    span: Span
+    states: dict[str, EqExpr | None] = field(default_factory=dict)  # init value or None: silent start
+    odes: list[OdeEq] = field(default_factory=list)
+    assigns: list[AssignEq] = field(default_factory=list)
+    output: str = "r"
+    solver: str = "euler"
+    ports: list[str] = field(default_factory=list)  # ports its equations read
+    trainables: dict[str, float] = field(default_factory=dict)  # module path -> initial value
+    functions: dict[str, str] = field(default_factory=dict)  # module path -> constructor source
+    template: str | None = None
+    incomplete: bool = False  # a statement failed its checks; skip follow-up port checks
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        assert self.size is not None
+        return (self.channels, *self.size)
+
+
+@dataclass
+class Conn:
+    index: int
+    source: str
+    target: str
+    port: str
+    ops: list[OpSpec]
+    delay_ms: float
+    delay_steps: int
+    span: Span
+    label: str
+    text: str = ""
+
+
+@dataclass
+class ReadoutSpec:
+    source: str
+    ops: list[OpSpec]
+    delay_ms: float
+    delay_steps: int
+    classes: int
+    span: Span
+    text: str = ""
+
+
+@dataclass
+class InputSpec:
+    name: str
+    shape: tuple[int, int, int]
+    span: Span
+
+
+@dataclass
+class Model:
+    name: str
+    file: str
+    source: str
+    dt: float  # ms
+    steps: int
+    idle: int
+    input: InputSpec
+    areas: dict[str, Area]
+    conns: list[Conn]
+    readout: ReadoutSpec
+    params: dict[str, object]  # final param values (numbers in ms for times)
+
+    def conns_into(self, area: str) -> list[Conn]:
+        return [c for c in self.conns if c.target == area]

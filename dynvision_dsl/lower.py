@@ -1,0 +1,331 @@
+"""Stage 5: lower each step variant to a torch.fx graph, optimise it, and
+print it as Python. The result, a `Program`, is what `emit` renders and what
+the in-process module runs: both execute the very same code."""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+
+from . import ir
+from .check import linear_split
+from .ops import OPERATORS, OpSpec, function_module
+from .passes import keep_if_silent, optimise
+from .pycode import print_step
+from .schedule import Read, Schedule, StepKey
+
+_MATH = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
+         "abs": torch.abs, "sign": torch.sign, "sqrt": torch.sqrt}
+_ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+          "pow": operator.pow, "neg": operator.neg}
+_COMPARE = {"lt": torch.lt, "gt": torch.gt, "le": torch.le, "ge": torch.ge, "eq": torch.eq, "ne": torch.ne}
+
+
+@dataclass
+class ModuleDef:
+    path: str
+    ctor: str  # constructor source, evaluated in the generated module's namespace
+    line: int  # spec line that asked for it
+    comment: str
+
+
+@dataclass
+class StepFn:
+    name: str
+    key: StepKey
+    inputs: list[str]  # placeholder names, in call order
+    graph: fx.Graph
+    source: str
+    passes: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class Program:
+    model: ir.Model
+    schedule: Schedule
+    modules: list[ModuleDef]
+    trainables: list[tuple[str, float, int]]
+    steps: list[StepFn]
+    outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("logits", "")
+
+
+def read_name(r: Read) -> str:
+    return f"{r.source}_d{r.delay}"
+
+
+def state_name(area: str, var: str) -> str:
+    return f"{area}_{var}_prev"
+
+
+def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program:
+    modules, trainables = _module_defs(model)
+    outputs = [("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order] + [("logits", "")]
+    steps = []
+    for k, key in enumerate(schedule.variants):
+        graph = _StepBuilder(model, schedule, key).build()
+        report = optimise(graph) if optimize else {}
+        inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
+        name = f"_step_{k}"
+        steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), report))
+    return Program(model, schedule, modules, trainables, steps, outputs)
+
+
+# ---------------------------------------------------------------- modules
+def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, float, int]]]:
+    defs: list[ModuleDef] = []
+    trainables: list[tuple[str, float, int]] = []
+    for a in model.areas.values():
+        for path, value in a.trainables.items():
+            trainables.append((path, value, a.span.line))
+        for path, fn in a.functions.items():
+            apply = next(n for n in _all_applies(a) if n.module == path)
+            defs.append(ModuleDef(path, function_module(fn, dict(apply.options), a.shape), apply.span.line,
+                                  f"{fn} in area {a.name}"))
+    for c in model.conns:
+        defs.extend(_op_modules(c.ops, c.span.line, c.label))
+    defs.extend(_op_modules(model.readout.ops, model.readout.span.line, "readout"))
+    return defs, trainables
+
+
+def _op_modules(ops: list[OpSpec], line: int, label: str) -> list[ModuleDef]:
+    out = []
+    for o in ops:
+        for sub, ctor in OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape):
+            out.append(ModuleDef(f"{o.path}.{sub}" if sub else o.path, ctor, line, f"{o.kind} in {label}"))
+    return out
+
+
+def _all_applies(a: ir.Area):
+    exprs = [o.rhs for o in a.odes] + [o.coef for o in a.odes if o.coef is not None] + [s.value for s in a.assigns]
+    for e in exprs:
+        for n in ir.walk(e):
+            if isinstance(n, ir.Apply):
+                yield n
+
+
+# ------------------------------------------------------------- step graphs
+class _StepBuilder:
+    """Builds one step's full computation; silence is left to the drop_silent pass."""
+
+    def __init__(self, model: ir.Model, schedule: Schedule, key: StepKey):
+        self.m, self.s, self.key = model, schedule, key
+        self.g = fx.Graph()
+        self.out: dict[str, fx.Node] = {}  # area outputs computed this step
+        self._silent: fx.Node | None = None
+        self._span = None
+
+    def node(self, op: str, target, args=(), name: str | None = None, span=None) -> fx.Node:
+        n = self.g.create_node(op, target, tuple(args), {}, name=name)
+        if span is not None or self._span is not None:
+            n.meta["span"] = span or self._span
+        return n
+
+    def fn(self, target, *args, name=None):
+        return self.node("call_function", target, args, name)
+
+    def silent(self) -> fx.Node:
+        if self._silent is None:
+            self._silent = self.g.placeholder("silent")
+            self._silent.meta["silent"] = True
+        return self._silent
+
+    def build(self) -> fx.Graph:
+        x = self.g.placeholder("x")
+        self.x = x
+        self.reads = {}
+        for r, present in zip(self.s.reads, self.key.reads):
+            p = self.g.placeholder(read_name(r))
+            p.meta["silent"] = not present
+            self.reads[(r.source, r.delay)] = p
+        self.prev = {}
+        for (a, v), present in zip(self.s.state_keys, self.key.states):
+            p = self.g.placeholder(state_name(a, v))
+            p.meta["silent"] = not present
+            self.prev[(a, v)] = p
+        new_states: dict[tuple[str, str], object] = {}
+        for name in self.s.order:
+            values = self._area(self.m.areas[name])
+            for v in self.m.areas[name].states:
+                new_states[(name, v)] = values[("state", v)]
+            self.out[name] = values[("state" if self.m.areas[name].output in self.m.areas[name].states else "var",
+                                     self.m.areas[name].output)]
+        logits = self._readout()
+        result = [new_states[k] for k in self.s.state_keys] + [self.out[a] for a in self.s.order] + [logits]
+        self.g.output(tuple(result))
+        return self.g
+
+    def source_value(self, source: str, delay: int):
+        if delay == 0:
+            return self.x if source == self.m.input.name else self.out[source]
+        return self.reads[(source, delay)]
+
+    # connections
+    def _pipeline(self, value, ops: list[OpSpec], span):
+        self._span = span
+        for o in ops:
+            value = self._op(value, o)
+        self._span = None
+        return value
+
+    def _module(self, path: str, value, name: str | None = None):
+        return self.node("call_module", path, (value,), name=name)
+
+    def _op(self, v, o: OpSpec):
+        a, k = o.a, o.kind
+        if k in ("conv", "depthwise", "pointwise", "scale", "dropout", "local"):
+            return self._module(o.path, v)
+        if k == "linear":
+            if len(o.in_shape) > 1:
+                v = self.fn(torch.flatten, v, 1)
+            return self._module(o.path, v)
+        if k == "maxpool":
+            return self.fn(F.max_pool2d, v, a["k"], a["stride"], a["padding"])
+        if k == "avgpool":
+            if a["k"] is None:
+                return self.fn(F.adaptive_avg_pool2d, v, 1)
+            return self.fn(F.avg_pool2d, v, a["k"], a["stride"], a["padding"])
+        if k == "resize" or k == "adapt":
+            if k == "adapt" and o.in_shape[0] != o.out_shape[0]:
+                v = self._module(f"{o.path}.conv", v)
+            if tuple(o.in_shape[1:]) != tuple(o.out_shape[1:]):
+                v = self.node("call_function", F.interpolate, (v, tuple(o.out_shape[1:])))
+            return v
+        if k == "flatten":
+            return self.fn(torch.flatten, v, 1)
+        if k == "identity":
+            return v
+        if k == "lateral":
+            kind = a["kind"]
+            subs = {"self": [""], "full": ["conv"], "depthpointwise": ["depthwise_conv", "pointwise_conv"],
+                    "pointdepthwise": ["pointwise_conv", "depthwise_conv"], "local": [""],
+                    "localdepthwise": ["local_conv", "patchy_conv"]}[kind]
+            for sub in subs:
+                v = self._module(f"{o.path}.{sub}" if sub else o.path, v)
+            return v
+        raise NotImplementedError(k)
+
+    # areas
+    def _area(self, area: ir.Area) -> dict:
+        env: dict[tuple[str, str], object] = {}
+        for port in area.ports:
+            terms = []
+            for c in self.m.conns_into(area.name):
+                if c.port == port:
+                    terms.append(self._pipeline(self.source_value(c.source, c.delay_steps), c.ops, c.span))
+            total = terms[0] if terms else self.silent()
+            for t in terms[1:]:
+                total = self.fn(operator.add, total, t)
+            env[("port", port)] = total
+        for v in area.states:
+            env[("state", v)] = self.prev[(area.name, v)]
+        self.area = area
+        new = self._integrate(area, env)
+        env.update({("state", v): n for v, n in new.items()})
+        for s in area.assigns:
+            self._span = s.span
+            value = self.expr(s.value, env)
+            if s.var in area.states:
+                value = self.fn(keep_if_silent, value, env[("state", s.var)])
+                env[("state", s.var)] = value
+            else:
+                env[("var", s.var)] = value
+            self._span = None
+        return env
+
+    def _integrate(self, area: ir.Area, env: dict) -> dict[str, object]:
+        if not area.odes:
+            return {}
+        dt = self.m.dt
+        rate_scale = {o.var: (lambda h, o=o: self.fn(operator.truediv, h, self.expr(o.coef, env)) if o.coef is not None else h)
+                      for o in area.odes}
+        if area.solver == "exponential":
+            return {o.var: self._exponential(o, env) for o in area.odes}
+        if area.solver == "euler":
+            out = {}
+            for o in area.odes:
+                self._span = o.span
+                rhs = self.expr(o.rhs, env)
+                out[o.var] = self.fn(operator.add, env[("state", o.var)], self.fn(operator.mul, rate_scale[o.var](dt), rhs))
+            self._span = None
+            return out
+        # classic fourth-order Runge-Kutta over the area's joint system, inputs held
+        ks: list[dict[str, object]] = []
+        stage_env = dict(env)
+        for frac in (0.5, 0.5, 1.0, None):
+            k = {}
+            for o in area.odes:
+                self._span = o.span
+                k[o.var] = self.expr(o.rhs, stage_env)
+            ks.append(k)
+            if frac is not None:
+                stage_env = dict(env)
+                for o in area.odes:
+                    stage_env[("state", o.var)] = self.fn(operator.add, env[("state", o.var)],
+                                                          self.fn(operator.mul, rate_scale[o.var](dt * frac), k[o.var]))
+        out = {}
+        for o in area.odes:
+            self._span = o.span
+            total = ks[0][o.var]
+            for w, k in ((2.0, ks[1]), (2.0, ks[2]), (1.0, ks[3])):
+                total = self.fn(operator.add, total, self.fn(operator.mul, w, k[o.var]))
+            out[o.var] = self.fn(operator.add, env[("state", o.var)], self.fn(operator.mul, rate_scale[o.var](dt / 6), total))
+        self._span = None
+        return out
+
+    def _exponential(self, o: ir.OdeEq, env: dict):
+        """Exact for a linear leak with held input: X' = a X + b (per unit coef)."""
+        self._span = o.span
+        a, b = linear_split(o.rhs, o.var)
+        x = env[("state", o.var)]
+        coef = self.expr(o.coef, env) if o.coef is not None else 1.0
+        dt = self.m.dt
+        if a is None:
+            return self.fn(operator.add, x, self.fn(operator.mul, self.fn(operator.truediv, dt, coef), self.expr(b, env)))
+        lam = self.fn(operator.truediv, self.expr(a, env), coef)
+        decay = self.fn(torch.exp, self.fn(operator.mul, lam, dt))
+        result = self.fn(operator.mul, x, decay)
+        if b is not None:
+            gain = self.fn(operator.truediv, self.fn(operator.sub, decay, 1.0), self.fn(operator.mul, lam, coef))
+            result = self.fn(operator.add, result, self.fn(operator.mul, self.expr(b, env), gain))
+        self._span = None
+        return result
+
+    def expr(self, e: ir.EqExpr, env: dict):
+        if isinstance(e, ir.Const):
+            return e.value
+        if isinstance(e, ir.Ref):
+            return env[(e.kind, e.name)]
+        if isinstance(e, ir.ParamRef):
+            return self.node("get_attr", e.path)
+        args = [self.expr(a, env) for a in e.args]
+        if e.module is not None:
+            return self.node("call_module", e.module, tuple(args))
+        if e.fn in _ARITH:
+            return self.fn(_ARITH[e.fn], *args)
+        if e.fn in _MATH:
+            return self.fn(_MATH[e.fn], *args)
+        if e.fn in ("min", "max"):
+            a, b = args
+            if not isinstance(a, fx.Node) and not isinstance(b, fx.Node):
+                return (min if e.fn == "min" else max)(a, b)
+            if isinstance(a, fx.Node) and isinstance(b, fx.Node):
+                return self.fn(torch.minimum if e.fn == "min" else torch.maximum, a, b)
+            t, c = (a, b) if isinstance(a, fx.Node) else (b, a)
+            return self.node("call_function", torch.clamp, (t, None, c) if e.fn == "min" else (t, c))
+        if e.fn == "clamp":
+            return self.node("call_function", torch.clamp, tuple(args))
+        if e.fn in _COMPARE:
+            cmp = self.fn(_COMPARE[e.fn], *args)
+            ref = next(a for a in args if isinstance(a, fx.Node))
+            return self.node("call_method", "type_as", (cmp, ref))
+        raise NotImplementedError(e.fn)
+
+    def _readout(self):
+        r = self.m.readout
+        v = self._pipeline(self.source_value(r.source, r.delay_steps), r.ops, r.span)
+        if len(r.ops[-1].out_shape if r.ops else self.m.areas[r.source].shape) > 1:
+            v = self.fn(torch.flatten, v, 1)
+        return v

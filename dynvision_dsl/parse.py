@@ -1,0 +1,320 @@
+"""Stage 1: `.dyn` text to an AST that keeps source spans (Lark, LALR)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import syntax as S
+from .diagnostics import Diagnostic, DynError, Span
+
+GRAMMAR = Path(__file__).with_name("dyn.lark")
+RESERVED_UNITS = ("ms", "s")
+
+# How terminals read in a message: what a person types, never an internal name.
+_TERMINAL_TEXT = {
+    "NAME": "a name", "NUMBER": "a number", "SEGINT": "a number", "STRING": "a string",
+    "DERIV": "a derivative like 'dr/dt'", "UNIT": "a unit ('ms' or 's')",
+    "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'", "COMP_OP": "a comparison",
+    "$END": "the end of the file",
+}
+# Tokens that may always continue an expression; left out of "expected" lists
+# when something more telling is also expected.
+_EXPR_CONTINUATIONS = {"ADD_OP", "MUL_OP", "COMP_OP", "CIRCUMFLEX", "AND", "OR", "UNIT", "LPAR", "AS", "DOT"}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def parse(source: str, file: str = "<string>") -> S.Module:
+    """Parse `source`; raise DynError with a located diagnostic on a syntax error."""
+    try:
+        tree = _parser().parse(source)
+    except UnexpectedInput as exc:
+        raise DynError([_syntax_diagnostic(exc, source, file)], source) from None
+    try:
+        decls = _ToAst(file).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, DynError):
+            raise DynError(exc.orig_exc.diagnostics, source) from None
+        raise
+    return S.Module(decls=tuple(decls), source=source, file=file)
+
+
+def parse_file(path: str | Path) -> S.Module:
+    path = Path(path)
+    return parse(path.read_text(), str(path))
+
+
+def parse_expression(text: str, file: str = "<override>") -> S.Expr:
+    """Parse a single expression (used for `--set name=value` overrides)."""
+    module = parse(f"param __value__ = {text}", file)
+    (decl,) = module.decls
+    assert isinstance(decl, S.ParamDecl)
+    return decl.value
+
+
+# --------------------------------------------------------------- syntax errors
+def _describe(term: str) -> str:
+    if term in _TERMINAL_TEXT:
+        return _TERMINAL_TEXT[term]
+    for t in _parser().terminals:
+        if t.name == term and t.pattern.type == "str":
+            return f"'{t.pattern.value}'"
+    return term.lower()
+
+
+def _expected_text(expected: set[str]) -> str:
+    names = set(expected)
+    telling = names - _EXPR_CONTINUATIONS
+    if telling:
+        names = telling
+    words = sorted({_describe(n) for n in names}, key=lambda w: (not w.startswith("'"), w))
+    if len(words) == 1:
+        return words[0]
+    if len(words) <= 6:
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    return "one of " + ", ".join(words)
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, source: str, file: str) -> Diagnostic:
+    line, col = exc.line, exc.column
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF):
+        lines = source.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        message = f"unexpected end of file: expected {_expected_text(set(exc.expected))}"
+        hint = "a block opened with '{' may be missing its '}'"
+        return Diagnostic("error", message, Span(file, line, col, line, col + 1), hint, "syntax")
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        text = str(tok)
+        span = Span(file, line, col, tok.end_line or line, tok.end_column or col + len(text))
+        if text in RESERVED_UNITS:
+            return Diagnostic("error", f"'{text}' is a unit and may only follow a number", span,
+                              f"write a number before it, e.g. '1 {text}'", "syntax")
+        message = f"unexpected '{text}': expected {_expected_text(set(exc.expected))}"
+        return Diagnostic("error", message, span, _hint_for(tok, exc.expected), "syntax")
+    assert isinstance(exc, UnexpectedCharacters)
+    char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else "?"
+    span = Span(file, line, col, line, col + 1)
+    return Diagnostic("error", f"unexpected character '{char}'", span,
+                      "names use letters, digits and '_'; comments start with '#'", "syntax")
+
+
+def _hint_for(tok: Token, expected: set[str]) -> str | None:
+    if "EQUAL" in expected and tok.type == "NAME":
+        return "a statement reads 'name = value'"
+    if tok.type == "NUMBER" and "COMMA" in expected:
+        return "separate items with ','"
+    return None
+
+
+# ------------------------------------------------------------ tree to the AST
+def _span(file: str, meta) -> Span:
+    return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(file: str, tok: Token) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Builds syntax.* dataclasses; every node gets the span of its text."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    # helpers
+    def _sp(self, meta) -> Span:
+        return _span(self.file, meta)
+
+    def _ident(self, tok: Token) -> S.Ident:
+        if str(tok) in RESERVED_UNITS:
+            span = _tok_span(self.file, tok)
+            raise DynError([Diagnostic("error", f"'{tok}' is a unit and may only follow a number", span,
+                                       f"write a number before it, e.g. '1 {tok}'", "syntax")])
+        return S.Ident(str(tok), _tok_span(self.file, tok))
+
+    def _args(self, arglist):
+        args, kwargs = [], []
+        for a in arglist or ():
+            if isinstance(a, S.Kwarg):
+                kwargs.append(a)
+            elif kwargs:
+                raise DynError([Diagnostic("error", "a positional argument follows a keyword argument",
+                                           a.span, "put positional arguments first, as in Python", "syntax")])
+            else:
+                args.append(a)
+        return tuple(args), tuple(kwargs)
+
+    # top level
+    def start(self, meta, children):
+        return children
+
+    def model(self, meta, c):
+        return S.ModelDecl(self._ident(c[0]), self._sp(meta))
+
+    def time(self, meta, c):
+        return S.TimeBlock(tuple(c), self._sp(meta))
+
+    def time_item(self, meta, c):
+        return S.TimeItem(self._ident(c[0]), c[1])
+
+    def param(self, meta, c):
+        return S.ParamDecl(self._ident(c[0]), c[1], len(c) > 2 and c[2] is not None, self._sp(meta))
+
+    def input(self, meta, c):
+        return S.InputDecl(self._ident(c[0]), c[1], self._sp(meta))
+
+    def shape(self, meta, c):
+        return tuple(c)
+
+    def readout(self, meta, c):
+        return S.Readout(self._ident(c[0]), c[1], c[2], self._sp(meta))
+
+    def area(self, meta, c):
+        name, shape, template, body = c
+        return S.AreaDecl(self._ident(name), shape, template, tuple(body or ()), self._sp(meta))
+
+    def template_call(self, meta, c):
+        args, kwargs = self._args(c[1])
+        return S.TemplateCall(self._ident(c[0]), args, kwargs, self._sp(meta))
+
+    def dynamics(self, meta, c):
+        name, *params, body = c
+        params = tuple(p for p in params if p is not None)
+        return S.DynamicsDecl(self._ident(name), params, tuple(body), self._sp(meta))
+
+    def tparam(self, meta, c):
+        return S.TemplateParam(self._ident(c[0]), c[1])
+
+    def body(self, meta, c):
+        return list(c)
+
+    # statements
+    def ode(self, meta, c):
+        coef, op, deriv, rhs = c
+        if op is not None and str(op) != "*":
+            raise DynError([Diagnostic("error", f"unexpected '{op}': expected '*' before the derivative",
+                                       _tok_span(self.file, op), "write 'tau * dr/dt = ...'", "syntax")])
+        var_name = str(deriv).split("/")[0].strip()[1:]
+        var_span = Span(self.file, deriv.line, deriv.column + 1, deriv.line, deriv.column + 1 + len(var_name))
+        return S.Ode(S.Ident(var_name, var_span), coef, rhs, self._sp(meta))
+
+    def coef_name(self, meta, c):
+        return S.Name(str(c[0]), _tok_span(self.file, c[0]))
+
+    def assign(self, meta, c):
+        return S.Assign(self._ident(c[0]), c[1], self._sp(meta))
+
+    def state(self, meta, c):
+        return S.StateDecl(self._ident(c[0]), c[1], self._sp(meta))
+
+    def output(self, meta, c):
+        return S.OutputStmt(self._ident(c[0]), self._sp(meta))
+
+    def solver(self, meta, c):
+        return S.SolverStmt(self._ident(c[0]), self._sp(meta))
+
+    def _if(self, meta, c):
+        cond, *rest = c
+        orelse = ()
+        if rest and isinstance(rest[-1], _Else):
+            orelse = rest[-1].decls
+            rest = rest[:-1]
+        elif rest and rest[-1] is None:
+            rest = rest[:-1]
+        return S.If(cond, tuple(rest), orelse, self._sp(meta))
+
+    top_if = area_if = _if
+
+    def _else(self, meta, c):
+        return _Else(tuple(c))
+
+    top_else = area_else = _else
+
+    # connections
+    def connection(self, meta, c):
+        *ends, pipeline, delay = c
+        return S.Connection(tuple(ends), pipeline, delay, self._sp(meta))
+
+    def endpoint(self, meta, c):
+        port = S.Ident(str(c[1]), _tok_span(self.file, c[1])) if c[1] is not None else None
+        return S.Endpoint(self._ident(c[0]), port, self._sp(meta))
+
+    def pipeline(self, meta, c):
+        return tuple(c)
+
+    def op(self, meta, c):
+        name, arglist, _as, alias = c
+        args, kwargs = self._args(arglist)
+        return S.Op(self._ident(name), args, kwargs, alias, self._sp(meta))
+
+    def dotted(self, meta, c):
+        return S.Ident(".".join(str(t) for t in c), self._sp(meta))
+
+    # expressions
+    def arglist(self, meta, c):
+        return list(c)
+
+    def kwarg(self, meta, c):
+        return S.Kwarg(self._ident(c[0]), c[1])
+
+    def _bin(self, meta, left, op, right):
+        return S.BinOp(op, left, right, self._sp(meta))
+
+    def or_(self, meta, c):
+        return self._bin(meta, c[0], "or", c[1])
+
+    def and_(self, meta, c):
+        return self._bin(meta, c[0], "and", c[1])
+
+    def not_(self, meta, c):
+        return S.Unary("not", c[0], self._sp(meta))
+
+    def compare(self, meta, c):
+        return self._bin(meta, c[0], str(c[1]), c[2])
+
+    def binop(self, meta, c):
+        return self._bin(meta, c[0], str(c[1]), c[2])
+
+    def pow(self, meta, c):
+        return self._bin(meta, c[0], "^", c[1])
+
+    def unary_op(self, meta, c):
+        return S.Unary(str(c[0]), c[1], self._sp(meta))
+
+    def quantity(self, meta, c):
+        num, unit = c
+        return S.Num(float(num), str(unit) if unit is not None else None, str(num), self._sp(meta))
+
+    def string(self, meta, c):
+        raw = str(c[0])[1:-1]
+        return S.Str(bytes(raw, "utf-8").decode("unicode_escape"), self._sp(meta))
+
+    def true(self, meta, c):
+        return S.Bool(True, self._sp(meta))
+
+    def false(self, meta, c):
+        return S.Bool(False, self._sp(meta))
+
+    def name(self, meta, c):
+        tok = c[0]
+        ident = self._ident(tok)
+        return S.Name(ident.name, ident.span)
+
+    def call(self, meta, c):
+        name, arglist, _as, alias = c
+        args, kwargs = self._args(arglist)
+        return S.Call(self._ident(name), args, kwargs, alias, self._sp(meta))
+
+
+class _Else:
+    def __init__(self, decls):
+        self.decls = decls

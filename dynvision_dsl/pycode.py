@@ -1,0 +1,94 @@
+"""Print a step's fx graph as readable Python, one statement per node, with
+comments that point back to the spec lines the code came from."""
+from __future__ import annotations
+
+import keyword
+import operator
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+
+from .passes import keep_if_silent
+
+_INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
+_NAMES = {
+    torch.relu: "torch.relu", torch.tanh: "torch.tanh", torch.sigmoid: "torch.sigmoid", torch.exp: "torch.exp",
+    torch.log: "torch.log", torch.abs: "torch.abs", torch.sign: "torch.sign", torch.sqrt: "torch.sqrt",
+    torch.minimum: "torch.minimum", torch.maximum: "torch.maximum", torch.clamp: "torch.clamp",
+    torch.lerp: "torch.lerp", torch.flatten: "torch.flatten", torch.cat: "torch.cat",
+    torch.lt: "torch.lt", torch.gt: "torch.gt", torch.le: "torch.le", torch.ge: "torch.ge",
+    torch.eq: "torch.eq", torch.ne: "torch.ne",
+    F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
+    F.interpolate: "F.interpolate", F.conv2d: "F.conv2d",
+}
+
+
+def attr_path(path: str, root: str = "self") -> str:
+    """`self.V1.conv`, or getattr for segments that are not identifiers (`classifier.2`)."""
+    text = root
+    for seg in path.split("."):
+        if seg.isidentifier() and not keyword.iskeyword(seg):
+            text += f".{seg}"
+        else:
+            text = f'getattr({text}, "{seg}")'
+    return text
+
+
+def _arg(a, names: dict) -> str:
+    if isinstance(a, fx.Node):
+        return names[a]
+    if isinstance(a, tuple):
+        inner = ", ".join(_arg(x, names) for x in a)
+        return f"({inner},)" if len(a) == 1 else f"({inner})"
+    if isinstance(a, float):
+        return repr(a)
+    return repr(a)
+
+
+def _expr(node: fx.Node, names: dict) -> str:
+    args = [_arg(a, names) for a in node.args]
+    if node.op == "call_module":
+        return f"{attr_path(node.target)}({', '.join(args)})"
+    if node.op == "get_attr":
+        return attr_path(node.target)
+    if node.op == "call_method":
+        return f"{args[0]}.{node.target}({', '.join(args[1:])})"
+    target = node.target
+    if target in _INFIX:
+        return f"{args[0]} {_INFIX[target]} {args[1]}"
+    if target is operator.neg:
+        return f"-{args[0]}"
+    if target is F.interpolate:
+        return f"F.interpolate({args[0]}, size={args[1]}, mode=\"nearest\")"
+    if target is torch.clamp and len(args) == 3 and node.args[1] is None:
+        return f"torch.clamp({args[0]}, max={args[2]})"
+    if target is keep_if_silent:
+        raise ValueError("keep_if_silent must be resolved by the drop_silent pass before printing")
+    return f"{_NAMES[target]}({', '.join(args)})"
+
+
+def print_step(graph: fx.Graph, name: str, source: str) -> str:
+    """The step as `def NAME(self, inputs...):` returning a tuple."""
+    lines = source.splitlines()
+    names: dict[fx.Node, str] = {}
+    params = []
+    body = []
+    last_line = None
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            names[node] = node.name
+            params.append(node.name)
+            continue
+        if node.op == "output":
+            outs = ", ".join("None" if o is None else _arg(o, names) for o in node.args[0])
+            body.append(f"return ({outs},)" if len(node.args[0]) == 1 else f"return ({outs})")
+            continue
+        span = node.meta.get("span")
+        if span is not None and span.line != last_line and 0 < span.line <= len(lines):
+            body.append(f"# line {span.line}: {lines[span.line - 1].strip()}")
+            last_line = span.line
+        names[node] = node.name
+        body.append(f"{node.name} = {_expr(node, names)}")
+    head = f"def {name}(self, {', '.join(params)}):"
+    return "\n".join([head] + ["    " + b for b in body]) + "\n"

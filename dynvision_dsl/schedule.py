@@ -1,0 +1,179 @@
+"""Stage 4: when things happen. Silence analysis (LANGUAGE.md section 6)
+resolved statically per step, the evaluation order within a step, the delay
+buffers, and the grouping of steps into step variants that share one graph."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from . import ir
+from .diagnostics import Diagnostic, Sink
+
+StateKey = tuple[str, str]  # (area, variable)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A term that reads `source`'s output `delay` steps ago (delay >= 1) from a buffer."""
+
+    source: str
+    delay: int
+
+
+@dataclass(frozen=True)
+class StepKey:
+    """What a step sees: which buffered reads and which previous states are present."""
+
+    reads: tuple[bool, ...]
+    states: tuple[bool, ...]
+
+
+@dataclass
+class Schedule:
+    order: list[str]
+    reads: list[Read]
+    state_keys: list[StateKey]
+    buffer_len: dict[str, int]
+    present_from: dict[str, int | None]  # internal step from which each area's output is present
+    term_present_from: dict[int, int | None]  # per connection index; -1 for the readout
+    variants: list[StepKey]
+    variant_of: list[int]  # per internal step up to the warm-up's end
+    steady: int  # the variant of every later step
+    idle: int
+    steps: int
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def variant(self, t: int) -> int:
+        return self.variant_of[t] if t < len(self.variant_of) else self.steady
+
+    def present(self, area: str, t: int) -> bool:
+        p = self.present_from[area]
+        return p is not None and t >= p
+
+
+def presence(expr: ir.EqExpr, env: dict[tuple[str, str], bool]) -> bool:
+    """Silence rules: a sum is present if any term is; anything else needs all operands."""
+    if isinstance(expr, (ir.Const, ir.ParamRef)):
+        return True
+    if isinstance(expr, ir.Ref):
+        return env[(expr.kind, expr.name)]
+    if expr.fn in ("add", "sub"):
+        return any(presence(a, env) for a in expr.args)
+    return all(presence(a, env) for a in expr.args)
+
+
+def integrate_presence(area: ir.Area, env: dict) -> dict[str, bool]:
+    """Presence of each state after the solver step (before assignments)."""
+    prev = {v: env[("state", v)] for v in area.states}
+    stages = 4 if area.solver == "rk4" else 1
+    out = dict(prev)
+    cur = dict(env)
+    for _ in range(stages):
+        rates = {o.var: presence(o.rhs, cur) for o in area.odes}
+        for v, p in rates.items():
+            out[v] = out[v] or p
+            cur[("state", v)] = prev[v] or p
+    return out
+
+
+def area_step_presence(area: ir.Area, ports: dict[str, bool], prev: dict[str, bool]) -> dict[str, bool]:
+    """Presence of every state and variable of an area after one step."""
+    env = {("port", p): ports.get(p, False) for p in area.ports}
+    env.update({("state", v): prev[v] for v in area.states})
+    new = integrate_presence(area, env)
+    for v, p in new.items():
+        env[("state", v)] = p
+    for a in area.assigns:
+        kind = "state" if a.var in area.states else "var"
+        p = presence(a.value, env)
+        env[(kind, a.var)] = p or (kind == "state" and env[(kind, a.var)])
+    return {name: p for (kind, name), p in env.items() if kind in ("state", "var")}
+
+
+def evaluation_order(model: ir.Model) -> list[str]:
+    """Topological over zero-delay connections; declaration order breaks ties."""
+    g = nx.DiGraph()
+    names = list(model.areas)
+    g.add_nodes_from(names)
+    g.add_edges_from((c.source, c.target) for c in model.conns if c.delay_steps == 0 and c.source in model.areas)
+    pos = {n: i for i, n in enumerate(names)}
+    return list(nx.lexicographical_topological_sort(g, key=lambda n: pos[n]))
+
+
+def build_schedule(model: ir.Model) -> Schedule:
+    order = evaluation_order(model)
+    reads = sorted({Read(c.source, c.delay_steps) for c in model.conns if c.delay_steps > 0}
+                   | ({Read(model.readout.source, model.readout.delay_steps)} if model.readout.delay_steps > 0 else set()),
+                   key=lambda r: (order.index(r.source) if r.source in order else -1, r.delay))
+    state_keys = [(a, v) for a in order for v in model.areas[a].states]
+    buffer_len: dict[str, int] = {}
+    for r in reads:
+        buffer_len[r.source] = max(buffer_len.get(r.source, 0), r.delay)
+    max_delay = max([r.delay for r in reads], default=0)
+
+    hist: dict[str, list[bool]] = {a: [] for a in order}  # output presence per step
+    state_now = {(a, v): model.areas[a].states[v] is not None for a, v in state_keys}
+    present_from: dict[str, int | None] = {a: None for a in order}
+    term_from: dict[int, int | None] = {c.index: None for c in model.conns}
+    term_from[-1] = None
+    keys: list[StepKey] = []
+    t, stable_since = 0, 0
+    horizon = model.idle + model.steps
+    while True:
+        def out_at(src: str, when: int) -> bool:
+            if src == model.input.name:
+                return when >= 0
+            if when < 0:
+                # an initialised output state is present "at step -1"
+                return when == -1 and model.areas[src].states.get(model.areas[src].output) is not None
+            return hist[src][when]
+
+        key = StepKey(tuple(out_at(r.source, t - r.delay) for r in reads), tuple(state_now[k] for k in state_keys))
+        keys.append(key)
+        for name in order:
+            area = model.areas[name]
+            ports: dict[str, bool] = {}
+            for c in model.conns_into(name):
+                p = out_at(c.source, t - c.delay_steps)
+                ports[c.port] = ports.get(c.port, False) or p
+                if p and term_from[c.index] is None:
+                    term_from[c.index] = t
+            values = area_step_presence(area, ports, {v: state_now[(name, v)] for v in area.states})
+            for v in area.states:
+                state_now[(name, v)] = values[v]
+            out = values.get(area.output, False)
+            hist[name].append(out)
+            if out and present_from[name] is None:
+                present_from[name] = t
+        r = model.readout
+        if term_from[-1] is None and out_at(r.source, t - r.delay_steps):
+            term_from[-1] = t
+        stable_since = stable_since if t > 0 and keys[-1] == keys[-2] else t
+        t += 1
+        if t >= horizon and t - stable_since > max_delay + 1:
+            break
+    variants: list[StepKey] = []
+    variant_of: list[int] = []
+    for k in keys:
+        if k not in variants:
+            variants.append(k)
+        variant_of.append(variants.index(k))
+    sched = Schedule(order, reads, state_keys, buffer_len, present_from, term_from, variants, variant_of,
+                     variant_of[-1], model.idle, model.steps)
+    sched.diagnostics = _warnings(model, sched)
+    return sched
+
+
+def _warnings(model: ir.Model, s: Schedule) -> list[Diagnostic]:
+    sink = Sink()
+    end = model.idle + model.steps
+    for name, p in s.present_from.items():
+        if p is None or p >= end:
+            sink.warning(f"area {name} is silent for the whole run", model.areas[name].span,
+                         "check that a connection path reaches it within the run's steps")
+    r = s.term_present_from[-1]
+    if r is None or r >= end:
+        sink.warning(f"the readout is silent for the whole run ({model.steps} steps): its logits are all zero",
+                     model.readout.span, "run more steps or shorten the delays on the way to the readout")
+    return sink.items
