@@ -69,7 +69,7 @@ class _Checker:
             if isinstance(decl, S.ParamDecl):
                 self._declare_param(decl)
         decls = self._select(self.m.decls, top=True)
-        self._apply_overrides()
+        self._unused_overrides()
         for slot in self.params.values():
             self._try(lambda s=slot: self._param_value(s.decl.name.name, s.decl.name.span))
         by_kind: dict[type, list] = {}
@@ -131,7 +131,9 @@ class _Checker:
             first = self.params[name].decl.span.line
             self.sink.error(f"param '{name}' is defined twice (first at line {first})", decl.name.span)
             return
-        self.params[name] = _ParamSlot(decl)
+        slot = self.params[name] = _ParamSlot(decl)
+        if name in self.overrides:
+            slot.override = self._try(lambda: self._override_value(name, self.overrides[name]))
 
     def _select(self, decls: Iterable, top: bool) -> list:
         """The declarations chosen by `if` conditions, in source order."""
@@ -182,16 +184,17 @@ class _Checker:
             slot.busy = False
         return slot.value
 
-    def _apply_overrides(self) -> None:
+    def _unused_overrides(self) -> None:
         span = Span("--set", 0, 0, 0, 0)
-        for name, raw in self.overrides.items():
-            if name not in self.params:
-                where = ("it is declared under a condition that is false" if name in self.all_param_names
-                         else None)
-                msg = unknown("param", name, self.all_param_names) if not where else f"param '{name}' is not used: {where}"
-                self.sink.error(f"cannot set {msg}", span, "declare it with 'param NAME = VALUE'")
+        for name in self.overrides:
+            if name in self.params:
                 continue
-            self.params[name].override = self._try(lambda raw=raw, name=name: self._override_value(name, raw))
+            if name in self.all_param_names:
+                self.sink.error(f"cannot set param '{name}': it is declared under a condition that is false "
+                                f"(line {self.all_param_names[name]})", span)
+            else:
+                self.sink.error(f"cannot set {unknown('param', name, self.all_param_names)}", span,
+                                "declare it in the spec with 'param NAME = VALUE'")
 
     def _override_value(self, name: str, raw: Override) -> Val:
         if isinstance(raw, bool):
@@ -654,8 +657,9 @@ def _arg_value(ck, ev, a, expr, fname, sig, out, lookup):
     text = source_text(ck.src, expr.span)
     if a.kind == "enum":
         if not isinstance(val.v, str) or val.v not in a.choices:
-            raise err(f"{a.name} of {fname}() must be one of {', '.join(a.choices)}; got {val.describe()}",
-                      expr.span)
+            guess = did_you_mean(str(val.v), a.choices) if isinstance(val.v, str) else None
+            raise err(f"{a.name} of {fname}() must be one of {', '.join(a.choices)}; got {val.describe()}"
+                      + (f" (did you mean '{guess}'?)" if guess else ""), expr.span)
         return val.v
     if a.kind == "bool":
         if not isinstance(val.v, bool):

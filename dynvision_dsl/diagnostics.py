@@ -21,7 +21,7 @@ class Span:
     end_col: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line > 0 else self.file
 
 
 NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
