@@ -67,14 +67,15 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("buffer_len", repr(buffer_len)),
         ("present_from", repr({a: s.present_from[a] for a in areas})),
         ("step_names", repr(tuple(st.name for st in program.steps))),
-        ("step_inputs", _wrap(repr(tuple(step_inputs)))),
+        ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
     ]
 
 
-def _wrap(text: str) -> str:
-    return text.replace("), (", "),\n        (") if len(text) > 100 else text
+def _rows(rows: list[tuple]) -> str:
+    """A tuple literal with one row per line."""
+    return "(\n" + "".join(f"        {row!r},\n" for row in rows) + "    )"
 
 
 def render(program: Program, spec_name: str | None = None) -> str:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from . import ir
 from .check import linear_split
 from .ops import OPERATORS, OpSpec, function_module
-from .passes import keep_if_silent, optimise
+from .passes import drop_silent, keep_if_silent, optimise
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
 
@@ -66,7 +66,7 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
     steps = []
     for k, key in enumerate(schedule.variants):
         graph = _StepBuilder(model, schedule, key).build()
-        report = optimise(graph) if optimize else {}
+        report = optimise(graph) if optimize else optimise(graph, (("drop_silent", drop_silent),))
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         name = f"_step_{k}"
         steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), report))

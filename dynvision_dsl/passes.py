@@ -41,8 +41,7 @@ def drop_silent(graph: fx.Graph) -> bool:
             new_v, old_v = node.args
             repl = old_v if new_v in silent else new_v
             node.replace_all_uses_with(repl)
-            if repl in silent:
-                silent.add(node)
+            graph.erase_node(node)
             changed = True
             continue
         if node.op == "call_function" and node.target in _SUMS:
