@@ -418,7 +418,7 @@ class _Checker:
     def _op_args(self, op: S.Op):
         name = op.name.name
         if name not in OPERATORS:
-            raise err(unknown("operator", name, OPERATORS), op.name.span,
+            raise err(unknown("operator", name, list(OPERATORS)), op.name.span,
                       "operators: " + ", ".join(OPERATORS))
         args = _bind_args(self, OPERATORS[name].args, op.args, op.kwargs, name, op.span, self._lookup_param)
         try:

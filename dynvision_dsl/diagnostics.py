@@ -112,7 +112,10 @@ def did_you_mean(name: str, candidates: Iterable[str] | dict[str, int], near_lin
     Ties go to the candidate declared nearest to `near_line` when `candidates`
     maps names to their declaration lines.
     """
-    lines = candidates if isinstance(candidates, dict) else {c: 0 for c in candidates}
+    if isinstance(candidates, dict):
+        lines = {c: (n if isinstance(n, int) else 0) for c, n in candidates.items()}
+    else:
+        lines = {c: 0 for c in candidates}
     best: tuple[float, int, str] | None = None
     for cand, line in lines.items():
         if cand == name:

@@ -27,7 +27,8 @@ _EXPR_CONTINUATIONS = {"ADD_OP", "MUL_OP", "COMP_OP", "CIRCUMFLEX", "AND", "OR",
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                cache=True)  # lark keys the cached tables by the grammar text
 
 
 def parse(source: str, file: str = "<string>") -> S.Module:

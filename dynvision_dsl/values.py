@@ -176,7 +176,7 @@ class Evaluator:
         name = e.func.name
         if name not in CONST_FUNCTIONS:
             from .diagnostics import unknown
-            raise err(unknown("function", name, CONST_FUNCTIONS) + " in a constant expression", e.func.span)
+            raise err(unknown("function", name, list(CONST_FUNCTIONS)) + " in a constant expression", e.func.span)
         if e.kwargs:
             raise err(f"{name}() takes no keyword arguments", e.kwargs[0].name.span)
         args = [self(a) for a in e.args]
