@@ -61,6 +61,7 @@ class _Checker:
         self.all_area_names: dict[str, int] = {}
         self.dynamics: dict[str, S.DynamicsDecl] = {}
         self.modules: dict[str, Span] = {}  # module path -> where it was named
+        self.broken_targets: set[str] = set()  # areas fed by a connection that failed its checks
 
     # ----------------------------------------------------------------- driver
     def run(self) -> ir.Model | None:
@@ -246,9 +247,11 @@ class _Checker:
         for extra in blocks[1:]:
             self.sink.error(f"a second time block (the first is at line {blocks[0].span.line})", extra.span)
         items: dict[str, S.TimeItem] = {}
+        misspelt: set[str] = set()  # settings an unknown name probably meant; not reported missing too
         for item in blocks[0].items:
             name = item.name.name
             if name not in TIME_ITEMS:
+                misspelt.add(did_you_mean(name, TIME_ITEMS) or "")
                 self.sink.error(unknown("time setting", name, TIME_ITEMS), item.name.span,
                                 "a time block sets dt, steps and idle")
             elif name in items:
@@ -257,12 +260,13 @@ class _Checker:
                 items[name] = item
         dt = None
         if "dt" not in items:
-            self.sink.error("the time block does not set dt", blocks[0].span, "add 'dt = 1 ms'")
+            if "dt" not in misspelt:
+                self.sink.error("the time block does not set dt", blocks[0].span, "add 'dt = 1 ms'")
         else:
             dt = self._try(lambda: self._dt(items["dt"].value))
         steps = self._try(lambda: self._int(items["steps"].value, "steps", 1), 1) if "steps" in items else None
         if steps is None:
-            if "steps" not in items:
+            if "steps" not in items and "steps" not in misspelt:
                 self.sink.error("the time block does not set steps", blocks[0].span, "add 'steps = 10'")
             steps = 1
         idle = self._try(lambda: self._int(items["idle"].value, "idle", 0), 0) if "idle" in items else 0
@@ -384,6 +388,7 @@ class _Checker:
                 ok_dst = self._area_ref(dst.area, areas, inp, allow_input=False)
                 ops = self._pipeline_args(d.pipeline)
                 if not (ok_src and ok_dst) or ops is None or delay is None:
+                    self.broken_targets.add(dst.area.name)
                     continue
                 if any(kind == "lateral" and args["kind"] == "none" for kind, args, _, _ in ops):
                     continue  # lateral(none, k): no recurrence, no connection
@@ -473,12 +478,30 @@ class _Checker:
         for a in areas.values():
             if a.name in sizes:
                 a.size = tuple(sizes[a.name])
-            elif any(c.target == a.name for c in conns):
+            elif any(c.target == a.name for c in conns) and not self._explain_size(a, conns, sizes, channels):
                 self.sink.error(f"cannot infer the size of area {a.name}: every connection into it resizes, "
                                 f"or comes from an area of unknown size", a.span,
                                 f"give the size explicitly: 'area {a.name} [{a.channels}, H, W]'")
         for c in conns:
             self._try(lambda c=c: self._check_conn_shape(c, areas, sizes, channels, origin))
+
+    def _explain_size(self, a: ir.Area, conns: list[ir.Conn], sizes, channels) -> bool:
+        """Report why no connection into `a` gives it a size (an op that fails, a vector); False if none."""
+        for c in conns:
+            if c.target != a.name or c.source not in sizes or any(o.kind in ("adapt", "resize") for o in c.ops):
+                continue
+            shape = (channels[c.source], *sizes[c.source])
+            for o in c.ops:
+                try:
+                    shape = tuple(OPERATORS[o.kind].shape(o.a, shape, (a.channels, None, None)))
+                except OpError as exc:
+                    self.sink.error(f"{o.kind} in {c.label}: {exc.message}", o.span, exc.hint)
+                    return True
+            if len(shape) != 3:
+                self.sink.error(f"{c.label} delivers a vector of {shape[0]}, but areas take [C, H, W] maps", c.span,
+                                "use linear and flatten only in the readout")
+                return True
+        return False
 
     def _through(self, ops: list[OpSpec], shape, target) -> list:
         shapes = [tuple(shape)]
@@ -542,6 +565,8 @@ class _Checker:
                 self.sink.error(f"port '{port}' of {area} is fed but never read by its equations", c.span,
                                 f"did you mean '{guess}'?" if guess else f"read '{port}' in {area}'s equations")
         for a in areas.values():
+            if a.name in self.broken_targets:
+                continue  # a connection into it failed; its error says enough
             for port in a.ports:
                 if (a.name, port) not in fed:
                     fed_ports = [p for (t, p) in fed if t == a.name]
@@ -576,7 +601,10 @@ class _Checker:
         g.add_nodes_from(areas)
         g.add_edges_from((c.source, c.target) for c in conns)
         g.add_node(inp.name)
-        reached = nx.descendants(g, inp.name)
+        reached = set(self.broken_targets)  # fed by a failed connection: reported already
+        for start in [inp.name, *self.broken_targets]:
+            if start in g:
+                reached |= nx.descendants(g, start)
         for a in areas.values():
             if a.name not in reached and not any(v is not None for v in a.states.values()) and not any(
                     m.startswith(("Bias",)) for m in a.functions.values()):
@@ -805,6 +833,7 @@ class _AreaBuilder:
             coef = None
             want = -1
             if s.coef is not None:
+                self._known_coefficient(s.coef)
                 coef, cdim = self._expr(s.coef, in_ode=True)
                 if cdim != 1:
                     raise err(f"the coefficient of d{s.var.name}/dt must be a time, but '{self.ck._text(s.coef)}' "
@@ -817,8 +846,10 @@ class _AreaBuilder:
                           "multiply the derivative by a time constant: 'tau * dr/dt = ...'" if want == -1 else None)
             a.odes.append(ir.OdeEq(s.var.name, coef, rhs, s.span))
         elif isinstance(s, S.Assign):
-            if s.var.name in self.scope.values or s.var.name in self.trainable:
-                raise err(f"cannot assign to param '{s.var.name}'", s.var.span)
+            if s.var.name in self.scope.values or s.var.name in self.trainable or s.var.name in self.ck.params:
+                line = self.ck.params[s.var.name].decl.span.line if s.var.name in self.ck.params else None
+                raise err(f"cannot assign to param '{s.var.name}'" + (f" (declared at line {line})" if line else ""),
+                          s.var.span, "params are constants; give the variable another name")
             value, vdim = self._expr(s.value, in_ode=False)
             if vdim != 0:
                 raise err(f"'{s.var.name}' must be dimensionless, but the value is {dim_text(vdim)}", s.value.span)
@@ -832,12 +863,32 @@ class _AreaBuilder:
                 raise err(unknown("solver", s.solver.name, SOLVERS), s.solver.span, "solvers: " + ", ".join(SOLVERS))
             a.solver = s.solver.name
 
+    def _known_coefficient(self, coef: S.Expr) -> None:
+        """A time constant must be a param or template argument; any other name would read as a port."""
+        if not isinstance(coef, S.Name):
+            return
+        name = coef.name
+        if (self.scope.get(name) is not None or name in self.trainable or name in self.states
+                or name in self.assigned or name in self.ck.all_param_names or self._defines(name, self._all_stmts())):
+            return
+        cands = {n: self.ck.params[n].decl.span.line for n in self.ck.params}
+        cands.update({n: coef.span.line for n in [*self._scope_names(), *self.trainable]})
+        raise err(unknown("param", name, cands, coef.span.line), coef.span,
+                  "a time constant is a param or a number with a unit, e.g. 'tau * dr/dt = ...'")
+
+    def _scope_names(self) -> list[str]:
+        names, scope = [], self.scope
+        while scope is not None:
+            names.extend(scope.values)
+            scope = scope.parent
+        return names
+
     def _finish(self, stmts) -> None:
         a = self.area
         a.states = dict(self.states)
         a.ports = self.ports
         known = set(self.states) | self.assigned
-        if a.output not in known:
+        if a.output not in known and not (a.incomplete and self._defines(a.output, stmts)):
             span = getattr(self, "_output_span", a.span)
             if a.output == "r" and not hasattr(self, "_output_span"):
                 self.ck.sink.error(f"area {a.name} has no output: assign 'r' or name one with 'output NAME'", a.span)
@@ -846,6 +897,11 @@ class _AreaBuilder:
         if a.solver == "exponential":
             for ode in a.odes:
                 self.ck._try(lambda ode=ode: linear_split(ode.rhs, ode.var))
+
+    @staticmethod
+    def _defines(var: str, stmts) -> bool:
+        """Whether a statement assigns, integrates or declares `var`."""
+        return any(isinstance(s, (S.Assign, S.Ode, S.StateDecl)) and s.var.name == var for s in stmts)
 
     # expressions
     def _expr(self, e: S.Expr, in_ode: bool) -> tuple[ir.EqExpr, int]:
@@ -880,14 +936,14 @@ class _AreaBuilder:
             return ir.Ref("state", name, e.span), 0
         if name in self.assigned:
             return ir.Ref("var", name, e.span), 0
+        if name in self.ck.params:
+            val = self.ck._param_value(name, e.span)
+            return self._const(val, e), val.dim
         if any(isinstance(s, S.Assign) and s.var.name == name for s in self._all_stmts()):
             where = "the differential equations are integrated before the assignments run" if in_ode else \
                 "it is assigned further down"
             raise err(f"'{name}' is used before it is assigned ({where})", e.span,
                       f"declare it as a state ('state {name} = 0') to read its previous value")
-        if name in self.ck.params:
-            val = self.ck._param_value(name, e.span)
-            return self._const(val, e), val.dim
         if name in self.ck.all_param_names:
             raise err(f"param '{name}' is not defined in this variant", e.span)
         if name not in self.ports:
@@ -959,6 +1015,14 @@ class _AreaBuilder:
         hint = "operators like conv belong on connections" if name in OPERATORS else None
         raise err(unknown("function", name, cands), e.func.span, hint)
 
+    def _check_groups(self, groups: int, span: Span) -> None:
+        c = self.area.channels
+        if groups < 1:
+            raise err(f"groupnorm needs at least 1 group, got {groups}", span)
+        if c % groups:
+            raise err(f"groupnorm: {groups} groups do not divide the {c} channels of {self.name}", span,
+                      f"use a divisor of {c}, e.g. {_divisor_below(c, groups)}")
+
     def _learnable(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
         fdef = FUNCTIONS[e.func.name]
         args = list(e.args)
@@ -968,11 +1032,17 @@ class _AreaBuilder:
                 raise err(f"{fdef.name}() needs the value to normalise as its first argument", e.span)
             inner, dim = self._expr(args.pop(0), in_ode)
         bound = _bind_args(self.ck, fdef.args, tuple(args), e.kwargs, fdef.name, e.span, self.lookup_const)
+        if fdef.name == "groupnorm":
+            self._check_groups(bound["groups"], args[0].span if args else e.kwargs[0].value.span)
         n = self.fn_count[fdef.name] = self.fn_count.get(fdef.name, 0) + 1
         path = e.alias.name if e.alias else f"{self.name}.{fdef.name}" + (f"_{n}" if n > 1 else "")
         opts = tuple(sorted(bound.items()))
         self.area.functions[path] = fdef.name
         return ir.Apply(fdef.name, (inner,) if inner is not None else (), e.span, path, opts), 0
+
+
+def _divisor_below(n: int, limit: int) -> int:
+    return max(d for d in range(1, min(n, max(limit, 1)) + 1) if n % d == 0)
 
 
 def linear_split(rhs: ir.EqExpr, var: str) -> tuple[ir.EqExpr | None, ir.EqExpr | None]:

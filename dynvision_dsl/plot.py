@@ -433,6 +433,7 @@ def _draw_matplotlib(graph: nx.MultiDiGraph):
 
     edges = _sorted_edges(graph)
     labels = {(u, v, k): _edge_lines(d, width=26) for u, v, k, d in edges}
+    port_edge = {(u, v, k): (d.get("port") or "input") != "input" for u, v, k, d in edges}
     lat_text: dict[Any, list[str]] = {}
     for u, v, k, d in edges:
         if u == v:
@@ -484,9 +485,9 @@ def _draw_matplotlib(graph: nx.MultiDiGraph):
         seen[(u, v)] = nth + 1
         span = abs(col_of[v] - col_of[u])
         if kind in ("skip", "feedback") or span > 1 or (span == 0 and kind != "lateral"):
-            clear = top_clear if x2 >= x1 else bottom_clear
-            rad = -max(0.22, 2 * clear / dist) - 0.12 * nth
-            rad = max(rad, -1.2)
+            # bow over (skip) or under (feedback) the boxes in between, higher for longer spans
+            apex = (top_clear if x2 >= x1 else bottom_clear) + 0.07 * max(span - 2, 0) + 0.12 * nth
+            rad = -min(2 * apex / dist, 1.2)
         elif span == 0:
             rad = -0.35 - 0.12 * nth
         else:
@@ -555,7 +556,8 @@ def _draw_matplotlib(graph: nx.MultiDiGraph):
             continue
         style = "arc3" if not rad else f"arc3,rad={rad:.3f}"
         ax.add_patch(FancyArrowPatch(pos[u], pos[v], patchA=boxes[u], patchB=boxes[v], connectionstyle=style,
-                                     arrowstyle="-|>", mutation_scale=9, color=color,
+                                     arrowstyle="->" if port_edge[(u, v, k)] else "-|>", mutation_scale=9,
+                                     color=color,
                                      linestyle=_MPL_LINESTYLE[kind], lw=1.3 if kind == "readout" else 1.0,
                                      shrinkA=1.5, shrinkB=1.5, zorder=2))
         text = labels[(u, v, k)]
