@@ -50,6 +50,10 @@ class DynModel(nn.Module):
         assert all(len(v) == steps for v in raw.values())
         return RunResult(logits, responses, present)
 
+    def load_dynvision(self, state_dict: dict) -> None:
+        """Load a DynVision 0.1.0 state dict (aliases accepted, otherwise strict)."""
+        load_dynvision(self, state_dict)
+
     def __reduce_ex__(self, protocol):
         raise TypeError("a compiled DynModel is not picklable; save model.state_dict() and recompile the spec, "
                         "or save the module that `dynv compile` writes")
@@ -68,3 +72,64 @@ def instantiate(source: str, class_name: str, program, graph) -> DynModel:
     model.program = program
     model.graph = graph
     return model
+
+
+class StateDictMismatch(KeyError):
+    """A checkpoint that does not fit the compiled model; the message lists why."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _area_tau(program, area: str) -> float | None:
+    """The constant time constant of an area's first ODE, in ms (None if none or trainable)."""
+    from . import ir
+
+    spec = program.model.areas.get(area)
+    if spec is None:
+        return None
+    for ode in spec.odes:
+        if isinstance(ode.coef, ir.Const):
+            return ode.coef.value
+    return None
+
+
+def load_dynvision(model: DynModel, state_dict: dict, atol: float = 1e-3) -> None:
+    """Load a DynVision 0.1.0 state dict: accept its aliases, load trainable time
+    constants, check fixed ones, and be strict about everything else."""
+    own = model.state_dict()
+    taus: dict[str, torch.Tensor] = {}
+    load: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if ".source." in key or key.startswith("source.") or key == "n_residual_timesteps":
+            continue  # aliases of other modules' weights, and a bookkeeping counter
+        if key.startswith("tau_") and "." not in key:
+            taus.setdefault(key[4:], value)
+            continue
+        if key.startswith("tstep_") and key.endswith(".tau"):
+            taus.setdefault(key[len("tstep_"):-len(".tau")], value)
+            continue
+        load[key] = value
+    problems = []
+    for area, value in sorted(taus.items()):
+        path = f"{area}.tau"
+        if path in own:
+            load[path] = value.reshape(own[path].shape)
+            continue
+        fixed = _area_tau(model.program, area)
+        if fixed is None:
+            problems.append(f"the checkpoint has a time constant for {area}, which the spec does not have")
+        elif abs(float(value) - fixed) > atol * max(1.0, fixed):
+            problems.append(f"the checkpoint's tau for {area} is {float(value):g} ms but the spec fixes "
+                            f"{fixed:g} ms (compile with params={{'tau': '{float(value):g} ms'}})")
+    missing = sorted(set(own) - set(load))
+    unexpected = sorted(set(load) - set(own))
+    if missing:
+        problems.append("missing keys: " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected keys: " + ", ".join(unexpected))
+    if problems:
+        raise StateDictMismatch("cannot load the DynVision state dict into " + type(model).__name__ + ":\n  " +
+                       "\n  ".join(problems))
+    converted = {k: v.to(own[k].dtype) if torch.is_floating_point(v) else v for k, v in load.items()}
+    model.load_state_dict(converted, strict=True)
