@@ -88,7 +88,7 @@ def cmd_run(args) -> int:
     torch.save({"logits": result.logits, "responses": result.responses, "present": result.present,
                 "dt": model.dt, "spec": str(path)}, tmp)
     tmp.replace(targets[0])
-    plot_responses(result, targets[1], dt=model.dt, title=f"{model.program.model.name} ({path.name})")
+    plot_responses(result, targets[1], dt=model.dt, idle=model.idle, title=f"{model.program.model.name} ({path.name})")
     print(f"wrote {targets[0]} and {targets[1]}")
     return 0
 

@@ -17,10 +17,16 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_layout", "torch", "nn", "F", "math"}
+
+
 def class_name(name: str) -> str:
+    """A class name for the model that shadows nothing in the generated module."""
     text = re.sub(r"\W", "_", name)
     text = text[0].upper() + text[1:] if text else "Model"
-    return text if text.isidentifier() and not text[0].isdigit() else f"Model_{text}"
+    if not text.isidentifier() or text[0].isdigit():
+        text = f"Model_{text}"
+    return f"{text}Model" if text in _TAKEN else text
 
 
 def _helpers(program: Program) -> list[str]:

@@ -3,6 +3,7 @@ print it as Python. The result, a `Program`, is what `emit` renders and what
 the in-process module runs: both execute the very same code."""
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from . import ir
 from .check import linear_split
 from .ops import OPERATORS, OpSpec, function_module
-from .passes import drop_silent, keep_if_silent, optimise
+from .passes import REQUIRED, as_map, keep_if_silent, optimise
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
 
@@ -66,7 +67,7 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
     steps = []
     for k, key in enumerate(schedule.variants):
         graph = _StepBuilder(model, schedule, key).build()
-        report = optimise(graph) if optimize else optimise(graph, (("drop_silent", drop_silent),))
+        report = optimise(graph) if optimize else optimise(graph, REQUIRED)
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         name = f"_step_{k}"
         steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), report))
@@ -104,6 +105,17 @@ def _all_applies(a: ir.Area):
         for n in ir.walk(e):
             if isinstance(n, ir.Apply):
                 yield n
+
+
+def _number(e: ir.EqExpr | None) -> float | None:
+    """The value of a constant equation expression, or None if it is not constant."""
+    if isinstance(e, ir.Const):
+        return e.value
+    if isinstance(e, ir.Apply) and e.fn in _ARITH and e.module is None:
+        vals = [_number(a) for a in e.args]
+        if None not in vals:
+            return float(_ARITH[e.fn](*vals))
+    return None
 
 
 # ------------------------------------------------------------- step graphs
@@ -147,11 +159,15 @@ class _StepBuilder:
             self.prev[(a, v)] = p
         new_states: dict[tuple[str, str], object] = {}
         for name in self.s.order:
-            values = self._area(self.m.areas[name])
-            for v in self.m.areas[name].states:
-                new_states[(name, v)] = values[("state", v)]
-            self.out[name] = values[("state" if self.m.areas[name].output in self.m.areas[name].states else "var",
-                                     self.m.areas[name].output)]
+            area = self.m.areas[name]
+            values = self._area(area)
+            as_maps = {}
+            for key, value in values.items():
+                if key[0] in ("state", "var"):
+                    as_maps[key] = self.fn(as_map, value, x, tuple(area.shape))
+            for v in area.states:
+                new_states[(name, v)] = as_maps[("state", v)]
+            self.out[name] = as_maps[("state" if area.output in area.states else "var", area.output)]
         logits = self._readout()
         result = [new_states[k] for k in self.s.state_keys] + [self.out[a] for a in self.s.order] + [logits]
         self.g.output(tuple(result))
@@ -285,7 +301,11 @@ class _StepBuilder:
         if a is None:
             return self.fn(operator.add, x, self.fn(operator.mul, self.fn(operator.truediv, dt, coef), self.expr(b, env)))
         lam = self.fn(operator.truediv, self.expr(a, env), coef)
-        decay = self.fn(torch.exp, self.fn(operator.mul, lam, dt))
+        a_val, c_val = _number(a), _number(o.coef) if o.coef is not None else 1.0
+        if a_val is not None and c_val is not None:
+            decay = math.exp(a_val / c_val * dt)  # a constant leak: the decay factor is a number
+        else:
+            decay = self.fn(torch.exp, self.fn(operator.mul, lam, dt))
         result = self.fn(operator.mul, x, decay)
         if b is not None:
             gain = self.fn(operator.truediv, self.fn(operator.sub, decay, 1.0), self.fn(operator.mul, lam, coef))

@@ -73,6 +73,46 @@ def drop_silent(graph: fx.Graph) -> bool:
     return changed
 
 
+def as_map(value, like, shape):
+    """Marker: `value` as a (B, *shape) map, B taken from `like`.
+    `broadcast_unbatched` resolves every use; it never runs."""
+    return value
+
+
+def _batched(graph: fx.Graph) -> set[fx.Node]:
+    """Nodes that depend on a batched placeholder (the frame, a read or a state)."""
+    out: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "placeholder" or any(isinstance(a, fx.Node) and a in out for a in node.all_input_nodes):
+            out.add(node)
+    return out
+
+
+def broadcast_unbatched(graph: fx.Graph) -> bool:
+    """Resolve as_map markers: a value without a batch dimension (a lone bias,
+    a constant) becomes `like.new_zeros((B, C, H, W)) + value`; others pass."""
+    batched = _batched(graph)
+    changed = False
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not as_map:
+            continue
+        value, like, shape = node.args
+        if isinstance(value, fx.Node) and value in batched:
+            node.replace_all_uses_with(value)
+        else:
+            with graph.inserting_before(node):
+                size = graph.call_method("size", (like, 0))
+                zeros = graph.call_method("new_zeros", (like, (size, *shape)))
+                full = graph.call_function(operator.add, (zeros, value))
+            for n in (size, zeros, full):
+                n.meta.update(node.meta)
+            node.replace_all_uses_with(full)
+            batched.add(full)
+        graph.erase_node(node)
+        changed = True
+    return changed
+
+
 _FOLD = {
     torch.exp: math.exp, torch.log: math.log, torch.tanh: math.tanh, torch.sqrt: math.sqrt,
     torch.abs: abs, torch.relu: lambda v: max(v, 0.0), torch.sigmoid: lambda v: 1.0 / (1.0 + math.exp(-v)),
@@ -187,7 +227,8 @@ def dead_code(graph: fx.Graph) -> bool:
     return changed
 
 
-PIPELINE = (("drop_silent", drop_silent), ("fold_constants", fold_constants), ("simplify", simplify),
+REQUIRED = (("drop_silent", drop_silent), ("broadcast_unbatched", broadcast_unbatched))
+PIPELINE = REQUIRED + (("fold_constants", fold_constants), ("simplify", simplify),
             ("common_subexpressions", common_subexpressions), ("fuse_leaky_update", fuse_leaky_update),
             ("dead_code", dead_code))
 

@@ -332,10 +332,13 @@ def draw_graph(graph: nx.MultiDiGraph, path: str | os.PathLike, engine: str = "a
         with _atomic(path) as fh:
             fh.write(proc.stdout)
         return path
-    fig = _draw_matplotlib(graph)
-    dpi = min(dpi, 30000 / max(fig.get_figwidth(), fig.get_figheight()))
-    with _atomic(path) as fh:
-        fig.savefig(fh, format=fmt, dpi=dpi, facecolor="white", metadata=_metadata(fmt))
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.hashsalt": "dynvision-dsl"}):  # stable ids: equal graphs, equal files
+        fig = _draw_matplotlib(graph)
+        dpi = min(dpi, 30000 / max(fig.get_figwidth(), fig.get_figheight()))
+        with _atomic(path) as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi, facecolor="white", metadata=_metadata(fmt))
     return path
 
 
@@ -470,42 +473,102 @@ def _draw_matplotlib(graph: nx.MultiDiGraph):
             pos[n] = (xs[i], ((len(col) - 1) / 2 - j) * pitch)
 
     # --- geometry of every edge first, to know the extent of the drawing
-    top_clear = box_h / 2 + lat_h + 0.12
-    bottom_clear = box_h / 2 + 0.12
+    lateral_above = {n for n in lat_text}
+    rects = {n: (pos[n][0] - col_w[col_of[n]] / 2, pos[n][0] + col_w[col_of[n]] / 2, pos[n][1] - box_h / 2,
+                 pos[n][1] + box_h / 2 + (lat_h if n in lateral_above else 0.0)) for n in pos}
+
+    def anchors(u, v, side: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Where an arc leaves u and enters v: the top (side +1) or bottom (-1)
+        of the boxes, a quarter of a box towards each other."""
+        (x1, y1), (x2, y2) = pos[u], pos[v]
+        sgn = 1 if x2 > x1 else -1
+        return ((x1 + sgn * col_w[col_of[u]] / 4, y1 + side * box_h / 2),
+                (x2 - sgn * col_w[col_of[v]] / 4, y2 + side * box_h / 2))
+
+    def bow(u, v, side: int) -> float:
+        """How far (vertically, at the middle) an arc from u to v must bow to
+        `side` (+1 up, -1 down) to pass the boxes of the columns in between."""
+        (x1, y1), (x2, y2) = anchors(u, v, side)
+        lo_c, hi_c = sorted((col_of[u], col_of[v]))
+        need = 0.2
+        for n in pos:
+            if n in (u, v) or not lo_c < col_of[n] < hi_c:
+                continue
+            xa, xb, ya, yb = rects[n]
+            for xe in (xa, xb):
+                t = min(max((xe - x1) / (x2 - x1), 0.02), 0.98)
+                yl = y1 + t * (y2 - y1)
+                gap = (yb + 0.1 - yl) if side > 0 else (yl - (ya - 0.1))
+                if gap > 0:
+                    need = max(need, gap / (4 * t * (1 - t)))
+        return need
+
+    spans_of: dict[str, list[tuple[int, int]]] = {"skip": [], "feedback": []}
+    for u, v, k, d in edges:
+        if _kind(d) in spans_of and u != v:
+            spans_of[_kind(d)].append(tuple(sorted((col_of[u], col_of[v]))))
     seen: dict[tuple, int] = {}
-    plan = []  # (u, v, k, kind, rad, label_xy)
+    plan = []  # (u, v, k, kind, rad, (label x, label y, above), arc ends or None)
     for u, v, k, d in edges:
         kind = _kind(d)
         if u == v:
-            plan.append((u, v, k, kind, None, None))
+            plan.append((u, v, k, kind, None, None, None))
             continue
         (x1, y1), (x2, y2) = pos[u], pos[v]
-        dist = math.hypot(x2 - x1, y2 - y1) or 1.0
+        dx, dy = x2 - x1, y2 - y1
+        dist = math.hypot(dx, dy) or 1.0
         nth = seen.get((u, v), 0)
         seen[(u, v)] = nth + 1
         span = abs(col_of[v] - col_of[u])
-        if kind in ("skip", "feedback") or span > 1 or (span == 0 and kind != "lateral"):
-            # bow over (skip) or under (feedback) the boxes in between, higher for longer spans
-            apex = (top_clear if x2 >= x1 else bottom_clear) + 0.07 * max(span - 2, 0) + 0.12 * nth
-            rad = -min(2 * apex / dist, 1.2)
-        elif span == 0:
+        if span == 0:  # between areas of one rank: a gentle bow sideways
             rad = -0.35 - 0.12 * nth
+        elif kind in ("skip", "feedback") or span > 1:
+            # skips bow over, feedback under the boxes in between (or the other
+            # way where that is much shorter), higher for longer spans
+            side = 1 if kind != "feedback" else -1
+            want, other = bow(u, v, side), bow(u, v, -side)
+            lo_c, hi_c = sorted((col_of[u], col_of[v]))
+            crowded = any(max(lo_c, a) < min(hi_c, b) for a, b in spans_of[
+                "skip" if kind == "feedback" else "feedback"])  # the other side is taken
+            if other < 0.6 * want and not crowded:
+                side, want = -side, other
+            vert = want + 0.07 * max(span - 2, 0) + 0.12 * nth  # vertical offset at the middle
+            (x1, y1), (x2, y2) = anchors(u, v, side)
+            dx, dy = x2 - x1, y2 - y1
+            rad = -side * (1 if dx > 0 else -1) * min(2 * vert / abs(dx), 1.5)
+            plan.append((u, v, k, kind, rad, ((x1 + x2) / 2 + 0.5 * rad * dy, (y1 + y2) / 2 - 0.5 * rad * dx, False),
+                         ((x1, y1), (x2, y2))))
+            continue
         else:
             rad = -0.18 * nth if nth else 0.0
-        mx, my = (x1 + x2) / 2 + 0.5 * rad * (y2 - y1), (y1 + y2) / 2 - 0.5 * rad * (x2 - x1)
-        plan.append((u, v, k, kind, rad, (mx, my)))
+        if rad:
+            plan.append((u, v, k, kind, rad, ((x1 + x2) / 2 + 0.5 * rad * dy, (y1 + y2) / 2 - 0.5 * rad * dx, False),
+                         None))
+            continue
+        # a straight arrow: label the middle of its visible part, above it when horizontal
+        sgn = 1 if dx > 0 else -1
+        xa, xb = x1 + sgn * col_w[col_of[u]] / 2, x2 - sgn * col_w[col_of[v]] / 2
+        xm = (xa + xb) / 2
+        ym = y1 + (xm - x1) / dx * dy
+        plan.append((u, v, k, kind, 0.0, (xm, ym, abs(dy) < 1e-9), None))
 
-    lo_x = min(xs[0] - col_w[0] / 2, *(
-        xy[0] - meas.block(labels[(u, v, k)], _EDGE_FS)[0] / 2 for u, v, k, _, _, xy in plan if xy)) - 0.25 \
-        if xs else 0
-    hi_x = max(xs[-1] + col_w[-1] / 2, *(
-        xy[0] + meas.block(labels[(u, v, k)], _EDGE_FS)[0] / 2 for u, v, k, _, _, xy in plan if xy)) + 0.25 \
-        if xs else 1
-    ys = [p[1] for p in pos.values()] or [0.0]
-    lo_y = min([min(ys) - box_h / 2] + [xy[1] - meas.block(labels[(u, v, k)], _EDGE_FS)[1] / 2 - 0.05
-                                        for u, v, k, _, _, xy in plan if xy]) - 0.2
-    hi_y = max([max(ys) + box_h / 2 + lat_h] + [xy[1] + meas.block(labels[(u, v, k)], _EDGE_FS)[1] / 2 + 0.05
-                                                for u, v, k, _, _, xy in plan if xy]) + 0.2
+    def label_box_of(u, v, k, xy):
+        w, h = meas.block(labels[(u, v, k)], _EDGE_FS)
+        x, y, above = xy
+        return (x - w / 2, x + w / 2, y, y + h + 0.04) if above else (x - w / 2, x + w / 2, y - h / 2, y + h / 2)
+
+    extents = [label_box_of(u, v, k, xy) for u, v, k, _, _, xy, _ in plan if xy and labels[(u, v, k)]]
+    extents += list(rects.values())
+    for n, t in lat_text.items():
+        w = meas.block(t, _EDGE_FS)[0]
+        extents.append((pos[n][0] - w / 2, pos[n][0] + w / 2, pos[n][1], pos[n][1] + box_h / 2 + lat_h))
+    for u, v, k, _, rad, xy, _ in plan:  # arcs without a label still need room
+        if rad:
+            extents.append((xy[0], xy[0], xy[1] - 0.05, xy[1] + 0.05))
+    lo_x = min(e[0] for e in extents) - 0.25
+    hi_x = max(e[1] for e in extents) + 0.25
+    lo_y = min(e[2] for e in extents) - 0.2
+    hi_y = max(e[3] for e in extents) + 0.2
     kinds = [k for k in KINDS if any(_kind(d) == k for *_, d in edges)]
     header = 0.5
     width = max(hi_x - lo_x, 1.1 * len(kinds) + 1.5, 4.0)
@@ -538,8 +601,9 @@ def _draw_matplotlib(graph: nx.MultiDiGraph):
 
     # --- edges
     label_box = dict(boxstyle="round,pad=0.12", fc="white", ec="none")
+    tight_box = dict(boxstyle="square,pad=0.05", fc="white", ec="none")
     loops_done = set()
-    for u, v, k, kind, rad, xy in plan:
+    for u, v, k, kind, rad, xy, ends in plan:
         color = _COLORS[kind]
         if u == v:
             if u in loops_done:
@@ -552,20 +616,22 @@ def _draw_matplotlib(graph: nx.MultiDiGraph):
                                          arrowstyle="-|>", mutation_scale=7, color=color, lw=0.9, zorder=2,
                                          shrinkA=0, shrinkB=0))
             ax.text(x, top + _LOOP_H + 0.02, "\n".join(lat_text[u]), ha="center", va="bottom",
-                    fontsize=_EDGE_FS, color="#555555", zorder=5, linespacing=1.1)
+                    fontsize=_EDGE_FS, color="#555555", zorder=5, linespacing=1.1, bbox=tight_box)
             continue
         style = "arc3" if not rad else f"arc3,rad={rad:.3f}"
-        ax.add_patch(FancyArrowPatch(pos[u], pos[v], patchA=boxes[u], patchB=boxes[v], connectionstyle=style,
+        ends_kw = dict(posA=ends[0], posB=ends[1]) if ends else dict(posA=pos[u], posB=pos[v], patchA=boxes[u],
+                                                                      patchB=boxes[v])
+        ax.add_patch(FancyArrowPatch(**ends_kw, connectionstyle=style,
                                      arrowstyle="->" if port_edge[(u, v, k)] else "-|>", mutation_scale=9,
                                      color=color,
                                      linestyle=_MPL_LINESTYLE[kind], lw=1.3 if kind == "readout" else 1.0,
                                      shrinkA=1.5, shrinkB=1.5, zorder=2))
         text = labels[(u, v, k)]
         if text:
-            above = not rad and abs(pos[u][1] - pos[v][1]) < 1e-9  # a straight horizontal arrow
+            above = xy[2]  # a straight horizontal arrow
             ax.text(xy[0], xy[1] + (0.035 if above else 0.0), "\n".join(text), ha="center",
                     va="bottom" if above else "center", fontsize=_EDGE_FS,
-                    color=color if kind != "feedforward" else "#222222", bbox=None if above else label_box,
+                    color=color if kind != "feedforward" else "#222222", bbox=tight_box if above else label_box,
                     zorder=5, linespacing=1.1)
 
     # --- title and legend in the header strip

@@ -113,11 +113,9 @@ class DyRCNNx4(nn.Module):
                     args.append(states[source, delay])
             outs = getattr(self, self.step_names[k])(*args)
             for i, (area, var, _) in enumerate(self.state_slots):
-                states[area, var] = self._as_map(outs[i], area, batch, x)
+                states[area, var] = outs[i]
             for i, area in enumerate(self.areas):
                 value = outs[n_states + i]
-                if area in history or area in responses:
-                    value = self._as_map(value, area, batch, x)
                 if area in history:
                     history[area].append(value)
                     if len(history[area]) > self.buffer_len[area]:
@@ -132,12 +130,6 @@ class DyRCNNx4(nn.Module):
                 out = outs[-1]
                 logits.append(out if out is not None else x.new_zeros(batch, self.classes))
         return torch.stack(logits, 1), responses
-
-    def _as_map(self, value, area, batch, like):
-        """Broadcast constants and batch-free values (a lone bias) to (B, C, H, W)."""
-        if value is None or (torch.is_tensor(value) and value.dim() == 4 and value.shape[0] == batch):
-            return value
-        return like.new_zeros((batch,) + self.area_shapes[area]) + value
 
     def _step_0(self, x):
         # line 55: image -> V1 : conv(3) as V1.conv

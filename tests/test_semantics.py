@@ -95,8 +95,9 @@ RK4_GROWTH = {
 }
 
 
-@pytest.mark.parametrize("optimize", [True, False], ids=["opt", "noopt"])
-@pytest.mark.parametrize("solver", ["default", "euler", "rk4", "exponential"])
+@pytest.mark.parametrize("solver, optimize", [
+    pytest.param(s, o, id=f"{s}-{'opt' if o else 'noopt'}")
+    for o in (True, False) for s in ("default", "euler", "rk4", "exponential")])
 def test_leaky_integration_of_constant_input(solver, optimize):
     line = "" if solver == "default" else f"solver {solver}"
     steps = 10
@@ -144,6 +145,36 @@ readout V1 : avgpool | linear(1)
         close(r.responses["V1"][0, 0], torch.full(SHAPE, 2.0 * first, dtype=F64))
 
 
+# (ODE text, leak lam, input gain): the linear ODE tau r' = -lam r + gain I
+ODE_FORMS = [
+    ("dr/dt = (input - r) / tau", 1.0, 1.0),
+    ("tau * dr/dt = -2 * r + input", 2.0, 1.0),
+    ("8 ms * dr/dt = -r + 2 * input", 0.5, 1.0),
+    ("tau * dr/dt = input - r / 2", 0.5, 1.0),
+]
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4", "exponential"])
+@pytest.mark.parametrize("ode, lam, gain", ODE_FORMS, ids=[f[0] for f in ODE_FORMS])
+def test_equivalent_ode_forms_match_closed_form(ode, lam, gain, solver):
+    steps = 6
+    m = build(f"""
+area V1 [1] {{
+  {ode}
+  solver {solver}
+}}
+image -> V1 : identity
+readout V1 : avgpool | linear(1)
+""", steps=steps)
+    x = frames(1, batch=2)[:, 0]
+    r = m.run(x)
+    h = lam * 1.0 / TAU_MS
+    g = RK4_GROWTH[solver](h)
+    n = torch.arange(1, steps + 1, dtype=F64)
+    expected = (gain / lam) * x[:, None] * (1 - g ** n)[None, :, None, None, None]
+    close(r.responses["V1"], expected)
+
+
 CONV_SPEC = """
 param dt    = 1 ms
 param steps = 8
@@ -180,6 +211,79 @@ def test_convergence_order(solver, lo, hi):
 def test_exponential_solver_has_no_discretisation_error():
     for dt in (1.0, 0.5, 0.25):
         assert final_error("exponential", dt) < 1e-13
+
+
+def _integrate_reference(f, y, h, solver):
+    """One step of y' = f(y) (a tuple of tensors), inputs held."""
+    def axpy(c, k):
+        return tuple(yi + c * ki for yi, ki in zip(y, k))
+    if solver == "euler":
+        return axpy(h, f(y))
+    k1 = f(y)
+    k2 = f(axpy(h / 2, k1))
+    k3 = f(axpy(h / 2, k2))
+    k4 = f(axpy(h, k3))
+    return tuple(yi + h / 6 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4))
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4"])
+def test_all_odes_of_an_area_are_integrated_jointly(solver):
+    """tau dr/dt = -r + I - w a, tau_a da/dt = -a + r: both updates use the
+    states at the start of the step (and, for rk4, each stage's joint state)."""
+    steps = 6
+    m = build(f"""
+param tau_a = 8 ms
+param w     = 0.5
+area V1 [1] {{
+  state r = 0
+  state a = 0.5
+  tau   * dr/dt = -r + input - w * a
+  tau_a * da/dt = -a + r
+  solver {solver}
+}}
+image -> V1 : identity
+readout V1 : avgpool | linear(1)
+""", steps=steps)
+    x = frames(steps)
+    r = m.run(x)
+    y = (torch.zeros_like(x[:, 0]), torch.full_like(x[:, 0], 0.5))
+    ref = []
+    for t in range(steps):
+        inp = x[:, t]
+        y = _integrate_reference(lambda s: ((-s[0] + inp - 0.5 * s[1]) / TAU_MS, (-s[1] + s[0]) / 8.0), y, 1.0, solver)
+        ref.append(y[0])
+    assert r.present["V1"].all()
+    close(r.responses["V1"], torch.stack(ref, 1))
+
+
+ASSIGN_CASES = [
+    ("relu(fb)", lambda prev_ode, f: torch.relu(f)),
+    ("r + fb", lambda prev_ode, f: prev_ode + f),
+]
+
+
+@pytest.mark.parametrize("rhs, after", ASSIGN_CASES, ids=[c[0] for c in ASSIGN_CASES])
+def test_assignment_with_a_silent_right_side_leaves_the_state_unchanged(rhs, after):
+    steps, k = 6, 2
+    m = build(f"""
+area V1 [1] {{
+  state r = 1
+  tau * dr/dt = -r
+  r = {rhs}
+}}
+image -> V1.fb : identity, delay {k} ms
+readout V1 : avgpool | linear(1)
+""", steps=steps)
+    x = frames(steps)
+    r = m.run(x)
+    keep = 1 - 1.0 / TAU_MS
+    prev, ref = torch.ones_like(x[:, 0]), []
+    for t in range(steps):
+        ode = keep * prev                                # euler on tau dr/dt = -r
+        prev = ode if t < k else after(ode, x[:, t - k])
+        ref.append(prev)
+    assert r.present["V1"].all()
+    close(r.responses["V1"], torch.stack(ref, 1))
 
 
 # --------------------------------------------------------------------------- §5 delays
@@ -229,6 +333,22 @@ readout B : avgpool | linear(1)
     assert r.present["B"].tolist() == [t >= 3 for t in range(steps)]
 
 
+def test_readout_delay_shifts_the_logits():
+    steps, k = 6, 2
+    m = build(f"""
+area R [1] {{
+  r = input
+}}
+image -> R : identity
+readout R : avgpool | linear(1), delay {k} ms
+""", steps=steps)
+    readout_unit(m, bias=0.5)
+    x = frames(steps)
+    out = m(x)
+    assert (out[:, :k] == 0).all()
+    close(out[:, k:, 0], x[:, :-k].mean(dim=(2, 3, 4)) + 0.5)
+
+
 # --------------------------------------------------------------------------- §6 silence
 
 def test_silence_a_term_joins_a_sum_once_its_delay_elapsed():
@@ -252,12 +372,12 @@ readout B : avgpool | linear(1)
     close(r.responses["B"][:, 2:], x[:, 2:] + 2.0 * x[:, :-2])     # after: + delayed term
 
 
-@pytest.mark.parametrize("solver", ["euler", "exponential"])
+@pytest.mark.parametrize("solver", ["euler", "exponential", "rk4"])
 def test_silence_recurrent_term_joins_after_its_delay(solver):
     """tau dr/dt = -r + input + w r(t-2): the recurrent term is left out of
     the sum for the first two steps, then reads r two steps back."""
     steps = 8
-    w = 0.7
+    w = 0.75  # exact in float32: parameters are created in float32, then .double()
     m = build(f"""
 area V1 [1] {{
   tau * dr/dt = -r + input
@@ -270,7 +390,7 @@ readout V1 : avgpool | linear(1)
     x = frames(steps)
     r = m.run(x)
     h = 1.0 / TAU_MS
-    keep = 1 - h if solver == "euler" else math.exp(-h)
+    keep = RK4_GROWTH[solver](h)        # each solver: r <- keep r + (1 - keep) D, D held
     ref = []
     for t in range(steps):
         drive = x[:, t] + (w * ref[t - 2] if t >= 2 else 0.0)
@@ -278,6 +398,34 @@ readout V1 : avgpool | linear(1)
         ref.append(keep * prev + (1 - keep) * drive)
     close(r.responses["V1"], torch.stack(ref, 1))
     assert r.present["V1"].all()
+
+
+@pytest.mark.parametrize("init", [None, 1.0], ids=["silent", "rest1"])
+@pytest.mark.parametrize("d", [1, 2])
+def test_recurrence_reads_the_initial_state_as_step_minus_one(d, init):
+    """A state's initial value is its value at step -1: a recurrent connection
+    with delay d reads it at step d-1 and is silent before."""
+    steps, w = 6, 0.5
+    state = "" if init is None else f"state r = {init:g}"
+    m = build(f"""
+area V1 [1] {{
+  {state}
+  tau * dr/dt = -r + input
+}}
+image -> V1 : identity
+V1 -> V1    : scale({w}, fixed), delay {d} ms
+readout V1 : avgpool | linear(1)
+""", steps=steps)
+    x = frames(steps)
+    r = m.run(x)
+    a = 1.0 / TAU_MS
+    hist = {-1: None if init is None else torch.full_like(x[:, 0], init)}
+    for t in range(steps):
+        rec = hist.get(t - d)
+        drive = x[:, t] + (w * rec if rec is not None else 0.0)
+        prev = hist[t - 1]
+        hist[t] = a * drive if prev is None else prev + a * (drive - prev)
+    close(r.responses["V1"], torch.stack([hist[t] for t in range(steps)], 1))
 
 
 def test_silence_gain_is_one_while_feedback_silent():
@@ -316,12 +464,12 @@ area V1 [1] {{
 }}
 image -> A  : identity
 image -> V1 : identity
-A -> V1.fb  : scale(-0.8, fixed), delay {k} ms
+A -> V1.fb  : scale(-0.75, fixed), delay {k} ms
 readout V1 : avgpool | linear(1)
 """, steps=steps)
     x = frames(steps)
     r = m.run(x)
-    drive = [x[:, t] * (1 + torch.tanh(-0.8 * x[:, t - k])) if t >= k else x[:, t] for t in range(steps)]
+    drive = [x[:, t] * (1 + torch.tanh(-0.75 * x[:, t - k])) if t >= k else x[:, t] for t in range(steps)]
     ref = euler_leaky(drive, 1.0 / TAU_MS)
     close(r.responses["V1"], torch.stack(ref, 1))
 
@@ -335,6 +483,13 @@ SILENT_PRODUCTS = [
     ("input + fb * fb", lambda x: x, lambda x, f: x + f * f),
     ("input + exp(fb) - 1", lambda x: x - 1, lambda x, f: x + torch.exp(f) - 1),
     ("w * input + sigmoid(fb) * input", lambda x: 3 * x, lambda x, f: 3 * x + torch.sigmoid(f) * x),
+    ("input + max(fb, 0) ^ 2", lambda x: x, lambda x, f: x + torch.clamp(f, min=0) ** 2),
+    ("input + clamp(fb, -0.125, 0.125)", lambda x: x, lambda x, f: x + torch.clamp(f, -0.125, 0.125)),
+    ("input + w * (fb > 0)", lambda x: x, lambda x, f: x + 3 * (f > 0).to(f.dtype)),
+    ("input + min(fb, input)", lambda x: x, lambda x, f: x + torch.minimum(f, x)),
+    ("-fb + input", lambda x: x, lambda x, f: x - f),
+    ("fb - input", lambda x: -x, lambda x, f: f - x),
+    ("input - (fb - input)", lambda x: 2 * x, lambda x, f: 2 * x - f),
 ]
 
 
@@ -362,12 +517,14 @@ readout V1 : avgpool | linear(1)
     close(r.responses["V1"][:, k:], after(x[:, k:], 0.5 * x[:, :-k]))
 
 
-def test_silence_area_without_present_terms_stays_silent():
+@pytest.mark.parametrize("solver", ["euler", "rk4", "exponential"])
+def test_silence_area_without_present_terms_stays_silent(solver):
     steps = 7
     k = 3
     m = build(f"""
 area V1 [1] {{
   tau * dr/dt = -r + input
+  solver {solver}
 }}
 area V2 [1] {{
   r = relu(input)
@@ -383,49 +540,97 @@ readout V2 : avgpool | linear(1)
         assert r.present[area].tolist() == [t >= k for t in range(steps)], area
         assert (r.responses[area][:, :k] == 0).all()
     assert (r.logits[:, :k] == 0).all()                  # not the readout's bias
-    ref = euler_leaky([x[:, t - k] if t >= k else None for t in range(steps)], 1.0 / TAU_MS)
-    close(r.responses["V1"][:, k], x[:, 0] / TAU_MS)     # first driven step: dt/tau * I
+    keep = RK4_GROWTH[solver](1.0 / TAU_MS)
+    ref, prev = [], None
+    for t in range(steps):
+        if t >= k:                                       # first driven step from silence: (1 - keep) I
+            prev = (1 - keep) * x[:, t - k] + (keep * prev if prev is not None else 0.0)
+        ref.append(prev)
+    if solver == "euler":
+        close(r.responses["V1"][:, k], x[:, 0] / TAU_MS)  # dt/tau * I
     close(r.responses["V1"], stack_or_zero(ref, x[:, 0]))
     close(r.logits[:, k:, 0], torch.relu(r.responses["V1"][:, k:]).mean(dim=(2, 3, 4)) + 0.7)
 
 
-def test_silence_bias_keeps_an_undriven_stateless_area_present():
-    steps = 6
-    k = 3
-    m = build(f"""
+BIAS_STATELESS = """
+area A [1] {{
+  r = input
+}}
 area V1 [1] {{
   r = input + bias(scalar) as b1
 }}
+{extra}
+image -> A  : identity
 image -> V1 : identity, delay {k} ms
-readout V1 : avgpool | linear(1)
-""", steps=steps)
-    setp(m, "b1.bias", 0.4)
-    readout_unit(m, bias=0.1)
+{conn}
+readout {readout} : avgpool | linear(1)
+"""
+
+def test_silence_bias_keeps_an_undriven_stateless_area_present():
+    steps, k = 6, 3
+    m = build(BIAS_STATELESS.format(k=k, extra="", conn="", readout="A"), steps=steps)
+    setp(m, "b1.bias", 0.375)
     x = frames(steps)
     r = m.run(x)
     assert r.present["V1"].all()
-    expected = shifted(x, k) + 0.4
+    close(r.responses["V1"], shifted(x, k) + 0.375)     # the bias alone before the input arrives
+
+
+def test_silence_bias_only_area_feeds_a_same_step_identity_connection():
+    steps, k = 6, 3
+    m = build(BIAS_STATELESS.format(k=k, extra="area V2 [1] {\n  r = input\n}", conn="V1 -> V2 : identity",
+                                    readout="A"), steps=steps)
+    setp(m, "b1.bias", 0.375)
+    x = frames(steps)
+    r = m.run(x)
+    assert r.present["V2"].all()
+    close(r.responses["V2"], shifted(x, k) + 0.375)
+
+
+def test_silence_bias_only_area_read_by_the_readout():
+    steps, k = 6, 3
+    m = build(BIAS_STATELESS.format(k=k, extra="", conn="", readout="V1"), steps=steps)
+    setp(m, "b1.bias", 0.375)
+    readout_unit(m, bias=0.125)
+    x = frames(steps)
+    r = m.run(x)                                         # IndexError in adaptive_avg_pool2d
+    expected = shifted(x, k) + 0.375
     close(r.responses["V1"], expected)
-    close(r.logits[..., 0], expected.mean(dim=(2, 3, 4)) + 0.1)
+    close(r.logits[..., 0], expected.mean(dim=(2, 3, 4)) + 0.125)
+
+
+def test_silence_bias_only_area_feeds_a_same_step_conv():
+    steps, k = 6, 3
+    m = build(BIAS_STATELESS.format(k=k, extra="area V2 [1] {\n  r = input\n}",
+                                    conn="V1 -> V2 : conv(1, bias=false) as w2", readout="A"), steps=steps)
+    setp(m, "b1.bias", 0.375)
+    setp(m, "w2.weight", 2.0)
+    x = frames(steps)
+    r = m.run(x)                                         # RuntimeError: conv2d got input of size [1]
+    close(r.responses["V2"], 2.0 * (shifted(x, k) + 0.375))
 
 
 def test_silence_bias_keeps_an_undriven_leaky_area_present():
-    steps = 7
-    k = 3
+    steps, k = 7, 3
     m = build(f"""
+area A [1] {{
+  r = input
+}}
 area V1 [1] {{
   tau * dr/dt = -r + input + bias(scalar) as b1
 }}
+image -> A  : identity
 image -> V1 : identity, delay {k} ms
-readout V1 : avgpool | linear(1)
+readout A : avgpool | linear(1)
 """, steps=steps)
-    setp(m, "b1.bias", 0.4)
+    setp(m, "b1.bias", 0.375)
     x = frames(steps)
     r = m.run(x)
     assert r.present["V1"].all()
-    b = torch.full_like(x[:, 0], 0.4)
+    b = torch.full_like(x[:, 0], 0.375)
     ref = euler_leaky([b + (x[:, t - k] if t >= k else 0.0) for t in range(steps)], 1.0 / TAU_MS)
     close(r.responses["V1"], torch.stack(ref, 1))
+    close(r.responses["V1"][:, 0], b / TAU_MS)          # first driven step: dt/tau * bias
 
 
 @pytest.mark.parametrize("init", [None, 0.0, 1.0], ids=["silent", "rest0", "rest1"])
