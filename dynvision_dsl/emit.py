@@ -17,7 +17,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_layout", "torch", "nn", "F", "math"}
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "torch", "nn", "F", "math"}
 
 
 def class_name(name: str) -> str:
@@ -38,7 +38,7 @@ def _helpers(program: Program) -> list[str]:
             used.add(name)
     out = []
     if "LocalSheet" in used:
-        out.append(inspect.getsource(layers.sheet_layout))
+        out.append(inspect.getsource(layers.sheet_maps))
         out.insert(0, "import math")
     for name in sorted(used):
         out.append(inspect.getsource(getattr(layers, name)))

@@ -51,41 +51,55 @@ class Bias(nn.Module):
         return self.bias
 
 
-def sheet_layout(channels: int):
-    """Channel -> (row, col) of the tile on a sqrt(C) x sqrt(C) topographic sheet.
+def sheet_maps(channels: int, height: int, width: int):
+    """Index maps between a (C, H, W) layer and its topographic sheet.
 
-    Tiles run row by row; odd rows run right to left, so neighbouring channels
-    stay neighbours on the sheet (a boustrophedon layout).
+    Each position (y, x) owns an n x n tile of the (n*H, n*W) sheet, n =
+    ceil(sqrt(C)); channel c sits at (c // n, c % n) of the tile, and tiles in
+    odd rows / columns are mirrored so neighbouring tiles meet edge to edge.
+    Returns (plane, layer): plane[s] is the flat layer index read by sheet
+    cell s (C*H*W for an empty cell, which reads zero); layer[l] is the flat
+    sheet index that layer element l reads back.
     """
-    side = math.ceil(math.sqrt(channels))
-    rows = math.ceil(channels / side)
-    order = []
-    for r in range(rows):
-        cols = range(side) if r % 2 == 0 else range(side - 1, -1, -1)
-        order.extend((r, c) for c in cols)
-    return side, rows, order[:channels]
+    n = math.isqrt(channels)
+    n = n if n * n == channels else n + 1
+    size = channels * height * width
+    plane = torch.full((n * height * n * width,), size, dtype=torch.long)
+    layer = torch.empty(size, dtype=torch.long)
+    for y in range(height):
+        for x in range(width):
+            for a in range(n):
+                for b in range(n):
+                    c = (a if y % 2 == 0 else n - 1 - a) * n + (b if x % 2 == 0 else n - 1 - b)
+                    if c >= channels:
+                        continue
+                    sheet = (y * n + a) * (n * width) + x * n + b
+                    src = c * height * width + y * width + x
+                    plane[sheet] = src
+                    layer[src] = sheet
+    return n, plane, layer
 
 
 class LocalSheet(nn.Module):
-    """Topographic lateral connection: channels laid out as tiles of a 2-D
-    cortical sheet, one single-channel convolution over the sheet (reflect
-    padding), then mapped back to channels."""
+    """Topographic lateral connection (DynVision's `local` recurrence): the
+    channels of each position form a tile of a 2-D cortical sheet, one
+    single-channel convolution with reflect padding runs over the sheet, and
+    the result is mapped back to channels."""
 
-    def __init__(self, channels: int, kernel: int):
+    def __init__(self, channels: int, height: int, width: int, kernel: int, bias: bool = True):
         super().__init__()
-        self.channels = channels
-        self.kernel = kernel
-        self.conv = nn.Conv2d(1, 1, kernel, padding=kernel // 2, padding_mode="reflect")
-        side, rows, order = sheet_layout(channels)
-        self.side, self.rows = side, rows
-        self.register_buffer("tile_row", torch.tensor([r for r, _ in order]), persistent=False)
-        self.register_buffer("tile_col", torch.tensor([c for _, c in order]), persistent=False)
+        self.channels, self.height, self.width = channels, height, width
+        self.n, plane, layer = sheet_maps(channels, height, width)
+        self.padded = self.n * self.n != channels
+        self.register_buffer("flat_plane_mapping", plane)
+        self.register_buffer("flat_layer_mapping", layer)
+        self.conv = nn.Conv2d(1, 1, kernel, padding=kernel // 2, padding_mode="reflect", bias=bias)
 
     def forward(self, x):
-        b, c, h, w = x.shape
-        sheet = x.new_zeros(b, self.rows, self.side, h, w)
-        sheet[:, self.tile_row, self.tile_col] = x
-        sheet = sheet.permute(0, 1, 3, 2, 4).reshape(b, 1, self.rows * h, self.side * w)
-        sheet = self.conv(sheet)
-        sheet = sheet.reshape(b, self.rows, h, self.side, w).permute(0, 1, 3, 2, 4)
-        return sheet[:, self.tile_row, self.tile_col]
+        b = x.shape[0]
+        flat = x.reshape(b, -1)
+        if self.padded:
+            flat = torch.cat([flat, flat.new_zeros(b, 1)], 1)
+        sheet = flat[:, self.flat_plane_mapping].view(b, 1, self.n * self.height, self.n * self.width)
+        sheet = self.conv(sheet).reshape(b, -1)
+        return sheet[:, self.flat_layer_mapping].view(b, self.channels, self.height, self.width)

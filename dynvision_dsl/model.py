@@ -100,9 +100,13 @@ def load_dynvision(model: DynModel, state_dict: dict, atol: float = 1e-3) -> Non
     own = model.state_dict()
     taus: dict[str, torch.Tensor] = {}
     load: dict[str, torch.Tensor] = {}
+    supralin: dict[str, float] = {}
     for key, value in state_dict.items():
         if ".source." in key or key.startswith("source.") or key == "n_residual_timesteps":
             continue  # aliases of other modules' weights, and a bookkeeping counter
+        if key in ("supralin.k", "supralin.n"):
+            supralin[key[-1]] = float(value)
+            continue
         if key.startswith("tau_") and "." not in key:
             taus.setdefault(key[4:], value)
             continue
@@ -122,6 +126,12 @@ def load_dynvision(model: DynModel, state_dict: dict, atol: float = 1e-3) -> Non
         elif abs(float(value) - fixed) > atol * max(1.0, fixed):
             problems.append(f"the checkpoint's tau for {area} is {float(value):g} ms but the spec fixes "
                             f"{fixed:g} ms (compile with params={{'tau': '{float(value):g} ms'}})")
+    if supralin:
+        n = model.program.model.params.get("supralinearity")
+        if n is None or abs(supralin.get("n", n) - float(n)) > 1e-6 or abs(supralin.get("k", 0.8) - 0.8) > 1e-6:
+            problems.append(f"the checkpoint's supralinearity (k={supralin.get('k')}, n={supralin.get('n')}) "
+                            f"does not match the spec's (k=0.8, n={n}); compile with "
+                            f"params={{'supralinearity': {supralin.get('n')}}}")
     missing = sorted(set(own) - set(load))
     unexpected = sorted(set(load) - set(own))
     if missing:

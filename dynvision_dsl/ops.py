@@ -102,7 +102,7 @@ def conv_ctor(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, gr
 
 def local_kernel(channels: int) -> int:
     """DynVision's sheet kernel for `local` recurrence: max(3, odd(sqrt(C) // 4))."""
-    k = int(math.isqrt(channels)) // 4
+    k = math.isqrt(channels) // 4
     if k % 2 == 0:
         k += 1
     return max(3, k)
@@ -163,9 +163,9 @@ def _lateral_modules(a, s, o):
         return [("pointwise_conv", conv_ctor(c, o[0], 1)),
                 ("depthwise_conv", conv_ctor(o[0], o[0], k, padding=k // 2, groups=o[0]))]
     if kind == "local":
-        return [("", f"LocalSheet({c}, {local_kernel(c)})")]
+        return [("", f"LocalSheet({c}, {s[1]}, {s[2]}, {local_kernel(c)})")]
     if kind == "localdepthwise":
-        return [("local_conv", f"LocalSheet({c}, {local_kernel(c)})"),
+        return [("local_conv", f"LocalSheet({c}, {s[1]}, {s[2]}, {local_kernel(c)})"),
                 ("patchy_conv", conv_ctor(c, c, k, padding=k // 2, groups=c))]
     return []
 
@@ -230,7 +230,8 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("resize", (), _resize_shape, doc="nearest resampling to the target's size"),
     OpDef("adapt", (), _adapt_shape, _adapt_modules, "1 x 1 conv if channels differ, then resize"),
     OpDef("local", (Arg("k", "int", 3),), _map_keep("local"),
-          lambda a, s, o: [("", f"LocalSheet({s[0]}, {a['k']})")], "topographic lateral connection"),
+          lambda a, s, o: [("", f"LocalSheet({s[0]}, {s[1]}, {s[2]}, {a['k']})")],
+          "topographic lateral connection"),
     OpDef("lateral", (Arg("kind", "enum", required=True, choices=RECURRENCE_KINDS), Arg("k", "int", 3)),
           _lateral_shape, _lateral_modules, "DynVision's recurrence families"),
     OpDef("flatten", (), lambda a, s, t: (math.prod(s),), doc="flatten to a vector"),

@@ -107,7 +107,13 @@ def build(model: str, input_dims, n_classes: int, kwargs: dict[str, Any]) -> tor
 
 
 def warm_up(m: torch.nn.Module, input_dims, extra_steps: int | None = None) -> None:
-    """One forward (batch 1) so that lazily created adapters exist."""
+    """One forward (batch 1) so that lazily created adapters exist.
+
+    Only models with auto-adapting skip/feedback connections (the DyRCNNs)
+    need it; CorNetRT and CordsNet build everything in the constructor.
+    """
+    if not any(getattr(mod, "auto_adapt", False) for mod in m.modules()):
+        return
     T, C, H, W = input_dims
     if extra_steps is None:
         hist = float(getattr(m, "history_length", 0.0))
