@@ -200,6 +200,8 @@ class _StepBuilder:
         if k == "maxpool":
             return self.fn(F.max_pool2d, v, a["k"], a["stride"], a["padding"])
         if k == "avgpool":
+            if a.get("out") is not None:
+                return self.fn(F.adaptive_avg_pool2d, v, a["out"])
             if a["k"] is None:
                 return self.fn(F.adaptive_avg_pool2d, v, 1)
             return self.fn(F.avg_pool2d, v, a["k"], a["stride"], a["padding"])
@@ -230,7 +232,10 @@ class _StepBuilder:
             terms = []
             for c in self.m.conns_into(area.name):
                 if c.port == port:
-                    terms.append(self._pipeline(self.source_value(c.source, c.delay_steps), c.ops, c.span))
+                    term = self._pipeline(self.source_value(c.source, c.delay_steps), c.ops, c.span)
+                    if c.ops and len(c.ops[-1].out_shape) == 1:  # a vector into an area [n]: n maps of 1 x 1
+                        term = self.fn(torch.unflatten, term, 1, (c.ops[-1].out_shape[0], 1, 1))
+                    terms.append(term)
             total = terms[0] if terms else self.silent()
             for t in terms[1:]:
                 total = self.fn(operator.add, total, t)

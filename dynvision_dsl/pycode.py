@@ -16,7 +16,7 @@ _NAMES = {
     torch.relu: "torch.relu", torch.tanh: "torch.tanh", torch.sigmoid: "torch.sigmoid", torch.exp: "torch.exp",
     torch.log: "torch.log", torch.abs: "torch.abs", torch.sign: "torch.sign", torch.sqrt: "torch.sqrt",
     torch.minimum: "torch.minimum", torch.maximum: "torch.maximum", torch.clamp: "torch.clamp",
-    torch.lerp: "torch.lerp", torch.flatten: "torch.flatten", torch.cat: "torch.cat",
+    torch.lerp: "torch.lerp", torch.flatten: "torch.flatten", torch.unflatten: "torch.unflatten", torch.cat: "torch.cat",
     torch.lt: "torch.lt", torch.gt: "torch.gt", torch.le: "torch.le", torch.ge: "torch.ge",
     torch.eq: "torch.eq", torch.ne: "torch.ne",
     F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
