@@ -54,7 +54,7 @@ def test_render_is_deterministic():
     assert _render(spec) == _render(spec)
 
 
-SMALL = {"dyrcnn_x4": {"size": 16, "steps": 6}}
+SMALL = {"dyrcnn_x4": {"size": 16, "steps": 6}, "alexnet": {"size": 64, "steps": 2}}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
@@ -71,6 +71,7 @@ def test_emitted_and_in_process_agree(spec, tmp_path):
     standalone.load_state_dict(model.state_dict(), strict=True)
     assert list(standalone.state_dict()) == list(model.state_dict())
     x = torch.rand(2, *model.input_shape)
+    standalone.eval(), model.eval()  # dropout
     with torch.no_grad():
         assert torch.equal(standalone(x), model(x))
 
