@@ -1,0 +1,23 @@
+"""The contract: every shared example compiles and runs unchanged (skipped in a user's clone)."""
+import pytest
+import torch
+
+import dynvision_dsl as dd
+
+from conftest import shared_examples
+
+pytestmark = pytest.mark.backend
+
+
+@pytest.mark.parametrize("path", shared_examples() or [pytest.param(None, marks=pytest.mark.skip(
+    reason="../shared/examples is not available"))], ids=lambda p: p.stem if p else "absent")
+def test_shared_example_compiles_and_runs(path):
+    model = dd.compile(path.read_text(), file=str(path))
+    torch.manual_seed(0)
+    x = torch.rand(2, *model.input_shape)
+    with torch.no_grad():
+        result = model.run(x)
+    assert result.logits.shape == (2, model.steps, model.classes)
+    assert torch.isfinite(result.logits).all()
+    for area, present in result.present.items():
+        assert present.any(), f"{area} is silent for the whole run"
