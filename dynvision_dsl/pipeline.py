@@ -44,6 +44,8 @@ def build(source: str | Path, params: dict | None = None, file: str | None = Non
     schedule = build_schedule(model)
     program = lower(model, schedule, optimize=optimize)
     program.graph = build_graph(model)
+    for area, step in schedule.present_from.items():  # first present step, counted from step 0 after idle
+        program.graph.nodes[area]["present_from"] = None if step is None else step - model.idle
     return program, diags + schedule.diagnostics
 
 

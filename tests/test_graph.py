@@ -15,6 +15,8 @@ def test_x4_graph_nodes_edges_and_kinds():
     assert set(g.nodes) == {"image", "V1", "V2", "V4", "IT", "readout"}
     assert g.nodes["V4"]["shape"] == (121, 8, 8)
     assert g.nodes["V1"]["tau"] == "5 ms"
+    assert g.nodes["V1"]["present_from"] == 0 and g.nodes["V1"]["solver"] == "euler"
+    assert "tau * dr/dt = -r + input" in g.nodes["V1"]["equations"]
     kinds = {(u, v): d["kind"] for u, v, d in g.edges(data=True)}
     assert kinds[("image", "V1")] == "feedforward"
     assert kinds[("V1", "V2")] == "feedforward"
