@@ -3,20 +3,31 @@ an `ir.Model`, collecting every diagnostic (names, dimensions, delays, shapes,
 ports, cycles, module names) before stopping at the stage boundary."""
 from __future__ import annotations
 
+import keyword
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import networkx as nx
+from torch import nn
 
 from . import ir
 from . import syntax as S
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_expression
 from .values import Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
 SOLVERS = ("euler", "rk4", "exponential")
+# Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each
+# model) and of every DynModel and nn.Module: a module path may not reuse them, nor start with '_'
+# (the generated module's internals, like its step functions). tests/test_check.py keeps this honest.
+GENERATED_ATTRIBUTES = frozenset((
+    "input_name", "input_shape", "steps", "idle", "classes", "dt", "areas", "area_shapes", "outputs",
+    "state_slots", "buffer_len", "present_from", "step_names", "step_inputs", "variant_of", "steady",
+    "simulate", "graph"))
+MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(DynModel))
 TIME_ITEMS = ("dt", "steps", "idle")
 Override = Any  # str | int | float | bool
 
@@ -46,7 +57,8 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None) ->
     """Resolve and check a parsed module; the model is None when there are errors."""
     checker = _Checker(module, params or {})
     model = checker.run()
-    return (None if checker.sink.has_errors else model), checker.sink.items
+    unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
+    return (None if checker.sink.has_errors else model), unique
 
 
 class _Checker:
@@ -59,6 +71,7 @@ class _Checker:
         self.params: dict[str, _ParamSlot] = {}
         self.all_param_names: dict[str, int] = {}
         self.all_area_names: dict[str, int] = {}
+        self.area_name_spans: dict[str, Span] = {}  # where each area name is first declared
         self.dynamics: dict[str, S.DynamicsDecl] = {}
         self.modules: dict[str, Span] = {}  # module path -> where it was named
         self.broken_targets: set[str] = set()  # areas fed by a connection that failed its checks
@@ -119,6 +132,7 @@ class _Checker:
                 self.all_param_names.setdefault(d.name.name, d.name.span.line)
             elif isinstance(d, S.AreaDecl):
                 self.all_area_names.setdefault(d.name.name, d.name.span.line)
+                self.area_name_spans.setdefault(d.name.name, d.name.span)
             elif isinstance(d, S.If):
                 self._survey(d.then, depth + 1)
                 self._survey(d.orelse, depth + 1)
@@ -227,9 +241,15 @@ class _Checker:
         for extra in decls[1:]:
             self.sink.error("a spec has one 'model' line", extra.span)
         if decls:
-            return decls[0].name.name
+            name = decls[0].name
+            cls = name.name[:1].upper() + name.name[1:]
+            if keyword.iskeyword(cls):
+                self.sink.error(f"model name '{name.name}' would make the Python class '{cls}', a reserved word",
+                                name.span, "choose another model name")
+            return name.name
         stem = self.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        return "".join(p.capitalize() for p in stem.replace("-", "_").split("_")) or "Model"
+        derived = "".join(p.capitalize() for p in stem.replace("-", "_").split("_")) or "Model"
+        return derived + "Model" if keyword.iskeyword(derived) else derived
 
     def _int(self, expr: S.Expr, what: str, minimum: int, lookup=None) -> int:
         val = Evaluator(self.src, lookup or self._lookup_param)(expr)
@@ -296,7 +316,8 @@ class _Checker:
         if None in dims:
             return None
         if d.name.name in self.all_area_names:
-            self.sink.error(f"'{d.name.name}' names both the input and an area", d.name.span)
+            self.sink.error(f"area '{d.name.name}' has the name of the input (line {d.span.line})",
+                            self.area_name_spans[d.name.name], "give the area another name")
         return ir.InputSpec(d.name.name, tuple(dims), d.span)
 
     # ------------------------------------------------------------------ areas
@@ -340,6 +361,8 @@ class _Checker:
         if inp is not None:
             cands.setdefault(inp.name, inp.span.line)
         self.sink.error(unknown("area", name, cands, ident.span.line), ident.span)
+        if not allow_input:  # the area probably meant is fed by this broken connection
+            self.broken_targets.add(did_you_mean(name, cands, ident.span.line) or name)
         return False
 
     def _selected_area_decls(self):
@@ -471,22 +494,44 @@ class _Checker:
                         shape = self._through(c.ops, (channels[c.source], *sizes[c.source]), (a.channels, None, None))[-1]
                     except OpError:
                         continue
-                    if len(shape) == 3:
-                        sizes[a.name], origin[a.name] = shape[1:], c
-                        changed = True
-                        break
+                    sizes[a.name], origin[a.name] = (shape[1:] if len(shape) == 3 else (1, 1)), c
+                    changed = True
+                    break
         for a in areas.values():
             if a.name in sizes:
                 a.size = tuple(sizes[a.name])
-            elif any(c.target == a.name for c in conns) and not self._explain_size(a, conns, sizes, channels):
-                self.sink.error(f"cannot infer the size of area {a.name}: every connection into it resizes, "
-                                f"or comes from an area of unknown size", a.span,
-                                f"give the size explicitly: 'area {a.name} [{a.channels}, H, W]'")
+        self._report_unsized([a for a in areas.values() if a.size is None], conns, sizes, channels, inp)
         for c in conns:
             self._try(lambda c=c: self._check_conn_shape(c, areas, sizes, channels, origin))
 
+    def _report_unsized(self, unsized: list[ir.Area], conns: list[ir.Conn], sizes, channels, inp) -> None:
+        """One error per area whose size is unknown, leaving out those downstream of an error already made."""
+        fed = {c.target for c in conns}
+        orphans = [a for a in unsized if a.name not in fed and a.name not in self.broken_targets]
+        for a in orphans:
+            self.sink.error(f"cannot infer the size of area {a.name}: no connection leads into it", a.span,
+                            f"connect it, e.g. '{inp.name} -> {a.name} : conv(3)', or give its size: "
+                            f"'area {a.name} [{a.channels}, H, W]'")
+        explained = self._downstream(conns, self.broken_targets | {a.name for a in orphans})
+        for a in unsized:
+            if a.name in explained or self._explain_size(a, conns, sizes, channels):
+                continue
+            self.sink.error(f"cannot infer the size of area {a.name}: every connection into it resizes, "
+                            f"or comes from an area of unknown size", a.span,
+                            f"give the size explicitly: 'area {a.name} [{a.channels}, H, W]'")
+
+    @staticmethod
+    def _downstream(conns: list[ir.Conn], starts: set[str]) -> set[str]:
+        """`starts` and every area a connection path leads to from them."""
+        g = nx.DiGraph((c.source, c.target) for c in conns)
+        out = set(starts)
+        for name in starts:
+            if name in g:
+                out |= nx.descendants(g, name)
+        return out
+
     def _explain_size(self, a: ir.Area, conns: list[ir.Conn], sizes, channels) -> bool:
-        """Report why no connection into `a` gives it a size (an op that fails, a vector); False if none."""
+        """Report the operator that keeps every connection into `a` from giving it a size; False if none."""
         for c in conns:
             if c.target != a.name or c.source not in sizes or any(o.kind in ("adapt", "resize") for o in c.ops):
                 continue
@@ -497,10 +542,6 @@ class _Checker:
                 except OpError as exc:
                     self.sink.error(f"{o.kind} in {c.label}: {exc.message}", o.span, exc.hint)
                     return True
-            if len(shape) != 3:
-                self.sink.error(f"{c.label} delivers a vector of {shape[0]}, but areas take [C, H, W] maps", c.span,
-                                "use linear and flatten only in the readout")
-                return True
         return False
 
     def _through(self, ops: list[OpSpec], shape, target) -> list:
@@ -523,8 +564,10 @@ class _Checker:
             shapes.append(out)
         final = shapes[-1]
         if len(final) != 3:
-            raise err(f"{c.label} delivers a vector of {final[0]}, but areas take [C, H, W] maps", c.span,
-                      "use linear and flatten only in the readout")
+            if final[0] != target.channels:
+                raise err(f"{c.label} delivers a vector of {final[0]}, but {c.target} has {target.channels} "
+                          f"channels", c.span, f"a vector feeds an area [n] with n = its length, as n maps of 1 x 1")
+            final = (final[0], 1, 1)
         if final[0] != target.channels:
             raise err(f"{c.label} delivers {final[0]} channels, but {c.target} has {target.channels}", c.span,
                       "end the pipeline with conv, pointwise or adapt to map channels")
@@ -615,7 +658,11 @@ class _Checker:
         owners: dict[str, Span] = {}
 
         def claim(path: str, span: Span) -> None:
-            if path in owners:
+            taken = _taken_segment(path)
+            if taken is not None:
+                self.sink.error(f"module name '{path}' uses '{taken}', a name the generated module reserves",
+                                span, "choose another name with 'as', or rename the area")
+            elif path in owners:
                 self.sink.error(f"module name '{path}' is used twice (first at line {owners[path].line})", span,
                                 "give each operator its own 'as' name")
             else:
@@ -623,7 +670,7 @@ class _Checker:
 
         for a in areas.values():
             for path in list(a.functions) + list(a.trainables):
-                claim(path, a.span)
+                claim(path, self.modules.get(path, a.span))
         for c in conns:
             for o in c.ops:
                 if OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape) if o.in_shape else o.kind not in (
@@ -639,6 +686,14 @@ class _Checker:
                     self.sink.error(f"module name '{p}' is also the start of '{q}'", owners[p],
                                     f"rename one, e.g. '{p}.main'")
                     break
+
+
+def _taken_segment(path: str) -> str | None:
+    """The segment of a module path that an attribute of the generated module already holds, if any."""
+    first, *rest = path.split(".")
+    if first in GENERATED_ATTRIBUTES or first in MODULE_ATTRIBUTES or first.startswith("_"):
+        return first
+    return next((seg for seg in rest if seg in MODULE_ATTRIBUTES), None)
 
 
 # --------------------------------------------------------------- arguments
@@ -659,7 +714,7 @@ def _bind_args(ck: _Checker, sig, args, kwargs, fname: str, span: Span, lookup) 
             raise err(f"{fname}() got '{kw.name.name}' twice", kw.name.span)
         out[kw.name.name] = _arg_value(ck, ev, match[0], kw.value, fname, sig, out, lookup)
     for a in sig:
-        if a.required and a.name not in out:
+        if a.required and out.get(a.name) is None:  # a bare flag may have taken its place
             raise err(f"{fname}() needs the argument '{a.name}'", span)
     return out
 
@@ -800,6 +855,7 @@ class _AreaBuilder:
         if s.trainable:
             path = f"{self.name}.{name}"
             self.trainable[name] = (path, val.dim)
+            self.ck.modules.setdefault(path, s.name.span)
             self.area.trainables[path] = float(val.v)
         else:
             self.scope.values[name] = val
@@ -838,6 +894,7 @@ class _AreaBuilder:
                 if cdim != 1:
                     raise err(f"the coefficient of d{s.var.name}/dt must be a time, but '{self.ck._text(s.coef)}' "
                               f"is {dim_text(cdim)}", s.coef.span, "write e.g. 'tau * dr/dt = ...' with tau in ms")
+                self._positive_time_constant(coef, s)
                 want = 0
             rhs, rdim = self._expr(s.rhs, in_ode=True)
             if rdim != want:
@@ -862,6 +919,13 @@ class _AreaBuilder:
             if s.solver.name not in SOLVERS:
                 raise err(unknown("solver", s.solver.name, SOLVERS), s.solver.span, "solvers: " + ", ".join(SOLVERS))
             a.solver = s.solver.name
+
+    def _positive_time_constant(self, coef: ir.EqExpr, s: S.Ode) -> None:
+        value = coef.value if isinstance(coef, ir.Const) else (
+            self.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else None)
+        if value is not None and value <= 0:
+            raise err(f"the time constant of d{s.var.name}/dt must be positive, but '{self.ck._text(s.coef)}' is "
+                      f"{fmt_quantity(value, 1)}", s.coef.span, "a leak 'tau * dr/dt = -r + ...' needs tau > 0")
 
     def _known_coefficient(self, coef: S.Expr) -> None:
         """A time constant must be a param or template argument; any other name would read as a port."""
@@ -1032,12 +1096,14 @@ class _AreaBuilder:
                 raise err(f"{fdef.name}() needs the value to normalise as its first argument", e.span)
             inner, dim = self._expr(args.pop(0), in_ode)
         bound = _bind_args(self.ck, fdef.args, tuple(args), e.kwargs, fdef.name, e.span, self.lookup_const)
+        bound = {a.name: a.default for a in fdef.args if not a.required} | bound
         if fdef.name == "groupnorm":
             self._check_groups(bound["groups"], args[0].span if args else e.kwargs[0].value.span)
         n = self.fn_count[fdef.name] = self.fn_count.get(fdef.name, 0) + 1
         path = e.alias.name if e.alias else f"{self.name}.{fdef.name}" + (f"_{n}" if n > 1 else "")
         opts = tuple(sorted(bound.items()))
         self.area.functions[path] = fdef.name
+        self.ck.modules.setdefault(path, e.alias.span if e.alias else e.span)
         return ir.Apply(fdef.name, (inner,) if inner is not None else (), e.span, path, opts), 0
 
 

@@ -17,7 +17,8 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "torch", "nn", "F", "math"}
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "torch", "nn", "F", "math",
+          "None", "True", "False"}
 
 
 def class_name(name: str) -> str:

@@ -125,6 +125,10 @@ def _conv_modules(a, s, o):
 def _pool_shape(name):
     def shape(a, s, t):
         _need_map(s, name)
+        if a.get("out") is not None:  # adaptive: a fixed output size
+            if a.get("k") is not None:
+                raise OpError("avgpool takes either a kernel k or an output size out, not both", arg="out")
+            return (s[0], a["out"], a["out"])
         if a.get("k") is None:  # global average pool
             return (s[0], 1, 1)
         stride = a["stride"] if a["stride"] is not None else a["k"]
@@ -225,7 +229,8 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
           lambda a, s, o: [("", f"Scale({a['init']!r}, fixed={a['fixed']})")], "one scalar weight"),
     OpDef("maxpool", (Arg("k", "int", required=True), Arg("stride", "int", None), Arg("padding", "int", 0)),
           _pool_shape("maxpool"), doc="max pooling (stride defaults to k)"),
-    OpDef("avgpool", (Arg("k", "int", None), Arg("stride", "int", None), Arg("padding", "int", 0)),
+    OpDef("avgpool", (Arg("k", "int", None), Arg("stride", "int", None), Arg("padding", "int", 0),
+                      Arg("out", "int", None)),
           _pool_shape("avgpool"), doc="average pooling; without arguments, global"),
     OpDef("resize", (), _resize_shape, doc="nearest resampling to the target's size"),
     OpDef("adapt", (), _adapt_shape, _adapt_modules, "1 x 1 conv if channels differ, then resize"),
@@ -236,7 +241,7 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
           _lateral_shape, _lateral_modules, "DynVision's recurrence families"),
     OpDef("flatten", (), lambda a, s, t: (math.prod(s),), doc="flatten to a vector"),
     OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True)), _linear_shape, _linear_modules,
-          "fully connected layer (flattens its input)"),
+          "fully connected layer (flattens its input; into an area [n] it gives n maps of 1 x 1)"),
     OpDef("dropout", (Arg("p", "float", 0.5),), _keep("dropout"),
           lambda a, s, o: [("", f"nn.Dropout({a['p']!r})")], "dropout while training"),
     OpDef("identity", (), _keep("identity"), doc="passes its input on"),
@@ -266,7 +271,7 @@ def has_channel_map(kind: str, args: dict) -> bool:
     """Whether an operator maps channels to the target's (so it may end a pipeline into an area)."""
     if kind == "lateral":
         return args["kind"] not in ("self", "local", "localdepthwise")
-    return kind in ("conv", "pointwise", "adapt")
+    return kind in ("conv", "pointwise", "adapt", "linear")
 
 
 # ------------------------------------------------------ learnable functions

@@ -1,6 +1,8 @@
 """Stage 1: `.dyn` text to an AST that keeps source spans (Lark, LALR)."""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from .diagnostics import Diagnostic, DynError, Span
 
 GRAMMAR = Path(__file__).with_name("dyn.lark")
 RESERVED_UNITS = ("ms", "s")
+KEYWORDS = ("model", "time", "param", "input", "readout", "area", "dynamics", "state", "output", "solver", "if",
+            "else", "delay", "as", "trainable", "true", "false", "and", "or", "not")
 
 # How terminals read in a message: what a person types, never an internal name.
 _TERMINAL_TEXT = {
@@ -84,12 +88,17 @@ def _expected_text(expected: set[str]) -> str:
 
 def _syntax_diagnostic(exc: UnexpectedInput, source: str, file: str) -> Diagnostic:
     line, col = exc.line, exc.column
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF):
+    at_eof = isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF)
+    if not isinstance(exc, UnexpectedCharacters):
+        stop = len(source) if at_eof else exc.token.start_pos
+        found = _likely_cause(_scan(source), stop, at_eof, file)
+        if found is not None:
+            return found
+    if at_eof:
         lines = source.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
         message = f"unexpected end of file: expected {_expected_text(set(exc.expected))}"
-        hint = "a block opened with '{' may be missing its '}'"
-        return Diagnostic("error", message, Span(file, line, col, line, col + 1), hint, "syntax")
+        return Diagnostic("error", message, Span(file, line, col, line, col + 1), None, "syntax")
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         text = str(tok)
@@ -102,6 +111,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: str, file: str) -> Diagnost
     assert isinstance(exc, UnexpectedCharacters)
     char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else "?"
     span = Span(file, line, col, line, col + 1)
+    if char == '"':
+        return Diagnostic("error", "a string is not closed on its line", span, "end it with '\"'", "syntax")
     return Diagnostic("error", f"unexpected character '{char}'", span,
                       "names use letters, digits and '_'; comments start with '#'", "syntax")
 
@@ -111,6 +122,127 @@ def _hint_for(tok: Token, expected: set[str]) -> str | None:
         return "a statement reads 'name = value'"
     if tok.type == "NUMBER" and "COMMA" in expected:
         return "separate items with ','"
+    return None
+
+
+# ---------------------------------------- syntax errors: naming the likely cause
+# After the parser fails, a plain scan of the tokens before the failure looks
+# for mistakes whose symptom shows up later than their cause (a missing '}'
+# makes the next connection parse as an area statement).
+_TOKEN = re.compile(r'''(?P<skip>\s+|\#[^\n]*) | (?P<string>"(?:[^"\\\n]|\\.)*"?)
+    | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?) | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+    | (?P<op>->|==|!=|<=|>=|.)''', re.X)
+_TOP_ONLY = ("area", "dynamics", "readout", "input", "model")
+_BODY_ONLY = ("state", "solver", "output")
+_UNIT_WORDS = ("sec", "secs", "second", "seconds", "msec", "msecs", "millisecond", "milliseconds", "us", "ns",
+               "min", "mins", "minute", "minutes", "hz", "Hz", "MS", "Ms", "S")
+
+
+@dataclass(frozen=True)
+class _Tok:
+    text: str
+    kind: str  # string | number | name | op
+    line: int
+    col: int
+    pos: int
+
+
+@dataclass(frozen=True)
+class _Block:
+    kind: str  # top | body | time: which statements it holds
+    desc: str
+    line: int
+
+
+def _scan(source: str) -> list[_Tok]:
+    toks, line, start = [], 1, 0
+    for m in _TOKEN.finditer(source):
+        if m.lastgroup != "skip":
+            toks.append(_Tok(m.group(), m.lastgroup, line, m.start() - start + 1, m.start()))
+        newlines = m.group().count("\n")
+        if newlines:
+            line += newlines
+            start = m.start() + m.group().rindex("\n") + 1
+    return toks
+
+
+def _opened(toks: list[_Tok], i: int, stack: list[_Block]) -> _Block:
+    """The block the '{' at toks[i] opens, judged by the nearest keyword before it."""
+    outer = stack[-1].kind if stack else "top"
+    for j in range(i - 1, -1, -1):
+        word = toks[j].text
+        if word in "{}":
+            break
+        if word in ("area", "dynamics") and j + 1 < i:
+            return _Block("body", f"the body of {word} {toks[j + 1].text}", toks[i].line)
+        if word == "time":
+            return _Block("time", "the time block", toks[i].line)
+        if word in ("if", "else"):
+            return _Block(outer, f"the '{word}' block", toks[i].line)
+    return _Block(outer, "the block", toks[i].line)
+
+
+def _starts_top_decl(toks: list[_Tok], i: int, block: _Block) -> str | None:
+    """What top-level declaration starts at toks[i] ('a connection', "'area'"), if any."""
+    nxt = [t.text for t in toks[i + 1:i + 4]] + ["", "", ""]
+    t = toks[i]
+    if t.text in _TOP_ONLY and toks[i + 1:i + 2] and toks[i + 1].kind == "name":
+        return f"'{t.text}'"
+    if t.text == "time" and nxt[0] == "{" or t.text == "param" and block.kind == "time":
+        return f"'{t.text}'"
+    if t.kind == "name" and (nxt[0] == "->" or nxt[0] == "." and nxt[2] == "->"):
+        return "a connection"
+    return None
+
+
+def _located(message: str, tok: _Tok, file: str, hint: str | None) -> Diagnostic:
+    return Diagnostic("error", message, Span(file, tok.line, tok.col, tok.line, tok.col + len(tok.text)), hint,
+                      "syntax")
+
+
+def _likely_cause(toks: list[_Tok], stop: int, at_eof: bool, file: str) -> Diagnostic | None:
+    stack: list[_Block] = []
+    for i, t in enumerate(toks):
+        if t.pos > stop:
+            break
+        first_on_line = i == 0 or toks[i - 1].line != t.line
+        found = _cause_at(toks, i, stack, first_on_line, file)
+        if found is not None:
+            return found
+        if t.text == "{":
+            stack.append(_opened(toks, i, stack))
+        elif t.text == "}" and stack:
+            stack.pop()
+    if at_eof and stack:
+        last = toks[-1] if toks else _Tok("", "op", 1, 1, 0)
+        end = _Tok("", "op", last.line, last.col + len(last.text), last.pos)
+        return _located(f"unexpected end of file: {stack[-1].desc} (opened at line {stack[-1].line}) "
+                        "has no closing '}'", end, file, "add '}' where the block ends")
+    return None
+
+
+def _cause_at(toks: list[_Tok], i: int, stack: list[_Block], first_on_line: bool, file: str) -> Diagnostic | None:
+    t = toks[i]
+    block = stack[-1] if stack else _Block("top", "the file", 0)
+    prev = toks[i - 1].text if i else ""
+    if first_on_line and block.kind in ("body", "time"):
+        what = _starts_top_decl(toks, i, block)
+        if what is not None:
+            return _located(f"{what} inside {block.desc} (opened at line {block.line}): is its '}}' missing?", t,
+                            file, "close the block with '}'; areas, connections and the readout stand at the top level")
+    if block.kind == "top" and first_on_line and t.text in _BODY_ONLY:
+        return _located(f"'{t.text}' belongs in an area or dynamics body", t, file,
+                        "move it between the '{' and '}' of an area")
+    if block.kind == "top" and first_on_line and t.kind == "name" and toks[i + 1:i + 2] and toks[i + 1].text == "=":
+        return _located(f"'{t.text} = ...' at the top level: declare it with 'param {t.text} = ...'", t, file,
+                        "time settings go in the time block, variables in an area body")
+    if t.text == "delay" and prev != "," and i + 1 < len(toks) and toks[i + 1].line == t.line:
+        return _located("'delay' must follow a ',' after the pipeline", t, file, "write ', delay 2 ms'")
+    if t.text == "elif":
+        return _located("write 'else if', not 'elif'", t, file, None)
+    if t.text in _UNIT_WORDS and i and toks[i - 1].kind == "number" and toks[i - 1].line == t.line:
+        return _located(f"unknown unit '{t.text}': the units are 'ms' and 's'", t, file,
+                        f"write e.g. '{toks[i - 1].text} ms'")
     return None
 
 
@@ -142,6 +274,14 @@ class _ToAst(Transformer):
                                        f"write a number before it, e.g. '1 {tok}'", "syntax")])
         return S.Ident(str(tok), _tok_span(self.file, tok))
 
+    def _decl(self, tok: Token, what: str) -> S.Ident:
+        """The name a declaration introduces; a keyword cannot be one."""
+        ident = self._ident(tok)
+        if ident.name in KEYWORDS:
+            raise DynError([Diagnostic("error", f"'{ident.name}' is a reserved word and cannot name {what}",
+                                       ident.span, f"choose another name, e.g. '{ident.name}_'", "syntax")])
+        return ident
+
     def _args(self, arglist):
         args, kwargs = [], []
         for a in arglist or ():
@@ -159,7 +299,7 @@ class _ToAst(Transformer):
         return children
 
     def model(self, meta, c):
-        return S.ModelDecl(self._ident(c[0]), self._sp(meta))
+        return S.ModelDecl(self._decl(c[0], "the model"), self._sp(meta))
 
     def time(self, meta, c):
         return S.TimeBlock(tuple(c), self._sp(meta))
@@ -168,10 +308,10 @@ class _ToAst(Transformer):
         return S.TimeItem(self._ident(c[0]), c[1])
 
     def param(self, meta, c):
-        return S.ParamDecl(self._ident(c[0]), c[1], len(c) > 2 and c[2] is not None, self._sp(meta))
+        return S.ParamDecl(self._decl(c[0], "a param"), c[1], len(c) > 2 and c[2] is not None, self._sp(meta))
 
     def input(self, meta, c):
-        return S.InputDecl(self._ident(c[0]), c[1], self._sp(meta))
+        return S.InputDecl(self._decl(c[0], "the input"), c[1], self._sp(meta))
 
     def shape(self, meta, c):
         return tuple(c)
@@ -181,7 +321,7 @@ class _ToAst(Transformer):
 
     def area(self, meta, c):
         name, shape, template, body = c
-        return S.AreaDecl(self._ident(name), shape, template, tuple(body or ()), self._sp(meta))
+        return S.AreaDecl(self._decl(name, "an area"), shape, template, tuple(body or ()), self._sp(meta))
 
     def template_call(self, meta, c):
         args, kwargs = self._args(c[1])
@@ -190,10 +330,10 @@ class _ToAst(Transformer):
     def dynamics(self, meta, c):
         name, *params, body = c
         params = tuple(p for p in params if p is not None)
-        return S.DynamicsDecl(self._ident(name), params, tuple(body), self._sp(meta))
+        return S.DynamicsDecl(self._decl(name, "a dynamics template"), params, tuple(body), self._sp(meta))
 
     def tparam(self, meta, c):
-        return S.TemplateParam(self._ident(c[0]), c[1])
+        return S.TemplateParam(self._decl(c[0], "a template parameter"), c[1])
 
     def body(self, meta, c):
         return list(c)
@@ -212,10 +352,10 @@ class _ToAst(Transformer):
         return S.Name(str(c[0]), _tok_span(self.file, c[0]))
 
     def assign(self, meta, c):
-        return S.Assign(self._ident(c[0]), c[1], self._sp(meta))
+        return S.Assign(self._decl(c[0], "a variable"), c[1], self._sp(meta))
 
     def state(self, meta, c):
-        return S.StateDecl(self._ident(c[0]), c[1], self._sp(meta))
+        return S.StateDecl(self._decl(c[0], "a state"), c[1], self._sp(meta))
 
     def output(self, meta, c):
         return S.OutputStmt(self._ident(c[0]), self._sp(meta))
