@@ -180,7 +180,10 @@ def _linear_shape(a, s, t):
 
 def _linear_modules(a, s, o):
     features = math.prod(s)
-    return [("", f"nn.Linear({features}, {a['n']}" + ("" if a["bias"] else ", bias=False") + ")")]
+    text = f"nn.Linear({features}, {a['n']}" + ("" if a["bias"] else ", bias=False") + ")"
+    if a.get("weightnorm"):
+        text = f"nn.utils.parametrizations.weight_norm({text})"
+    return [("", text)]
 
 
 def _keep(name):
@@ -240,7 +243,8 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("lateral", (Arg("kind", "enum", required=True, choices=RECURRENCE_KINDS), Arg("k", "int", 3)),
           _lateral_shape, _lateral_modules, "DynVision's recurrence families"),
     OpDef("flatten", (), lambda a, s, t: (math.prod(s),), doc="flatten to a vector"),
-    OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True)), _linear_shape, _linear_modules,
+    OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True), Arg("weightnorm", "bool", False)),
+          _linear_shape, _linear_modules,
           "fully connected layer (flattens its input; into an area [n] it gives n maps of 1 x 1)"),
     OpDef("dropout", (Arg("p", "float", 0.5),), _keep("dropout"),
           lambda a, s, o: [("", f"nn.Dropout({a['p']!r})")], "dropout while training"),
