@@ -119,7 +119,6 @@ def build_schedule(model: ir.Model) -> Schedule:
     term_from[-1] = None
     keys: list[StepKey] = []
     t, stable_since = 0, 0
-    horizon = model.idle + model.steps
     while True:
         def out_at(src: str, when: int) -> bool:
             if src == model.input.name:
@@ -151,7 +150,9 @@ def build_schedule(model: ir.Model) -> Schedule:
             term_from[-1] = t
         stable_since = stable_since if t > 0 and keys[-1] == keys[-2] else t
         t += 1
-        if t >= horizon and t - stable_since > max_delay + 1:
+        # A step's key fixes every presence it computes, and reads reach back at most
+        # max_delay steps: once the key held that long, it holds for ever.
+        if t - stable_since > max_delay + 1:
             break
     variants: list[StepKey] = []
     variant_of: list[int] = []

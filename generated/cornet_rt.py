@@ -59,7 +59,7 @@ class CorNetRT(nn.Module):
         (('frame', '', 0), ('state', 'IT_mid', 'r')),
         (('frame', '', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
     )
-    variant_of = (0, 1, 1, 1, 1)
+    variant_of = (0, 1, 1, 1)
     steady = 1
 
     def __init__(self):

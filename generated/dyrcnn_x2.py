@@ -50,7 +50,7 @@ class DyRCNNx2(nn.Module):
         (('frame', '', 0), ('state', 'layer1', 'r'), ('state', 'layer2', 'r')),
         (('frame', '', 0), ('read', 'layer1', 3), ('read', 'layer2', 3), ('state', 'layer1', 'r'), ('state', 'layer2', 'r')),
     )
-    variant_of = (0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2)
+    variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
 
     def __init__(self):

@@ -50,7 +50,7 @@ class DyRCNNx4(nn.Module):
         (('frame', '', 0), ('state', 'V1', 'r'), ('state', 'V2', 'r'), ('state', 'V4', 'r'), ('state', 'IT', 'r')),
         (('frame', '', 0), ('read', 'V1', 3), ('read', 'V2', 3), ('read', 'V4', 3), ('read', 'IT', 3), ('state', 'V1', 'r'), ('state', 'V2', 'r'), ('state', 'V4', 'r'), ('state', 'IT', 'r')),
     )
-    variant_of = (0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2)
+    variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
 
     def __init__(self):
