@@ -15,7 +15,7 @@ from . import ir
 from . import syntax as S
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .model import DynModel
-from .ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
+from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_expression
 from .values import Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
@@ -671,14 +671,11 @@ class _Checker:
         for a in areas.values():
             for path in list(a.functions) + list(a.trainables):
                 claim(path, self.modules.get(path, a.span))
-        for c in conns:
-            for o in c.ops:
-                if OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape) if o.in_shape else o.kind not in (
-                        "maxpool", "avgpool", "resize", "flatten", "identity"):
+        pipelines = [c.ops for c in conns] + ([readout.ops] if readout is not None else [])
+        for ops in pipelines:
+            for o in ops:
+                if o.kind not in MODULE_FREE:
                     claim(o.path, o.span)
-        if readout is not None:
-            for o in readout.ops:
-                claim(o.path, o.span)
         paths = sorted(owners)
         for p in paths:
             for q in paths:

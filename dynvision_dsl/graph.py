@@ -11,9 +11,10 @@ READOUT = "readout"
 
 
 def pipeline_text(ops) -> str:
+    """`maxpool(k=3, stride=2, padding=1) | conv(k=3)`: unset arguments and zero padding left out."""
     parts = []
     for o in ops:
-        args = ", ".join(f"{k}={v}" for k, v in o.args if v is not None and k not in ("padding",) or k == "padding" and v)
+        args = ", ".join(f"{k}={v}" for k, v in o.args if v is not None and not (k == "padding" and v == 0))
         parts.append(f"{o.kind}({args})" if args else o.kind)
     return " | ".join(parts)
 

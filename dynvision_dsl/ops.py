@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 Shape = tuple  # (C, H, W) for maps, (N,) for vectors
 
+MODULE_FREE = frozenset({"maxpool", "avgpool", "resize", "flatten", "identity"})  # own no parameters
 RECURRENCE_KINDS = ("none", "self", "full", "depthpointwise", "pointdepthwise", "local", "localdepthwise")
 BIAS_MODES = ("spatial", "channel", "scalar")
 
