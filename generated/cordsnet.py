@@ -64,65 +64,65 @@ class CordsNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # line 48: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1)
+        # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         _install(self, "addbias_layer1", Bias((64, 56, 56)))
-        # line 52: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2)
+        # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         _install(self, "addbias_layer2", Bias((64, 56, 56)))
-        # line 56: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3)
+        # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         _install(self, "addbias_layer3", Bias((128, 28, 28)))
-        # line 60: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4)
+        # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         _install(self, "addbias_layer4", Bias((128, 28, 28)))
-        # line 64: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5)
+        # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         _install(self, "addbias_layer5", Bias((256, 14, 14)))
-        # line 68: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6)
+        # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         _install(self, "addbias_layer6", Bias((256, 14, 14)))
-        # line 72: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         _install(self, "addbias_layer7", Bias((512, 7, 7)))
-        # line 76: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         _install(self, "addbias_layer8", Bias((512, 7, 7)))
-        # line 45: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
+        # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
         _install(self, "layer0.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)))
-        # line 91: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
+        # line 112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
         _install(self, "layer1.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 93: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
+        # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
         _install(self, "layer2.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 95: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
+        # line 116: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
         _install(self, "layer3.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)))
-        # line 97: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
+        # line 118: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
         _install(self, "layer4.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)))
-        # line 99: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
+        # line 120: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
         _install(self, "layer5.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)))
-        # line 101: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
+        # line 122: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
         _install(self, "layer6.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)))
-        # line 103: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        # line 124: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
         _install(self, "layer7.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)))
-        # line 105: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        # line 126: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
         _install(self, "layer8.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
-        # line 108: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
+        # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         _install(self, "addskip_layer2.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 110: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
+        # line 131: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
         _install(self, "addskip_layer4.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False)))
-        # line 112: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
+        # line 133: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
         _install(self, "addskip_layer6.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False)))
-        # line 114: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        # line 135: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
         _install(self, "addskip_layer8.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)))
-        # line 121: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
+        # line 142: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer1.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 122: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
+        # line 143: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer2.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 123: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
+        # line 144: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer3.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)))
-        # line 124: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
+        # line 145: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer4.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)))
-        # line 125: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
+        # line 146: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer5.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)))
-        # line 126: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
+        # line 147: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer6.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)))
-        # line 127: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        # line 148: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer7.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
-        # line 128: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        # line 149: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer8.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
-        # line 160: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         _install(self, "classifier.3", nn.utils.parametrizations.weight_norm(nn.Linear(512, 1000)))
 
     def forward(self, x):
@@ -179,199 +179,199 @@ class CordsNet(nn.Module):
         return torch.stack(logits, 1), responses
 
     def _step_0(self, x):
-        # line 45: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
+        # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
         layer0_conv = self.layer0.conv(x)
         avg_pool2d = F.avg_pool2d(layer0_conv, 3, 2, 1)
-        # line 91: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
+        # line 112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
         layer1_conv = self.layer1.conv(avg_pool2d)
-        # line 48: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1)
+        # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
         add_1 = layer1_conv + addbias_layer1
         relu = torch.relu(add_1)
         mul = 0.2 * relu
-        # line 49: r = relu(r)
+        # line 57: r = relu(r)
         relu_1 = torch.relu(mul)
-        # line 108: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
+        # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         addskip_layer2_conv = self.addskip_layer2.conv(avg_pool2d)
-        # line 93: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
+        # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
         layer2_conv = self.layer2.conv(addskip_layer2_conv)
-        # line 52: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2)
+        # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
         add_6 = layer2_conv + addbias_layer2
         relu_2 = torch.relu(add_6)
         mul_1 = 0.2 * relu_2
-        # line 53: r = relu(r)
+        # line 63: r = relu(r)
         relu_3 = torch.relu(mul_1)
-        # line 56: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3)
+        # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
         relu_4 = torch.relu(addbias_layer3)
         mul_2 = 0.2 * relu_4
-        # line 57: r = relu(r)
+        # line 69: r = relu(r)
         relu_5 = torch.relu(mul_2)
         size = x.size(0)
         new_zeros = x.new_zeros((size, 128, 28, 28))
         add_40 = new_zeros + relu_5
-        # line 60: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4)
+        # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         addbias_layer4 = self.addbias_layer4()
         relu_6 = torch.relu(addbias_layer4)
         mul_3 = 0.2 * relu_6
-        # line 61: r = relu(r)
+        # line 75: r = relu(r)
         relu_7 = torch.relu(mul_3)
         add_41 = new_zeros + relu_7
-        # line 64: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5)
+        # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
         relu_8 = torch.relu(addbias_layer5)
         mul_4 = 0.2 * relu_8
-        # line 65: r = relu(r)
+        # line 81: r = relu(r)
         relu_9 = torch.relu(mul_4)
         new_zeros_2 = x.new_zeros((size, 256, 14, 14))
         add_42 = new_zeros_2 + relu_9
-        # line 68: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6)
+        # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         addbias_layer6 = self.addbias_layer6()
         relu_10 = torch.relu(addbias_layer6)
         mul_5 = 0.2 * relu_10
-        # line 69: r = relu(r)
+        # line 87: r = relu(r)
         relu_11 = torch.relu(mul_5)
         add_43 = new_zeros_2 + relu_11
-        # line 72: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
         relu_12 = torch.relu(addbias_layer7)
         mul_6 = 0.2 * relu_12
-        # line 73: r = relu(r)
+        # line 92: r = relu(r)
         relu_13 = torch.relu(mul_6)
         new_zeros_4 = x.new_zeros((size, 512, 7, 7))
         add_44 = new_zeros_4 + relu_13
-        # line 76: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()
         relu_14 = torch.relu(addbias_layer8)
         mul_7 = 0.2 * relu_14
-        # line 77: r = relu(r)
+        # line 97: r = relu(r)
         relu_15 = torch.relu(mul_7)
         add_45 = new_zeros_4 + relu_15
         add_39 = add_45 + add_44
-        # line 160: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(add_39, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_3 = getattr(self.classifier, "3")(flatten)
         return (relu_1, relu_3, add_40, add_41, add_42, add_43, add_44, add_45, avg_pool2d, relu_1, addskip_layer2_conv, relu_3, None, add_40, None, add_41, None, add_42, None, add_43, None, add_44, None, add_45, add_39, classifier_3)
 
     def _step_1(self, x, layer1_d1, layer2_d1, layer3_d1, layer4_d1, layer5_d1, layer6_d1, layer7_d1, layer8_d1, layer1_r_prev, layer2_r_prev, layer3_r_prev, layer4_r_prev, layer5_r_prev, layer6_r_prev, layer7_r_prev, layer8_r_prev):
-        # line 45: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
+        # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
         layer0_conv = self.layer0.conv(x)
         avg_pool2d = F.avg_pool2d(layer0_conv, 3, 2, 1)
-        # line 91: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
+        # line 112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
         layer1_conv = self.layer1.conv(avg_pool2d)
-        # line 121: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
+        # line 142: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
         layer1_recurrence_conv = self.layer1.recurrence.conv(layer1_d1)
         add = layer1_conv + layer1_recurrence_conv
-        # line 48: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1)
+        # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
         add_1 = add + addbias_layer1
         relu = torch.relu(add_1)
         lerp = torch.lerp(layer1_r_prev, relu, 0.2)
-        # line 49: r = relu(r)
+        # line 57: r = relu(r)
         relu_1 = torch.relu(lerp)
-        # line 108: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
+        # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         addskip_layer2_conv = self.addskip_layer2.conv(avg_pool2d)
         add_4 = layer1_d1 + addskip_layer2_conv
-        # line 93: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
+        # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
         layer2_conv = self.layer2.conv(add_4)
-        # line 122: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
+        # line 143: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
         layer2_recurrence_conv = self.layer2.recurrence.conv(layer2_d1)
         add_5 = layer2_conv + layer2_recurrence_conv
-        # line 52: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2)
+        # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
         add_6 = add_5 + addbias_layer2
         relu_2 = torch.relu(add_6)
         lerp_1 = torch.lerp(layer2_r_prev, relu_2, 0.2)
-        # line 53: r = relu(r)
+        # line 63: r = relu(r)
         relu_3 = torch.relu(lerp_1)
         add_9 = layer2_d1 + layer1_d1
-        # line 95: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
+        # line 116: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
         layer3_conv = self.layer3.conv(add_9)
-        # line 123: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
+        # line 144: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
         layer3_recurrence_conv = self.layer3.recurrence.conv(layer3_d1)
         add_10 = layer3_conv + layer3_recurrence_conv
-        # line 56: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3)
+        # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
         add_11 = add_10 + addbias_layer3
         relu_4 = torch.relu(add_11)
         lerp_2 = torch.lerp(layer3_r_prev, relu_4, 0.2)
-        # line 57: r = relu(r)
+        # line 69: r = relu(r)
         relu_5 = torch.relu(lerp_2)
-        # line 110: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
+        # line 131: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
         addskip_layer4_conv = self.addskip_layer4.conv(layer2_d1)
         add_14 = layer3_d1 + addskip_layer4_conv
-        # line 97: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
+        # line 118: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
         layer4_conv = self.layer4.conv(add_14)
-        # line 124: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
+        # line 145: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
         layer4_recurrence_conv = self.layer4.recurrence.conv(layer4_d1)
         add_15 = layer4_conv + layer4_recurrence_conv
-        # line 60: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4)
+        # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         addbias_layer4 = self.addbias_layer4()
         add_16 = add_15 + addbias_layer4
         relu_6 = torch.relu(add_16)
         lerp_3 = torch.lerp(layer4_r_prev, relu_6, 0.2)
-        # line 61: r = relu(r)
+        # line 75: r = relu(r)
         relu_7 = torch.relu(lerp_3)
         add_19 = layer4_d1 + layer3_d1
-        # line 99: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
+        # line 120: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
         layer5_conv = self.layer5.conv(add_19)
-        # line 125: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
+        # line 146: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
         layer5_recurrence_conv = self.layer5.recurrence.conv(layer5_d1)
         add_20 = layer5_conv + layer5_recurrence_conv
-        # line 64: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5)
+        # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
         add_21 = add_20 + addbias_layer5
         relu_8 = torch.relu(add_21)
         lerp_4 = torch.lerp(layer5_r_prev, relu_8, 0.2)
-        # line 65: r = relu(r)
+        # line 81: r = relu(r)
         relu_9 = torch.relu(lerp_4)
-        # line 112: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
+        # line 133: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
         addskip_layer6_conv = self.addskip_layer6.conv(layer4_d1)
         add_24 = layer5_d1 + addskip_layer6_conv
-        # line 101: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
+        # line 122: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
         layer6_conv = self.layer6.conv(add_24)
-        # line 126: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
+        # line 147: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
         layer6_recurrence_conv = self.layer6.recurrence.conv(layer6_d1)
         add_25 = layer6_conv + layer6_recurrence_conv
-        # line 68: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6)
+        # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         addbias_layer6 = self.addbias_layer6()
         add_26 = add_25 + addbias_layer6
         relu_10 = torch.relu(add_26)
         lerp_5 = torch.lerp(layer6_r_prev, relu_10, 0.2)
-        # line 69: r = relu(r)
+        # line 87: r = relu(r)
         relu_11 = torch.relu(lerp_5)
         add_29 = layer6_d1 + layer5_d1
-        # line 103: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        # line 124: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
         layer7_conv = self.layer7.conv(add_29)
-        # line 127: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        # line 148: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
         layer7_recurrence_conv = self.layer7.recurrence.conv(layer7_d1)
         add_30 = layer7_conv + layer7_recurrence_conv
-        # line 72: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
         add_31 = add_30 + addbias_layer7
         relu_12 = torch.relu(add_31)
         lerp_6 = torch.lerp(layer7_r_prev, relu_12, 0.2)
-        # line 73: r = relu(r)
+        # line 92: r = relu(r)
         relu_13 = torch.relu(lerp_6)
-        # line 114: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        # line 135: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
         addskip_layer8_conv = self.addskip_layer8.conv(layer6_d1)
         add_34 = layer7_d1 + addskip_layer8_conv
-        # line 105: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        # line 126: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
         layer8_conv = self.layer8.conv(add_34)
-        # line 128: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        # line 149: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
         layer8_recurrence_conv = self.layer8.recurrence.conv(layer8_d1)
         add_35 = layer8_conv + layer8_recurrence_conv
-        # line 76: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()
         add_36 = add_35 + addbias_layer8
         relu_14 = torch.relu(add_36)
         lerp_7 = torch.lerp(layer8_r_prev, relu_14, 0.2)
-        # line 77: r = relu(r)
+        # line 97: r = relu(r)
         relu_15 = torch.relu(lerp_7)
         add_39 = relu_15 + relu_13
-        # line 160: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(add_39, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_3 = getattr(self.classifier, "3")(flatten)

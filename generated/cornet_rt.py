@@ -64,47 +64,47 @@ class CorNetRT(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # line 43: r = relu(groupnorm(input, 32) as V1.mid_modules)
+        # line 54: r = relu(groupnorm(input, 32) as V1.mid_modules)
         _install(self, "V1.mid_modules", nn.GroupNorm(32, 64))
-        # line 47: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        # line 58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
         _install(self, "V2.mid_modules", nn.GroupNorm(32, 128))
-        # line 51: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        # line 62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
         _install(self, "V4.mid_modules", nn.GroupNorm(32, 256))
-        # line 57: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        # line 68: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
         _install(self, "IT.mid_modules", nn.GroupNorm(32, 512))
-        # line 66: area V1 [64]  { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V1) }
+        # line 82: r = relu(groupnorm(x, 32) as norm_V1)
         _install(self, "norm_V1", nn.GroupNorm(32, 64))
-        # line 67: area V2 [128] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V2) }
+        # line 89: r = relu(groupnorm(x, 32) as norm_V2)
         _install(self, "norm_V2", nn.GroupNorm(32, 128))
-        # line 68: area V4 [256] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V4) }
+        # line 95: r = relu(groupnorm(x, 32) as norm_V4)
         _install(self, "norm_V4", nn.GroupNorm(32, 256))
-        # line 69: area IT [512] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_IT) }
+        # line 101: r = relu(groupnorm(x, 32) as norm_IT)
         _install(self, "norm_IT", nn.GroupNorm(32, 512))
-        # line 71: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
+        # line 105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
         _install(self, "V1.conv", nn.Conv2d(3, 64, kernel_size=7, stride=4, padding=3))
-        # line 72: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
+        # line 106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
         _install(self, "V1.conv2", nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False))
-        # line 73: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         _install(self, "V2.conv2", nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False))
-        # line 74: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         _install(self, "V4.conv2", nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False))
-        # line 75: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        # line 109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
         _install(self, "IT.conv2", nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False))
-        # line 84: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
         _install(self, "V2.conv", nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1))
-        # line 85: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
         _install(self, "V4.conv", nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1))
-        # line 86: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
         _install(self, "IT.conv", nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1))
-        # line 101: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
+        # line 135: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
         _install(self, "V1.recurrence", Scale(1.0, fixed=False))
-        # line 102: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
+        # line 136: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
         _install(self, "V2.recurrence", Scale(1.0, fixed=False))
-        # line 103: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
+        # line 137: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
         _install(self, "V4.recurrence", Scale(1.0, fixed=False))
-        # line 104: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        # line 138: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence", Scale(1.0, fixed=False))
-        # line 125: readout IT : avgpool | linear(classes) as classifier.2
+        # line 174: readout IT : avgpool | linear(classes) as classifier.2
         _install(self, "classifier.2", nn.Linear(512, 1000))
 
     def forward(self, x):
@@ -161,116 +161,116 @@ class CorNetRT(nn.Module):
         return torch.stack(logits, 1), responses
 
     def _step_0(self, x, it_mid_r_prev):
-        # line 71: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
+        # line 105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
         v1_conv = self.V1.conv(x)
-        # line 43: r = relu(groupnorm(input, 32) as V1.mid_modules)
+        # line 54: r = relu(groupnorm(input, 32) as V1.mid_modules)
         v1_mid_modules = self.V1.mid_modules(v1_conv)
         relu = torch.relu(v1_mid_modules)
-        # line 72: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
+        # line 106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
         v1_conv2 = self.V1.conv2(relu)
-        # line 66: area V1 [64]  { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V1) }
+        # line 82: r = relu(groupnorm(x, 32) as norm_V1)
         norm_v1 = self.norm_V1(v1_conv2)
         relu_2 = torch.relu(norm_v1)
-        # line 75: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        # line 109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
         it_conv2 = self.IT.conv2(it_mid_r_prev)
-        # line 69: area IT [512] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_IT) }
+        # line 101: r = relu(groupnorm(x, 32) as norm_IT)
         norm_it = self.norm_IT(it_conv2)
         relu_3 = torch.relu(norm_it)
-        # line 84: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
         v2_conv = self.V2.conv(relu_2)
-        # line 47: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        # line 58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
         mul = 0.0 * v2_conv
-        # line 73: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         v2_conv2 = self.V2.conv2(mul)
-        # line 67: area V2 [128] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V2) }
+        # line 89: r = relu(groupnorm(x, 32) as norm_V2)
         norm_v2 = self.norm_V2(v2_conv2)
         relu_5 = torch.relu(norm_v2)
-        # line 85: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
         v4_conv = self.V4.conv(relu_5)
-        # line 51: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        # line 62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
         mul_1 = 0.0 * v4_conv
-        # line 74: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         v4_conv2 = self.V4.conv2(mul_1)
-        # line 68: area V4 [256] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V4) }
+        # line 95: r = relu(groupnorm(x, 32) as norm_V4)
         norm_v4 = self.norm_V4(v4_conv2)
         relu_7 = torch.relu(norm_v4)
-        # line 86: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
         it_conv = self.IT.conv(relu_7)
-        # line 62: area IT_rec [512] { r = input * exp(0 * gate) }
+        # line 73: area IT_rec [512] { r = input * exp(0 * gate) }
         mul_2 = 0.0 * it_conv
         exp = torch.exp(mul_2)
         mul_3 = relu_3 * exp
-        # line 125: readout IT : avgpool | linear(classes) as classifier.2
+        # line 174: readout IT : avgpool | linear(classes) as classifier.2
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_2 = getattr(self.classifier, "2")(flatten)
         return (it_mid_r_prev, relu, it_mid_r_prev, relu_2, relu_3, v2_conv, mul, relu_5, v4_conv, mul_1, relu_7, it_conv, mul_3, classifier_2)
 
     def _step_1(self, x, v1_d1, v2_in_d1, v2_d1, v4_in_d1, v4_d1, it_in_d1, it_rec_d1, it_mid_r_prev):
-        # line 71: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
+        # line 105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
         v1_conv = self.V1.conv(x)
-        # line 101: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
+        # line 135: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
         v1_recurrence = self.V1.recurrence(v1_d1)
-        # line 43: r = relu(groupnorm(input, 32) as V1.mid_modules)
+        # line 54: r = relu(groupnorm(input, 32) as V1.mid_modules)
         v1_mid_modules = self.V1.mid_modules(v1_conv)
         relu = torch.relu(v1_mid_modules)
-        # line 44: if recurrence_target == "middle" { r = r + rec }
+        # line 55: if recurrence_target == "middle" { r = r + rec }
         add = relu + v1_recurrence
-        # line 104: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        # line 138: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
         it_recurrence = self.IT.recurrence(it_rec_d1)
-        # line 57: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        # line 68: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
         it_mid_modules = self.IT.mid_modules(it_in_d1)
         relu_1 = torch.relu(it_mid_modules)
         add_1 = relu_1 + it_recurrence
-        # line 72: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
+        # line 106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
         v1_conv2 = self.V1.conv2(add)
-        # line 66: area V1 [64]  { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V1) }
+        # line 82: r = relu(groupnorm(x, 32) as norm_V1)
         norm_v1 = self.norm_V1(v1_conv2)
         relu_2 = torch.relu(norm_v1)
-        # line 75: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        # line 109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
         it_conv2 = self.IT.conv2(add_1)
-        # line 69: area IT [512] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_IT) }
+        # line 101: r = relu(groupnorm(x, 32) as norm_IT)
         norm_it = self.norm_IT(it_conv2)
         relu_3 = torch.relu(norm_it)
-        # line 84: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
         v2_conv = self.V2.conv(relu_2)
-        # line 102: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
+        # line 136: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
         v2_recurrence = self.V2.recurrence(v2_d1)
-        # line 47: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        # line 58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
         v2_mid_modules = self.V2.mid_modules(v2_in_d1)
         relu_4 = torch.relu(v2_mid_modules)
         mul = 0.0 * v2_conv
         add_2 = relu_4 + mul
-        # line 48: if recurrence_target == "middle" { r = r + rec }
+        # line 59: if recurrence_target == "middle" { r = r + rec }
         add_3 = add_2 + v2_recurrence
-        # line 73: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         v2_conv2 = self.V2.conv2(add_3)
-        # line 67: area V2 [128] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V2) }
+        # line 89: r = relu(groupnorm(x, 32) as norm_V2)
         norm_v2 = self.norm_V2(v2_conv2)
         relu_5 = torch.relu(norm_v2)
-        # line 85: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
         v4_conv = self.V4.conv(relu_5)
-        # line 103: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
+        # line 137: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
         v4_recurrence = self.V4.recurrence(v4_d1)
-        # line 51: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        # line 62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
         v4_mid_modules = self.V4.mid_modules(v4_in_d1)
         relu_6 = torch.relu(v4_mid_modules)
         mul_1 = 0.0 * v4_conv
         add_4 = relu_6 + mul_1
-        # line 52: if recurrence_target == "middle" { r = r + rec }
+        # line 63: if recurrence_target == "middle" { r = r + rec }
         add_5 = add_4 + v4_recurrence
-        # line 74: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         v4_conv2 = self.V4.conv2(add_5)
-        # line 68: area V4 [256] { x = input  if recurrence_target == "output" { x = x + rec }  r = relu(groupnorm(x, 32) as norm_V4) }
+        # line 95: r = relu(groupnorm(x, 32) as norm_V4)
         norm_v4 = self.norm_V4(v4_conv2)
         relu_7 = torch.relu(norm_v4)
-        # line 86: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        # line 120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
         it_conv = self.IT.conv(relu_7)
-        # line 62: area IT_rec [512] { r = input * exp(0 * gate) }
+        # line 73: area IT_rec [512] { r = input * exp(0 * gate) }
         mul_2 = 0.0 * it_conv
         exp = torch.exp(mul_2)
         mul_3 = relu_3 * exp
-        # line 125: readout IT : avgpool | linear(classes) as classifier.2
+        # line 174: readout IT : avgpool | linear(classes) as classifier.2
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_2 = getattr(self.classifier, "2")(flatten)

@@ -164,3 +164,44 @@ def test_cordsnet_skip_and_recurrence_select_their_weights():
     dpw = set(compile_(CORDS, idle_steps=0, recurrence="depthpointwise").state_dict())
     assert "layer3.recurrence.depthwise_conv.parametrizations.weight.original0" in dpw
     assert "layer3.recurrence.pointwise_conv.weight" in dpw  # weight norm on the depthwise conv only
+
+
+# ------------------------------------------------- params of every DynVision spec
+from dynvision_dsl.parse import parse
+from dynvision_dsl.syntax import ParamDecl
+
+DYNVISION_SPECS = ["dyrcnn_x2", "dyrcnn_x4", "dyrcnn_x8", "cornet_rt", "cordsnet"]
+REQUIRED = {"dt", "tau", "t_feedforward", "t_recurrence", "t_feedback", "t_skip",
+            "recurrence", "feedback", "skip", "supralinearity"}
+EXTRA = {"dyrcnn_x8": {"recurrence_target"}, "cornet_rt": {"recurrence_target"},
+         "cordsnet": {"idle_steps"}}
+SMALL = {"cordsnet": {"idle_steps": 1}}
+
+
+def declared_params(name):
+    module = parse((ROOT / "specs" / f"{name}.dyn").read_text())
+    return {d.name.name: d.value for d in module.decls if isinstance(d, ParamDecl)}
+
+
+@pytest.mark.parametrize("name", DYNVISION_SPECS)
+def test_dynvision_specs_declare_the_shared_params(name):
+    params = declared_params(name)
+    assert REQUIRED | EXTRA.get(name, set()) <= set(params)
+    assert params["feedback"].value == "off"
+    assert params["supralinearity"].value == 1
+
+
+@pytest.mark.parametrize("change", [{"feedback": "add"}, {"feedback": "mul"}, {"skip": "flip"},
+                                    {"supralinearity": 1.5}], ids=["add", "mul", "skip", "supra"])
+@pytest.mark.parametrize("name", DYNVISION_SPECS)
+def test_dynvision_spec_extensions_change_the_logits(name, change):
+    source = (ROOT / "specs" / f"{name}.dyn").read_text()
+    fixed = {"t_feedback": "2 ms", "t_feedforward": "0 ms", **SMALL.get(name, {})}
+    if change.get("skip") == "flip":
+        change = {"skip": not declared_params(name)["skip"].value}
+    base = randomize(compile_(source, steps=4, **fixed))
+    other = randomize(compile_(source, steps=4, **fixed, **change), seed=1)
+    shared = {k: v for k, v in base.state_dict().items() if k in other.state_dict()}
+    other.load_state_dict(shared, strict=False)  # the same weights where both have them
+    x = torch.randn(1, 4, 3, 32, 32)
+    assert not torch.allclose(run(base, x)[:, -1], run(other, x)[:, -1])
