@@ -73,6 +73,7 @@ class _Checker:
         self.all_area_names: dict[str, int] = {}
         self.area_name_spans: dict[str, Span] = {}  # where each area name is first declared
         self.dynamics: dict[str, S.DynamicsDecl] = {}
+        self.selected_areas: set[str] = set()  # areas of this variant, including ones that failed their checks
         self.modules: dict[str, Span] = {}  # module path -> where it was named
         self.broken_targets: set[str] = set()  # areas fed by a connection that failed its checks
 
@@ -337,6 +338,7 @@ class _Checker:
                 self.sink.error(f"area '{name}' is defined twice (first at line {first[name]})", d.name.span)
                 continue
             first[name] = d.span.line
+            self.selected_areas.add(name)
             area = self._try(lambda d=d: _AreaBuilder(self, d).build())
             if area is not None:
                 areas[name] = area
@@ -352,7 +354,7 @@ class _Checker:
                             "connections run from the input to areas")
             return False
         if name in self.all_area_names and name not in areas:
-            if any(d.name.name == name for d in self._selected_area_decls()):
+            if name in self.selected_areas:
                 return False  # the area failed its own checks; its error is already reported
             self.sink.error(f"area '{name}' is not part of this variant (it is declared under a condition "
                             f"that is false, line {self.all_area_names[name]})", ident.span)
@@ -364,22 +366,6 @@ class _Checker:
         if not allow_input:  # the area probably meant is fed by this broken connection
             self.broken_targets.add(did_you_mean(name, cands, ident.span.line) or name)
         return False
-
-    def _selected_area_decls(self):
-        return [d for d in self._select_quiet(self.m.decls) if isinstance(d, S.AreaDecl)]
-
-    def _select_quiet(self, decls):
-        out = []
-        for d in decls:
-            if isinstance(d, S.If):
-                try:
-                    cond = self._condition(d.cond, self._lookup_param)
-                except DynError:
-                    continue
-                out.extend(self._select_quiet(d.then if cond else d.orelse))
-            else:
-                out.append(d)
-        return out
 
     def _delay(self, expr: S.Expr | None, dt: float | None) -> tuple[float, int]:
         if expr is None:
