@@ -17,8 +17,12 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "torch", "nn", "F", "math",
-          "None", "True", "False"}
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "parallel_init", "torch", "nn",
+          "F", "math", "None", "True", "False"}
+
+# Layers at least this large are initialised by layers.parallel_init: the random draw
+# is most of AlexNet's compile time, and one generator is single-threaded.
+PARALLEL_INIT_MIN = 1 << 20
 
 
 def class_name(name: str) -> str:
@@ -33,13 +37,14 @@ def class_name(name: str) -> str:
 def _helpers(program: Program) -> list[str]:
     """Sources of the layers.py classes this model uses (Scope always)."""
     used = {"Scope"}
-    text = " ".join(m.ctor for m in program.modules)
-    for name, obj in inspect.getmembers(layers, inspect.isclass):
+    text = " ".join(_ctor(m.ctor) for m in program.modules)
+    for name, obj in inspect.getmembers(layers, lambda o: inspect.isclass(o) or inspect.isfunction(o)):
         if obj.__module__ == layers.__name__ and re.search(rf"\b{name}\(", text):
             used.add(name)
     out = []
     if "LocalSheet" in used:
-        out.append(inspect.getsource(layers.sheet_maps))
+        used.add("sheet_maps")
+    if "LocalSheet" in used or "parallel_init" in used:
         out.insert(0, "import math")
     for name in sorted(used):
         out.append(inspect.getsource(getattr(layers, name)))
@@ -73,6 +78,7 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("state_slots", repr(state_slots)),
         ("buffer_len", repr(buffer_len)),
         ("present_from", repr({a: s.present_from[a] for a in areas})),
+        ("readout_from", repr(None if s.term_present_from[-1] is None else s.term_present_from[-1] - m.idle)),
         ("step_names", repr(tuple(st.name for st in program.steps))),
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
@@ -99,7 +105,22 @@ def render(program: Program, spec_name: str | None = None) -> str:
 def _mod(md, source: str):
     lines = source.splitlines()
     text = lines[md.line - 1].strip() if 0 < md.line <= len(lines) else md.comment
-    return {"path": md.path, "ctor": md.ctor, "comment": f"line {md.line}: {text}"}
+    return {"path": md.path, "ctor": _ctor(md.ctor), "comment": f"line {md.line}: {text}"}
+
+
+def _ctor(ctor: str) -> str:
+    """Route a large plain Linear or Conv2d through parallel_init (sized on the meta device)."""
+    match = re.fullmatch(r"nn\.(Linear|Conv2d)\((.*)\)", ctor)
+    if not match:
+        return ctor
+    import torch
+    from torch import nn
+
+    with torch.device("meta"):
+        module = eval(ctor, {"nn": nn})  # noqa: S307 - text made by ops.py, not by users
+    if sum(p.numel() for p in module.parameters()) < PARALLEL_INIT_MIN:
+        return ctor
+    return f"parallel_init(nn.{match[1]}, {match[2]})"
 
 
 def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:

@@ -47,6 +47,40 @@ def test_generated_imports_only_torch(spec):
     text = (ROOT / "generated" / f"{spec.stem}.py").read_text()
     imports = re.findall(r"^(?:import|from) (\w+)", text, re.M)
     assert set(imports) <= {"torch", "math"}, imports
+    local = set(re.findall(r"^[ \t]+(?:import|from) (\w+)", text, re.M))
+    assert local <= {"numpy", "concurrent"}, local
+    assert ("import numpy" in text) == ("needs only torch (and numpy" in text.lower())
+
+
+def test_large_layers_draw_torch_default_distribution_in_parallel():
+    """parallel_init: U(+-1/sqrt(fan_in)) like torch, reproducible under manual_seed and
+    independent of the thread count; only layers of >= 1M weights use it."""
+    import torch
+    from torch import nn
+
+    from dynvision_dsl.layers import parallel_init
+
+    threads = torch.get_num_threads()
+    try:
+        draws = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            torch.manual_seed(5)
+            draws.append(parallel_init(nn.Linear, 1500, 1000))
+    finally:
+        torch.set_num_threads(threads)
+    a, b = draws
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    bound = 1 / 1500 ** 0.5
+    w = a.weight.detach()
+    assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound
+    assert abs(float(w.mean())) < 1e-3 * bound * 10 and abs(float(w.std()) - bound / 3 ** 0.5) < 0.01 * bound
+    torch.manual_seed(6)
+    assert not torch.equal(parallel_init(nn.Linear, 1500, 1000).weight, a.weight)
+    conv = parallel_init(nn.Conv2d, 256, 512, kernel_size=3, padding=1, groups=2)
+    assert conv.weight.abs().max() <= 1 / (128 * 9) ** 0.5
+    text = (ROOT / "generated" / "alexnet.py").read_text()
+    assert 'parallel_init(nn.Linear, 9216, 4096)' in text and 'parallel_init(nn.Conv2d' not in text
 
 
 def test_render_is_deterministic():
