@@ -291,6 +291,24 @@ def compile_times(shorts, S, T, repeat) -> list[dict]:
         rows.append({"model": ZOO[short][0], "spec": ZOO[short][1], "params": params,
                      "compile": statistics.median(cs), "ctor": statistics.median(rs), "n": repeat})
         log(f"    compile {ZOO[short][1]}: {rows[-1]['compile']:.4f} s; reference constructor {rows[-1]['ctor']:.4f} s")
+    import torchvision
+
+    # the torchvision members of the zoo, at their defaults, against torchvision's own constructors
+    for model, spec, ctor in (("AlexNet", "alexnet.dyn", torchvision.models.alexnet),
+                              ("ResNet-18", "resnet18.dyn", torchvision.models.resnet18)):
+        text = (ROOT / "specs" / spec).read_text()
+        dd.compile(text, {})
+        cs, rs = [], []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            dd.compile(text, {})
+            cs.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ctor()
+            rs.append(time.perf_counter() - t)
+        rows.append({"model": model, "spec": spec, "params": {}, "compile": statistics.median(cs),
+                     "ctor": statistics.median(rs), "n": repeat, "ctor_name": f"torchvision.models.{ctor.__name__}()"})
+        log(f"    compile {spec}: {rows[-1]['compile']:.4f} s; {rows[-1]['ctor_name']} {rows[-1]['ctor']:.4f} s")
     return rows
 
 
@@ -403,7 +421,8 @@ def report(args, cmdline, env, rows, zoo_rows, comp_rows, rate) -> str:
         L.append("| spec | params | N | dd.compile median s | reference constructor median s |")
         L.append("|---|---|---|---|---|")
         for c in comp_rows:
-            L.append(f"| {c['spec']} | {json.dumps(c['params'])} | {c['n']} | {c['compile']:.4f} | {c['ctor']:.4f} |")
+            ctor = f"{c['ctor']:.4f}" + (f" ({c['ctor_name']})" if "ctor_name" in c else "")
+            L.append(f"| {c['spec']} | {json.dumps(c['params'])} | {c['n']} | {c['compile']:.4f} | {ctor} |")
         L.append("")
 
     L.append("## Targets from the issue vs measured\n")

@@ -130,6 +130,21 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from .experiment import run_cli
+
+    return run_cli(args)
+
+
+def cmd_train(args) -> int:
+    from .train import run_cli
+
+    return run_cli(args)
+
+
+PROTOCOLS = ("duration", "contrast", "interval", "noise")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dynv", description="Compile and run .dyn specs of recurrent "
                                                          "convolutional networks of the ventral stream.")
@@ -156,6 +171,44 @@ def parser() -> argparse.ArgumentParser:
     s = spec_cmd("graph", "draw the connectivity graph", cmd_graph)
     s.add_argument("-o", "--output", required=True, help="OUT.svg, OUT.png or OUT.dot")
     s.add_argument("--force", action="store_true", help="replace an existing file")
+
+    s = sub.add_parser("experiment", help="probe a spec with a stimulus protocol; write a CSV and PNGs",
+                       description="Probe a spec with one of DynVision's stimulus protocols and write a CSV of "
+                                   "every measured value and a PNG per measure (one curve per --sweep variant).")
+    s.add_argument("name", choices=PROTOCOLS, help="the protocol")
+    s.add_argument("file", help="the .dyn spec")
+    s.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a param (repeatable)")
+    s.add_argument("--sweep", action="append", metavar="NAME=V1,V2,...",
+                   help="one variant per value, drawn as one curve each (repeat for a grid)")
+    s.add_argument("--checkpoint", help="weights from `dynv train` (a checkpoint or a state dict)")
+    s.add_argument("--images", default="digits",
+                   help="digits (default: the held-out split), folder:PATH (a seeded sample of "
+                        "--n-images of its images), or an image file")
+    s.add_argument("--n-images", type=int, default=32, help="how many images to average over (default 32)")
+    s.add_argument("--levels", metavar="V1,V2,...",
+                   help="the protocol's values (durations or gaps in steps, contrasts, SNRs)")
+    s.add_argument("--intro", type=int, default=40,
+                   help="blank steps before the first presentation, for the baseline to settle (default 40)")
+    s.add_argument("--on", type=int, default=8, help="interval: steps of each presentation (default 8)")
+    s.add_argument("--batch", type=int, default=32, help="images per forward pass (default 32)")
+    s.add_argument("--seed", type=int, default=0, help="seed of weights, image choice and noise (default 0)")
+    s.add_argument("--out", help="output folder (default: runs/experiment-NAME-SPEC)")
+    s.add_argument("--force", action="store_true", help="replace existing outputs")
+    s.set_defaults(fn=cmd_experiment)
+
+    s = spec_cmd("train", "train a spec on labelled images (cross-entropy at every present step, Adam)",
+                 cmd_train)
+    s.add_argument("--data", default="digits", help="digits (default) or folder:PATH (one sub-folder per class)")
+    s.add_argument("--epochs", type=int, default=10, help="passes over the training images (default 10)")
+    s.add_argument("--batch", type=int, default=32, help="images per optimisation step, over all processes "
+                                                       "(default 32)")
+    s.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    s.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the images (default 0.2)")
+    s.add_argument("--seed", type=int, default=0, help="seed of weights, split and shuffling (default 0)")
+    s.add_argument("--out", help="run folder (default: runs/train-SPEC)")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--force", action="store_true", help="start afresh in an existing run folder, replacing it")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
     return p
 
 
