@@ -263,3 +263,18 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
         fh.write(b"new")
     assert target.read_bytes() == b"new"
     assert sorted(os.listdir(tmp_path)) == ["keep.png"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("spec", sorted((ROOT / "specs").glob("*.dyn")), ids=lambda p: p.stem)
+def test_docs_graph_of_every_zoo_spec_is_current(spec, tmp_path):
+    """docs/graphs/<spec>.svg is what `dynv graph` draws today (matplotlib engine, stable ids)."""
+    from dynvision_dsl.pipeline import build
+
+    committed = ROOT / "docs" / "graphs" / f"{spec.stem}.svg"
+    assert committed.exists(), f"run: dynv graph {spec.relative_to(ROOT)} -o docs/graphs/{spec.stem}.svg"
+    program, _ = build(spec)
+    fresh = draw_graph(program.graph, tmp_path / "g.svg", engine="matplotlib")
+    assert Path(fresh).read_bytes() == committed.read_bytes(), "regenerate docs/graphs (see README)"
