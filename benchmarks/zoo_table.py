@@ -19,10 +19,13 @@ ZOO = [  # spec, what it reproduces, reference module (dynvision/models/...)
     ("cordsnet", "DynVision 0.1.0 CordsNet", "cordsnet.py"),
     ("alexnet", "torchvision AlexNet (steps = 1)", "alexnet.py"),
     ("resnet18", "torchvision ResNet-18 (steps = 1)", "resnet.py"),
+    ("adaptive_x4", "our own: DyRCNNx4 with an adaptation current per area (repetition suppression)", None),
 ]
 
 
-def reference_lines(module: str) -> str:
+def reference_lines(module: str | None) -> str:
+    if module is None:
+        return "-"
     found = glob.glob(str(ROOT / ".venv-reference/lib/python*/site-packages/dynvision/models" / module))
     return str(sum(1 for _ in open(found[0]))) if found else "?"
 
@@ -41,7 +44,7 @@ def main() -> int:
         model = dd.compile(spec.read_text(), file=str(spec))
         params = sum(p.numel() for p in model.parameters())
         rows.append(f"| {model.program.model.name} | `specs/{stem}.dyn` | {len(text)} ({code}) | {params:,} | {what} | "
-                    f"`{module}` ({reference_lines(module)}) |")
+                    + (f"`{module}` ({reference_lines(module)}) |" if module else "- |"))
     print("\n".join(rows))
     return 0
 
