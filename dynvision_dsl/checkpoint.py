@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from .emit import file_mode
+
 FORMAT = "dynvision-dsl/checkpoint/1"
 
 
@@ -39,6 +41,7 @@ def save(path: str | Path, ckpt: Checkpoint, overwrite: bool = True) -> None:
     os.close(fd)
     try:
         torch.save(ckpt.to_dict(), tmp)
+        os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

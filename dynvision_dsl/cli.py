@@ -213,9 +213,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .model import NonFiniteError
+
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
+    except NonFiniteError as exc:
+        print(f"dynv: {exc}", file=sys.stderr)
+        return 1
     except DynError as exc:
         print(exc.render(), file=sys.stderr)
         n = len(exc.errors)

@@ -123,6 +123,15 @@ def _ctor(ctor: str) -> str:
     return f"parallel_init(nn.{match[1]}, {match[2]})"
 
 
+def file_mode(path: Path) -> int:
+    """The permissions a new file would get from open() (mkstemp's are owner-only)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
     """Write via a temporary file and rename, refusing to replace a file unless asked."""
     path = Path(path)
@@ -133,6 +142,7 @@ def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

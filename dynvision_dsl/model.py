@@ -20,6 +20,57 @@ class RunResult:
     present: dict[str, torch.Tensor]
 
 
+class NonFiniteError(RuntimeError):
+    """A NaN or inf in a run, located where it first appeared: `area` (None for
+    the logits), `step` (counted from the first frame), `item` of the batch, and
+    `kind` ('nan', 'inf' or '-inf')."""
+
+    def __init__(self, message: str, area: str | None = None, step: int | None = None,
+                 item: int | None = None, kind: str = "nan", ms: float | None = None):
+        super().__init__(message)
+        self.area, self.step, self.item, self.kind, self.ms = area, step, item, kind, ms
+
+    @property
+    def where(self) -> str:
+        """'area V2 at step 7 (14 ms)' or 'the logits at step 7 (14 ms)'."""
+        place = f"area {self.area}" if self.area is not None else "the logits"
+        when = f" at step {self.step}" if self.step is not None else ""
+        if self.step is not None and self.ms is not None:
+            when += f" ({self.ms:g} ms)"
+        return place + when
+
+
+def non_finite_kind(values: torch.Tensor) -> str:
+    """'nan' if any value is NaN, else the sign of the first infinity."""
+    if torch.isnan(values).any():
+        return "nan"
+    return "-inf" if (values == float("-inf")).any() else "inf"
+
+
+def first_non_finite(logits: torch.Tensor, responses: dict[str, torch.Tensor],
+                     dt: float | None = None) -> NonFiniteError | None:
+    """The first NaN/inf in time order, as an error to raise, or None if all is finite.
+    Within a step the areas come in `responses`' order (the model's evaluation
+    order when recorded by `run`), then the logits; the batch item is the first hit."""
+    candidates = [(name, values) for name, values in responses.items()] + [(None, logits)]
+    first = None  # (step, rank, name, bad (B, T))
+    for rank, (name, values) in enumerate(candidates):
+        if not values.is_floating_point() or values.numel() == 0:
+            continue
+        bad = ~torch.isfinite(values).flatten(2).all(2)  # (B, T)
+        hit = bad.any(0).nonzero()
+        if len(hit) and (first is None or (int(hit[0]), rank) < first[:2]):
+            first = (int(hit[0]), rank, name, bad)
+    if first is None:
+        return None
+    step, _, name, bad = first
+    item = int(bad[:, step].nonzero()[0])
+    values = candidates[first[1]][1][item, step]
+    error = NonFiniteError("", name, step, item, non_finite_kind(values), None if dt is None else step * float(dt))
+    error.args = (f"non-finite values ({error.kind}) in {error.where}, batch item {item}",)
+    return error
+
+
 class DynModel(nn.Module):
     """Base of every in-process compiled model; see `dynvision_dsl.compile`."""
 
@@ -31,8 +82,10 @@ class DynModel(nn.Module):
         """The Python source of the step functions (one per step variant)."""
         return "\n".join(step.source for step in self.program.steps)
 
-    def run(self, x: torch.Tensor, record=None) -> RunResult:
-        """Simulate and record area responses (all areas when `record` is None)."""
+    def run(self, x: torch.Tensor, record=None, check_finite: bool = True) -> RunResult:
+        """Simulate and record area responses (all areas when `record` is None).
+        A NaN or inf in a recorded area or the logits raises `NonFiniteError`
+        naming the first (step, area) and the batch item, unless `check_finite` is off."""
         record = list(self.areas) if record is None else list(record)
         for name in record:
             if name not in self.areas:
@@ -48,6 +101,10 @@ class DynModel(nn.Module):
             responses[name] = torch.stack([v if v is not None else zero for v in raw[name]], 1)
             present[name] = torch.tensor([v is not None for v in raw[name]], dtype=torch.bool)
         assert all(len(v) == steps for v in raw.values())
+        if check_finite:
+            error = first_non_finite(logits, responses, self.dt)
+            if error is not None:
+                raise error
         return RunResult(logits, responses, present)
 
     def load_dynvision(self, state_dict: dict) -> None:
