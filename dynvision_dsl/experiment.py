@@ -16,7 +16,8 @@ Protocols (`levels` in brackets are the defaults):
 
 - duration [1, 2, 4, 8, 16 steps]: `intro` blank steps (40), the image for d
   steps, blank up to a common end intro + max(d) + max(10, steps). `summed` is the
-  response summed over all steps; `normalised` is `summed` divided by its
+  response summed from onset to the end (the intro is the same baseline for
+  every duration, so it is left out); `normalised` is `summed` divided by its
   largest value over the durations (per variant and area; NaN for an area
   that never responds): temporal summation.
 - contrast [0.05, 0.1, 0.2, 0.4, 0.7, 1.0]: image' = m + c (image - m), m the
@@ -347,7 +348,7 @@ def _duration(model, images, levels, batch, rec: _Recorder, intro: int = INTRO, 
         return x
     runs = _simulate(model, images, levels, make, batch)
     for area in model.areas:
-        summed = [float(run.response[area].sum()) for run in runs]
+        summed = [float(run.response[area][intro:].sum()) for run in runs]  # from onset: the intro is baseline
         top = max(summed)
         for d, run, value in zip(levels, runs, summed):
             rec.course(area, d, "response", run.response[area])

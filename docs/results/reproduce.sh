@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Reproduce every figure and CSV in docs/results/ (about 15 minutes on a 2-core CPU).
+#   bash docs/results/reproduce.sh            # from the repository root
+# Trains DyRCNNx4 on scikit-learn's digits (32 px, 10 steps), then runs the four
+# protocols with its best checkpoint, the recurrence sweep, and the adaptation spec.
+set -euo pipefail
+OUT=docs/results
+RUN=${RUN:-runs/x4-digits}
+X4="specs/dyrcnn_x4.dyn"
+
+if [ ! -f "$RUN/best.pt" ]; then
+  dynv train "$X4" --data digits --set size=32 --set steps=10 --out "$RUN" --no-progress
+fi
+mkdir -p "$OUT/training"
+cp "$RUN/metrics.csv" "$RUN/learning_curve.png" "$RUN/run.json" "$OUT/training/"
+
+for name in duration contrast interval noise; do
+  dynv experiment "$name" "$X4" --checkpoint "$RUN/best.pt" --out "$OUT/x4" --force
+done
+dynv experiment duration "$X4" --checkpoint "$RUN/best.pt" --sweep recurrence=none,self,full,local \
+  --out "$OUT/recurrence_sweep" --force
+ARUN=${ARUN:-runs/adaptive-digits}
+if [ ! -f "$ARUN/best.pt" ]; then
+  dynv train specs/adaptive_x4.dyn --data digits --set size=32 --set steps=10 --out "$ARUN" --no-progress
+fi
+dynv experiment interval specs/adaptive_x4.dyn --checkpoint "$ARUN/best.pt" --sweep w_a=0,1,3 \
+  --out "$OUT/adaptation" --force
