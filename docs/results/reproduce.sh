@@ -19,9 +19,12 @@ for name in duration contrast interval noise; do
 done
 dynv experiment duration "$X4" --checkpoint "$RUN/best.pt" --sweep recurrence=none,self,full,local \
   --out "$OUT/recurrence_sweep" --force
+# the adaptation spec with its seeded initial weights (seed 0), then trained on the digits
+dynv experiment interval specs/adaptive_x4.dyn --set size=32 --set steps=10 --sweep w_a=0,1,3 \
+  --out "$OUT/adaptation" --force
 ARUN=${ARUN:-runs/adaptive-digits}
 if [ ! -f "$ARUN/best.pt" ]; then
   dynv train specs/adaptive_x4.dyn --data digits --set size=32 --set steps=10 --out "$ARUN" --no-progress
 fi
 dynv experiment interval specs/adaptive_x4.dyn --checkpoint "$ARUN/best.pt" --sweep w_a=0,1,3 \
-  --out "$OUT/adaptation" --force
+  --out "$OUT/adaptation_trained" --force
