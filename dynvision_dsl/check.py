@@ -25,7 +25,7 @@ SOLVERS = ("euler", "rk4", "exponential")
 # (the generated module's internals, like its step functions). tests/test_check.py keeps this honest.
 GENERATED_ATTRIBUTES = frozenset((
     "input_name", "input_shape", "steps", "idle", "classes", "dt", "areas", "area_shapes", "outputs",
-    "state_slots", "buffer_len", "present_from", "step_names", "step_inputs", "variant_of", "steady",
+    "state_slots", "buffer_len", "present_from", "readout_from", "step_names", "step_inputs", "variant_of", "steady",
     "simulate", "graph"))
 MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(DynModel))
 TIME_ITEMS = ("dt", "steps", "idle")
