@@ -27,6 +27,8 @@ def parallel_init(cls, *args, **kwargs):
 
     import numpy as np
 
+    if torch.empty(0).device.type != "cpu":  # under a meta or GPU default device: torch's own init
+        return cls(*args, **kwargs)
     module = cls(*args, device="meta", **kwargs)  # shapes only: torch's own init never runs
     for name, meta in list(module.named_parameters(recurse=False)):
         setattr(module, name, nn.Parameter(torch.empty(meta.shape)))
