@@ -2,15 +2,13 @@
 the model was compiled with, so experiments rebuild the same model."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .emit import file_mode
+from .emit import atomic_target
 
 FORMAT = "dynvision-dsl/checkpoint/1"
 
@@ -33,20 +31,8 @@ class Checkpoint:
 
 def save(path: str | Path, ckpt: Checkpoint, overwrite: bool = True) -> None:
     """torch.save via a temporary file and a rename: a crash never leaves half a checkpoint."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(path, overwrite) as tmp:
         torch.save(ckpt.to_dict(), tmp)
-        os.chmod(tmp, file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load(path: str | Path) -> Checkpoint:

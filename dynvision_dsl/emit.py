@@ -6,7 +6,9 @@ import inspect
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import jinja2
 
@@ -132,19 +134,27 @@ def file_mode(path: Path) -> int:
     return 0o666 & ~mask
 
 
-def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
-    """Write via a temporary file and rename, refusing to replace a file unless asked."""
+@contextmanager
+def atomic_target(path: str | Path, overwrite: bool = False) -> Iterator[str]:
+    """Yield a temporary path beside `path`; on success it replaces `path` (with
+    normal permissions), on failure it is removed. Refuses to replace unless asked."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --force (overwrite=True) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        yield tmp
         os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
+    """Write text via a temporary file and a rename, refusing to replace a file unless asked."""
+    with atomic_target(path, overwrite) as tmp, open(tmp, "w") as fh:
+        fh.write(text)
