@@ -49,6 +49,9 @@ Protocols (`levels` in brackets are the defaults):
   `readout`, empty step); the same per step is `accuracy` with a step, for
   the steps at which the readout is present. Needs labelled images.
 
+A NaN or inf in any area stops the experiment with `NonFiniteError`, naming
+the area, the step and the stimulus's item in its forward pass.
+
 Every protocol also records the per-step time courses (measure `response`;
 `blank_response` and `control_response` for the interval's control runs).
 The blank intro (`--intro`, 40 steps) exists because biases make a model
@@ -90,7 +93,7 @@ from . import checkpoint as ckpt_mod
 from . import data as data_mod
 from .diagnostics import DynError
 from .emit import write_atomic
-from .model import DynModel
+from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure, _palette
 
@@ -206,6 +209,10 @@ def _responses(model: DynModel, x: torch.Tensor, areas: Iterable[str]) -> tuple[
         out[area] = torch.stack([zero if v is None else v.detach().abs().flatten(1).mean(1).double()
                                  for v in steps], 1)
         del steps
+    # a NaN or inf anywhere in an area makes its mean non-finite: stop, naming area, step and item
+    error = first_non_finite(logits, {a: r.unsqueeze(-1) for a, r in out.items()}, model.dt)
+    if error is not None:
+        raise error
     return logits, out
 
 

@@ -372,3 +372,25 @@ def test_shipped_dyrcnn_recurrence_sweep(tmp_path, capsys):
         assert len(values) == 5 and max(values) == 1.0
     assert len({tuple(v) for v in norm.values()}) == len(norm)  # the variants differ
     assert (out / "duration_timecourse.png").exists()
+
+
+def test_a_nan_in_an_area_stops_the_experiment_naming_area_and_step():
+    """V2 = sqrt(V1), V1 = x (x - 0.5), two steps late: blank is 0, a pixel darker than 0.5 is NaN."""
+    fragile = """model Fragile
+time { dt = 2 ms  steps = 4 }
+input image [1, 8, 8]
+area V1 [1] { r = input * (input - 0.5) }
+area V2 [1] { r = sqrt(input) }
+image -> V1 : scale(1.0)
+V1 -> V2 : identity, delay 4 ms
+readout V2 : avgpool | linear(2)
+"""
+    model = dv.compile(fragile)
+    imgs = torch.full((2, 1, 8, 8), 0.9)
+    imgs[1, 0, 3, 3] = 0.1
+    with pytest.raises(dv.NonFiniteError) as info:
+        E.run_protocol("duration", {"v": model}, imgs, levels=[1], intro=3)
+    err = info.value
+    assert (err.area, err.step, err.item) == ("V2", 5, 1), str(err)  # onset 3, plus the 2-step delay
+    assert str(err).startswith("non-finite values (nan) in area V2 at step 5 (10 ms)")
+    E.run_protocol("duration", {"v": model}, imgs[:1], levels=[1], intro=3)  # the bright image alone is fine
