@@ -11,9 +11,9 @@ from .diagnostics import DynError
 def _params(pairs: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs or []:
-        if "=" not in pair:
+        name, eq, value = pair.partition("=")
+        if not eq or not name.strip():
             raise SystemExit(f"dynv: --set needs NAME=VALUE, got '{pair}'")
-        name, value = pair.split("=", 1)
         out[name.strip()] = value.strip()
     return out
 

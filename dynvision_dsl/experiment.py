@@ -799,16 +799,6 @@ def format_table(result: ExperimentResult, measure: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------------ CLI
-def _pairs(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        name, eq, value = pair.partition("=")
-        if not eq or not name.strip():
-            raise ExperimentError(f"--set needs NAME=VALUE, got '{pair}'")
-        out[name.strip()] = value.strip()
-    return out
-
-
 def run_cli(args) -> int:
     """`dynv experiment`: exit status 0, or 1 with a `dynv: ...` line for a problem the user can fix."""
     try:
@@ -819,6 +809,8 @@ def run_cli(args) -> int:
 
 
 def _run_cli(args) -> int:
+    from .cli import _params
+
     spec = Path(args.file)
     if not spec.is_file():
         raise ExperimentError(f"no such file: {args.file}")
@@ -829,7 +821,7 @@ def _run_cli(args) -> int:
     if args.batch < 1:
         raise ExperimentError(f"--batch must be at least 1, got {args.batch}")
     sweeps = [parse_sweep(s) for s in args.sweep or []]
-    params = _pairs(args.set)
+    params = _params(args.set)
     out = Path(args.out or f"runs/experiment-{name}-{spec.stem}")
     targets = output_paths(name, out, name)
     clash = [str(t) for t in targets if t.exists()]

@@ -386,6 +386,9 @@ class _Run:
         self.info.update(epochs_done=len(self.rows), updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
                          best=None if self.best_epoch is None else
                          {"epoch": self.best_epoch, "test_acc": self.rows[self.best_epoch - 1].test_acc})
+        self.write_info()
+
+    def write_info(self) -> None:
         write_atomic(self.out / "run.json", json.dumps(self.info, indent=2) + "\n", overwrite=True)
 
     def epoch(self, epoch: int) -> EpochMetrics:
@@ -564,7 +567,7 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
                 save_checkpoint(out / "best.pt", last)  # the run stopped between last.pt and best.pt
             run.write_reports()  # the reports follow last.pt
         else:
-            write_atomic(out / "run.json", json.dumps(run.info, indent=2) + "\n", overwrite=True)
+            run.write_info()
     ctx.barrier()
     done = len(run.rows)
     if ctx.rank == 0:
