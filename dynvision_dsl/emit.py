@@ -36,10 +36,10 @@ def class_name(name: str) -> str:
     return f"{text}Model" if text in _TAKEN else text
 
 
-def _helpers(program: Program) -> list[str]:
-    """Sources of the layers.py classes this model uses (Scope always)."""
+def _helpers(ctors: list[str]) -> list[str]:
+    """Sources of the layers.py classes and functions these constructors use (Scope always)."""
     used = {"Scope"}
-    text = " ".join(_ctor(m.ctor) for m in program.modules)
+    text = " ".join(ctors)
     for name, obj in inspect.getmembers(layers, lambda o: inspect.isclass(o) or inspect.isfunction(o)):
         if obj.__module__ == layers.__name__ and re.search(rf"\b{name}\(", text):
             used.add(name)
@@ -98,9 +98,10 @@ def render(program: Program, spec_name: str | None = None) -> str:
     m = program.model
     spec = spec_name or m.file
     doc = f"The {m.name} model: {len(m.areas)} areas, {len(m.conns)} connections, dt = {m.dt:g} ms."
+    modules = [_mod(md, m.source) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
-        name=m.name, spec=spec, class_name=class_name(m.name), doc=doc, helpers=_helpers(program),
-        tables=_tables(program), modules=[_mod(md, m.source) for md in program.modules],
+        name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
+        helpers=_helpers([x["ctor"] for x in modules]), tables=_tables(program), modules=modules,
         trainables=program.trainables, steps=[st.source for st in program.steps])
 
 
