@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .emit import atomic_target
+from .util.files import atomic_target
 
 FORMAT = "dynvision-dsl/checkpoint/1"
 

@@ -92,7 +92,7 @@ import torch
 from . import checkpoint as ckpt_mod
 from . import data as data_mod
 from .diagnostics import DynError
-from .emit import write_atomic
+from .util.files import write_atomic
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure, _palette
@@ -809,7 +809,7 @@ def run_cli(args) -> int:
 
 
 def _run_cli(args) -> int:
-    from .cli import _params
+    from .util.params import parse_set as _params
 
     spec = Path(args.file)
     if not spec.is_file():

@@ -36,7 +36,7 @@ from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
 from .data import load as load_data
-from .emit import write_atomic
+from .util.files import write_atomic
 from .model import DynModel, NonFiniteError, non_finite_kind
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure
@@ -595,7 +595,7 @@ def _same_epoch(path: Path, epoch: int) -> bool:
 
 def run_cli(args) -> int:
     """`dynv train`: the CLI's entry; problems the user can fix print `dynv: ...` and give 1."""
-    from .cli import _params
+    from .util.params import parse_set as _params
 
     try:
         train(args.file, _params(args.set), data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from dynvision_dsl.emit import render, write_atomic
+from dynvision_dsl.emit import render
+from dynvision_dsl.util.files import write_atomic
 from dynvision_dsl.pipeline import build
 
 from conftest import ROOT, SPECS

@@ -1,0 +1,38 @@
+"""`dynv`: check, compile, run, draw, train and probe `.dyn` specs from the command line.
+
+One module per subcommand; each has `register(sub)` (its argparse parser) and `run(args)`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..diagnostics import DynError
+from . import check, compile, experiment, graph, run, train
+
+COMMANDS = (check, compile, run, graph, experiment, train)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dynv", description="Compile and run .dyn specs of recurrent "
+                                                         "convolutional networks of the ventral stream.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub).set_defaults(fn=command.run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..model import NonFiniteError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except NonFiniteError as exc:
+        print(f"dynv: {exc}", file=sys.stderr)
+        return 1
+    except DynError as exc:
+        print(exc.render(), file=sys.stderr)
+        n = len(exc.errors)
+        print(f"{args.file}: {n} error{'s' * (n != 1)}", file=sys.stderr)
+        return 1

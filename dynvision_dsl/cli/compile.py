@@ -1,0 +1,32 @@
+"""`dynv compile`: the standalone PyTorch module of a spec."""
+from __future__ import annotations
+
+import sys
+
+from .common import add_spec_args, params, read_spec, report
+
+
+def register(sub):
+    s = sub.add_parser("compile", help="write a standalone PyTorch module for a spec",
+                       description="write a standalone PyTorch module for a spec")
+    add_spec_args(s)
+    s.add_argument("-o", "--output", required=True, help="the .py file to write")
+    s.add_argument("--force", action="store_true", help="replace an existing file")
+    return s
+
+
+def run(args) -> int:
+    from ..emit import render
+    from ..pipeline import build
+    from ..util.files import write_atomic
+
+    path, source = read_spec(args.file)
+    program, diags = build(source, params(args), file=str(path))
+    report(diags, source)
+    try:
+        write_atomic(args.output, render(program, spec_name=path.as_posix()), overwrite=args.force)
+    except FileExistsError as exc:
+        print(f"dynv: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output}")
+    return 0
