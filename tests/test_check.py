@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 import dynvision_dsl
+from conftest import SHARED
 
 pytestmark = pytest.mark.frontend
 
 HERE = Path(__file__).resolve().parent
 INVALID = HERE / "invalid"
 SPECS = sorted((HERE.parent / "specs").glob("*.dyn"))
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_EXAMPLES = SHARED / "examples"
 EXPECT = re.compile(r"#\s*expect:\s*(\d+):(\d+)\s+(.*\S)")
 

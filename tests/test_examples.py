@@ -10,7 +10,7 @@ pytestmark = pytest.mark.backend
 
 
 @pytest.mark.parametrize("path", shared_examples() or [pytest.param(None, marks=pytest.mark.skip(
-    reason="../shared/examples is not available"))], ids=lambda p: p.stem if p else "absent")
+    reason="../shared/examples is not available (it ships beside the repository, not inside it)"))], ids=lambda p: p.stem if p else "absent")
 def test_shared_example_compiles_and_runs(path):
     model = dd.compile(path.read_text(), file=str(path))
     torch.manual_seed(0)

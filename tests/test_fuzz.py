@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 
 import dynvision_dsl
 from dynvision_dsl import DynError
+from conftest import SHARED
 
 pytestmark = pytest.mark.frontend
 
 HERE = Path(__file__).resolve().parent
-SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
+SHARED_EXAMPLES = SHARED / "examples"  # beside the repository, absent in a user's clone
 SEEDS = sorted(SHARED_EXAMPLES.glob("*.dyn")) or sorted((HERE.parent / "specs").glob("*.dyn"))
 
 # Whitespace and comments are tokens too, so joining the tokens gives the text back.

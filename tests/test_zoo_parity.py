@@ -16,11 +16,12 @@ import pytest
 import torch
 
 import dynvision_dsl
+from conftest import SHARED as SHARED_ROOT
 from fixture_weights import draw, make_input
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.pt"))
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "dynvision"
+SHARED = SHARED_ROOT / "fixtures" / "dynvision"  # beside the repository, absent in a user's clone
 SHARED_DYRCNN = ("x2_full.pt", "x4_full.pt", "x4_self_noskip_tff2.pt", "x4_depthpointwise_fbadd.pt", "x8_output.pt")
 SPEC = {"DyRCNNx2": "dyrcnn_x2", "DyRCNNx4": "dyrcnn_x4", "DyRCNNx8": "dyrcnn_x8",
         "CorNetRT": "cornet_rt", "CordsNet": "cordsnet"}
