@@ -24,10 +24,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..model import NonFiniteError
+    from ..util.files import OutputError, Terminated, signals_as_exceptions
 
     args = parser().parse_args(argv)
     try:
-        return args.fn(args)
+        with signals_as_exceptions():  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
+            return args.fn(args)
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"dynv: interrupted ({what}); nothing was left half-written", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except OutputError as exc:
+        print(f"dynv: {exc}", file=sys.stderr)
+        return 1
     except NonFiniteError as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1
