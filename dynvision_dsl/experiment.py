@@ -73,7 +73,8 @@ unused`, U counting the checkpoint's tensors the variant has no use for).
 Outputs in --out: NAME.csv (columns protocol, variant, area, level, step, ms,
 measure, value, weights), NAME_<measure>.png per scalar measure (one subplot
 per area, one curve per variant, log-x when the levels span a decade) and
-NAME_timecourse.png (response against time, one curve per level).
+NAME_timecourse.png (response against time, one curve per level), and NAME.json
+(provenance: spec path and sha256, --set values, images, checkpoint, seed, versions).
 """
 from __future__ import annotations
 
@@ -753,17 +754,18 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
 
 
 def output_paths(protocol: str, out_dir: str | Path, name: str | None = None) -> list[Path]:
-    """The files an experiment writes: NAME.csv, NAME_<measure>.png per measure, NAME_timecourse.png."""
+    """The files an experiment writes: NAME.csv, NAME_<measure>.png per measure, NAME_timecourse.png
+    and NAME.json (where the values came from: spec, params, images, weights, versions)."""
     out_dir, name = Path(out_dir), name or protocol
     return ([out_dir / f"{name}.csv"] + [out_dir / f"{name}_{m}.png" for m in _protocol(protocol).measures]
-            + [out_dir / f"{name}_timecourse.png"])
+            + [out_dir / f"{name}_timecourse.png", out_dir / f"{name}.json"])
 
 
 def plot_result(result: ExperimentResult, out_dir: str | Path, name: str | None = None) -> list[Path]:
     """Write NAME_<measure>.png for each scalar measure and NAME_timecourse.png; return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = output_paths(result.protocol, out_dir, name)[1:]
+    paths = output_paths(result.protocol, out_dir, name)[1:-1]
     for measure, path in zip(PROTOCOLS[result.protocol].measures, paths):
         plot_measure(result, measure, path)
     plot_timecourse(result, paths[-1])
@@ -839,7 +841,7 @@ def _run_cli(args, stack: ExitStack) -> int:
     sweeps = [parse_sweep(s) for s in args.sweep or []]
     params = _params(args.set)
     out = Path(args.out or f"runs/experiment-{name}-{spec.stem}")
-    targets = output_paths(name, out, name) + [out / f"{name}.json"]
+    targets = output_paths(name, out, name)
     # from here to the end the folder is ours, and known to be writable before anything is simulated
     folder = stack.enter_context(RunFolder(out, "dynv experiment", tuple(t.name for t in targets)))
     for note in folder.notes:
@@ -869,7 +871,8 @@ def _run_cli(args, stack: ExitStack) -> int:
                           title=f"{variants[0].model.program.model.name} ({spec.name})")
     stimulus = args.images if Path(args.images).is_file() else f"{args.images} ({args.n_images} images)"
     result.source = describe(params, stimulus, args.checkpoint, args.seed)
-    meta = {**metadata("dynv experiment", spec, params, stimulus=stimulus, weights=args.checkpoint, seed=args.seed),
+    meta = {**metadata("dynv experiment", spec, params, stimulus=stimulus, weights=args.checkpoint, seed=args.seed,
+                       command_line=getattr(args, "command_line", None)),
             "protocol": name, "levels": levels, "sweeps": dict(sweeps), "weights_per_variant": result.weights}
     with atomic_targets([targets[0], targets[-1]], overwrite=args.force) as (csv_tmp, json_tmp):
         write_csv(result, csv_tmp, overwrite=True)

@@ -501,11 +501,12 @@ def _prepare_folder(out: Path, resume: bool, force: bool, args: dict, text: str)
 def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str = "digits", epochs: int = 10,
           batch: int = 32, lr: float = 1e-3, test_fraction: float = 0.2, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, force: bool = False, progress: bool = True,
-          echo: Callable[[str], None] = print) -> TrainResult:
+          echo: Callable[[str], None] = print, command_line: str | None = None) -> TrainResult:
     """Train `spec` compiled with `params` (the `--set` overrides) and write the run to
     `out` (default runs/train-SPECSTEM). `epochs` is the total, also when resuming.
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
-    Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf."""
+    Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf.
+    `command_line` is recorded in run.json (default: this process's arguments)."""
     spec = Path(spec)
     if not spec.is_file():
         raise TrainError(f"no such file: {spec}")
@@ -526,7 +527,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
         # weights (seeded) and any dropout masks (its state is checkpointed)
         with torch.random.fork_rng(devices=rng_devices), _hold_folder(out, ctx, echo):
             return _train(spec, params, data, epochs, batch, lr, test_fraction, seed, out, resume, force,
-                          progress, echo, ctx)
+                          progress, echo, ctx, command_line)
     finally:
         if ctx.owns_group and dist.is_initialized():
             dist.destroy_process_group()
@@ -563,7 +564,7 @@ def _hold_folder(out: Path, ctx: _Dist, echo: Callable[[str], None]) -> Iterator
 
 def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
            test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
-           echo: Callable[[str], None], ctx: _Dist) -> TrainResult:
+           echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None) -> TrainResult:
     text = spec.read_text()
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
@@ -607,7 +608,8 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
     if ctx.rank == 0:
         old = _read_run(out)[1] if last is not None else {}
         run.info = {
-            **metadata("dynv train", spec, params, stimulus=f"--data {data}", seed=seed), "model": name, "args": args,
+            **metadata("dynv train", spec, params, stimulus=f"--data {data}", seed=seed, command_line=command_line),
+            "model": name, "args": args,
             "data": {"name": dataset.name, "classes": dataset.classes, "train": len(train_set),
                      "test": len(test_set), "batches_per_epoch": run.n_batches,
                      "left_out_per_epoch": len(train_set) - run.n_batches * batch},
@@ -662,7 +664,7 @@ def run_cli(args) -> int:
     try:
         train(args.file, _params(args.set), data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
               test_fraction=args.test_fraction, seed=args.seed, out=args.out, resume=args.resume,
-              force=args.force, progress=not args.no_progress)
+              force=args.force, progress=not args.no_progress, command_line=getattr(args, "command_line", None))
     except (TrainError, NonFiniteError) as exc:
         if int(os.environ.get("RANK", "0")) == 0:  # the other ranks raise the same, or an echo of it
             print(f"dynv: {exc}", file=sys.stderr)

@@ -24,9 +24,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..model import NonFiniteError
-    from ..util.files import OutputError, Terminated, signals_as_exceptions
+    from ..util.files import OutputError, Terminated, command_line, signals_as_exceptions
 
     args = parser().parse_args(argv)
+    args.command_line = command_line(sys.argv[1:] if argv is None else list(argv))  # for provenance files
     try:
         with signals_as_exceptions():  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
             return args.fn(args)

@@ -69,7 +69,8 @@ def write_outputs(args, path: Path, model, result, targets: list[Path]) -> None:
 
     given = params(args)
     stimulus = args.image or BUILTIN_STIMULUS
-    meta = metadata("dynv run", path, given, stimulus=stimulus, weights=args.weights, seed=args.seed)
+    meta = metadata("dynv run", path, given, stimulus=stimulus, weights=args.weights, seed=args.seed,
+                    command_line=getattr(args, "command_line", None))
     title = f"{model.program.model.name} ({path.name})\n{describe(given, stimulus, args.weights, args.seed)}"
     pt_path, png_path, info_path = targets
     with atomic_targets([pt_path, info_path], overwrite=args.force) as (pt, info):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shlex
 import shutil
 import signal
 import stat
@@ -110,27 +111,29 @@ def _write_test(folder: Path) -> None:
     os.unlink(tmp)
 
 
-def check_writable(folder: str | Path, what: str = "the output folder") -> None:
+def check_writable(folder: str | Path, label: str | None = None) -> None:
     """Fail now, before any work, if files cannot be written into `folder` (created when missing):
-    a path component that is a file, or a folder (or its nearest existing ancestor) without write access."""
+    a path component that is a file, or a folder (or its nearest existing ancestor) without write
+    access. `label` names the folder in messages (default: `the output folder FOLDER`)."""
     folder = Path(folder)
-    base = _existing_ancestor(folder)
+    label = label or f"the output folder {folder}"
+    base, itself = _existing_ancestor(folder), Path(os.path.abspath(folder))
     if not base.is_dir():
-        here = "is" if base == Path(os.path.abspath(folder)) else f"is under {base}, which is"
-        raise OutputError(f"{what} {folder} {here} a file, not a folder; choose another path")
+        here = "is" if base == itself else f"is under {base}, which is"
+        raise OutputError(f"{label} {here} a file, not a folder; choose another path")
     try:
         _write_test(base)
     except OSError as exc:
-        why = exc.strerror or str(exc)
-        where = "" if base == Path(os.path.abspath(folder)) else f" (it would be created in {base})"
-        raise OutputError(f"cannot write to {what} {folder}{where}: {why}; choose another path or "
+        where = "" if base == itself else f" (it would be created in {base})"
+        raise OutputError(f"cannot write to {label}{where}: {exc.strerror or exc}; choose another path or "
                           f"make it writable") from None
 
 
 def check_target(path: str | Path, overwrite: bool, flag: str = "--force") -> None:
     """Everything that would stop writing `path` later, checked now: see check_replaceable and check_writable."""
     path = Path(path)
-    check_writable(path.parent if str(path.parent) else Path("."), "the folder")
+    parent = path.parent if str(path.parent) else Path(".")
+    check_writable(parent, f"the folder {parent} of {path}")
     check_replaceable(path, overwrite, flag)
 
 
@@ -234,12 +237,14 @@ def user_entries(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.name != LOCK_NAME and not p.name.startswith(STAGING_PREFIX)]
 
 
-def command_line() -> str:
-    """How this process was started, as a user would type it (`dynv run x.dyn --out o`)."""
-    argv = list(sys.argv)
-    if argv and (argv[0].endswith(("dynv", "__main__.py")) or argv[0] == "-m"):
-        argv[0] = "dynv"
-    return " ".join(argv)
+def command_line(argv: list[str] | None = None) -> str:
+    """How the command was typed: `dynv` and `argv` (main's arguments), else this process's sys.argv."""
+    if argv is not None:
+        return shlex.join(["dynv", *argv])
+    args = list(sys.argv)
+    if args and args[0].endswith(("dynv", "__main__.py")):
+        args[0] = "dynv"
+    return shlex.join(args)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import command_line
+from .files import command_line as typed_command
 
 BUILTIN_STIMULUS = "built-in grating"
 
@@ -28,7 +28,7 @@ def versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"dynvision_dsl": __version__, "torch": torch.__version__, "python": platform.python_version(),
+    return {"dynvision_dsl": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
             "platform": platform.platform()}
 
 
@@ -38,10 +38,11 @@ def set_text(params: dict[str, Any]) -> str:
 
 
 def metadata(command: str, spec: str | Path, params: dict[str, Any], *, stimulus: str | None = None,
-             weights: str | None = None, seed: int | None = None) -> dict[str, Any]:
+             weights: str | None = None, seed: int | None = None, command_line: str | None = None) -> dict[str, Any]:
     """The provenance of one output (a JSON-ready dict): spec path and sha256, params, stimulus,
-    weights (a checkpoint path, or None for seeded initial weights), seed, versions, command line, time."""
-    return {"command": command, "command_line": command_line(), "spec": str(spec), "spec_sha256": spec_sha256(spec),
+    weights (a checkpoint path, or None for seeded initial weights), seed, versions, command line
+    (as main() got it, else sys.argv), time."""
+    return {"command": command, "command_line": command_line or typed_command(), "spec": str(spec), "spec_sha256": spec_sha256(spec),
             "params": {str(k): str(v) for k, v in params.items()}, "stimulus": stimulus, "weights": weights,
             "seed": seed, "versions": versions(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
