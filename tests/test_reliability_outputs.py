@@ -148,19 +148,19 @@ FILE_PROBES = [
     ("compile under a file", ("compile", "tiny.dyn", "-o", "afile/x.py"),
      "the folder afile of afile/x.py is a file, not a folder; choose another path"),
     ("compile deep under a file", ("compile", "tiny.dyn", "-o", "afile/a/x.py"),
-     "the folder afile/a of afile/a/x.py is under {w}/afile, which is a file, not a folder; choose another path"),
+     "the folder afile/a of afile/a/x.py is under afile, which is a file, not a folder; choose another path"),
     ("graph under a file", ("graph", "tiny.dyn", "-o", "afile/x.dot"),
      "the folder afile of afile/x.dot is a file, not a folder; choose another path"),
     ("run --out a file", RUN + ("--out", "afile"),
      "the output folder afile is a file, not a folder; choose another path"),
     ("run --out under a file", RUN + ("--out", "afile/r"),
-     "the output folder afile/r is under {w}/afile, which is a file, not a folder; choose another path"),
+     "the output folder afile/r is under afile, which is a file, not a folder; choose another path"),
     ("experiment --out a file", EXPERIMENT + ("--out", "afile"),
      "the output folder afile is a file, not a folder; choose another path"),
     ("train --out a file", TRAIN + ("--out", "afile"),
      "the output folder afile is a file, not a folder; choose another path"),
     ("train --out under a file", TRAIN + ("--out", "afile/t"),
-     "the output folder afile/t is under {w}/afile, which is a file, not a folder; choose another path"),
+     "the output folder afile/t is under afile, which is a file, not a folder; choose another path"),
 ]
 
 

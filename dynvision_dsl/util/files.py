@@ -96,11 +96,11 @@ def check_replaceable(path: str | Path, overwrite: bool, flag: str = "--force (o
 
 
 def _existing_ancestor(folder: Path) -> Path:
-    """The folder itself or its nearest ancestor that exists (`folder` may be missing)."""
-    folder = Path(os.path.abspath(folder))
-    while not os.path.lexists(folder) and folder != folder.parent:
-        folder = folder.parent
-    return folder
+    """The folder itself or its nearest ancestor that exists, as the user wrote it (`folder` may be missing)."""
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            return path
+    return Path(os.path.abspath(folder)).parent  # pragma: no cover - "." or "/" always exists
 
 
 def _write_test(folder: Path) -> None:
@@ -117,14 +117,14 @@ def check_writable(folder: str | Path, label: str | None = None) -> None:
     access. `label` names the folder in messages (default: `the output folder FOLDER`)."""
     folder = Path(folder)
     label = label or f"the output folder {folder}"
-    base, itself = _existing_ancestor(folder), Path(os.path.abspath(folder))
+    base = _existing_ancestor(folder)
     if not base.is_dir():
-        here = "is" if base == itself else f"is under {base}, which is"
+        here = "is" if base == folder else f"is under {base}, which is"
         raise OutputError(f"{label} {here} a file, not a folder; choose another path")
     try:
         _write_test(base)
     except OSError as exc:
-        where = "" if base == itself else f" (it would be created in {base})"
+        where = "" if base == folder else f" (it would be created in {base})"
         raise OutputError(f"cannot write to {label}{where}: {exc.strerror or exc}; choose another path or "
                           f"make it writable") from None
 
