@@ -874,10 +874,12 @@ def _run_cli(args, stack: ExitStack) -> int:
     meta = {**metadata("dynv experiment", spec, params, stimulus=stimulus, weights=args.checkpoint, seed=args.seed,
                        command_line=getattr(args, "command_line", None)),
             "protocol": name, "levels": levels, "sweeps": dict(sweeps), "weights_per_variant": result.weights}
-    with atomic_targets([targets[0], targets[-1]], overwrite=args.force) as (csv_tmp, json_tmp):
-        write_csv(result, csv_tmp, overwrite=True)
-        Path(json_tmp).write_text(json.dumps(meta, indent=2) + "\n")
-        plot_result(result, out, name)  # last, each PNG atomic: if one fails, the CSV and JSON are not written
+    with atomic_targets(targets, overwrite=args.force) as temps:  # all files or none
+        write_csv(result, temps[0], overwrite=True)
+        for measure, tmp in zip(PROTOCOLS[name].measures, temps[1:-2]):
+            plot_measure(result, measure, tmp)
+        plot_timecourse(result, temps[-2])
+        Path(temps[-1]).write_text(json.dumps(meta, indent=2) + "\n")
     print(format_table(result))
     print("wrote " + ", ".join(str(t) for t in targets))
     return 0

@@ -486,3 +486,17 @@ def test_train_records_spec_params_and_data(w, capsys, titles):
     _check_meta(meta, "dynv train", w)
     assert (meta["params"], meta["stimulus"], meta["seed"]) == ({"size": "12"}, "--data folder:imgs", 0)
     assert titles == ["Tiny (tiny.dyn) on folder:imgs\n--set size=12 | --seed 0 --lr 0.001 --batch 8"]
+
+
+def test_experiment_writes_all_its_files_or_none(w, capsys, monkeypatch):
+    import dynvision_dsl.experiment as E
+
+    assert _cli(capsys, *EXPERIMENT, "--out", "e")[0] == 0
+    before = _tree(w / "e")
+
+    def broken(result, path, **kw):
+        raise KeyboardInterrupt  # the last PNG fails: the CSV, JSON and other PNGs must stay as they were
+
+    monkeypatch.setattr(E, "plot_timecourse", broken)
+    rc, out, err = _cli(capsys, *EXPERIMENT, "--out", "e", "--levels", "1,3", "--force")
+    assert rc == 130 and _tree(w / "e") == before
