@@ -96,7 +96,7 @@ import torch
 from . import checkpoint as ckpt_mod
 from . import data as data_mod
 from .diagnostics import DynError
-from .util.files import RunFolder, atomic_targets, write_atomic
+from .util.files import RunFolder, atomic_targets, check_replaceable, write_atomic
 from .util.provenance import describe, metadata
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
@@ -657,8 +657,8 @@ def _source_room(result: ExperimentResult) -> float:
 def _margins(fig, legend_w: float, title_extra: float = 0.0) -> None:
     """Fixed margins in inches: room for labels on the left and below, the title, the legend."""
     w, h = fig.get_figwidth(), fig.get_figheight()
-    fig.subplots_adjust(left=0.75 / w, right=1 - legend_w / w, top=1 - (0.5 + title_extra) / h, bottom=0.5 / h, wspace=0.4,
-                        hspace=0.6)
+    fig.subplots_adjust(left=0.75 / w, right=1 - legend_w / w, top=1 - (0.5 + title_extra) / h, bottom=0.5 / h,
+                        wspace=0.4, hspace=0.6)
 
 
 def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: int = 110) -> Path:
@@ -850,6 +850,8 @@ def _run_cli(args, stack: ExitStack) -> int:
     if clash and not args.force:
         raise ExperimentError(f"{', '.join(clash)} exist{'s' * (len(clash) == 1)}; pass --force to replace "
                               f"{'it' if len(clash) == 1 else 'them'} or choose --out")
+    for target in targets:
+        check_replaceable(target, overwrite=True)  # a directory or device in the way: say so before simulating
     checkpoint = None
     if args.checkpoint:
         try:

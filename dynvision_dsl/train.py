@@ -380,18 +380,22 @@ class _Run:
             self.swap_in()
 
     # ------------------------------------------------------------ --force without losing the old run
-    # `--force` over an existing run must not delete it before the new run can replace it: until
-    # its first checkpoint the new run writes into a staging folder inside the run folder
-    # (.staging-train-PID, covered by the folder's lock); after the first epoch's files exist,
-    # swap_in moves them over the old ones, last.pt first (each rename atomic; a kill between the
-    # renames leaves the new last.pt, from which --resume rewrites the reports). If the new run
-    # fails before that (an exception, a NaN, Ctrl-C), unstage removes the staging folder and the
-    # old run is untouched; after a SIGKILL the next command holding the lock sweeps it away.
     def stage(self) -> None:
+        """Write the new run into a staging folder until its first checkpoint, so that `--force`
+        never deletes the old run before the new one can replace it.
+
+        The staging folder is `.staging-train-PID` inside the run folder, so the folder's lock
+        covers it. After the first epoch's files exist there, swap_in moves them over the old
+        ones, last.pt first (each rename atomic; a kill between the renames leaves the new
+        last.pt, from which --resume rewrites the reports). If the new run fails before that (an
+        exception, a NaN, Ctrl-C, SIGTERM), unstage removes the staging folder and the old run is
+        untouched; a staging folder left by a SIGKILL is swept by the next command holding the lock.
+        (Swapping files, not folders, keeps the user's other files in the folder, as --force did.)"""
         self.final, self.out = self.out, self.out / f"{STAGING_PREFIX}train-{os.getpid()}"
         self.out.mkdir()
 
     def swap_in(self) -> None:
+        """Move the staged run's files over the old run's (see stage); from now on `out` is the run folder."""
         staging, self.out, self.final = self.out, self.final, None
         for file in OUTPUTS:
             if (staging / file).exists():
@@ -401,6 +405,7 @@ class _Run:
         shutil.rmtree(staging, ignore_errors=True)
 
     def unstage(self) -> None:
+        """Drop the staging folder of a run that failed before its first checkpoint (see stage)."""
         if self.final is not None:
             shutil.rmtree(self.out, ignore_errors=True)
             self.out, self.final = self.final, None

@@ -127,14 +127,15 @@ MESSAGES = {"directory": "is a directory", "fifo": "is a fifo", "device": "is a 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("command", ["compile", "graph", "run"])
+@pytest.mark.parametrize("command", ["compile", "graph", "run", "experiment"])
 def test_force_never_replaces_what_is_not_a_regular_file(w, capsys, kind, command):
-    target = w / {"compile": "x.py", "graph": "x.dot", "run": "out/responses.png"}[command]
+    target = w / {"compile": "x.py", "graph": "x.dot", "run": "out/responses.png",
+                  "experiment": "out/duration.csv"}[command]
     target.parent.mkdir(exist_ok=True)
     _make(kind, target)
     before = _tree(w)
     argv = {"compile": ("compile", "tiny.dyn", "-o", str(target)), "graph": ("graph", "tiny.dyn", "-o", str(target)),
-            "run": RUN + ("--out", str(target.parent))}[command]
+            "run": RUN + ("--out", str(target.parent)), "experiment": EXPERIMENT + ("--out", str(target.parent))}[command]
     rc, out, err = _cli(capsys, *argv, "--force")
     assert rc == 1
     assert err == f"dynv: {target} {MESSAGES[kind]}, not a regular file; --force replaces only regular files: " \
