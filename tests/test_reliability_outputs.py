@@ -272,12 +272,13 @@ def test_a_second_command_into_a_held_folder_refuses_naming_the_holder(w, capsys
     assert not (w / "out" / LOCK_NAME).exists()
 
 
+@pytest.mark.slow  # two fresh interpreters importing torch, each waiting 2 s inside the lock
 def test_two_real_runs_at_once_one_refuses(w):
     """Two `dynv run` processes started together into one folder: one writes, the other refuses;
     never both 'succeed'. (The held-lock test above makes the overlap certain; this is the real thing.)"""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     slow = "import time, dynvision_dsl.cli.run as r; f = r.print_table; " \
-           "r.print_table = lambda *a: (time.sleep(1.5), f(*a)); " \
+           "r.print_table = lambda *a: (time.sleep(2), f(*a)); " \
            "from dynvision_dsl.cli import main; raise SystemExit(main(['run', 'tiny.dyn', '--out', 'out']))"
     procs = [subprocess.Popen([sys.executable, "-c", slow], cwd=w, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
