@@ -73,15 +73,19 @@ unused`, U counting the checkpoint's tensors the variant has no use for).
 Outputs in --out: NAME.csv (columns protocol, variant, area, level, step, ms,
 measure, value, weights), NAME_<measure>.png per scalar measure (one subplot
 per area, one curve per variant, log-x when the levels span a decade) and
-NAME_timecourse.png (response against time, one curve per level).
+NAME_timecourse.png (response against time, one curve per level), and NAME.json
+(provenance: spec path and sha256, --set values, images, checkpoint, seed, versions).
 """
 from __future__ import annotations
 
 import csv
 import io
 import itertools
+import json
 import math
+import os
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -92,7 +96,8 @@ import torch
 from . import checkpoint as ckpt_mod
 from . import data as data_mod
 from .diagnostics import DynError
-from .util.files import write_atomic
+from .util.files import RunFolder, atomic_targets, check_replaceable, write_atomic
+from .util.provenance import describe, metadata
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure, _palette
@@ -160,6 +165,7 @@ class ExperimentResult:
     rows: list[Row] = field(default_factory=list)
     weights: dict[str, str] = field(default_factory=dict)  # per variant: where its weights came from
     title: str = ""
+    source: str = ""  # one line of provenance under the title: --set values, images, checkpoint
 
     def all_areas(self) -> list[str]:
         """The areas of all variants, in order of first appearance."""
@@ -639,11 +645,20 @@ def _legend_width(labels: Iterable[str]) -> float:
     return min(4.0, max(1.3, 0.55 + 0.058 * max((len(str(t)) for t in labels), default=0)))
 
 
-def _margins(fig, legend_w: float) -> None:
+def _source_line(result: ExperimentResult) -> str:
+    return f"\n{result.source}" if result.source else ""
+
+
+def _source_room(result: ExperimentResult) -> float:
+    """Inches for the title's provenance line."""
+    return 0.2 if result.source else 0.0
+
+
+def _margins(fig, legend_w: float, title_extra: float = 0.0) -> None:
     """Fixed margins in inches: room for labels on the left and below, the title, the legend."""
     w, h = fig.get_figwidth(), fig.get_figheight()
-    fig.subplots_adjust(left=0.75 / w, right=1 - legend_w / w, top=1 - 0.5 / h, bottom=0.5 / h, wspace=0.4,
-                        hspace=0.6)
+    fig.subplots_adjust(left=0.75 / w, right=1 - legend_w / w, top=1 - (0.5 + title_extra) / h, bottom=0.5 / h,
+                        wspace=0.4, hspace=0.6)
 
 
 def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: int = 110) -> Path:
@@ -653,7 +668,7 @@ def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: 
     areas = [a for a in result.all_areas() + ["readout"] if any(a in table.get(v, {}) for v in result.variants)]
     rows, cols = _grid(max(len(areas), 1))
     legend_w = _legend_width(result.variants)
-    fig = _new_figure(0.75 + 3.1 * cols + legend_w, 0.65 + 2.6 * rows, dpi)
+    fig = _new_figure(0.75 + 3.1 * cols + legend_w, 0.65 + _source_room(result) + 2.6 * rows, dpi)
     colors = _palette(len(result.variants))
     levels = np.array(result.levels, dtype=float)
     handles: dict[str, object] = {}
@@ -677,8 +692,8 @@ def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: 
         ax.grid(True, color="#e5e5e5", lw=0.6)
     if not areas:
         fig.text(0.5, 0.5, f"no values of {measure}", ha="center", va="center", color="#777777")
-    fig.suptitle(f"{result.title}: {result.protocol}, {measure}", fontsize=10)
-    _margins(fig, legend_w)
+    fig.suptitle(f"{result.title}: {result.protocol}, {measure}{_source_line(result)}", fontsize=10)
+    _margins(fig, legend_w, _source_room(result))
     if handles:
         fig.legend(handles=[handles[v] for v in result.variants if v in handles], loc="upper right",
                    bbox_to_anchor=(1 - 0.05 / fig.get_figwidth(), 1 - 0.55 / fig.get_figheight()), fontsize=7,
@@ -703,7 +718,7 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
     rows, cols = len(variants), max(len(areas), 1)
     axis = PROTOCOLS[result.protocol].axis
     legend_w = _legend_width([axis])
-    fig = _new_figure(0.75 + 2.8 * cols + legend_w, 0.65 + 2.2 * rows, dpi)
+    fig = _new_figure(0.75 + 2.8 * cols + legend_w, 0.65 + _source_room(result) + 2.2 * rows, dpi)
     n = len(result.levels)
     colors = [colormaps["viridis"](0.9 * i / max(n - 1, 1)) for i in range(n)]
     handles: dict[int, object] = {}
@@ -726,8 +741,9 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
             ax.tick_params(labelsize=7)
             ax.grid(True, color="#e5e5e5", lw=0.6)
     shown = "" if len(variants) == len(result.variants) else f" (variant {variants[0]})"
-    fig.suptitle(f"{result.title}: {result.protocol}, response time courses{shown}", fontsize=10)
-    _margins(fig, legend_w)
+    fig.suptitle(f"{result.title}: {result.protocol}, response time courses{shown}{_source_line(result)}",
+                 fontsize=10)
+    _margins(fig, legend_w, _source_room(result))
     if handles:
         fig.legend(handles=[handles[k] for k in sorted(handles)], loc="upper right",
                    bbox_to_anchor=(1 - 0.05 / fig.get_figwidth(), 1 - 0.55 / fig.get_figheight()), fontsize=7,
@@ -738,17 +754,18 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
 
 
 def output_paths(protocol: str, out_dir: str | Path, name: str | None = None) -> list[Path]:
-    """The files an experiment writes: NAME.csv, NAME_<measure>.png per measure, NAME_timecourse.png."""
+    """The files an experiment writes: NAME.csv, NAME_<measure>.png per measure, NAME_timecourse.png
+    and NAME.json (where the values came from: spec, params, images, weights, versions)."""
     out_dir, name = Path(out_dir), name or protocol
     return ([out_dir / f"{name}.csv"] + [out_dir / f"{name}_{m}.png" for m in _protocol(protocol).measures]
-            + [out_dir / f"{name}_timecourse.png"])
+            + [out_dir / f"{name}_timecourse.png", out_dir / f"{name}.json"])
 
 
 def plot_result(result: ExperimentResult, out_dir: str | Path, name: str | None = None) -> list[Path]:
     """Write NAME_<measure>.png for each scalar measure and NAME_timecourse.png; return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = output_paths(result.protocol, out_dir, name)[1:]
+    paths = output_paths(result.protocol, out_dir, name)[1:-1]
     for measure, path in zip(PROTOCOLS[result.protocol].measures, paths):
         plot_measure(result, measure, path)
     plot_timecourse(result, paths[-1])
@@ -802,13 +819,14 @@ def format_table(result: ExperimentResult, measure: str | None = None) -> str:
 def run_cli(args) -> int:
     """`dynv experiment`: exit status 0, or 1 with a `dynv: ...` line for a problem the user can fix."""
     try:
-        return _run_cli(args)
+        with ExitStack() as stack:
+            return _run_cli(args, stack)
     except (ExperimentError, FileNotFoundError) as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1
 
 
-def _run_cli(args) -> int:
+def _run_cli(args, stack: ExitStack) -> int:
     from .util.params import parse_set as _params
 
     spec = Path(args.file)
@@ -824,10 +842,16 @@ def _run_cli(args) -> int:
     params = _params(args.set)
     out = Path(args.out or f"runs/experiment-{name}-{spec.stem}")
     targets = output_paths(name, out, name)
-    clash = [str(t) for t in targets if t.exists()]
+    # from here to the end the folder is ours, and known to be writable before anything is simulated
+    folder = stack.enter_context(RunFolder(out, "dynv experiment", tuple(t.name for t in targets)))
+    for note in folder.notes:
+        print(note, file=sys.stderr)
+    clash = [str(t) for t in targets if os.path.lexists(t)]
     if clash and not args.force:
         raise ExperimentError(f"{', '.join(clash)} exist{'s' * (len(clash) == 1)}; pass --force to replace "
                               f"{'it' if len(clash) == 1 else 'them'} or choose --out")
+    for target in targets:
+        check_replaceable(target, overwrite=True)  # a directory or device in the way: say so before simulating
     checkpoint = None
     if args.checkpoint:
         try:
@@ -847,9 +871,17 @@ def _run_cli(args) -> int:
                           on=args.on, intro=args.intro,
                           weights={v.label: v.weights for v in variants},
                           title=f"{variants[0].model.program.model.name} ({spec.name})")
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(result, targets[0], overwrite=True)
-    plot_result(result, out, name)
+    stimulus = args.images if Path(args.images).is_file() else f"{args.images} ({args.n_images} images)"
+    result.source = describe(params, stimulus, args.checkpoint, args.seed)
+    meta = {**metadata("dynv experiment", spec, params, stimulus=stimulus, weights=args.checkpoint, seed=args.seed,
+                       command_line=getattr(args, "command_line", None)),
+            "protocol": name, "levels": levels, "sweeps": dict(sweeps), "weights_per_variant": result.weights}
+    with atomic_targets(targets, overwrite=args.force) as temps:  # all files or none
+        write_csv(result, temps[0], overwrite=True)
+        for measure, tmp in zip(PROTOCOLS[name].measures, temps[1:-2]):
+            plot_measure(result, measure, tmp)
+        plot_timecourse(result, temps[-2])
+        Path(temps[-1]).write_text(json.dumps(meta, indent=2) + "\n")
     print(format_table(result))
     print("wrote " + ", ".join(str(t) for t in targets))
     return 0

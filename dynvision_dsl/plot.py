@@ -16,17 +16,16 @@ import ast
 import math
 import os
 import re
-import secrets
 import shutil
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from .ops import OPERATORS, OpError, resolve_defaults
+from .util.files import atomic_open as _atomic  # the one atomic writer
 from .values import fmt_number
 
 __all__ = ["graph_to_dot", "draw_graph", "plot_responses", "short_pipeline"]
@@ -261,33 +260,6 @@ def graph_to_dot(graph: nx.MultiDiGraph, rankdir: str = "LR") -> str:
         out.append(f"  {_q(u)} -> {_q(v)} [{', '.join(attrs)}];")
     out.append("}")
     return "\n".join(out) + "\n"
-
-
-# ------------------------------------------------------------ atomic files
-@contextmanager
-def _atomic(path: str | os.PathLike) -> Iterator[Any]:
-    """Yield a binary file in `path`'s folder that replaces `path` on success."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    while True:
-        tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:  # pragma: no cover - 48 random bits
-            continue
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _new_figure(width: float, height: float, dpi: float = 100):

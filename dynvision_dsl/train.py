@@ -17,12 +17,13 @@ import io
 import json
 import math
 import os
-import platform
+import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -30,13 +31,13 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import __version__
 from .checkpoint import Checkpoint
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
 from .data import load as load_data
-from .util.files import write_atomic
+from .util.files import STAGING_PREFIX, OutputError, RunFolder, user_entries, write_atomic
+from .util.provenance import metadata, set_text
 from .model import DynModel, NonFiniteError, non_finite_kind
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure
@@ -145,10 +146,6 @@ def _read_run(out: Path) -> tuple[Checkpoint | None, dict]:
     return last, info
 
 
-def _set_args(params: dict[str, str]) -> str:
-    return " ".join(f"--set {k}={v}" for k, v in sorted(params.items())) or "no --set"
-
-
 def _mismatch(ours: dict, theirs: dict) -> list[str]:
     """What --resume would change, flag by flag, in the user's words."""
     problems = []
@@ -156,7 +153,7 @@ def _mismatch(ours: dict, theirs: dict) -> list[str]:
         a, b = ours.get(key), theirs.get(key)
         if key == "params":
             if dict(a or {}) != dict(b or {}):
-                problems.append(f"{_set_args(a or {})} (the run used {_set_args(b or {})})")
+                problems.append(f"{set_text(a or {})} (the run used {set_text(b or {})})")
         elif a != b:
             problems.append(f"{_FLAGS[key]} {a} (the run used {b})")
     return problems
@@ -182,7 +179,8 @@ def plot_learning_curve(rows: list[EpochMetrics], path: Path, dt: float, best_ep
     epochs = [r.epoch for r in rows]
     fig = _new_figure(12.5, 3.8, dpi=110)
     axes = fig.subplots(1, 3)
-    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.15, top=0.83 if title else 0.9, wspace=0.28)
+    top = 0.9 - (0.07 * (1 + title.count("\n")) if title else 0)
+    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.15, top=top, wspace=0.28)
     train_c, test_c = "#1f5fd6", "#d62728"
     ax = axes[0]
     ax.plot(epochs, [r.train_loss for r in rows], "o-", color=train_c, ms=3, label="training")
@@ -231,6 +229,7 @@ class _Run:
     rows: list[EpochMetrics] = field(default_factory=list)
     best_epoch: int | None = None
     info: dict = field(default_factory=dict)  # run.json
+    final: Path | None = None  # the run folder while `out` is a staging folder (see stage)
 
     def __post_init__(self) -> None:
         self.first = int(self.model.readout_from)
@@ -377,16 +376,55 @@ class _Run:
         if newly_best:
             save_checkpoint(self.out / "best.pt", ckpt)
         self.write_reports()
+        if self.final is not None:
+            self.swap_in()
+
+    # ------------------------------------------------------------ --force without losing the old run
+    def stage(self) -> None:
+        """Write the new run into a staging folder until its first checkpoint, so that `--force`
+        never deletes the old run before the new one can replace it.
+
+        The staging folder is `.staging-train-PID` inside the run folder, so the folder's lock
+        covers it. After the first epoch's files exist there, swap_in moves them over the old
+        ones, last.pt first (each rename atomic; a kill between the renames leaves the new
+        last.pt, from which --resume rewrites the reports). If the new run fails before that (an
+        exception, a NaN, Ctrl-C, SIGTERM), unstage removes the staging folder and the old run is
+        untouched; a staging folder left by a SIGKILL is swept by the next command holding the lock.
+        (Swapping files, not folders, keeps the user's other files in the folder, as --force did.)"""
+        self.final, self.out = self.out, self.out / f"{STAGING_PREFIX}train-{os.getpid()}"
+        self.out.mkdir()
+
+    def swap_in(self) -> None:
+        """Move the staged run's files over the old run's (see stage); from now on `out` is the run folder."""
+        staging, self.out, self.final = self.out, self.final, None
+        for file in OUTPUTS:
+            if (staging / file).exists():
+                os.replace(staging / file, self.out / file)
+            else:
+                (self.out / file).unlink(missing_ok=True)  # nothing of the old run may stay mixed in
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def unstage(self) -> None:
+        """Drop the staging folder of a run that failed before its first checkpoint (see stage)."""
+        if self.final is not None:
+            shutil.rmtree(self.out, ignore_errors=True)
+            self.out, self.final = self.final, None
 
     def write_reports(self) -> None:
         _write_csv(self.out / "metrics.csv", self.rows, self.model.steps)
         if self.rows:
             plot_learning_curve(self.rows, self.out / "learning_curve.png", self.model.dt, self.best_epoch,
-                                title=f"{self.model.program.model.name} ({self.spec.name}) on {self.args['data']}")
+                                title=self.title())
         self.info.update(epochs_done=len(self.rows), updated=time.strftime("%Y-%m-%dT%H:%M:%S"),
                          best=None if self.best_epoch is None else
                          {"epoch": self.best_epoch, "test_acc": self.rows[self.best_epoch - 1].test_acc})
         self.write_info()
+
+    def title(self) -> str:
+        """The learning curve's title: model, spec and data, then the --set values and the settings."""
+        a = self.args
+        return (f"{self.model.program.model.name} ({self.spec.name}) on {a['data']}\n"
+                f"{set_text(self.params)} | --seed {a['seed']} --lr {a['lr']:g} --batch {a['batch']}")
 
     def write_info(self) -> None:
         write_atomic(self.out / "run.json", json.dumps(self.info, indent=2) + "\n", overwrite=True)
@@ -434,7 +472,7 @@ class _Run:
 def _prepare_folder(out: Path, resume: bool, force: bool, args: dict, text: str) -> Checkpoint | None:
     """Decide what to do with the run folder (read only): the checkpoint to resume
     from, None to start afresh, or a TrainError saying why not."""
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+    if not out.exists() or (out.is_dir() and not user_entries(out)):
         if resume:
             raise TrainError(f"{out} holds no run to resume (no last.pt); drop --resume to start one")
         return None
@@ -468,11 +506,12 @@ def _prepare_folder(out: Path, resume: bool, force: bool, args: dict, text: str)
 def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str = "digits", epochs: int = 10,
           batch: int = 32, lr: float = 1e-3, test_fraction: float = 0.2, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, force: bool = False, progress: bool = True,
-          echo: Callable[[str], None] = print) -> TrainResult:
+          echo: Callable[[str], None] = print, command_line: str | None = None) -> TrainResult:
     """Train `spec` compiled with `params` (the `--set` overrides) and write the run to
     `out` (default runs/train-SPECSTEM). `epochs` is the total, also when resuming.
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
-    Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf."""
+    Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf.
+    `command_line` is recorded in run.json (default: this process's arguments)."""
     spec = Path(spec)
     if not spec.is_file():
         raise TrainError(f"no such file: {spec}")
@@ -491,17 +530,46 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     try:
         # the caller's global RNG is restored afterwards; inside, it draws the initial
         # weights (seeded) and any dropout masks (its state is checkpointed)
-        with torch.random.fork_rng(devices=rng_devices):
+        with torch.random.fork_rng(devices=rng_devices), _hold_folder(out, ctx, echo):
             return _train(spec, params, data, epochs, batch, lr, test_fraction, seed, out, resume, force,
-                          progress, echo, ctx)
+                          progress, echo, ctx, command_line)
     finally:
         if ctx.owns_group and dist.is_initialized():
             dist.destroy_process_group()
 
 
+@contextmanager
+def _hold_folder(out: Path, ctx: _Dist, echo: Callable[[str], None]) -> Iterator[None]:
+    """Rank 0 holds the run folder's lock (util.files.RunFolder) for the whole run, so that a second
+    `dynv train` (or run, experiment) into it refuses, naming this pid; every rank learns whether it could."""
+    folder, error = None, None
+    if ctx.rank == 0:
+        try:
+            folder = RunFolder(out, "dynv train", OUTPUTS).acquire()
+        except OutputError as exc:
+            error = str(exc)
+    if ctx.world > 1:
+        payload = [error]
+        dist.broadcast_object_list(payload, src=0)
+        error = payload[0]
+    if error is not None:
+        if folder is not None:
+            folder.release(failed=True)
+        raise TrainError(error)
+    failed = True
+    try:
+        for note in folder.notes if folder else []:
+            echo(note)
+        yield
+        failed = False
+    finally:
+        if folder is not None:
+            folder.release(failed=failed)
+
+
 def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
            test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
-           echo: Callable[[str], None], ctx: _Dist) -> TrainResult:
+           echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None) -> TrainResult:
     text = spec.read_text()
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
@@ -545,7 +613,8 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
     if ctx.rank == 0:
         old = _read_run(out)[1] if last is not None else {}
         run.info = {
-            "command": "dynv train", "spec": str(spec), "model": name, "params": params, "args": args,
+            **metadata("dynv train", spec, params, stimulus=f"--data {data}", seed=seed, command_line=command_line),
+            "model": name, "args": args,
             "data": {"name": dataset.name, "classes": dataset.classes, "train": len(train_set),
                      "test": len(test_set), "batches_per_epoch": run.n_batches,
                      "left_out_per_epoch": len(train_set) - run.n_batches * batch},
@@ -553,14 +622,11 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
                            "dt_ms": model.dt, "readout_from": model.readout_from, "classes": model.classes,
                            "parameters": n_params},
             "device": str(ctx.device), "world_size": ctx.world,
-            "versions": {"dynvision_dsl": __version__, "torch": torch.__version__,
-                         "python": platform.python_version(), "platform": platform.platform()},
             "started": old.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")),
             "resumed_at_epochs": old.get("resumed_at_epochs", []) + ([last.epoch] if last is not None else []),
         }
-        if force and out.is_dir():
-            for file in OUTPUTS:
-                (out / file).unlink(missing_ok=True)
+        if force and any((out / file).exists() for file in OUTPUTS):
+            run.stage()  # the old run stays until the new one has its first checkpoint
         out.mkdir(parents=True, exist_ok=True)
         if last is not None:
             if run.best_epoch == last.epoch and not _same_epoch(out / "best.pt", last.epoch):
@@ -576,8 +642,11 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
              f"{len(test_set)} held-out images, {run.n_batches} batches of {batch} per epoch, "
              f"{ctx.world} x {ctx.device.type}")
     run.wrap()
-    for epoch in range(done + 1, epochs + 1):
-        run.epoch(epoch)
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            run.epoch(epoch)
+    finally:
+        run.unstage()  # a no-op once the first checkpoint replaced the old run
     model.eval()
     if ctx.rank == 0 and run.best_epoch is not None:
         best = run.rows[run.best_epoch - 1]
@@ -600,7 +669,7 @@ def run_cli(args) -> int:
     try:
         train(args.file, _params(args.set), data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
               test_fraction=args.test_fraction, seed=args.seed, out=args.out, resume=args.resume,
-              force=args.force, progress=not args.no_progress)
+              force=args.force, progress=not args.no_progress, command_line=getattr(args, "command_line", None))
     except (TrainError, NonFiniteError) as exc:
         if int(os.environ.get("RANK", "0")) == 0:  # the other ranks raise the same, or an echo of it
             print(f"dynv: {exc}", file=sys.stderr)

@@ -24,10 +24,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..model import NonFiniteError
+    from ..util.files import OutputError, Terminated, command_line, signals_as_exceptions
 
     args = parser().parse_args(argv)
+    args.command_line = command_line(sys.argv[1:] if argv is None else list(argv))  # for provenance files
     try:
-        return args.fn(args)
+        with signals_as_exceptions():  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
+            return args.fn(args)
+    except (KeyboardInterrupt, Terminated) as exc:
+        what = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"dynv: interrupted ({what}); nothing was left half-written", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except OutputError as exc:
+        print(f"dynv: {exc}", file=sys.stderr)
+        return 1
     except NonFiniteError as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1

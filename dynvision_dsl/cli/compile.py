@@ -1,8 +1,6 @@
 """`dynv compile`: the standalone PyTorch module of a spec."""
 from __future__ import annotations
 
-import sys
-
 from .common import add_spec_args, params, read_spec, report
 
 
@@ -18,15 +16,12 @@ def register(sub):
 def run(args) -> int:
     from ..emit import render
     from ..pipeline import build
-    from ..util.files import write_atomic
+    from ..util.files import check_target, write_atomic
 
     path, source = read_spec(args.file)
+    check_target(args.output, args.force)  # a clash, a device or a read-only folder: say so before building
     program, diags = build(source, params(args), file=str(path))
     report(diags, source)
-    try:
-        write_atomic(args.output, render(program, spec_name=path.as_posix()), overwrite=args.force)
-    except FileExistsError as exc:
-        print(f"dynv: {exc}", file=sys.stderr)
-        return 1
+    write_atomic(args.output, render(program, spec_name=path.as_posix()), overwrite=args.force)
     print(f"wrote {args.output}")
     return 0

@@ -18,17 +18,16 @@ def register(sub):
 def run(args) -> int:
     from ..pipeline import build
     from ..plot import draw_graph
+    from ..util.files import check_target
 
     path, source = read_spec(args.file)
-    program, diags = build(source, params(args), file=str(path))
-    report(diags, source)
     out = Path(args.output)
     if out.suffix not in (".svg", ".png", ".dot"):
         print(f"dynv: the output must end in .svg, .png or .dot, got '{out.suffix}'", file=sys.stderr)
         return 1
-    if out.exists() and not args.force:
-        print(f"dynv: {out} exists; pass --force to replace it", file=sys.stderr)
-        return 1
+    check_target(out, args.force)  # a clash, a device or a read-only folder: say so before building
+    program, diags = build(source, params(args), file=str(path))
+    report(diags, source)
     draw_graph(program.graph, out)
     print(f"wrote {out}")
     return 0

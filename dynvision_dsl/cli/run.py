@@ -1,10 +1,13 @@
 """`dynv run`: simulate a spec on one stimulus; save its responses and a plot."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from .common import add_spec_args, params, read_spec
+
+OUTPUTS = ("responses.pt", "responses.png", "responses.json")
 
 
 def register(sub):
@@ -23,8 +26,8 @@ def run(args) -> int:
     import torch
 
     from ..pipeline import compile
-    from ..plot import plot_responses
     from ..stimuli import builtin_image, load_image
+    from ..util.files import RunFolder, check_replaceable
 
     path, source = read_spec(args.file)
     torch.manual_seed(args.seed)
@@ -33,24 +36,50 @@ def run(args) -> int:
         model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     model.eval()
     out = Path(args.out or f"runs/{path.stem}")
-    targets = [out / "responses.pt", out / "responses.png"]
-    clash = [str(t) for t in targets if t.exists()]
-    if clash and not args.force:
-        print(f"dynv: {', '.join(clash)} exist; pass --force to replace them or choose --out", file=sys.stderr)
-        return 1
-    c, h, w = model.input_shape
-    image = load_image(args.image, c, h, w) if args.image else builtin_image(c, h, w)
-    with torch.no_grad():
-        result = model.run(image.unsqueeze(0))
-    print_table(model, result)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".responses.pt.tmp"
-    torch.save({"logits": result.logits, "responses": result.responses, "present": result.present,
-                "dt": model.dt, "spec": str(path)}, tmp)
-    tmp.replace(targets[0])
-    plot_responses(result, targets[1], dt=model.dt, idle=model.idle, title=f"{model.program.model.name} ({path.name})")
-    print(f"wrote {targets[0]} and {targets[1]}")
+    targets = [out / name for name in OUTPUTS]
+    with RunFolder(out, "dynv run", OUTPUTS) as folder:  # before simulating: the folder is writable and ours
+        for note in folder.notes:
+            print(note, file=sys.stderr)
+        clash = [str(t) for t in targets if os.path.lexists(t)]
+        if clash and not args.force:
+            print(f"dynv: {', '.join(clash)} exist; pass --force to replace them or choose --out", file=sys.stderr)
+            return 1
+        for target in targets:
+            check_replaceable(target, overwrite=True)
+        c, h, w = model.input_shape
+        image = load_image(args.image, c, h, w) if args.image else builtin_image(c, h, w)
+        with torch.no_grad():
+            result = model.run(image.unsqueeze(0))
+        print_table(model, result)
+        write_outputs(args, path, model, result, targets)
+    print(f"wrote {targets[0]} and {targets[1]} ({targets[2].name}: where they came from)")
     return 0
+
+
+def write_outputs(args, path: Path, model, result, targets: list[Path]) -> None:
+    """responses.pt, responses.png and responses.json (all three or none); each names the spec,
+    the --set values, the stimulus and the weights."""
+    import json
+
+    import torch
+
+    from ..plot import plot_responses
+    from ..util.files import atomic_targets
+    from ..util.provenance import BUILTIN_STIMULUS, describe, metadata
+
+    given = params(args)
+    stimulus = args.image or BUILTIN_STIMULUS
+    meta = metadata("dynv run", path, given, stimulus=stimulus, weights=args.weights, seed=args.seed,
+                    command_line=getattr(args, "command_line", None))
+    title = f"{model.program.model.name} ({path.name})\n{describe(given, stimulus, args.weights, args.seed)}"
+    pt_path, png_path, info_path = targets
+    with atomic_targets([pt_path, info_path], overwrite=args.force) as (pt, info):
+        torch.save({"logits": result.logits, "responses": result.responses, "present": result.present,
+                    "dt": model.dt, "spec": str(path), "params": given, "stimulus": stimulus,
+                    "weights": args.weights, "provenance": meta}, pt)
+        Path(info).write_text(json.dumps(meta, indent=2) + "\n")
+        # last, itself atomic: if it fails, the two temporaries above are removed too
+        plot_responses(result, png_path, dt=model.dt, idle=model.idle, title=title)
 
 
 def print_table(model, result) -> None:
