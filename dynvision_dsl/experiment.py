@@ -677,7 +677,7 @@ def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: 
         ax.grid(True, color="#e5e5e5", lw=0.6)
     if not areas:
         fig.text(0.5, 0.5, f"no values of {measure}", ha="center", va="center", color="#777777")
-    fig.suptitle(f"{result.title}: {result.protocol}, {measure}", fontsize=10)
+    fig.suptitle(f"{result.title}: {result.protocol}, {measure}", fontsize=10, parse_math=False)
     _margins(fig, legend_w)
     if handles:
         fig.legend(handles=[handles[v] for v in result.variants if v in handles], loc="upper right",
@@ -726,7 +726,8 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
             ax.tick_params(labelsize=7)
             ax.grid(True, color="#e5e5e5", lw=0.6)
     shown = "" if len(variants) == len(result.variants) else f" (variant {variants[0]})"
-    fig.suptitle(f"{result.title}: {result.protocol}, response time courses{shown}", fontsize=10)
+    fig.suptitle(f"{result.title}: {result.protocol}, response time courses{shown}", fontsize=10,
+                 parse_math=False)
     _margins(fig, legend_w)
     if handles:
         fig.legend(handles=[handles[k] for k in sorted(handles)], loc="upper right",

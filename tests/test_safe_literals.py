@@ -321,11 +321,33 @@ def test_cli_compile_then_import_in_a_subprocess(tmp_path, capsys):
         assert f"from {_doc_value(spec_name)}. Do not edit" in docs[out]
 
 
+MATHTEXT = "N$\\fr^{$"  # matplotlib read '$...$' in a title as mathtext and raised ParseFatalException
+
+
 def test_cli_run_with_a_hostile_file_name(tmp_path, capsys):
-    spec = tmp_path / f"{HOSTILE['triple-double']}.dyn"
-    spec.write_text(NAMED)
+    """The file name reaches the module and the plot's title (model name and file)."""
+    spec = tmp_path / f"{HOSTILE['triple-double']}{MATHTEXT}.dyn"
+    spec.write_text(SPEC)
     assert main(["run", spec.name, "--out", "out"]) == 0
-    assert (tmp_path / "out" / "responses.pt").exists()
+    assert (tmp_path / "out" / "responses.pt").exists() and (tmp_path / "out" / "responses.png").exists()
+
+
+def test_plot_titles_and_graph_labels_are_plain_text(tmp_path):
+    """Model names, spec lines (equation labels) and titles are drawn as text, not mathtext."""
+    from dynvision_dsl.experiment import PROTOCOLS, ExperimentResult, plot_measure, plot_timecourse
+    from dynvision_dsl.plot import draw_graph
+    from dynvision_dsl.train import EpochMetrics, plot_learning_curve
+
+    program, _ = build(NAMED.replace("r = relu(r) }", f"r = relu(r)  # {MATHTEXT}\n}}"), file="g.dyn")
+    program.graph.graph["name"] = MATHTEXT
+    draw_graph(program.graph, tmp_path / "g.png", engine="matplotlib")
+    result = ExperimentResult(protocol=next(iter(PROTOCOLS)), levels=[1.0], variants=["a"], areas={"a": ("V1",)},
+                              dt={"a": 2.0}, title=MATHTEXT)
+    plot_measure(result, "peak", tmp_path / "m.png")
+    plot_timecourse(result, tmp_path / "t.png")
+    rows = [EpochMetrics(1, 1.0, 0.5, 1.0, 0.5, [None, 0.5], 1.0)]
+    plot_learning_curve(rows, tmp_path / "l.png", 2.0, 1, title=MATHTEXT)
+    assert all((tmp_path / f"{n}.png").stat().st_size > 0 for n in "gmtl")
 
 
 # ------------------------------------------------------------------------ fuzz
