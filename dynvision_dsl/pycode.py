@@ -31,14 +31,14 @@ _NAMES = {
 # so it can neither end the comment or string it sits in nor break the module.
 def comment_text(text: str) -> str:
     """`text` for a `#` comment: one line of printable ASCII (NUL, CR, U+2028, ... escaped)."""
-    return text.encode("unicode_escape").decode("ascii")
+    return str(text).encode("unicode_escape").decode("ascii")  # str(): a file given as a Path
 
 
 def docstring_text(text: str) -> str:
     """`text` for the inside of a triple-quoted docstring, whose value is `text` again except
     that a lone surrogate (an undecodable file-name byte) stays written as `\\udcff`: a
     class docstring must encode as UTF-8."""
-    return _quoted(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return _quoted(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def string_literal(text: str) -> str:

@@ -151,6 +151,15 @@ def test_file_name_through_emit_and_exec(text):
     assert namespace["Net"]().steps == 3
 
 
+def test_file_given_as_a_path_still_works():
+    """The escaping filters take what `file=` was given (a Path worked before them)."""
+    from pathlib import Path
+
+    source = dd.emit(NAMED, file=Path("dir") / 'x"""y.dyn')
+    assert 'from dir/x\\"\\"\\"y.dyn. Do not' in source
+    _exec(source)
+
+
 # ------------------------------------------------- model names (class, docstrings)
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=IDS)
 def test_model_name_from_file_stem(text):
