@@ -9,9 +9,12 @@ import jinja2
 
 from . import layers
 from .lower import Program, read_name, state_name
+from .pycode import comment_text, docstring_text, spec_line, spec_lines, string_literal
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+# The only ways user text enters the template (see pycode): no filter, no user text.
+_ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=string_literal)
 
 
 _TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "parallel_init", "torch", "nn",
@@ -23,9 +26,10 @@ PARALLEL_INIT_MIN = 1 << 20
 
 
 def class_name(name: str) -> str:
-    """A class name for the model that shadows nothing in the generated module."""
-    text = re.sub(r"\W", "_", name)
-    text = text[0].upper() + text[1:] if text else "Model"
+    """A class name for the model that shadows nothing in the generated module (ASCII:
+    Python would NFKC-normalise other letters, and the class would not be found by name)."""
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    text = text[0].upper() + text[1:] if text.strip("_") else "Model"
     if not text.isidentifier() or text[0].isdigit():
         text = f"Model_{text}"
     return f"{text}Model" if text in _TAKEN else text
@@ -93,17 +97,17 @@ def render(program: Program, spec_name: str | None = None) -> str:
     m = program.model
     spec = spec_name or m.file
     doc = f"The {m.name} model: {len(m.areas)} areas, {len(m.conns)} connections, dt = {m.dt:g} ms."
-    modules = [_mod(md, m.source) for md in program.modules]
+    lines = spec_lines(m.source)
+    modules = [_mod(md, lines) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
         helpers=_helpers([x["ctor"] for x in modules]), tables=_tables(program), modules=modules,
         trainables=program.trainables, steps=[st.source for st in program.steps])
 
 
-def _mod(md, source: str):
-    lines = source.splitlines()
-    text = lines[md.line - 1].strip() if 0 < md.line <= len(lines) else md.comment
-    return {"path": md.path, "ctor": _ctor(md.ctor), "comment": f"line {md.line}: {text}"}
+def _mod(md, lines: list[str]):
+    text = spec_line(lines, md.line)
+    return {"path": md.path, "ctor": _ctor(md.ctor), "comment": f"line {md.line}: {md.comment if text is None else text}"}
 
 
 def _ctor(ctor: str) -> str:

@@ -692,7 +692,8 @@ def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: 
         ax.grid(True, color="#e5e5e5", lw=0.6)
     if not areas:
         fig.text(0.5, 0.5, f"no values of {measure}", ha="center", va="center", color="#777777")
-    fig.suptitle(f"{result.title}: {result.protocol}, {measure}{_source_line(result)}", fontsize=10)
+    fig.suptitle(f"{result.title}: {result.protocol}, {measure}{_source_line(result)}", fontsize=10,
+                 parse_math=False)
     _margins(fig, legend_w, _source_room(result))
     if handles:
         fig.legend(handles=[handles[v] for v in result.variants if v in handles], loc="upper right",
@@ -742,7 +743,7 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
             ax.grid(True, color="#e5e5e5", lw=0.6)
     shown = "" if len(variants) == len(result.variants) else f" (variant {variants[0]})"
     fig.suptitle(f"{result.title}: {result.protocol}, response time courses{shown}{_source_line(result)}",
-                 fontsize=10)
+                 fontsize=10, parse_math=False)
     _margins(fig, legend_w, _source_room(result))
     if handles:
         fig.legend(handles=[handles[k] for k in sorted(handles)], loc="upper right",

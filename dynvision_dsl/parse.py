@@ -247,6 +247,22 @@ def _cause_at(toks: list[_Tok], i: int, stack: list[_Block], first_on_line: bool
 
 
 # ------------------------------------------------------------ tree to the AST
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}
+
+
+def _unescape(tok: Token, file: str) -> str:
+    """A string literal's value: `\\"`, `\\\\`, `\\n` and `\\t` are escapes; any other
+    backslash is a located error (once decoded as Python escapes: `\\N` crashed, `é` was mangled)."""
+    raw = str(tok)[1:-1]
+    for m in re.finditer(r"\\(.)", raw, re.S):
+        if m[1] not in _ESCAPES:
+            col = tok.column + 1 + m.start()
+            raise DynError([Diagnostic("error", f"unknown escape '\\{m[1]}' in a string",
+                                       Span(file, tok.line, col, tok.line, col + 2),
+                                       "the escapes are \\\" \\\\ \\n \\t; write '\\\\' for a backslash", "syntax")])
+    return re.sub(r"\\(.)", lambda m: _ESCAPES[m[1]], raw, flags=re.S)
+
+
 def _span(file: str, meta) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
@@ -436,8 +452,7 @@ class _ToAst(Transformer):
         return S.Num(float(num), str(unit) if unit is not None else None, str(num), self._sp(meta))
 
     def string(self, meta, c):
-        raw = str(c[0])[1:-1]
-        return S.Str(bytes(raw, "utf-8").decode("unicode_escape"), self._sp(meta))
+        return S.Str(_unescape(c[0], self.file), self._sp(meta))
 
     def true(self, meta, c):
         return S.Bool(True, self._sp(meta))

@@ -306,7 +306,8 @@ def draw_graph(graph: nx.MultiDiGraph, path: str | os.PathLike, engine: str = "a
         return path
     import matplotlib
 
-    with matplotlib.rc_context({"svg.hashsalt": "dynvision-dsl"}):  # stable ids: equal graphs, equal files
+    # stable ids (equal graphs, equal files); names and spec lines are text, never mathtext ('$')
+    with matplotlib.rc_context({"svg.hashsalt": "dynvision-dsl", "text.parse_math": False}):
         fig = _draw_matplotlib(graph)
         dpi = min(dpi, 30000 / max(fig.get_figwidth(), fig.get_figheight()))
         with _atomic(path) as fh:
@@ -709,7 +710,7 @@ def plot_responses(result, path: str | os.PathLike, dt: float, idle: int = 0, ar
     for lab in ax_r.get_xticklabels():
         lab.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, parse_math=False)  # user text: '$' is not mathtext
     with _atomic(path) as fh:
         fig.savefig(fh, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     return path

@@ -24,14 +24,51 @@ _NAMES = {
 }
 
 
+# ------------------------------------------------ user text in generated code
+# Every string that came from a user (file names, model names, source lines, paths)
+# reaches the generated module only through these three: the result is printable
+# ASCII in which backslashes, quotes and every other character are explicit escapes,
+# so it can neither end the comment or string it sits in nor break the module.
+def comment_text(text: str) -> str:
+    """`text` for a `#` comment: one line of printable ASCII (NUL, CR, U+2028, ... escaped)."""
+    return str(text).encode("unicode_escape").decode("ascii")  # str(): a file given as a Path
+
+
+def docstring_text(text: str) -> str:
+    """`text` for the inside of a triple-quoted docstring, whose value is `text` again except
+    that a lone surrogate (an undecodable file-name byte) stays written as `\\udcff`: a
+    class docstring must encode as UTF-8."""
+    return _quoted(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def string_literal(text: str) -> str:
+    """A double-quoted Python literal whose value is exactly `text`."""
+    return f'"{_quoted(text)}"'
+
+
+def _quoted(text: str) -> str:
+    return comment_text(text).replace('"', '\\"')
+
+
+def spec_lines(source: str) -> list[str]:
+    """The spec's lines as the parser counts them (only \\n ends a line; a CR or
+    U+2028 in a comment does not shift the line numbers)."""
+    return source.split("\n")
+
+
+def spec_line(lines: list[str], line: int) -> str | None:
+    """Line `line` (1-based) of `spec_lines`, stripped, or None if out of range."""
+    return lines[line - 1].strip() if 0 < line <= len(lines) else None
+
+
 def attr_path(path: str, root: str = "self") -> str:
     """`self.V1.conv`, or getattr for segments that are not identifiers (`classifier.2`)."""
     text = root
     for seg in path.split("."):
-        if seg.isidentifier() and not keyword.iskeyword(seg):
+        if seg.isascii() and seg.isidentifier() and not keyword.iskeyword(seg):
             text += f".{seg}"
         else:
-            text = f'getattr({text}, "{seg}")'
+            text = f"getattr({text}, {string_literal(seg)})"
     return text
 
 
@@ -70,7 +107,7 @@ def _expr(node: fx.Node, names: dict) -> str:
 
 def print_step(graph: fx.Graph, name: str, source: str) -> str:
     """The step as `def NAME(self, inputs...):` returning a tuple."""
-    lines = source.splitlines()
+    lines = spec_lines(source)
     names: dict[fx.Node, str] = {}
     params = []
     body = []
@@ -85,8 +122,9 @@ def print_step(graph: fx.Graph, name: str, source: str) -> str:
             body.append(f"return ({outs},)" if len(node.args[0]) == 1 else f"return ({outs})")
             continue
         span = node.meta.get("span")
-        if span is not None and span.line != last_line and 0 < span.line <= len(lines):
-            body.append(f"# line {span.line}: {lines[span.line - 1].strip()}")
+        text = spec_line(lines, span.line) if span is not None and span.line != last_line else None
+        if text is not None:
+            body.append(f"# line {span.line}: {comment_text(text)}")
             last_line = span.line
         names[node] = node.name
         body.append(f"{node.name} = {_expr(node, names)}")

@@ -205,7 +205,7 @@ def plot_learning_curve(rows: list[EpochMetrics], path: Path, dt: float, best_ep
         if ax is not axes[2]:
             ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, parse_math=False)  # user text: '$' is not mathtext
     with _atomic(path) as fh:
         fig.savefig(fh, format="png", facecolor="white", metadata={"Software": None})
     return path
