@@ -95,19 +95,21 @@ def test_dot_is_deterministic_and_complete(small):
 
     ff = _edge_line(dot, "V1", "V2")
     assert 'color="#000000"' in ff and "style=solid" in ff
-    assert 'label="maxpool(3, stride=2, padding=1)\\nconv(3)\\n2 ms"' in ff
-    assert 'label="conv(3, stride=2)"' in _edge_line(dot, "V4", "IT")  # no default args, no 0 ms
+    assert 'label="maxpool 3/2 | conv 3\\n2 ms"' in ff  # canvas form: kernel/stride
+    assert 'label="conv 3/2"' in _edge_line(dot, "V4", "IT")  # no default args, no 0 ms
+    assert 'tooltip="V1 → V2 (feedforward)\\npipeline: maxpool(k=3, padding=1, stride=2) | conv(' in ff
+    assert "delay 2 ms (1 step)" in ff
     skip = _edge_line(dot, "V1", "V4")
     assert 'color="#1f5fd6"' in skip and "style=dashed" in skip
     fb = _edge_line(dot, "V4", "V1")
     assert 'color="#d62728"' in fb and "style=dashed" in fb and "constraint=false" in fb
-    assert 'label="adapt\\n10 ms\\n→ fb"' in fb
-    assert "→" not in _edge_line(dot, "IT", "V2")
+    assert 'label="adapt · 10 ms · → fb"' in fb
+    assert "→" not in _edge_line(dot, "IT", "V2").split("tooltip=")[0]
     lat = _edge_line(dot, "V1", "V1")
-    assert 'color="#808080"' in lat and 'label="lateral(full)\\n4 ms"' in lat
-    assert 'label="lateral(depthpointwise)\\n4 ms"' in _edge_line(dot, "IT", "IT")
+    assert 'color="#808080"' in lat and 'label="↻ full · 4 ms"' in lat
+    assert 'label="↻ depthpointwise · 4 ms"' in _edge_line(dot, "IT", "IT")
     ro = _edge_line(dot, "IT", "readout")
-    assert 'color="#2e7d32"' in ro and 'label="avgpool | linear(5)"' in ro
+    assert 'color="#2e7d32"' in ro and 'label="avgpool | linear 5"' in ro
     assert {d["kind"] for *_, d in g.edges(keys=True, data=True)} == {
         "feedforward", "skip", "feedback", "lateral", "readout"}
 
@@ -133,7 +135,7 @@ def test_ventral4_example_feedback_add():
         assert f'"{area}" [label=' in dot
     assert "constraint=false" in _edge_line(dot, "IT", "V2")
     assert "style=dashed" in _edge_line(dot, "V2", "IT")
-    assert 'label="maxpool(3, stride=2, padding=1)\\nconv(3)"' in _edge_line(dot, "V1", "V2")
+    assert 'label="maxpool 3/2 | conv 3"' in _edge_line(dot, "V1", "V2")
 
 
 def test_short_pipeline():
@@ -184,7 +186,7 @@ def test_draw_graph_graphviz(small, tmp_path):
 
 
 def test_draw_graph_errors(small, tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="use a .dot"):
+    with pytest.raises(ValueError, match="use a .svg, .png, .pdf, .html or .dot"):
         draw_graph(small.graph, tmp_path / "g.jpg")
     with pytest.raises(ValueError):
         draw_graph(small.graph, tmp_path / "g.png", engine="nope")

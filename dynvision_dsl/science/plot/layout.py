@@ -1,0 +1,529 @@
+"""Geometry of the connectivity drawing, in inches with y pointing down.
+
+Areas stand in columns by rank; the columns wrap into rows (like lines of
+text) until the drawing fits a page. A connection between neighbouring
+columns of one row is a straight arrow; every other one leaves its box at the
+top or bottom into the horizontal channel between rows, runs in a lane of its
+own there (skips above a row, feedback below it, wraps between rows; jumps of
+more than one row go down the left or up the right margin) and enters its
+target from the channel, so no edge crosses a box and no label sits on one.
+Self-connections are a small loop on the box and a `↻` line inside it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from . import labels as L
+
+INFO_FS, EDGE_FS, TITLE_FS = 7.0, 6.5, 9.0  # box names: INFO_FS + 1, bold
+PAD_X, PAD_Y = 0.10, 0.06
+MIN_GAP = 0.45      # between neighbouring columns
+STACK_GAP = 0.30    # between boxes of one column
+LANE_MIN = 0.13     # pitch of a lane without a label
+CLEAR = 0.12        # between a row's boxes and the first lane of a channel
+ROW_CHANNEL = 0.40  # least height of a channel between two rows
+MARGIN_LANE = 0.14  # pitch of the vertical lanes in the side margins
+EDGE = 0.15         # blank border around everything
+
+
+@dataclass
+class Text:
+    """Centred multi-line text; `w`, `h` measured with the Agg renderer."""
+
+    lines: list[str]
+    x: float
+    y: float
+    w: float
+    h: float
+    size: float
+    color: str = "#222222"
+    bold_first: bool = False
+    tip: str | None = None
+    background: bool = False
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (self.x - self.w / 2, self.y - self.h / 2, self.x + self.w / 2, self.y + self.h / 2)
+
+
+@dataclass
+class Box:
+    name: Any
+    role: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: Text
+    tip: str
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+@dataclass
+class Route:
+    """A connection drawn as a path: `points` joined by straight segments, or a
+    cubic Bézier when `curve` (4 points); `open_head` for a port other than input."""
+
+    points: list[tuple[float, float]]
+    kind: str
+    tip: str
+    label: Text | None = None
+    curve: bool = False
+    open_head: bool = False
+
+
+@dataclass
+class Drawing:
+    title: str
+    width: float
+    height: float
+    boxes: list[Box]
+    routes: list[Route]
+    kinds: list[str]
+    rows: int
+    header: float = 0.0
+    legend: list[tuple[str, float, float]] = field(default_factory=list)  # (kind or "", x, y) samples
+    texts: list[Text] = field(default_factory=list)  # title, legend words
+
+    def all_texts(self) -> list[Text]:
+        return [b.text for b in self.boxes] + [r.label for r in self.routes if r.label] + self.texts
+
+
+class Measure:
+    """Text extents in inches, measured with the Agg renderer."""
+
+    def __init__(self):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.font_manager import FontProperties
+
+        fig = Figure(figsize=(4, 3), dpi=100)
+        self.renderer = FigureCanvasAgg(fig).get_renderer()
+        self._fp = FontProperties
+        self._props: dict = {}
+        self._cache: dict = {}
+
+    def width(self, text: str, size: float, bold: bool = False) -> float:
+        key = (text, size, bold)
+        if key not in self._cache:
+            if (size, bold) not in self._props:
+                self._props[(size, bold)] = self._fp(size=size, weight="bold" if bold else "normal")
+            w, _, _ = self.renderer.get_text_width_height_descent(text or " ", self._props[(size, bold)],
+                                                                  ismath=False)
+            self._cache[key] = w / 100
+        return self._cache[key]
+
+    def text(self, lines: list[str], size: float, bold_first: bool = False, **kw) -> Text:
+        """A Text at (0, 0) with its measured size (1.25 line spacing)."""
+        sizes = [size + 1.0 if bold_first and i == 0 else size for i in range(len(lines))]
+        w = max((self.width(s, z, bold_first and i == 0) for i, (s, z) in enumerate(zip(lines, sizes))), default=0.0)
+        return Text(list(lines), 0.0, 0.0, w, sum(sizes) * 1.25 / 72, size, bold_first=bold_first, **kw)
+
+
+# ----------------------------------------------------------------- inputs
+@dataclass
+class _Plan:
+    """What the layout needs of a graph, independent of the row breaks."""
+
+    graph: nx.MultiDiGraph
+    columns: list[list]
+    col_of: dict
+    box_text: dict
+    col_w: list[float]
+    box_h: float
+    gaps: list[float]
+    edges: list[tuple]
+    edge_text: dict
+    loops: dict
+
+
+def _order_columns(graph, columns: list[list]) -> list[list]:
+    """Barycentre sweeps (deterministic) to keep crossings down."""
+    col_of = {n: i for i, col in enumerate(columns) for n in col}
+    nbrs: dict[Any, set] = {n: set() for n in col_of}
+    for u, v, _, _ in L.sorted_edges(graph):
+        if col_of[u] != col_of[v]:
+            nbrs[u].add(v)
+            nbrs[v].add(u)
+    where = {n: i for col in columns for i, n in enumerate(col)}
+    for _ in range(3):
+        for i in list(range(1, len(columns))) + list(range(len(columns) - 2, -1, -1)):
+            def bary(n):
+                ws = [where[m] for m in sorted(nbrs[n], key=L.natural_key)]
+                return sum(ws) / len(ws) if ws else where[n]
+            columns[i] = sorted(columns[i], key=lambda n: (bary(n), L.natural_key(n)))
+            where.update({n: j for j, n in enumerate(columns[i])})
+    return columns
+
+
+def _plan(graph: nx.MultiDiGraph, meas: Measure) -> _Plan:
+    dt = graph.graph.get("dt")
+    ranks = sorted({L.rank(graph.nodes[n]) for n in graph.nodes})
+    columns: list[list] = [[] for _ in ranks]
+    for n in L.sorted_nodes(graph):
+        columns[ranks.index(L.rank(graph.nodes[n]))].append(n)
+    columns = _order_columns(graph, columns)
+    col_of = {n: i for i, col in enumerate(columns) for n in col}
+    edges = L.sorted_edges(graph)
+    loops: dict[Any, list[str]] = {}
+    for u, v, _, d in edges:
+        if u == v:
+            loops.setdefault(u, []).append(L.lateral_line(d))
+    box_text = {}
+    for n in graph.nodes:
+        seen = loops.get(n, [])
+        lines = L.node_lines(n, graph.nodes[n]) + [s + (f" (×{seen.count(s)})" if seen.count(s) > 1 else "")
+                                                     for i, s in enumerate(seen) if s not in seen[:i]]
+        box_text[n] = meas.text(lines, INFO_FS, bold_first=True, tip=L.node_tooltip(n, graph.nodes[n], dt))
+    edge_text = {}
+    for u, v, k, d in edges:
+        if u != v:
+            color = "#222222" if L.kind(d) == "feedforward" else _COLORS[L.kind(d)]
+            edge_text[(u, v, k)] = meas.text(L.edge_lines(d), EDGE_FS, color=color, background=True,
+                                             tip=L.edge_tooltip(u, v, d, dt))
+    col_w = [max(box_text[n].w + 2 * PAD_X for n in col) for col in columns]
+    straight_h = max((t.h for (u, v, _), t in edge_text.items() if col_of[v] == col_of[u] + 1), default=0.0)
+    box_h = max([t.h + 2 * PAD_Y for t in box_text.values()] + [2 * straight_h + 0.2, 0.36])
+    gaps = [MIN_GAP] * max(len(columns) - 1, 0)
+    for (u, v, _), t in edge_text.items():
+        i = col_of[u]
+        if col_of[v] == i + 1:
+            gaps[i] = max(gaps[i], t.w + 0.3)
+        elif col_of[v] == i and i < len(gaps):  # a bow to the right between areas of one rank
+            gaps[i] = max(gaps[i], t.w + 0.55)
+    return _Plan(graph, columns, col_of, box_text, col_w, box_h, gaps, edges, edge_text, loops)
+
+
+_COLORS = {"feedforward": "#000000", "skip": "#1f5fd6", "feedback": "#d62728", "lateral": "#808080",
+           "readout": "#2e7d32"}
+
+
+# ----------------------------------------------------------- row breaks
+def partition(widths: list[float], gaps: list[float], rows: int) -> list[tuple[int, int]]:
+    """Split columns into `rows` contiguous runs (start, end exclusive) that
+    minimise the widest run (a run's width counts the gaps inside it)."""
+    n = len(widths)
+    rows = max(1, min(rows, n))
+
+    def run(i, j):
+        return sum(widths[i:j]) + sum(gaps[i:j - 1])
+
+    best = {(0, 0): (0.0, [])}
+    for r in range(1, rows + 1):
+        for j in range(r, n - (rows - r) + 1):
+            options = [(max(best[(r - 1, i)][0], run(i, j)), best[(r - 1, i)][1] + [(i, j)])
+                       for i in range(r - 1, j) if (r - 1, i) in best]
+            best[(r, j)] = min(options, key=lambda o: (o[0], [s for s, _ in o[1]]))
+    return best[(rows, n)][1]
+
+
+# -------------------------------------------------------------- placing
+@dataclass
+class _Hop:
+    """The horizontal part of a routed edge inside one channel."""
+
+    edge: tuple
+    channel: int
+    x_a: float
+    x_b: float
+    pref: str  # "upper", "middle" or "lower": which side of the channel it hugs
+    label: Text | None = None
+    lane: int = 0
+    y: float = 0.0
+
+    def interval(self) -> tuple[float, float]:
+        lo, hi = sorted((self.x_a, self.x_b))
+        if self.label is not None:
+            mid = (self.x_a + self.x_b) / 2
+            lo, hi = min(lo, mid - self.label.w / 2 - 0.06), max(hi, mid + self.label.w / 2 + 0.06)
+        return lo - 0.05, hi + 0.05
+
+
+def _assign_lanes(hops: list[_Hop]) -> list[list[_Hop]]:
+    """First fit, shortest first, per preference group; returns lanes in channel order (top to bottom)."""
+    ordered: list[list[_Hop]] = []
+    for pref in ("upper", "middle", "lower"):
+        lanes: list[list[_Hop]] = []
+        # skips and feedback nest (shortest nearest the boxes); wraps between rows keep their left-right order
+        key = (lambda h: (h.x_a, str(h.edge))) if pref == "middle" else (
+            lambda h: (h.interval()[1] - h.interval()[0], h.interval()[0], str(h.edge)))
+        group = sorted((h for h in hops if h.pref == pref), key=key)
+        for h in group:
+            lo, hi = h.interval()
+            for lane in lanes:
+                if all(hi <= o.interval()[0] or lo >= o.interval()[1] for o in lane):
+                    lane.append(h)
+                    break
+            else:
+                lanes.append([h])
+        ordered += lanes if pref != "lower" else lanes[::-1]
+    return ordered
+
+
+def _lane_pitch(lane: list[_Hop]) -> float:
+    return max([LANE_MIN] + [h.label.h + 0.08 for h in lane if h.label is not None])
+
+
+def place(p: _Plan, runs: list[tuple[int, int]], meas: Measure, title: str) -> Drawing:
+    """The drawing for one choice of row breaks."""
+    row_of_col = {c: r for r, (i, j) in enumerate(runs) for c in range(i, j)}
+    row_of = {n: row_of_col[c] for n, c in p.col_of.items()}
+    routes_spec = _route_kinds(p, row_of)
+    n_left = sum(1 for s in routes_spec.values() if s[4] == "left")
+    n_right = sum(1 for s in routes_spec.values() if s[4] == "right")
+    x_left = EDGE + n_left * MARGIN_LANE + (0.1 if n_left else 0.0)
+
+    col_x = {}
+    for i, j in runs:
+        x = x_left
+        for c in range(i, j):
+            col_x[c] = x + p.col_w[c] / 2
+            x += p.col_w[c] + (p.gaps[c] if c < j - 1 else 0.0)
+    right = max(col_x[c] + p.col_w[c] / 2 for c in col_x)
+    margin_x = {}
+    li = ri = 0
+    for e, s in routes_spec.items():
+        if s[4] == "left":
+            margin_x[e] = x_left - 0.1 - li * MARGIN_LANE - MARGIN_LANE / 2
+            li += 1
+        elif s[4] == "right":
+            margin_x[e] = right + 0.1 + ri * MARGIN_LANE + MARGIN_LANE / 2
+            ri += 1
+
+    attach = _attachments(p, routes_spec, col_x, margin_x)
+    hops = _hops(p, routes_spec, attach, margin_x)
+    channels = [[] for _ in range(len(runs) + 1)]
+    for h in hops:
+        channels[h.channel].append(h)
+    lanes = [_assign_lanes(hs) for hs in channels]
+
+    # y: channel 0, row 0, channel 1, row 1, ...
+    stack_h = [len(col) * p.box_h + (len(col) - 1) * STACK_GAP for col in p.columns]
+    y = 0.0
+    row_top, chan_top, chan_h = [], [], []
+    for r in range(len(runs) + 1):
+        inner = sum(_lane_pitch(lane) for lane in lanes[r])
+        h = inner + 2 * CLEAR if inner else CLEAR
+        if 0 < r < len(runs):
+            h = max(h, ROW_CHANNEL)
+        chan_top.append(y)
+        chan_h.append(h)
+        off = y + (h - inner) / 2
+        for lane in lanes[r]:
+            pitch = _lane_pitch(lane)
+            for hop in lane:
+                hop.y = off + pitch / 2
+            off += pitch
+        y += h
+        if r < len(runs):
+            row_top.append(y)
+            y += max(stack_h[c] for c in range(*runs[r]))
+    boxes = {}
+    for c, col in enumerate(p.columns):
+        r = row_of_col[c]
+        row_h = max(stack_h[k] for k in range(*runs[r]))
+        for j, n in enumerate(col):
+            cy = row_top[r] + row_h / 2 + (j - (len(col) - 1) / 2) * (p.box_h + STACK_GAP)
+            t = p.box_text[n]
+            t.x, t.y = col_x[c], cy
+            boxes[n] = Box(n, L.role(p.graph.nodes[n]), col_x[c] - p.col_w[c] / 2, cy - p.box_h / 2,
+                           col_x[c] + p.col_w[c] / 2, cy + p.box_h / 2, t, t.tip or "")
+    routes = _routes(p, routes_spec, boxes, attach, hops, margin_x)
+    return _frame(p, title, boxes, routes, len(runs), meas)
+
+
+def _route_kinds(p: _Plan, row_of: dict) -> dict:
+    """Per edge: (how, exit side, entry side, channels, margin) with how in
+    straight/bow/loop/channel."""
+    out, straight = {}, {}
+    for u, v, k, d in p.edges:
+        e = (u, v, k)
+        cu, cv, ru, rv = p.col_of[u], p.col_of[v], row_of[u], row_of[v]
+        if u == v:
+            out[e] = ("loop", None, None, [], None)
+        elif cu == cv:
+            out[e] = ("bow", None, None, [], None)
+        elif ru == rv and cv == cu + 1 and straight.get((u, v), 0) < 2:  # a third parallel one takes the channel
+            straight[(u, v)] = straight.get((u, v), 0) + 1
+            out[e] = ("straight", None, None, [], None)
+        elif ru == rv:
+            out[e] = ("channel", "top", "top", [ru], None) if cv > cu else ("channel", "bottom", "bottom", [ru + 1], None)
+        elif rv == ru + 1:
+            out[e] = ("channel", "bottom", "top", [ru + 1], None)
+        elif rv > ru:
+            out[e] = ("channel", "bottom", "top", [ru + 1, rv], "left")
+        elif rv == ru - 1:
+            out[e] = ("channel", "top", "bottom", [ru], None)
+        else:
+            out[e] = ("channel", "top", "bottom", [ru, rv + 1], "right")
+    return out
+
+
+def _attachments(p: _Plan, spec: dict, col_x: dict, margin_x: dict) -> dict:
+    """x where each channel edge leaves its source and enters its target, spread
+    over the box side, sorted by where the other end lies."""
+    sides: dict[tuple, list] = {}
+    for e, (how, s_out, s_in, _, margin) in spec.items():
+        if how != "channel":
+            continue
+        u, v, _ = e
+        far_v = margin_x.get(e, col_x[p.col_of[v]])
+        far_u = margin_x.get(e, col_x[p.col_of[u]])
+        sides.setdefault((u, s_out), []).append((far_v, 0, e))
+        sides.setdefault((v, s_in), []).append((far_u, 1, e))
+    out = {}
+    for (n, side), items in sides.items():
+        c = p.col_of[n]
+        lo = col_x[c] - p.col_w[c] / 2 + 0.12 * p.col_w[c]
+        hi = col_x[c] + p.col_w[c] / 2 - (0.32 if side == "top" and n in p.loops else 0.12) * p.col_w[c]
+        items.sort(key=lambda t: (t[0], t[1], str(t[2])))
+        for i, (_, end, e) in enumerate(items):
+            out[(e, end)] = lo + (i + 0.5) * (hi - lo) / len(items)
+    return out
+
+
+def _hops(p: _Plan, spec: dict, attach: dict, margin_x: dict) -> list[_Hop]:
+    hops = []
+    for e, (how, s_out, s_in, chans, margin) in spec.items():
+        if how != "channel":
+            continue
+        xa, xb = attach[(e, 0)], attach[(e, 1)]
+        label = p.edge_text[e]
+        if margin is None:
+            pref = "middle" if s_out != s_in else ("lower" if s_out == "top" else "upper")
+            hops.append(_Hop(e, chans[0], xa, xb, pref, label))
+        else:
+            hops.append(_Hop(e, chans[0], xa, margin_x[e], "middle"))
+            hops.append(_Hop(e, chans[1], margin_x[e], xb, "middle", label))
+    return hops
+
+
+def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], margin_x: dict) -> list[Route]:
+    by_edge: dict[tuple, list[_Hop]] = {}
+    for h in hops:
+        by_edge.setdefault(h.edge, []).append(h)
+    parallel: dict[tuple, int] = {}
+    looped: set = set()
+    routes = []
+    for u, v, k, d in p.edges:
+        e = (u, v, k)
+        how = spec[e][0]
+        kind, open_head = L.kind(d), L.role(p.graph.nodes[v]) != "readout" and L.port_of(d) != "input"
+        tip = L.edge_tooltip(u, v, d, p.graph.graph.get("dt"))
+        bu, bv = boxes[u], boxes[v]
+        if how == "loop":
+            if u in looped:
+                continue  # one loop per box; each connection has its line inside
+            looped.add(u)
+            xa, xb = bu.x1 - 0.26 * (bu.x1 - bu.x0), bu.x1 - 0.08 * (bu.x1 - bu.x0)
+            tips = "\n\n".join(L.edge_tooltip(a, b, dd, p.graph.graph.get("dt"))
+                               for a, b, _, dd in p.edges if a == b == u)
+            routes.append(Route([(xa, bu.y0), (xa, bu.y0 - 0.11), (xb, bu.y0 - 0.11), (xb, bu.y0)], "lateral",
+                                tips, curve=True))
+        elif how == "straight":
+            nth = parallel.get((u, v), 0)
+            parallel[(u, v)] = nth + 1
+            pair = sum(1 for ee, s in spec.items() if s[0] == "straight" and ee[:2] == (u, v)) == 2
+            off = (0.05 if nth else -0.05) if pair else 0.0
+            a, b = (bu.x1, bu.cy + off), (bv.x0, bv.cy + off)
+            label = p.edge_text[e]
+            mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            if abs(a[1] - b[1]) < 1e-9:  # above the line; the second of a pair below its line
+                label.x, label.y = mid[0], mid[1] + (0.03 + label.h / 2) * (1 if nth else -1)
+            else:
+                label.x, label.y = mid
+            routes.append(Route([a, b], kind, tip, label, open_head=open_head))
+        elif how == "bow":
+            a, b = (bu.x1, bu.cy), (bv.x1, bv.cy)
+            reach = max(a[0], b[0]) + 0.35
+            label = p.edge_text[e]
+            label.x, label.y = reach - 0.35 * 0.25 + label.w / 2 + 0.06, (a[1] + b[1]) / 2
+            routes.append(Route([a, (reach, a[1]), (reach, b[1]), b], kind, tip, label, curve=True,
+                                open_head=open_head))
+        else:
+            _, s_out, s_in, _, margin = spec[e]
+            y_out = bu.y0 if s_out == "top" else bu.y1
+            y_in = bv.y0 if s_in == "top" else bv.y1
+            hs = by_edge[e]
+            pts = [(attach[(e, 0)], y_out)]
+            for h in hs:
+                pts += [(h.x_a, h.y), (h.x_b, h.y)]
+            pts.append((attach[(e, 1)], y_in))
+            label = hs[-1].label
+            label.x, label.y = (hs[-1].x_a + hs[-1].x_b) / 2, hs[-1].y
+            routes.append(Route(pts, kind, tip, label, open_head=open_head))
+    return routes
+
+
+def _frame(p: _Plan, title: str, boxes: dict, routes: list[Route], rows: int, meas: Measure) -> Drawing:
+    """Shift everything into a page with a header (title and legend) on top."""
+    xs, ys = [], []
+    for b in boxes.values():
+        xs += [b.x0, b.x1]
+        ys += [b.y0, b.y1]
+    for r in routes:
+        xs += [q[0] for q in r.points]
+        ys += [q[1] for q in r.points]
+        if r.label:
+            x0, y0, x1, y1 = r.label.bbox()
+            xs += [x0, x1]
+            ys += [y0, y1]
+    lo_x, hi_x, lo_y, hi_y = min(xs) - EDGE, max(xs) + EDGE, min(ys) - EDGE, max(ys) + EDGE
+    kinds = [k for k in L.KINDS if any(r.kind == k for r in routes)]
+    title_t = meas.text([title], TITLE_FS, bold_first=True)
+    words = [(k, meas.text(["lateral (↻ in the box)" if k == "lateral" else k], INFO_FS)) for k in kinds]
+    words.append(("", meas.text([L.LEGEND_NOTE], EDGE_FS, color="#555555")))
+    width = max(hi_x - lo_x, title_t.w + 0.3, max(t.w for _, t in words) + 0.8, 3.0)
+    legend, texts, x, line = [], [title_t], EDGE, 0
+    for k, t in words:
+        sample = 0.4 if k else 0.0
+        if x > EDGE and x + sample + t.w > width - EDGE:
+            x, line = EDGE, line + 1
+        y = EDGE + title_t.h + 0.08 + line * 0.17 + 0.08
+        if k:
+            legend.append((k, x, y))
+        t.x, t.y = x + sample + t.w / 2, y
+        texts.append(t)
+        x += sample + t.w + 0.25
+    header = EDGE + title_t.h + 0.08 + (line + 1) * 0.17 + 0.05
+    title_t.x, title_t.y = EDGE + title_t.w / 2, EDGE + title_t.h / 2
+    dx = (width - (hi_x - lo_x)) / 2 - lo_x
+    dy = header - lo_y
+    for b in boxes.values():
+        b.x0, b.x1, b.y0, b.y1 = b.x0 + dx, b.x1 + dx, b.y0 + dy, b.y1 + dy
+        b.text.x, b.text.y = b.text.x + dx, b.text.y + dy
+    for r in routes:
+        r.points = [(q[0] + dx, q[1] + dy) for q in r.points]
+        if r.label:
+            r.label.x, r.label.y = r.label.x + dx, r.label.y + dy
+    ordered = [boxes[n] for n in L.sorted_nodes(p.graph)]
+    return Drawing(title, width, header + hi_y - lo_y, ordered, routes, kinds, rows, header, legend, texts)
+
+
+def layout(graph: nx.MultiDiGraph, max_width: float = 13.5, max_aspect: float = 5.5,
+           meas: Measure | None = None) -> Drawing:
+    """The drawing with the fewest rows that is at most `max_width` inches wide
+    and at most `max_aspect` times wider than tall (else the best found)."""
+    meas = meas or Measure()
+    p = _plan(graph, meas)
+    title = str(graph.graph.get("name") or "model")
+    best = None
+    for rows in range(1, len(p.columns) + 1):
+        d = place(_plan(graph, meas) if rows > 1 else p, partition(p.col_w, p.gaps, rows), meas, title)
+        score = (d.width > max_width, max(d.width / d.height, d.height / d.width))
+        if best is None or score < best[0]:
+            best = (score, d)
+        if d.width <= max_width and d.width / d.height <= max_aspect:
+            return d
+        if d.height > d.width:
+            break
+    return best[1]
