@@ -132,7 +132,7 @@ _DOT_EDGE = {
 
 def dot_rows(graph: nx.MultiDiGraph) -> list[list]:
     """Nodes per row of the matplotlib layout, so that `dot` wraps long chains the same way."""
-    d = layout(graph)
+    d = layout(graph, max_width=11.0, max_aspect=3.5)  # dot draws wider than matplotlib
     rows: dict[float, list] = {}
     for b in d.boxes:
         rows.setdefault(round(b.cy, 3), []).append(b.name)
@@ -154,15 +154,20 @@ def graph_to_dot(graph: nx.MultiDiGraph, rankdir: str = "LR", wrap: bool = False
     rows = dot_rows(graph) if wrap else []
     out = [f"digraph {_q(name)} {{",
            f"  graph [rankdir={'TB' if rows else rankdir}, newrank=true, splines=true, nodesep=0.4, ranksep=0.7, "
-           f'fontname="Helvetica", labelloc=t, label={_q(name)}];',
+           f'fontname="Helvetica", labelloc=t, label={_q(name)}, size="15,40"];',
            '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
            'color="#333333", margin="0.12,0.06"];',
            '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.7];']
     nodes = L.sorted_nodes(graph)
+    loops: dict[Any, list[str]] = {}
+    for u, v, _, d in L.sorted_edges(graph):
+        if u == v and L.lateral_line(d) not in loops.setdefault(u, []):
+            loops[u].append(L.lateral_line(d))
     for n in nodes:
         data = graph.nodes[n]
         fill = _FILL.get(L.role(data), _FILL["area"])
-        out.append(f"  {_q(n)} [label={_q(chr(10).join(L.node_lines(n, data)))}, fillcolor=\"{fill}\", "
+        text = "\n".join(L.node_lines(n, data) + loops.get(n, []))
+        out.append(f"  {_q(n)} [label={_q(text)}, fillcolor=\"{fill}\", "
                    f"tooltip={_q(L.node_tooltip(n, data, dt))}];")
     groups: list[list] = rows
     if not rows:
@@ -173,11 +178,16 @@ def graph_to_dot(graph: nx.MultiDiGraph, rankdir: str = "LR", wrap: bool = False
     for g in groups:
         if len(g) > 1:
             out.append(f"  {{ rank=same; {' '.join(_q(n) + ';' for n in g)} }}")
+    row_of = {n: i for i, g in enumerate(rows) for n in g}
+    for a, b in zip(rows, rows[1:]):  # rows stacked, left-aligned
+        out.append(f"  {_q(a[0])} -> {_q(b[0])} [style=invis, weight=100];")
     for u, v, _, d in L.sorted_edges(graph):
         kind = L.kind(d)
-        text = L.lateral_line(d) if u == v else "\n".join(L.edge_lines(d))
+        text = "" if u == v else "\n".join(L.edge_lines(d))  # a lateral's text is in its box
         attrs = [f"label={_q(text)}"] if text else []
         attrs += [_DOT_EDGE[kind], f"tooltip={_q(L.edge_tooltip(u, v, d, dt))}"]
+        if rows and row_of[u] != row_of[v] and kind not in ("feedback", "lateral"):
+            attrs.append("constraint=false, weight=0")
         if L.role(graph.nodes[v]) != "readout" and L.port_of(d) != "input":
             attrs.append("arrowhead=empty")
         out.append(f"  {_q(u)} -> {_q(v)} [{', '.join(attrs)}];")

@@ -79,6 +79,7 @@ class Route:
     label: Text | None = None
     curve: bool = False
     open_head: bool = False
+    ends: tuple = ()  # (source, target)
 
 
 @dataclass
@@ -428,7 +429,7 @@ def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], m
             tips = "\n\n".join(L.edge_tooltip(a, b, dd, p.graph.graph.get("dt"))
                                for a, b, _, dd in p.edges if a == b == u)
             routes.append(Route([(xa, bu.y0), (xa, bu.y0 - 0.11), (xb, bu.y0 - 0.11), (xb, bu.y0)], "lateral",
-                                tips, curve=True))
+                                tips, curve=True, ends=(u, u)))
         elif how == "straight":
             nth = parallel.get((u, v), 0)
             parallel[(u, v)] = nth + 1
@@ -441,14 +442,14 @@ def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], m
                 label.x, label.y = mid[0], mid[1] + (0.03 + label.h / 2) * (1 if nth else -1)
             else:
                 label.x, label.y = mid
-            routes.append(Route([a, b], kind, tip, label, open_head=open_head))
+            routes.append(Route([a, b], kind, tip, label, open_head=open_head, ends=(u, v)))
         elif how == "bow":
             a, b = (bu.x1, bu.cy), (bv.x1, bv.cy)
             reach = max(a[0], b[0]) + 0.35
             label = p.edge_text[e]
             label.x, label.y = reach - 0.35 * 0.25 + label.w / 2 + 0.06, (a[1] + b[1]) / 2
             routes.append(Route([a, (reach, a[1]), (reach, b[1]), b], kind, tip, label, curve=True,
-                                open_head=open_head))
+                                open_head=open_head, ends=(u, v)))
         else:
             _, s_out, s_in, _, margin = spec[e]
             y_out = bu.y0 if s_out == "top" else bu.y1
@@ -460,7 +461,7 @@ def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], m
             pts.append((attach[(e, 1)], y_in))
             label = hs[-1].label
             label.x, label.y = (hs[-1].x_a + hs[-1].x_b) / 2, hs[-1].y
-            routes.append(Route(pts, kind, tip, label, open_head=open_head))
+            routes.append(Route(pts, kind, tip, label, open_head=open_head, ends=(u, v)))
     return routes
 
 

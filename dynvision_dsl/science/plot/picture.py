@@ -141,7 +141,7 @@ _HTML = """<!DOCTYPE html>
 
 def svg_to_html(svg: str, title: str) -> str:
     """A self-contained page (no network) around the SVG: pan, zoom and the tooltips."""
-    body = svg[svg.index("<svg"):]
+    body = re.sub(r"<metadata>.*?</metadata>\s*", "", svg[svg.index("<svg"):], count=1, flags=re.S)
     return _HTML.format(title=html.escape(title), svg=body)
 
 
