@@ -447,7 +447,11 @@ def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], m
             a, b = (bu.x1, bu.cy), (bv.x1, bv.cy)
             reach = max(a[0], b[0]) + 0.35
             label = p.edge_text[e]
-            label.x, label.y = reach - 0.35 * 0.25 + label.w / 2 + 0.06, (a[1] + b[1]) / 2
+            col = p.columns[p.col_of[u]]
+            if abs(col.index(u) - col.index(v)) == 1:  # neighbours: the label sits between the boxes
+                label.x, label.y = bu.cx, (a[1] + b[1]) / 2
+            else:
+                label.x, label.y = reach - 0.35 * 0.25 + label.w / 2 + 0.06, (a[1] + b[1]) / 2
             routes.append(Route([a, (reach, a[1]), (reach, b[1]), b], kind, tip, label, curve=True,
                                 open_head=open_head, ends=(u, v)))
         else:

@@ -95,10 +95,20 @@ class TimelinePicture(Picture):
             ax.spines[side].set_visible(False)
         ax.grid(True, axis="x", color="#eeeeee", lw=0.6, zorder=0)
         fig.text(0.01, 1 - 0.12 / self.height, self.title, fontsize=10, fontweight="bold", va="top")
+        self._legend(fig)
         fig.text(0.01, 0.12 / self.height, "slanted arrow: a delayed connection (biological time); vertical "
                  "arrow: zero delay, computed later in the same step (engineering time); bar: present from then on",
                  fontsize=6.5, color="#555555", va="bottom")
         return fig, tips
+
+    def _legend(self, fig) -> None:
+        from matplotlib.lines import Line2D
+
+        kinds = [k for k in L.KINDS if any(L.kind(d) == k for *_, d in self.graph.edges(keys=True, data=True))]
+        handles = [Line2D([], [], color=_COLORS[k], lw=1.0, linestyle=_STYLE[k], label=k) for k in kinds]
+        if handles:
+            fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(0.99, 1 - 0.08 / self.height),
+                       ncol=len(handles), fontsize=7, frameon=False, handlelength=2.0, columnspacing=1.0)
 
     def _bars(self, ax, row: dict, hi: float, tips: dict) -> None:
         for i, n in enumerate(self.nodes):
@@ -129,7 +139,8 @@ class TimelinePicture(Picture):
                 ax.text((t0 + t1) / 2, (row[u] + row[v]) / 2, L.delay_text(d), fontsize=6, color=_COLORS[kind],
                         ha="center", va="center", zorder=5,
                         bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85))
-            style = "arc3,rad=-0.35" if u == v else ("arc3,rad=0.0" if t0 != t1 else "arc3,rad=0.15")
+            bow = delay == 0 and abs(row[v] - row[u]) > 1  # a same-step skip bows out of the cascade
+            style = "arc3,rad=-0.35" if u == v else ("arc3,rad=-0.5" if bow else "arc3,rad=0.0")
             if u == v:
                 a, b = (t0, row[u] - 0.05), (t1, row[v] - 0.05)
             arrow = FancyArrowPatch(a, b, connectionstyle=style, arrowstyle="-|>", mutation_scale=7,
