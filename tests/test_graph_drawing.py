@@ -20,6 +20,7 @@ from dynvision_dsl.science.plot.layout import layout
 from dynvision_dsl.science.plot.timeline import TimelineError, TimelinePicture
 
 from conftest import ROOT, SPECS
+from test_plot import SMALL, chain_spec
 
 EPS = 1e-3
 
@@ -100,6 +101,25 @@ def test_every_zoo_drawing_fits_a_page_and_cuts_no_label(zoo, stem):
 def test_every_collapsed_zoo_drawing_is_readable(zoo, stem):
     g = collapse(zoo[stem], choose(zoo[stem], collapse=True))
     assert_readable(layout(g))
+
+
+FAN = "\n".join(
+    ["model Fan", "time {", "  dt = 1 ms", "  steps = 3", "}", "input image [1, 8, 8]"]
+    + [f"area B{i} [2] {{ r = relu(input) }}" for i in range(8)] + ["area T [2] { r = relu(input) }"]
+    + [f"image -> B{i} : conv(3)" for i in range(8)] + [f"B{i} -> T : conv(3), delay {i} ms" for i in range(8)]
+    + ["B0 -> B1 : conv(1), delay 1 ms", "T -> B3 : conv(1), delay 2 ms", "readout T : avgpool | linear(2)"]) + "\n"
+
+
+@pytest.mark.parametrize("name", ["small", "chain40", "fan"])
+def test_other_shapes_are_readable(name):
+    """Every edge kind with ports; a 40-area chain (5 rows, jumps down the margin); a
+    fan-out whose stacked boxes reach the channels through side lanes."""
+    text = {"small": SMALL, "chain40": chain_spec(40), "fan": FAN}[name]
+    d = layout(build(text)[0].graph)
+    assert_readable(d)
+    if name == "fan":
+        assert any(len(r.points) > 4 and r.points[0][0] == next(b.x1 for b in d.boxes if b.name == "B5")
+                   for r in d.routes)  # B5 leaves sideways: a box above it is in the way of its top
 
 
 def test_long_chains_wrap_into_rows(zoo):

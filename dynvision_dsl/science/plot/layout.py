@@ -26,6 +26,7 @@ LANE_MIN = 0.13     # pitch of a lane without a label
 CLEAR = 0.12        # between a row's boxes and the first lane of a channel
 ROW_CHANNEL = 0.40  # least height of a channel between two rows
 MARGIN_LANE = 0.14  # pitch of the vertical lanes in the side margins
+SIDE_LANE = 0.09    # pitch of the vertical lanes beside a column, for boxes inside a stack
 EDGE = 0.15         # blank border around everything
 
 
@@ -279,17 +280,11 @@ def place(p: _Plan, runs: list[tuple[int, int]], meas: Measure, title: str) -> D
     row_of_col = {c: r for r, (i, j) in enumerate(runs) for c in range(i, j)}
     row_of = {n: row_of_col[c] for n, c in p.col_of.items()}
     routes_spec = _route_kinds(p, row_of)
+    sides = _side_lanes(p, routes_spec)
     n_left = sum(1 for s in routes_spec.values() if s[4] == "left")
-    n_right = sum(1 for s in routes_spec.values() if s[4] == "right")
     x_left = EDGE + n_left * MARGIN_LANE + (0.1 if n_left else 0.0)
-
-    col_x = {}
-    for i, j in runs:
-        x = x_left
-        for c in range(i, j):
-            col_x[c] = x + p.col_w[c] / 2
-            x += p.col_w[c] + (p.gaps[c] if c < j - 1 else 0.0)
-    right = max(col_x[c] + p.col_w[c] / 2 for c in col_x)
+    col_x = _columns_x(p, runs, sides, x_left)
+    right = max(col_x[c] + p.col_w[c] / 2 + sides.width(c, "right") for c in col_x)
     margin_x = {}
     li = ri = 0
     for e, s in routes_spec.items():
@@ -300,7 +295,7 @@ def place(p: _Plan, runs: list[tuple[int, int]], meas: Measure, title: str) -> D
             margin_x[e] = right + 0.1 + ri * MARGIN_LANE + MARGIN_LANE / 2
             ri += 1
 
-    attach = _attachments(p, routes_spec, col_x, margin_x)
+    attach = _attachments(p, routes_spec, col_x, margin_x, sides)
     hops = _hops(p, routes_spec, attach, margin_x)
     channels = [[] for _ in range(len(runs) + 1)]
     for h in hops:
@@ -338,8 +333,57 @@ def place(p: _Plan, runs: list[tuple[int, int]], meas: Measure, title: str) -> D
             t.x, t.y = col_x[c], cy
             boxes[n] = Box(n, L.role(p.graph.nodes[n]), col_x[c] - p.col_w[c] / 2, cy - p.box_h / 2,
                            col_x[c] + p.col_w[c] / 2, cy + p.box_h / 2, t, t.tip or "")
-    routes = _routes(p, routes_spec, boxes, attach, hops, margin_x)
+    routes = _routes(p, routes_spec, boxes, attach, hops, sides)
     return _frame(p, title, boxes, routes, len(runs), meas)
+
+
+@dataclass
+class _Sides:
+    """Channel edges of a box inside a stack (not its top or bottom) leave or enter
+    sideways, through a vertical lane beside the column: `port[(edge, end)]` is
+    (side, lane index), `count[(column, side)]` the lanes there."""
+
+    port: dict
+    count: dict
+
+    def width(self, col: int, side: str) -> float:
+        n = self.count.get((col, side), 0)
+        return 0.04 + n * SIDE_LANE if n else 0.0
+
+    def lane_x(self, p: _Plan, col_x: dict, col: int, side: str, i: int) -> float:
+        edge = col_x[col] + (p.col_w[col] / 2 if side == "right" else -p.col_w[col] / 2)
+        return edge + (0.04 + (i + 0.5) * SIDE_LANE) * (1 if side == "right" else -1)
+
+
+def _side_lanes(p: _Plan, spec: dict) -> _Sides:
+    port: dict = {}
+    count: dict = {}
+    for e, (how, s_out, s_in, _, _) in spec.items():
+        if how != "channel":
+            continue
+        u, v, _ = e
+        forward = p.col_of[v] > p.col_of[u]
+        for end, n, s, side in ((0, u, s_out, "right" if forward else "left"),
+                                (1, v, s_in, "left" if forward else "right")):
+            col = p.columns[p.col_of[n]]
+            i = col.index(n)
+            if s == "top" and i > 0 or s == "bottom" and i < len(col) - 1:
+                key = (p.col_of[n], side)
+                port[(e, end)] = (side, count.get(key, 0))
+                count[key] = count.get(key, 0) + 1
+    return _Sides(port, count)
+
+
+def _columns_x(p: _Plan, runs: list[tuple[int, int]], sides: _Sides, x_left: float) -> dict:
+    """Centre x of each column: rows start at `x_left`; side lanes widen the gaps."""
+    col_x = {}
+    for i, j in runs:
+        x = x_left
+        for c in range(i, j):
+            x += sides.width(c, "left")
+            col_x[c] = x + p.col_w[c] / 2
+            x += p.col_w[c] + sides.width(c, "right") + (p.gaps[c] if c < j - 1 else 0.0)
+    return col_x
 
 
 def _route_kinds(p: _Plan, row_of: dict) -> dict:
@@ -369,19 +413,22 @@ def _route_kinds(p: _Plan, row_of: dict) -> dict:
     return out
 
 
-def _attachments(p: _Plan, spec: dict, col_x: dict, margin_x: dict) -> dict:
+def _attachments(p: _Plan, spec: dict, col_x: dict, margin_x: dict, lanes: _Sides) -> dict:
     """x where each channel edge leaves its source and enters its target, spread
-    over the box side, sorted by where the other end lies."""
+    over the box side, sorted by where the other end lies (or its side lane's x)."""
     sides: dict[tuple, list] = {}
+    out = {}
     for e, (how, s_out, s_in, _, margin) in spec.items():
         if how != "channel":
             continue
         u, v, _ = e
         far_v = margin_x.get(e, col_x[p.col_of[v]])
         far_u = margin_x.get(e, col_x[p.col_of[u]])
-        sides.setdefault((u, s_out), []).append((far_v, 0, e))
-        sides.setdefault((v, s_in), []).append((far_u, 1, e))
-    out = {}
+        for end, n, s, far in ((0, u, s_out, far_v), (1, v, s_in, far_u)):
+            if (e, end) in lanes.port:
+                out[(e, end)] = lanes.lane_x(p, col_x, p.col_of[n], *lanes.port[(e, end)])
+            else:
+                sides.setdefault((n, s), []).append((far, end, e))
     for (n, side), items in sides.items():
         c = p.col_of[n]
         lo = col_x[c] - p.col_w[c] / 2 + 0.12 * p.col_w[c]
@@ -408,8 +455,16 @@ def _hops(p: _Plan, spec: dict, attach: dict, margin_x: dict) -> list[_Hop]:
     return hops
 
 
-def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], margin_x: dict) -> list[Route]:
+def _side_port(box: Box, side: str, upward: bool, k: int) -> tuple[float, float]:
+    """Where the k-th sideways edge of a box leaves or enters it: above the middle
+    when its lane goes up, below when it goes down."""
+    dy = min(0.1 + 0.06 * k, (box.y1 - box.y0) / 2 - 0.03)
+    return (box.x1 if side == "right" else box.x0, box.cy - dy if upward else box.cy + dy)
+
+
+def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], sides: _Sides) -> list[Route]:
     by_edge: dict[tuple, list[_Hop]] = {}
+    used: dict[tuple, int] = {}
     for h in hops:
         by_edge.setdefault(h.edge, []).append(h)
     parallel: dict[tuple, int] = {}
@@ -437,7 +492,8 @@ def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], m
             off = (0.05 if nth else -0.05) if pair else 0.0
             a, b = (bu.x1, bu.cy + off), (bv.x0, bv.cy + off)
             label = p.edge_text[e]
-            mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            free = (a[0] + sides.width(p.col_of[u], "right"), b[0] - sides.width(p.col_of[v], "left"))
+            mid = ((free[0] + free[1]) / 2, a[1] + (b[1] - a[1]) * ((free[0] + free[1]) / 2 - a[0]) / (b[0] - a[0]))
             if abs(a[1] - b[1]) < 1e-9:  # above the line; the second of a pair below its line
                 label.x, label.y = mid[0], mid[1] + (0.03 + label.h / 2) * (1 if nth else -1)
             else:
@@ -463,6 +519,15 @@ def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], m
             for h in hs:
                 pts += [(h.x_a, h.y), (h.x_b, h.y)]
             pts.append((attach[(e, 1)], y_in))
+            for end, box, s_end in ((0, bu, s_out), (1, bv, s_in)):
+                if (e, end) in sides.port:
+                    side = sides.port[(e, end)][0]
+                    k = used.get((box.name, side, s_end), 0)
+                    used[(box.name, side, s_end)] = k + 1
+                    port = _side_port(box, side, s_end == "top", k)
+                    i = 0 if end == 0 else len(pts) - 1
+                    pts[i] = (pts[i][0], port[1])
+                    pts.insert(0 if end == 0 else len(pts), port)
             label = hs[-1].label
             label.x, label.y = (hs[-1].x_a + hs[-1].x_b) / 2, hs[-1].y
             routes.append(Route(pts, kind, tip, label, open_head=open_head, ends=(u, v)))
