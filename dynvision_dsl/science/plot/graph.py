@@ -141,16 +141,16 @@ def dot_rows(graph: nx.MultiDiGraph) -> list[list]:
 
 
 def graph_to_dot(graph: nx.MultiDiGraph, rankdir: str = "LR", wrap: bool = False) -> str:
-    """The model graph as Graphviz DOT text: nodes labelled with name, shape and
-    time constant, edges with the compact pipeline (`conv 7/2`), the delay when
-    > 0 and `→ port`; full texts as `tooltip`s; styled by kind (feedforward
-    solid black, skip dashed blue, feedback dashed red without rank constraint,
-    lateral gray, readout green). `wrap` stacks the rows of the matplotlib
-    layout top to bottom. Deterministic: nodes and edges sorted."""
+    """The model graph as Graphviz DOT text: nodes labelled with name, shape, time
+    constant and lateral recurrence (`↻ full · 6 ms`), edges with the compact
+    pipeline (`conv 7/2`), the delay when > 0 and `→ port`; full texts as
+    `tooltip`s; styled by kind (feedforward solid black, skip dashed blue,
+    feedback dashed red without rank constraint, lateral gray, readout green).
+    `wrap` stacks the rows of the matplotlib layout top to bottom.
+    Deterministic: nodes and edges sorted."""
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"rankdir must be LR, TB, RL or BT, not {rankdir!r}")
     name = graph.graph.get("name") or "model"
-    dt = graph.graph.get("dt")
     rows = dot_rows(graph) if wrap else []
     out = [f"digraph {_q(name)} {{",
            f"  graph [rankdir={'TB' if rows else rankdir}, newrank=true, splines=true, nodesep=0.4, ranksep=0.7, "
@@ -158,41 +158,48 @@ def graph_to_dot(graph: nx.MultiDiGraph, rankdir: str = "LR", wrap: bool = False
            '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
            'color="#333333", margin="0.12,0.06"];',
            '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.7];']
-    nodes = L.sorted_nodes(graph)
+    out += _dot_nodes(graph)
+    groups = rows
+    if not rows:
+        ranks: dict[int, list] = {}
+        for n in L.sorted_nodes(graph):
+            ranks.setdefault(L.rank(graph.nodes[n]), []).append(n)
+        groups = [ranks[r] for r in sorted(ranks)]
+    out += [f"  {{ rank=same; {' '.join(_q(n) + ';' for n in g)} }}" for g in groups if len(g) > 1]
+    out += [f"  {_q(a[0])} -> {_q(b[0])} [style=invis, weight=100];" for a, b in zip(rows, rows[1:])]
+    out += _dot_edges(graph, {n: i for i, g in enumerate(rows) for n in g})
+    return "\n".join(out + ["}"]) + "\n"
+
+
+def _dot_nodes(graph: nx.MultiDiGraph) -> list[str]:
+    dt = graph.graph.get("dt")
     loops: dict[Any, list[str]] = {}
     for u, v, _, d in L.sorted_edges(graph):
         if u == v and L.lateral_line(d) not in loops.setdefault(u, []):
             loops[u].append(L.lateral_line(d))
-    for n in nodes:
+    out = []
+    for n in L.sorted_nodes(graph):
         data = graph.nodes[n]
         fill = _FILL.get(L.role(data), _FILL["area"])
         text = "\n".join(L.node_lines(n, data) + loops.get(n, []))
-        out.append(f"  {_q(n)} [label={_q(text)}, fillcolor=\"{fill}\", "
-                   f"tooltip={_q(L.node_tooltip(n, data, dt))}];")
-    groups: list[list] = rows
-    if not rows:
-        ranks: dict[int, list] = {}
-        for n in nodes:
-            ranks.setdefault(L.rank(graph.nodes[n]), []).append(n)
-        groups = [ranks[r] for r in sorted(ranks)]
-    for g in groups:
-        if len(g) > 1:
-            out.append(f"  {{ rank=same; {' '.join(_q(n) + ';' for n in g)} }}")
-    row_of = {n: i for i, g in enumerate(rows) for n in g}
-    for a, b in zip(rows, rows[1:]):  # rows stacked, left-aligned
-        out.append(f"  {_q(a[0])} -> {_q(b[0])} [style=invis, weight=100];")
+        out.append(f"  {_q(n)} [label={_q(text)}, fillcolor=\"{fill}\", tooltip={_q(L.node_tooltip(n, data, dt))}];")
+    return out
+
+
+def _dot_edges(graph: nx.MultiDiGraph, row_of: dict) -> list[str]:
+    """Edges; with rows, only edges inside a row constrain the ranks."""
+    out = []
     for u, v, _, d in L.sorted_edges(graph):
         kind = L.kind(d)
         text = "" if u == v else "\n".join(L.edge_lines(d))  # a lateral's text is in its box
         attrs = [f"label={_q(text)}"] if text else []
-        attrs += [_DOT_EDGE[kind], f"tooltip={_q(L.edge_tooltip(u, v, d, dt))}"]
-        if rows and row_of[u] != row_of[v] and kind not in ("feedback", "lateral"):
+        attrs += [_DOT_EDGE[kind], f"tooltip={_q(L.edge_tooltip(u, v, d, graph.graph.get('dt')))}"]
+        if row_of and row_of[u] != row_of[v] and kind not in ("feedback", "lateral"):
             attrs.append("constraint=false, weight=0")
         if L.role(graph.nodes[v]) != "readout" and L.port_of(d) != "input":
             attrs.append("arrowhead=empty")
         out.append(f"  {_q(u)} -> {_q(v)} [{', '.join(attrs)}];")
-    out.append("}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 # ------------------------------------------------------------- the API

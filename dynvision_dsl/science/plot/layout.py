@@ -147,6 +147,10 @@ class _Plan:
     edge_text: dict
     loops: dict
 
+    def stack_h(self, col: int) -> float:
+        n = len(self.columns[col])
+        return n * self.box_h + (n - 1) * STACK_GAP
+
 
 def _order_columns(graph, columns: list[list]) -> list[list]:
     """Barycentre sweeps (deterministic) to keep crossings down."""
@@ -278,63 +282,72 @@ def _lane_pitch(lane: list[_Hop]) -> float:
 def place(p: _Plan, runs: list[tuple[int, int]], meas: Measure, title: str) -> Drawing:
     """The drawing for one choice of row breaks."""
     row_of_col = {c: r for r, (i, j) in enumerate(runs) for c in range(i, j)}
-    row_of = {n: row_of_col[c] for n, c in p.col_of.items()}
-    routes_spec = _route_kinds(p, row_of)
-    sides = _side_lanes(p, routes_spec)
-    n_left = sum(1 for s in routes_spec.values() if s[4] == "left")
-    x_left = EDGE + n_left * MARGIN_LANE + (0.1 if n_left else 0.0)
-    col_x = _columns_x(p, runs, sides, x_left)
-    right = max(col_x[c] + p.col_w[c] / 2 + sides.width(c, "right") for c in col_x)
-    margin_x = {}
-    li = ri = 0
-    for e, s in routes_spec.items():
-        if s[4] == "left":
-            margin_x[e] = x_left - 0.1 - li * MARGIN_LANE - MARGIN_LANE / 2
-            li += 1
-        elif s[4] == "right":
-            margin_x[e] = right + 0.1 + ri * MARGIN_LANE + MARGIN_LANE / 2
-            ri += 1
-
-    attach = _attachments(p, routes_spec, col_x, margin_x, sides)
-    hops = _hops(p, routes_spec, attach, margin_x)
-    channels = [[] for _ in range(len(runs) + 1)]
+    spec = _route_kinds(p, {n: row_of_col[c] for n, c in p.col_of.items()})
+    sides = _side_lanes(p, spec)
+    n_left = sum(1 for s in spec.values() if s[4] == "left")
+    col_x = _columns_x(p, runs, sides, EDGE + n_left * MARGIN_LANE + (0.1 if n_left else 0.0))
+    margin_x = _margins(p, spec, sides, col_x)
+    attach = _attachments(p, spec, col_x, margin_x, sides)
+    hops = _hops(p, spec, attach, margin_x)
+    channels: list[list[_Hop]] = [[] for _ in range(len(runs) + 1)]
     for h in hops:
         channels[h.channel].append(h)
-    lanes = [_assign_lanes(hs) for hs in channels]
+    row_top = _stack_rows(p, runs, [_assign_lanes(hs) for hs in channels])
+    boxes = _boxes(p, runs, row_of_col, row_top, col_x)
+    by_edge: dict[tuple, list[_Hop]] = {}
+    for h in hops:
+        by_edge.setdefault(h.edge, []).append(h)
+    routes = _routes(_Routing(p, spec, boxes, attach, by_edge, sides))
+    return _frame(p, title, boxes, routes, len(runs), meas)
 
-    # y: channel 0, row 0, channel 1, row 1, ...
-    stack_h = [len(col) * p.box_h + (len(col) - 1) * STACK_GAP for col in p.columns]
-    y = 0.0
-    row_top, chan_top, chan_h = [], [], []
+
+def _margins(p: _Plan, spec: dict, sides, col_x: dict) -> dict:
+    """x of the vertical lane in the left (forward) or right (backward) margin of
+    each edge that jumps more than one row."""
+    x_left = min(col_x[c] - p.col_w[c] / 2 - sides.width(c, "left") for c in col_x)
+    right = max(col_x[c] + p.col_w[c] / 2 + sides.width(c, "right") for c in col_x)
+    out, n = {}, {"left": 0, "right": 0}
+    for e, s in spec.items():
+        if s[4] in n:
+            i = n[s[4]]
+            n[s[4]] += 1
+            out[e] = x_left - 0.1 - (i + 0.5) * MARGIN_LANE if s[4] == "left" else right + 0.1 + (i + 0.5) * MARGIN_LANE
+    return out
+
+
+def _stack_rows(p: _Plan, runs: list[tuple[int, int]], lanes: list[list[list[_Hop]]]) -> list[float]:
+    """y of every lane (set on its hops) and the top of every row: channel 0, row 0, channel 1, ..."""
+    y, row_top = 0.0, []
     for r in range(len(runs) + 1):
         inner = sum(_lane_pitch(lane) for lane in lanes[r])
         h = inner + 2 * CLEAR if inner else CLEAR
         if 0 < r < len(runs):
             h = max(h, ROW_CHANNEL)
-        chan_top.append(y)
-        chan_h.append(h)
         off = y + (h - inner) / 2
         for lane in lanes[r]:
-            pitch = _lane_pitch(lane)
             for hop in lane:
-                hop.y = off + pitch / 2
-            off += pitch
+                hop.y = off + _lane_pitch(lane) / 2
+            off += _lane_pitch(lane)
         y += h
         if r < len(runs):
             row_top.append(y)
-            y += max(stack_h[c] for c in range(*runs[r]))
+            y += max(p.stack_h(c) for c in range(*runs[r]))
+    return row_top
+
+
+def _boxes(p: _Plan, runs, row_of_col: dict, row_top: list[float], col_x: dict) -> dict:
+    """Each node's box, its stack centred in its row."""
     boxes = {}
     for c, col in enumerate(p.columns):
         r = row_of_col[c]
-        row_h = max(stack_h[k] for k in range(*runs[r]))
+        row_h = max(p.stack_h(k) for k in range(*runs[r]))
         for j, n in enumerate(col):
             cy = row_top[r] + row_h / 2 + (j - (len(col) - 1) / 2) * (p.box_h + STACK_GAP)
             t = p.box_text[n]
             t.x, t.y = col_x[c], cy
             boxes[n] = Box(n, L.role(p.graph.nodes[n]), col_x[c] - p.col_w[c] / 2, cy - p.box_h / 2,
                            col_x[c] + p.col_w[c] / 2, cy + p.box_h / 2, t, t.tip or "")
-    routes = _routes(p, routes_spec, boxes, attach, hops, sides)
-    return _frame(p, title, boxes, routes, len(runs), meas)
+    return boxes
 
 
 @dataclass
@@ -462,76 +475,104 @@ def _side_port(box: Box, side: str, upward: bool, k: int) -> tuple[float, float]
     return (box.x1 if side == "right" else box.x0, box.cy - dy if upward else box.cy + dy)
 
 
-def _routes(p: _Plan, spec: dict, boxes: dict, attach: dict, hops: list[_Hop], sides: _Sides) -> list[Route]:
-    by_edge: dict[tuple, list[_Hop]] = {}
-    used: dict[tuple, int] = {}
-    for h in hops:
-        by_edge.setdefault(h.edge, []).append(h)
-    parallel: dict[tuple, int] = {}
-    looped: set = set()
-    routes = []
-    for u, v, k, d in p.edges:
+@dataclass
+class _Routing:
+    """What drawing the edges needs once the boxes stand: the plan, each edge's
+    route kind, the boxes, the channel attachments and hops, the side lanes."""
+
+    p: _Plan
+    spec: dict
+    boxes: dict
+    attach: dict
+    hops: dict  # edge -> its hops, in order
+    sides: _Sides
+    used: dict = field(default_factory=dict)  # side ports taken per (box, side, direction)
+
+
+def _routes(r: _Routing) -> list[Route]:
+    dt = r.p.graph.graph.get("dt")
+    routes, looped, nth = [], set(), {}
+    for u, v, k, d in r.p.edges:
         e = (u, v, k)
-        how = spec[e][0]
-        kind, open_head = L.kind(d), L.role(p.graph.nodes[v]) != "readout" and L.port_of(d) != "input"
-        tip = L.edge_tooltip(u, v, d, p.graph.graph.get("dt"))
-        bu, bv = boxes[u], boxes[v]
+        how = r.spec[e][0]
         if how == "loop":
-            if u in looped:
-                continue  # one loop per box; each connection has its line inside
-            looped.add(u)
-            xa, xb = bu.x1 - 0.26 * (bu.x1 - bu.x0), bu.x1 - 0.08 * (bu.x1 - bu.x0)
-            tips = "\n\n".join(L.edge_tooltip(a, b, dd, p.graph.graph.get("dt"))
-                               for a, b, _, dd in p.edges if a == b == u)
-            routes.append(Route([(xa, bu.y0), (xa, bu.y0 - 0.11), (xb, bu.y0 - 0.11), (xb, bu.y0)], "lateral",
-                                tips, curve=True, ends=(u, u)))
-        elif how == "straight":
-            nth = parallel.get((u, v), 0)
-            parallel[(u, v)] = nth + 1
-            pair = sum(1 for ee, s in spec.items() if s[0] == "straight" and ee[:2] == (u, v)) == 2
-            off = (0.05 if nth else -0.05) if pair else 0.0
-            a, b = (bu.x1, bu.cy + off), (bv.x0, bv.cy + off)
-            label = p.edge_text[e]
-            free = (a[0] + sides.width(p.col_of[u], "right"), b[0] - sides.width(p.col_of[v], "left"))
-            mid = ((free[0] + free[1]) / 2, a[1] + (b[1] - a[1]) * ((free[0] + free[1]) / 2 - a[0]) / (b[0] - a[0]))
-            if abs(a[1] - b[1]) < 1e-9:  # above the line; the second of a pair below its line
-                label.x, label.y = mid[0], mid[1] + (0.03 + label.h / 2) * (1 if nth else -1)
-            else:
-                label.x, label.y = mid
-            routes.append(Route([a, b], kind, tip, label, open_head=open_head, ends=(u, v)))
+            if u not in looped:  # one loop per box; each connection has its line inside
+                looped.add(u)
+                tips = "\n\n".join(L.edge_tooltip(a, b, dd, dt) for a, b, _, dd in r.p.edges if a == b == u)
+                routes.append(_loop(r.boxes[u], tips))
+            continue
+        open_head = L.role(r.p.graph.nodes[v]) != "readout" and L.port_of(d) != "input"
+        route = Route([], L.kind(d), L.edge_tooltip(u, v, d, dt), r.p.edge_text[e], open_head=open_head, ends=(u, v))
+        if how == "straight":
+            nth[(u, v)] = nth.get((u, v), -1) + 1
+            _straight(r, e, route, nth[(u, v)])
         elif how == "bow":
-            a, b = (bu.x1, bu.cy), (bv.x1, bv.cy)
-            reach = max(a[0], b[0]) + 0.35
-            label = p.edge_text[e]
-            col = p.columns[p.col_of[u]]
-            if abs(col.index(u) - col.index(v)) == 1:  # neighbours: the label sits between the boxes
-                label.x, label.y = bu.cx, (a[1] + b[1]) / 2
-            else:
-                label.x, label.y = reach - 0.35 * 0.25 + label.w / 2 + 0.06, (a[1] + b[1]) / 2
-            routes.append(Route([a, (reach, a[1]), (reach, b[1]), b], kind, tip, label, curve=True,
-                                open_head=open_head, ends=(u, v)))
+            _bow(r, e, route)
         else:
-            _, s_out, s_in, _, margin = spec[e]
-            y_out = bu.y0 if s_out == "top" else bu.y1
-            y_in = bv.y0 if s_in == "top" else bv.y1
-            hs = by_edge[e]
-            pts = [(attach[(e, 0)], y_out)]
-            for h in hs:
-                pts += [(h.x_a, h.y), (h.x_b, h.y)]
-            pts.append((attach[(e, 1)], y_in))
-            for end, box, s_end in ((0, bu, s_out), (1, bv, s_in)):
-                if (e, end) in sides.port:
-                    side = sides.port[(e, end)][0]
-                    k = used.get((box.name, side, s_end), 0)
-                    used[(box.name, side, s_end)] = k + 1
-                    port = _side_port(box, side, s_end == "top", k)
-                    i = 0 if end == 0 else len(pts) - 1
-                    pts[i] = (pts[i][0], port[1])
-                    pts.insert(0 if end == 0 else len(pts), port)
-            label = hs[-1].label
-            label.x, label.y = (hs[-1].x_a + hs[-1].x_b) / 2, hs[-1].y
-            routes.append(Route(pts, kind, tip, label, open_head=open_head, ends=(u, v)))
+            _channel(r, e, route)
+        routes.append(route)
     return routes
+
+
+def _loop(box: Box, tip: str) -> Route:
+    """A small loop on the top right corner of a box."""
+    xa, xb = box.x1 - 0.26 * (box.x1 - box.x0), box.x1 - 0.08 * (box.x1 - box.x0)
+    return Route([(xa, box.y0), (xa, box.y0 - 0.11), (xb, box.y0 - 0.11), (xb, box.y0)], "lateral", tip,
+                 curve=True, ends=(box.name, box.name))
+
+
+def _straight(r: _Routing, e: tuple, route: Route, nth: int) -> None:
+    """Between neighbouring columns of a row: right side to left side, the label
+    above the line (a second parallel edge below its own line)."""
+    u, v, _ = e
+    bu, bv = r.boxes[u], r.boxes[v]
+    pair = sum(1 for ee, s in r.spec.items() if s[0] == "straight" and ee[:2] == (u, v)) == 2
+    off = (0.05 if nth else -0.05) if pair else 0.0
+    a, b = (bu.x1, bu.cy + off), (bv.x0, bv.cy + off)
+    x = (a[0] + r.sides.width(r.p.col_of[u], "right") + b[0] - r.sides.width(r.p.col_of[v], "left")) / 2
+    y = a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0])
+    label = route.label
+    label.x, label.y = (x, y + (0.03 + label.h / 2) * (1 if nth else -1)) if abs(a[1] - b[1]) < 1e-9 else (x, y)
+    route.points = [a, b]
+
+
+def _bow(r: _Routing, e: tuple, route: Route) -> None:
+    """Between two boxes of one column: a bow to the right; the label between the
+    boxes when they are neighbours, else right of the bow."""
+    u, v, _ = e
+    bu, bv = r.boxes[u], r.boxes[v]
+    a, b = (bu.x1, bu.cy), (bv.x1, bv.cy)
+    reach = max(a[0], b[0]) + 0.35
+    col = r.p.columns[r.p.col_of[u]]
+    label = route.label
+    if abs(col.index(u) - col.index(v)) == 1:
+        label.x, label.y = bu.cx, (a[1] + b[1]) / 2
+    else:
+        label.x, label.y = reach - 0.35 * 0.25 + label.w / 2 + 0.06, (a[1] + b[1]) / 2
+    route.points, route.curve = [a, (reach, a[1]), (reach, b[1]), b], True
+
+
+def _channel(r: _Routing, e: tuple, route: Route) -> None:
+    """Out of the source's top or bottom (or its side lane), along its lanes, into the target."""
+    u, v, _ = e
+    _, s_out, s_in, _, _ = r.spec[e]
+    bu, bv = r.boxes[u], r.boxes[v]
+    hs = r.hops[e]
+    pts = [(r.attach[(e, 0)], bu.y0 if s_out == "top" else bu.y1)]
+    for h in hs:
+        pts += [(h.x_a, h.y), (h.x_b, h.y)]
+    pts.append((r.attach[(e, 1)], bv.y0 if s_in == "top" else bv.y1))
+    for end, box, s_end in ((0, bu, s_out), (1, bv, s_in)):
+        if (e, end) in r.sides.port:
+            side = r.sides.port[(e, end)][0]
+            k = r.used.get((box.name, side, s_end), 0)
+            r.used[(box.name, side, s_end)] = k + 1
+            port = _side_port(box, side, s_end == "top", k)
+            i = 0 if end == 0 else len(pts) - 1
+            pts[i] = (pts[i][0], port[1])
+            pts.insert(0 if end == 0 else len(pts), port)
+    route.label.x, route.label.y = (hs[-1].x_a + hs[-1].x_b) / 2, hs[-1].y
+    route.points = pts
 
 
 def _frame(p: _Plan, title: str, boxes: dict, routes: list[Route], rows: int, meas: Measure) -> Drawing:
