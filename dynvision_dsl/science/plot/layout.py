@@ -575,40 +575,43 @@ def _channel(r: _Routing, e: tuple, route: Route) -> None:
     route.points = pts
 
 
-def _frame(p: _Plan, title: str, boxes: dict, routes: list[Route], rows: int, meas: Measure) -> Drawing:
-    """Shift everything into a page with a header (title and legend) on top."""
-    xs, ys = [], []
-    for b in boxes.values():
-        xs += [b.x0, b.x1]
-        ys += [b.y0, b.y1]
-    for r in routes:
-        xs += [q[0] for q in r.points]
-        ys += [q[1] for q in r.points]
-        if r.label:
-            x0, y0, x1, y1 = r.label.bbox()
-            xs += [x0, x1]
-            ys += [y0, y1]
-    lo_x, hi_x, lo_y, hi_y = min(xs) - EDGE, max(xs) + EDGE, min(ys) - EDGE, max(ys) + EDGE
-    kinds = [k for k in L.KINDS if any(r.kind == k for r in routes)]
+def _extent(boxes: dict, routes: list[Route]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of boxes, paths and labels, with a blank border."""
+    rects = [(b.x0, b.y0, b.x1, b.y1) for b in boxes.values()]
+    rects += [(x, y, x, y) for r in routes for x, y in r.points]
+    rects += [r.label.bbox() for r in routes if r.label]
+    return (min(q[0] for q in rects) - EDGE, min(q[1] for q in rects) - EDGE,
+            max(q[2] for q in rects) + EDGE, max(q[3] for q in rects) + EDGE)
+
+
+def _header(title: str, kinds: list[str], content_w: float, meas: Measure):
+    """Title, then legend entries (a line sample and a word per edge kind, then the
+    note on abbreviations) filled into lines as wide as the page."""
     title_t = meas.text([title], TITLE_FS, bold_first=True)
+    title_t.x, title_t.y = EDGE + title_t.w / 2, EDGE + title_t.h / 2
     words = [(k, meas.text(["lateral (↻ in the box)" if k == "lateral" else k], INFO_FS)) for k in kinds]
     words.append(("", meas.text([L.LEGEND_NOTE], EDGE_FS, color="#555555")))
-    width = max(hi_x - lo_x, title_t.w + 0.3, max(t.w for _, t in words) + 0.8, 3.0)
+    width = max(content_w, title_t.w + 0.3, max(t.w for _, t in words) + 0.8, 3.0)
     legend, texts, x, line = [], [title_t], EDGE, 0
     for k, t in words:
         sample = 0.4 if k else 0.0
         if x > EDGE and x + sample + t.w > width - EDGE:
             x, line = EDGE, line + 1
-        y = EDGE + title_t.h + 0.08 + line * 0.17 + 0.08
+        y = EDGE + title_t.h + 0.16 + line * 0.17
         if k:
             legend.append((k, x, y))
         t.x, t.y = x + sample + t.w / 2, y
         texts.append(t)
         x += sample + t.w + 0.25
-    header = EDGE + title_t.h + 0.08 + (line + 1) * 0.17 + 0.05
-    title_t.x, title_t.y = EDGE + title_t.w / 2, EDGE + title_t.h / 2
-    dx = (width - (hi_x - lo_x)) / 2 - lo_x
-    dy = header - lo_y
+    return width, EDGE + title_t.h + 0.13 + (line + 1) * 0.17, legend, texts
+
+
+def _frame(p: _Plan, title: str, boxes: dict, routes: list[Route], rows: int, meas: Measure) -> Drawing:
+    """Shift everything into a page with the header on top, centred when the header is wider."""
+    lo_x, lo_y, hi_x, hi_y = _extent(boxes, routes)
+    kinds = [k for k in L.KINDS if any(r.kind == k for r in routes)]
+    width, header, legend, texts = _header(title, kinds, hi_x - lo_x, meas)
+    dx, dy = (width - (hi_x - lo_x)) / 2 - lo_x, header - lo_y
     for b in boxes.values():
         b.x0, b.x1, b.y0, b.y1 = b.x0 + dx, b.x1 + dx, b.y0 + dy, b.y1 + dy
         b.text.x, b.text.y = b.text.x + dx, b.text.y + dy
