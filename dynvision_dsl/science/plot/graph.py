@@ -219,7 +219,7 @@ class GraphPicture(Picture):
 
     def data(self, fmt: str, dpi: float = 150) -> bytes:
         if fmt == "dot":
-            return graph_to_dot(self.graph).encode("utf-8")
+            return graph_to_dot(self.graph, wrap=True).encode("utf-8")
         return super().data(fmt, dpi)
 
 
@@ -228,7 +228,7 @@ def _graphviz(graph: nx.MultiDiGraph, fmt: str, rankdir: str, dpi: float) -> byt
     if dot is None:
         raise RuntimeError("Graphviz's 'dot' is not on PATH; install graphviz or use engine='matplotlib'")
     cmd = [dot, f"-T{fmt}"] + ([f"-Gdpi={dpi}"] if fmt == "png" else [])
-    proc = subprocess.run(cmd, input=graph_to_dot(graph, rankdir, wrap=True).encode("utf-8"), capture_output=True,
+    proc = subprocess.run(cmd, input=graph_to_dot(graph, rankdir, wrap=rankdir == "LR").encode("utf-8"), capture_output=True,
                           timeout=120)
     if proc.returncode != 0 or not proc.stdout:
         err = proc.stderr.decode("utf-8", "replace").strip()
@@ -246,7 +246,7 @@ def draw_graph(graph: nx.MultiDiGraph, path: str | os.PathLike, engine: str = "a
     if engine not in ("auto", "graphviz", "matplotlib"):
         raise ValueError(f"engine must be 'auto', 'graphviz' or 'matplotlib', not {engine!r}")
     if fmt == "dot":
-        return write(path, graph_to_dot(graph, rankdir).encode("utf-8"), overwrite)
+        return write(path, graph_to_dot(graph, rankdir, wrap=rankdir == "LR").encode("utf-8"), overwrite)
     use_dot = fmt != "html" and (engine == "graphviz" or engine == "auto" and shutil.which("dot") is not None)
     if use_dot:
         return write(path, _graphviz(graph, fmt, rankdir, dpi), overwrite)
