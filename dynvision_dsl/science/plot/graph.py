@@ -98,7 +98,7 @@ def figure(d: Drawing, dpi: float = 100):
         b.text.tip = b.tip
         _text(ax, b.text, f"dvnode{i}", tips)
     for i, r in enumerate(d.routes):
-        arrow = FancyArrowPatch(path=_path(r), arrowstyle="->" if r.open_head else "-|>", mutation_scale=8,
+        arrow = FancyArrowPatch(path=_path(r), arrowstyle="->" if r.open_head else "-|>", mutation_scale=6 if r.kind == "lateral" else 8,
                                 color=_COLORS[r.kind], lw=1.2 if r.kind == "readout" else 0.9,
                                 linestyle=_LINESTYLE[r.kind], zorder=2 if r.kind != "lateral" else 3.5)
         arrow.set_gid(f"dvedge{i}")

@@ -517,7 +517,7 @@ def _routes(r: _Routing) -> list[Route]:
 def _loop(box: Box, tip: str) -> Route:
     """A small loop on the top right corner of a box."""
     xa, xb = box.x1 - 0.26 * (box.x1 - box.x0), box.x1 - 0.08 * (box.x1 - box.x0)
-    return Route([(xa, box.y0), (xa, box.y0 - 0.11), (xb, box.y0 - 0.11), (xb, box.y0)], "lateral", tip,
+    return Route([(xa, box.y0), (xa, box.y0 - 0.13), (xb, box.y0 - 0.13), (xb, box.y0)], "lateral", tip,
                  curve=True, ends=(box.name, box.name))
 
 
