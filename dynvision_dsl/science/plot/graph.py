@@ -132,7 +132,7 @@ _DOT_EDGE = {
 
 def dot_rows(graph: nx.MultiDiGraph) -> list[list]:
     """Nodes per row of the matplotlib layout, so that `dot` wraps long chains the same way."""
-    d = layout(graph, max_width=11.0, max_aspect=3.5)  # dot draws wider than matplotlib
+    d = layout(graph, max_width=9.0, max_aspect=3.5)  # dot draws wider than matplotlib
     rows: dict[float, list] = {}
     for b in d.boxes:
         rows.setdefault(round(b.cy, 3), []).append(b.name)
