@@ -222,6 +222,13 @@ def test_timeline_of_x4_with_feedback(tmp_path):
     assert cords._span()[0] < -199
 
 
+def test_timeline_of_collapsed_stages(zoo):
+    g = collapse(zoo["resnet18"], choose(zoo["resnet18"], collapse=True))
+    merged = [d for *_, d in g.edges(keys=True, data=True) if d.get("merged")]
+    assert merged and all(d["delay_steps"] == 0 and d["present_from"] == 0 for d in merged)
+    assert g.nodes["l3"]["present_from"] == 0 and "l3 (group)" in TimelinePicture(g).svg()
+
+
 def test_timeline_needs_a_schedule():
     g = build(ROOT / "specs" / "dyrcnn_x2.dyn")[0].graph.copy()
     del g.nodes["layer1"]["present_from"]

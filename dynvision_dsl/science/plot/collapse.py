@@ -70,6 +70,7 @@ def choose(graph: nx.MultiDiGraph, collapse: bool = False, expand=(), group=()) 
         return chosen
     autos = auto_groups(graph)
     names = {a: g for g in autos for a in aliases(graph, g)}
+    names.update({a: g for g in autos for a in (g.name, *g.members)})  # exact names win over module prefixes
     for e in expand:
         if e not in names:
             known = [g.name for g in autos]
@@ -126,10 +127,13 @@ def _merged(items: list) -> dict:
         return {**d, "kind": keep_kind(d), "via": (u, v)}
     present = [d["present_from"] for *_, d in items if d.get("present_from") is not None]
     delays = {float(d.get("delay_ms") or 0) for *_, d in items}
+    first = min((d for *_, d in items), key=lambda d: (d.get("present_from") is None, d.get("present_from") or 0,
+                                                       d["index"]))
     data = {"index": min(d["index"] for *_, d in items), "kind": keep_kind(items[0][2]), "merged": len(items),
             "port": "input", "pipeline": "", "ops": [],
             "merged_label": _merged_label(items),
             "delay_ms": delays.pop() if len(delays) == 1 else 0.0,
+            "delay_steps": int(first.get("delay_steps") or 0),  # of the first to arrive, for the timeline
             "members_text": [L.edge_tooltip(u, v, d).splitlines()[0] + ": " + (d.get("pipeline") or "identity")
                              for u, v, d in items]}
     if any("present_from" in d for *_, d in items):
