@@ -16,7 +16,7 @@ from typing import Any
 import networkx as nx
 
 from . import labels as L
-from .layout import _COLORS, Drawing, Route, Text, layout
+from .layout import Drawing, Route, Text, layout
 from .picture import FORMATS, Picture, file_format, write
 
 __all__ = ["FORMATS", "GraphPicture", "draw_graph", "graph_to_dot"]
@@ -99,7 +99,7 @@ def figure(d: Drawing, dpi: float = 100):
         _text(ax, b.text, f"dvnode{i}", tips)
     for i, r in enumerate(d.routes):
         arrow = FancyArrowPatch(path=_path(r), arrowstyle="->" if r.open_head else "-|>", mutation_scale=6 if r.kind == "lateral" else 8,
-                                color=_COLORS[r.kind], lw=1.2 if r.kind == "readout" else 0.9,
+                                color=L.COLORS[r.kind], lw=1.2 if r.kind == "readout" else 0.9,
                                 linestyle=_LINESTYLE[r.kind], zorder=2 if r.kind != "lateral" else 3.5)
         arrow.set_gid(f"dvedge{i}")
         tips[f"dvedge{i}"] = r.tip
@@ -110,7 +110,7 @@ def figure(d: Drawing, dpi: float = 100):
         _text(ax, t, None, tips)
     for kind, x, y in d.legend:
         ax.add_patch(FancyArrowPatch((x, y), (x + 0.32, y), arrowstyle="-|>", mutation_scale=7,
-                                     color=_COLORS[kind], lw=0.9, linestyle=_LINESTYLE[kind], shrinkA=0, shrinkB=0))
+                                     color=L.COLORS[kind], lw=0.9, linestyle=_LINESTYLE[kind], shrinkA=0, shrinkB=0))
     return fig, tips
 
 
@@ -121,12 +121,12 @@ def _q(text: Any) -> str:
     return '"' + s.replace("\n", "\\n") + '"'
 
 
-_DOT_EDGE = {
-    "feedforward": 'color="#000000", style=solid, weight=4',
-    "skip": 'color="#1f5fd6", fontcolor="#1f5fd6", style=dashed, weight=1',
-    "feedback": 'color="#d62728", fontcolor="#d62728", style=dashed, constraint=false',
-    "lateral": 'color="#808080", fontcolor="#606060", style=solid, constraint=false',
-    "readout": 'color="#2e7d32", fontcolor="#2e7d32", style=solid, penwidth=1.4',
+_DOT_STYLE = {
+    "feedforward": "style=solid, weight=4",
+    "skip": "style=dashed, weight=1",
+    "feedback": "style=dashed, constraint=false",
+    "lateral": "style=solid, constraint=false",
+    "readout": "style=solid, penwidth=1.4",
 }
 
 
@@ -175,13 +175,13 @@ def _dot_nodes(graph: nx.MultiDiGraph) -> list[str]:
     dt = graph.graph.get("dt")
     loops: dict[Any, list[str]] = {}
     for u, v, _, d in L.sorted_edges(graph):
-        if u == v and L.lateral_line(d) not in loops.setdefault(u, []):
-            loops[u].append(L.lateral_line(d))
+        if u == v:
+            loops.setdefault(u, []).append(L.lateral_line(d))
     out = []
     for n in L.sorted_nodes(graph):
         data = graph.nodes[n]
         fill = _FILL.get(L.role(data), _FILL["area"])
-        text = "\n".join(L.node_lines(n, data) + loops.get(n, []))
+        text = "\n".join(L.node_lines(n, data) + L.loop_lines(loops.get(n, [])))
         out.append(f"  {_q(n)} [label={_q(text)}, fillcolor=\"{fill}\", tooltip={_q(L.node_tooltip(n, data, dt))}];")
     return out
 
@@ -193,7 +193,9 @@ def _dot_edges(graph: nx.MultiDiGraph, row_of: dict) -> list[str]:
         kind = L.kind(d)
         text = "" if u == v else "\n".join(L.edge_lines(d))  # a lateral's text is in its box
         attrs = [f"label={_q(text)}"] if text else []
-        attrs += [_DOT_EDGE[kind], f"tooltip={_q(L.edge_tooltip(u, v, d, graph.graph.get('dt')))}"]
+        color = L.COLORS[kind]
+        attrs += [f'color="{color}"' + (f', fontcolor="{color}"' if kind != "feedforward" else ""), _DOT_STYLE[kind],
+                  f"tooltip={_q(L.edge_tooltip(u, v, d, graph.graph.get('dt')))}"]
         if row_of and row_of[u] != row_of[v] and kind not in ("feedback", "lateral"):
             attrs.append("constraint=false, weight=0")
         if L.role(graph.nodes[v]) != "readout" and L.port_of(d) != "input":

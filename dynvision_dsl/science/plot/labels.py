@@ -12,6 +12,9 @@ from ...ops import OPERATORS, OpError, resolve_defaults
 from ...values import fmt_number
 
 KINDS = ("feedforward", "skip", "feedback", "lateral", "readout")
+# one palette for every picture (matplotlib, Graphviz, timeline)
+COLORS = {"feedforward": "#000000", "skip": "#1f5fd6", "feedback": "#d62728", "lateral": "#808080",
+          "readout": "#2e7d32"}
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 _ROLE_ORDER = {"input": 0, "area": 1, "group": 1, "readout": 2}
 LEGEND_NOTE = "conv 7/2 = kernel 7, stride 2 (other arguments, modules and shapes: hover in SVG/HTML)"
@@ -234,6 +237,12 @@ def lateral_line(d: dict) -> str:
     text = text[len("lateral "):] if text.startswith("lateral ") else text
     delay = delay_text(d)
     return "↻ " + text + (f" · {delay}" if delay else "") + (f" → {port_of(d)}" if port_of(d) != "input" else "")
+
+
+def loop_lines(lines: list[str]) -> list[str]:
+    """Lateral lines of one box, each once, with `(×n)` where n connections read alike."""
+    return [s + (f" (×{lines.count(s)})" if lines.count(s) > 1 else "") for i, s in enumerate(lines)
+            if s not in lines[:i]]
 
 
 def node_lines(name: str, data: dict) -> list[str]:

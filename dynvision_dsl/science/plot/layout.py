@@ -186,14 +186,12 @@ def _plan(graph: nx.MultiDiGraph, meas: Measure) -> _Plan:
             loops.setdefault(u, []).append(L.lateral_line(d))
     box_text = {}
     for n in graph.nodes:
-        seen = loops.get(n, [])
-        lines = L.node_lines(n, graph.nodes[n]) + [s + (f" (×{seen.count(s)})" if seen.count(s) > 1 else "")
-                                                     for i, s in enumerate(seen) if s not in seen[:i]]
+        lines = L.node_lines(n, graph.nodes[n]) + L.loop_lines(loops.get(n, []))
         box_text[n] = meas.text(lines, INFO_FS, bold_first=True, tip=L.node_tooltip(n, graph.nodes[n], dt))
     edge_text = {}
     for u, v, k, d in edges:
         if u != v:
-            color = "#222222" if L.kind(d) == "feedforward" else _COLORS[L.kind(d)]
+            color = "#222222" if L.kind(d) == "feedforward" else L.COLORS[L.kind(d)]
             edge_text[(u, v, k)] = meas.text(L.edge_lines(d), EDGE_FS, color=color, background=True,
                                              tip=L.edge_tooltip(u, v, d, dt))
     col_w = [max(box_text[n].w + 2 * PAD_X for n in col) for col in columns]
@@ -208,9 +206,6 @@ def _plan(graph: nx.MultiDiGraph, meas: Measure) -> _Plan:
             gaps[i] = max(gaps[i], t.w + 0.55)
     return _Plan(graph, columns, col_of, box_text, col_w, box_h, gaps, edges, edge_text, loops)
 
-
-_COLORS = {"feedforward": "#000000", "skip": "#1f5fd6", "feedback": "#d62728", "lateral": "#808080",
-           "readout": "#2e7d32"}
 
 
 # ----------------------------------------------------------- row breaks

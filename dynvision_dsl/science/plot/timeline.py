@@ -9,7 +9,6 @@ import networkx as nx
 
 from ...values import fmt_number
 from . import labels as L
-from .layout import _COLORS
 from .picture import Picture
 
 _FILL = {"input": "#9e9e9e", "area": "#5b8def", "group": "#e0a040", "readout": "#2e9d4a"}
@@ -105,7 +104,7 @@ class TimelinePicture(Picture):
         from matplotlib.lines import Line2D
 
         kinds = [k for k in L.KINDS if any(L.kind(d) == k for *_, d in self.graph.edges(keys=True, data=True))]
-        handles = [Line2D([], [], color=_COLORS[k], lw=1.0, linestyle=_STYLE[k], label=k) for k in kinds]
+        handles = [Line2D([], [], color=L.COLORS[k], lw=1.0, linestyle=_STYLE[k], label=k) for k in kinds]
         if handles:
             fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(0.99, 1 - 0.08 / self.height),
                        ncol=len(handles), fontsize=7, frameon=False, handlelength=2.0, columnspacing=1.0)
@@ -136,7 +135,7 @@ class TimelinePicture(Picture):
             t0, t1 = self._at(u, end - delay), self._at(v, end)
             a, b = (t0, row[u]), (t1, row[v])
             if delay and u != v:
-                ax.text((t0 + t1) / 2, (row[u] + row[v]) / 2, L.delay_text(d), fontsize=6, color=_COLORS[kind],
+                ax.text((t0 + t1) / 2, (row[u] + row[v]) / 2, L.delay_text(d), fontsize=6, color=L.COLORS[kind],
                         ha="center", va="center", zorder=5,
                         bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85))
             bow = delay == 0 and abs(row[v] - row[u]) > 1  # a same-step skip bows out of the cascade
@@ -144,7 +143,7 @@ class TimelinePicture(Picture):
             if u == v:
                 a, b = (t0, row[u] - 0.05), (t1, row[v] - 0.05)
             arrow = FancyArrowPatch(a, b, connectionstyle=style, arrowstyle="-|>", mutation_scale=7,
-                                    color=_COLORS[kind], lw=0.9, linestyle=_STYLE[kind], shrinkA=2, shrinkB=2,
+                                    color=L.COLORS[kind], lw=0.9, linestyle=_STYLE[kind], shrinkA=2, shrinkB=2,
                                     zorder=3)
             arrow.set_gid(f"dvconn{j}")
             tips[f"dvconn{j}"] = L.edge_tooltip(u, v, d, self.dt)
