@@ -182,6 +182,7 @@ def test_collapse_resnet_stages(zoo):
     assert all(d["kind"] in ("feedforward", "readout") for d in ff.values())  # skips were inside the stages
     expanded = collapse(g, choose(g, expand=["layer1"]))  # torchvision's module name picks l1
     assert "l1_0a" in expanded.nodes and "l1" not in expanded.nodes and "l2" in expanded.nodes
+    assert choose(g, expand=["stem"]) == auto_groups(g)  # an area in no stage: nothing to open, no error
 
 
 def test_collapse_keeps_laterals_and_feedback(zoo):

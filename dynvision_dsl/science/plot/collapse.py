@@ -72,12 +72,12 @@ def choose(graph: nx.MultiDiGraph, collapse: bool = False, expand=(), group=()) 
     names = {a: g for g in autos for a in aliases(graph, g)}
     names.update({a: g for g in autos for a in (g.name, *g.members)})  # exact names win over module prefixes
     for e in expand:
-        if e not in names:
+        if e not in names and e not in _areas(graph):  # an area outside every stage is drawn anyway
             known = [g.name for g in autos]
             guess = did_you_mean(e, known)
             raise GroupError(f"--expand {e}: no collapsible group of that name" +
                              (f" (did you mean '{guess}'?)" if guess else f"; groups: {', '.join(known) or 'none'}"))
-    dropped = {names[e].name for e in expand}
+    dropped = {names[e].name for e in expand if e in names}
     return chosen + [g for g in autos if g.name not in dropped and not taken & set(g.members)]
 
 
