@@ -82,6 +82,20 @@ class DynModel(nn.Module):
         """The Python source of the step functions (one per step variant)."""
         return "\n".join(step.source for step in self.program.steps)
 
+    def picture(self, collapse: bool = False, expand=(), group=(), timeline: bool = False):
+        """The connectivity drawing (or with `timeline` the first-presence view) as a
+        picture object: `.save("x.svg")`, `.svg()`, shown by notebooks."""
+        from .science.plot.collapse import choose, collapse as collapsed
+        from .science.plot.graph import GraphPicture
+        from .science.plot.timeline import TimelinePicture
+
+        graph = collapsed(self.graph, choose(self.graph, collapse, expand, group))
+        return TimelinePicture(graph) if timeline else GraphPicture(graph)
+
+    def _repr_svg_(self) -> str:
+        """Notebooks show a compiled model as its connectivity drawing."""
+        return self.picture().svg()
+
     def run(self, x: torch.Tensor, record=None, check_finite: bool = True) -> RunResult:
         """Simulate and record area responses (all areas when `record` is None).
         A NaN or inf in a recorded area or the logits raises `NonFiniteError`

@@ -7,7 +7,7 @@ from pathlib import Path
 from .check import check_module
 from .diagnostics import Diagnostic, DynError, Span
 from .emit import class_name, render
-from .graph import build_graph
+from .graph import READOUT, build_graph
 from .lower import Program, lower
 from .model import DynModel, instantiate
 from .parse import parse
@@ -44,9 +44,20 @@ def build(source: str | Path, params: dict | None = None, file: str | None = Non
     schedule = build_schedule(model)
     program = lower(model, schedule, optimize=optimize)
     program.graph = build_graph(model)
-    for area, step in schedule.present_from.items():  # first present step, counted from step 0 after idle
-        program.graph.nodes[area]["present_from"] = None if step is None else step - model.idle
+    _presence(program.graph, schedule, model)
     return program, diags + schedule.diagnostics
+
+
+def _presence(graph, schedule, model) -> None:
+    """First present step of every node and connection, counted from step 0 after idle."""
+    def rel(step):
+        return None if step is None else step - model.idle
+    for area, step in schedule.present_from.items():
+        graph.nodes[area]["present_from"] = rel(step)
+    graph.nodes[model.input.name]["present_from"] = -model.idle
+    for *_, d in graph.edges(keys=True, data=True):
+        d["present_from"] = rel(schedule.term_present_from.get(d["index"]))
+    graph.nodes[READOUT]["present_from"] = rel(schedule.term_present_from[-1])
 
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,

@@ -1,0 +1,1 @@
+"""Pictures of a model: the connectivity drawing (`graph`) and its time view (`timeline`)."""
