@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -17,7 +18,8 @@ from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_expression
-from .values import Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
+from .values import (NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_number, fmt_quantity, kind_text,
+                     source_text)
 
 SOLVERS = ("euler", "rk4", "exponential")
 # Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each
@@ -29,6 +31,7 @@ GENERATED_ATTRIBUTES = frozenset((
     "simulate", "graph"))
 MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(DynModel))
 TIME_ITEMS = ("dt", "steps", "idle")
+FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
 Override = Any  # str | int | float | bool
 
 
@@ -179,6 +182,8 @@ class _Checker:
     def _lookup_param(self, name: str, span: Span) -> Val:
         if name in self.params:
             return self._param_value(name, span)
+        if name.lower() in NON_FINITE_NAMES and name not in self.all_param_names:
+            raise _not_a_number(name, span)
         if name in self.all_param_names:
             raise err(f"param '{name}' is not defined in this variant (it is declared under a condition "
                       f"that is false, line {self.all_param_names[name]})", span)
@@ -216,6 +221,9 @@ class _Checker:
         if isinstance(raw, bool):
             return Val(raw, None)
         if isinstance(raw, (int, float)):
+            if not math.isfinite(raw):
+                raise err(f"param '{name}' cannot be {raw}: every value of a spec is a finite number",
+                          Span("--set", 0, 0, 0, 0), f"give '{name}' a finite value")
             return Val(float(raw), 0)
         text = str(raw).strip()
         declared = self.params[name].decl.value
@@ -226,7 +234,11 @@ class _Checker:
         except DynError as exc:
             raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
                                        f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
-        return Evaluator(text, self._lookup_param)(expr)
+        try:
+            return Evaluator(text, self._lookup_param)(expr)
+        except DynError as exc:
+            first = exc.diagnostics[0]
+            raise err(f"--set {name}={text}: {first.message}", Span("--set", 0, 0, 0, 0), first.hint) from None
 
     def _checked_override(self, name: str, new: Val, default: Val) -> Val:
         same = (new.dim == default.dim) and (type(new.v) is type(default.v) or (new.is_number and default.is_number))
@@ -839,7 +851,7 @@ class _AreaBuilder:
             path = f"{self.name}.{name}"
             self.trainable[name] = (path, val.dim)
             self.ck.modules.setdefault(path, s.name.span)
-            self.area.trainables[path] = float(val.v)
+            self.area.trainables[path] = _float32(float(val.v), self.ck._text(s.value), s.value.span)
         else:
             self.scope.values[name] = val
 
@@ -865,7 +877,7 @@ class _AreaBuilder:
             if not init.is_number or isinstance(init.v, bool) or init.dim != 0:
                 raise err(f"the initial value of '{s.var.name}' must be a dimensionless number, got "
                           f"{init.describe()}", s.init.span)
-            self.states[s.var.name] = ir.Const(float(init.v), s.init.span)
+            self.states[s.var.name] = ir.Const(_float32(float(init.v), self.ck._text(s.init), s.init.span), s.init.span)
         elif isinstance(s, S.Ode):
             if any(o.var == s.var.name for o in a.odes):
                 raise err(f"'{s.var.name}' of {self.name} has two differential equations", s.var.span)
@@ -955,7 +967,7 @@ class _AreaBuilder:
         ck = self.ck
         if isinstance(e, S.Num):
             v = Evaluator(ck.src, self.lookup_const)(e)
-            return ir.Const(float(v.v), e.span), v.dim
+            return ir.Const(_float32(float(v.v), ck._text(e), e.span), e.span), v.dim
         if isinstance(e, (S.Str, S.Bool)):
             raise err(f"'{ck._text(e)}' is not a number; equations compute with numbers", e.span)
         if isinstance(e, S.Name):
@@ -993,6 +1005,8 @@ class _AreaBuilder:
                       f"declare it as a state ('state {name} = 0') to read its previous value")
         if name in self.ck.all_param_names:
             raise err(f"param '{name}' is not defined in this variant", e.span)
+        if name.lower() in NON_FINITE_NAMES:
+            raise _not_a_number(name, e.span)
         if name not in self.ports:
             self.ports.append(name)
         return ir.Ref("port", name, e.span), 0
@@ -1007,7 +1021,7 @@ class _AreaBuilder:
         if not val.is_number or isinstance(val.v, bool):
             raise err(f"'{self.ck._text(e)}' is {val.describe()}, not a number; equations compute with numbers",
                       e.span)
-        return ir.Const(float(val.v), e.span)
+        return ir.Const(_float32(float(val.v), self.ck._text(e), e.span), e.span)
 
     def _binop(self, e: S.BinOp, in_ode: bool) -> tuple[ir.EqExpr, int]:
         if e.op in ("and", "or"):
@@ -1033,6 +1047,7 @@ class _AreaBuilder:
                 if not isinstance(b, ir.Const) or b.value != int(b.value):
                     raise err(f"'{self.ck._text(e.left)}' has a unit; raise it only to a whole constant power", e.span)
                 dim = int(da * b.value)
+        _check_constant_arithmetic(fn, a, b, e, self.ck._text(e))
         return ir.Apply(fn, (a, b), e.span), dim
 
     def _call(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
@@ -1088,6 +1103,39 @@ class _AreaBuilder:
         self.area.functions[path] = fdef.name
         self.ck.modules.setdefault(path, e.alias.span if e.alias else e.span)
         return ir.Apply(fdef.name, (inner,) if inner is not None else (), e.span, path, opts), 0
+
+
+def _not_a_number(name: str, span: Span) -> DynError:
+    return err(f"'{name}' is not a number in a spec: every value is finite (there is no inf or nan)", span,
+               "write a large finite number instead, e.g. 1e9")
+
+
+def _float32(value: float, text: str, span: Span) -> float:
+    """`value`, if float32 (which the model computes in) holds it; a DynError at `span` otherwise."""
+    if abs(value) > FLOAT32_MAX:
+        raise err(f"'{text}' is {fmt_number(value)}, beyond the float32 range the model computes in "
+                  f"(about 3.4e38)", span, "use a smaller value")
+    return value
+
+
+_ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+               "pow": operator.pow}
+
+
+def _check_constant_arithmetic(fn: str, a: ir.EqExpr, b: ir.EqExpr, e: S.BinOp, text: str) -> None:
+    """Constant arithmetic in an equation must stay finite in float32 (it would be inf or nan at run time)."""
+    if fn == "div" and isinstance(b, ir.Const) and b.value == 0:
+        raise err(f"division by zero in '{text}'", e.right.span)
+    if not (isinstance(a, ir.Const) and isinstance(b, ir.Const)) or fn not in _ARITHMETIC:
+        return
+    x, y = a.value, b.value
+    if fn == "pow" and (x == 0 and y < 0 or x < 0 and y != int(y)):
+        raise err(f"'{text}' has no finite real value", e.span)
+    try:
+        value = _ARITHMETIC[fn](x, y)
+    except OverflowError:
+        value = math.inf
+    _float32(value, text, e.span)
 
 
 def _divisor_below(n: int, limit: int) -> int:

@@ -37,6 +37,7 @@ from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
 from .data import load as load_data
 from .util.files import write_atomic
+from .util.source import read_spec_text
 from .model import DynModel, NonFiniteError, non_finite_kind
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure
@@ -474,8 +475,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
     Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf."""
     spec = Path(spec)
-    if not spec.is_file():
-        raise TrainError(f"no such file: {spec}")
+    read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
     params = {str(k): str(v) for k, v in (params or {}).items()}
     out = Path(out) if out is not None else Path("runs") / f"train-{spec.stem}"
     if resume and force:
@@ -502,7 +502,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
 def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
            test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
            echo: Callable[[str], None], ctx: _Dist) -> TrainResult:
-    text = spec.read_text()
+    text = read_spec_text(spec)
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
     name = model.program.model.name
