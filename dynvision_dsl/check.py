@@ -14,6 +14,7 @@ from torch import nn
 
 from . import ir
 from . import syntax as S
+from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
@@ -60,6 +61,8 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None) ->
     """Resolve and check a parsed module; the model is None when there are errors."""
     checker = _Checker(module, params or {})
     model = checker.run()
+    if model is not None and not checker.sink.has_errors:
+        checker.sink.items.extend(resource_diagnostics(model))
     unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
     return (None if checker.sink.has_errors else model), unique
 
@@ -235,7 +238,7 @@ class _Checker:
             raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
                                        f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
         try:
-            return Evaluator(text, self._lookup_param)(expr)
+            return Evaluator(f"param __value__ = {text}", self._lookup_param)(expr)
         except DynError as exc:
             first = exc.diagnostics[0]
             raise err(f"--set {name}={text}: {first.message}", Span("--set", 0, 0, 0, 0), first.hint) from None
@@ -303,6 +306,12 @@ class _Checker:
                 self.sink.error("the time block does not set steps", blocks[0].span, "add 'steps = 10'")
             steps = 1
         idle = self._try(lambda: self._int(items["idle"].value, "idle", 0), 0) if "idle" in items else 0
+        if steps + idle > MAX_STEPS:
+            culprit = items["steps"] if steps >= idle else items["idle"]
+            self.sink.error(f"a run of {steps + idle} steps is more than the {MAX_STEPS} a model runs (the steps "
+                            f"loop in Python, and the logits alone keep every step)", culprit.value.span,
+                            _lower_hint(self._text(culprit.value), self.params, "e.g. 100"))
+            steps, idle = 1, 0
         return dt, steps, idle
 
     def _dt(self, expr: S.Expr) -> float:
@@ -391,6 +400,11 @@ class _Checker:
         if dt is None:
             return float(val.v), 0
         ratio = val.v / dt
+        if not ratio <= MAX_DELAY_STEPS:  # also inf, from a tiny dt
+            raise err(f"delay '{self._text(expr)}' is {_plain(ratio)} steps of dt = {fmt_quantity(dt, 1)}, more "
+                      f"than the {MAX_DELAY_STEPS} a delay buffer may hold", expr.span,
+                      _lower_hint(self._text(expr), self.params, f"at most {_plain(MAX_DELAY_STEPS * dt)} ms")
+                      + " or raise dt")
         if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
             raise err(f"delay {val.describe()} is not a multiple of dt = {fmt_quantity(dt, 1)}", expr.span,
                       f"use {fmt_quantity(math.floor(ratio) * dt, 1)} or {fmt_quantity(math.ceil(ratio) * dt, 1)}")
@@ -1105,6 +1119,18 @@ class _AreaBuilder:
         return ir.Apply(fdef.name, (inner,) if inner is not None else (), e.span, path, opts), 0
 
 
+def _lower_hint(text: str, params: dict, example: str) -> str:
+    """'lower it with --set NAME=...' when `text` is just a param's name, else 'lower it in the spec'."""
+    if text in params:
+        return f"lower it with --set {text}=... ({example})"
+    return f"lower it in the spec ({example})"
+
+
+def _plain(x: float) -> str:
+    """A whole number in digits (1000000, not 1e+06), anything else as %g."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e15 else f"{x:g}"
+
+
 def _not_a_number(name: str, span: Span) -> DynError:
     return err(f"'{name}' is not a number in a spec: every value is finite (there is no inf or nan)", span,
                "write a large finite number instead, e.g. 1e9")
@@ -1112,9 +1138,10 @@ def _not_a_number(name: str, span: Span) -> DynError:
 
 def _float32(value: float, text: str, span: Span) -> float:
     """`value`, if float32 (which the model computes in) holds it; a DynError at `span` otherwise."""
-    if abs(value) > FLOAT32_MAX:
-        raise err(f"'{text}' is {fmt_number(value)}, beyond the float32 range the model computes in "
-                  f"(about 3.4e38)", span, "use a smaller value")
+    if not abs(value) <= FLOAT32_MAX:
+        what = f"is {fmt_number(value)}, beyond" if math.isfinite(value) else "overflows"
+        raise err(f"'{text}' {what} the float32 range the model computes in (about 3.4e38)", span,
+                  "use a smaller value")
     return value
 
 
@@ -1122,13 +1149,21 @@ _ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "d
                "pow": operator.pow}
 
 
+def _constant(x: ir.EqExpr) -> float | None:
+    """The value of a constant or a negated constant, else None."""
+    if isinstance(x, ir.Apply) and x.fn == "neg" and len(x.args) == 1:
+        inner = _constant(x.args[0])
+        return None if inner is None else -inner
+    return x.value if isinstance(x, ir.Const) else None
+
+
 def _check_constant_arithmetic(fn: str, a: ir.EqExpr, b: ir.EqExpr, e: S.BinOp, text: str) -> None:
     """Constant arithmetic in an equation must stay finite in float32 (it would be inf or nan at run time)."""
-    if fn == "div" and isinstance(b, ir.Const) and b.value == 0:
+    if fn == "div" and _constant(b) == 0:
         raise err(f"division by zero in '{text}'", e.right.span)
-    if not (isinstance(a, ir.Const) and isinstance(b, ir.Const)) or fn not in _ARITHMETIC:
+    x, y = _constant(a), _constant(b)
+    if x is None or y is None or fn not in _ARITHMETIC:
         return
-    x, y = a.value, b.value
     if fn == "pow" and (x == 0 and y < 0 or x < 0 and y != int(y)):
         raise err(f"'{text}' has no finite real value", e.span)
     try:

@@ -2,10 +2,11 @@
 and the API (`compile(Path)`) answer a missing, binary or odd file with the same error."""
 from __future__ import annotations
 
+import difflib
 import stat
 from pathlib import Path
 
-from ..diagnostics import Diagnostic, DynError, Span, did_you_mean
+from ..diagnostics import Diagnostic, DynError, Span
 
 BOM = "\ufeff"
 MAX_SPEC_BYTES = 16 * 2**20  # a spec is a page of text; anything larger is not one
@@ -86,10 +87,11 @@ def _nearby(p: Path) -> str:
     if not folder.is_dir():
         return f"the folder {folder} does not exist either; check the path"
     specs = sorted(q.name for q in folder.glob("*.dyn"))
-    guess = did_you_mean(p.name, specs)
+    guess = difflib.get_close_matches(p.name, specs, n=1, cutoff=0.8)
     if guess:
-        return f"did you mean {folder / guess}?"
-    return f"specs in {folder}: " + ", ".join(specs[:5]) if specs else f"there is no .dyn file in {folder}"
+        return f"did you mean {folder / guess[0]}?"
+    where = "this folder" if str(folder) == "." else str(folder)
+    return f"specs in {where}: " + ", ".join(specs[:5]) if specs else f"there is no .dyn file in {where}"
 
 
 def _inside(p: Path) -> str:
