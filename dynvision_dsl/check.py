@@ -57,12 +57,14 @@ class _Scope:
         return self.parent.get(name) if self.parent else None
 
 
-def check_module(module: S.Module, params: dict[str, Override] | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
-    """Resolve and check a parsed module; the model is None when there are errors."""
+def check_module(module: S.Module, params: dict[str, Override] | None = None,
+                 memory: int | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
+    """Resolve and check a parsed module; the model is None when there are errors. The model must
+    fit in `memory` bytes (default: this machine's RAM)."""
     checker = _Checker(module, params or {})
     model = checker.run()
     if model is not None and not checker.sink.has_errors:
-        checker.sink.items.extend(resource_diagnostics(model))
+        checker.sink.items.extend(resource_diagnostics(model, memory))
     unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
     return (None if checker.sink.has_errors else model), unique
 
@@ -1139,7 +1141,7 @@ def _not_a_number(name: str, span: Span) -> DynError:
 def _float32(value: float, text: str, span: Span) -> float:
     """`value`, if float32 (which the model computes in) holds it; a DynError at `span` otherwise."""
     if not abs(value) <= FLOAT32_MAX:
-        what = f"is {fmt_number(value)}, beyond" if math.isfinite(value) else "overflows"
+        what = f"is {value:.3g}, beyond" if math.isfinite(value) else "overflows"
         raise err(f"'{text}' {what} the float32 range the model computes in (about 3.4e38)", span,
                   "use a smaller value")
     return value

@@ -93,6 +93,7 @@ from . import checkpoint as ckpt_mod
 from . import data as data_mod
 from .diagnostics import DynError
 from .util.files import write_atomic
+from .util.source import read_spec_text
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure, _palette
