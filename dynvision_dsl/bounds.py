@@ -9,6 +9,7 @@ import re
 
 from . import ir
 from .diagnostics import Diagnostic, Sink, Span
+from .ops import OPERATORS
 
 MAX_STEPS = 1_000_000  # idle + steps: the run loops over steps in Python, one call per step
 MAX_DELAY_STEPS = 1_000_000  # a buffer keeps one tensor per step of delay
@@ -41,12 +42,18 @@ def resource_diagnostics(model: ir.Model, memory: int | None = None) -> list[Dia
     sink = Sink()
     buffers = buffer_bytes(model)
     in_buffers = sum(b for _, b in buffers)
-    total = in_buffers + step_bytes(model)
-    one_step_delays = sum(b // c.delay_steps for c, b in buffers) + step_bytes(model)
+    weights = weight_bytes(model)
+    total = in_buffers + step_bytes(model) + sum(b for _, b in weights)
+    one_step_delays = total - in_buffers + sum(b // c.delay_steps for c, b in buffers)
     where = f"; this machine has {size_text(memory)}"
     if total <= memory:
         return []
-    if one_step_delays <= memory / 2:  # the delays are to blame: the areas would fit with short ones
+    heaviest, most = max(weights, key=lambda cb: cb[1], default=(None, 0))
+    if most > memory / 2:  # one connection's weights take most of it
+        sink.error(f"the weights of {_label(heaviest)} need about {size_text(most)}{where}", heaviest.span,
+                   "use fewer channels, a smaller kernel or a smaller linear there (a conv holds "
+                   "in x out x k x k weights, a linear in x out)")
+    elif one_step_delays <= memory / 2:  # the delays are to blame: the areas would fit with short ones
         conn, most = max(buffers, key=lambda cb: cb[1])
         sink.error(f"the delay buffers need about {size_text(in_buffers)} per batch item{where} (this delay "
                    f"keeps {_shape_text(model, conn.source)} for {conn.delay_steps} steps: {size_text(most)})",
@@ -54,7 +61,7 @@ def resource_diagnostics(model: ir.Model, memory: int | None = None) -> list[Dia
     else:
         area = max(model.areas.values(), key=lambda a: _numel(a.shape))
         sink.error(f"one step of {model.name} needs about {size_text(total)} per batch item (states, area "
-                   f"outputs and delay buffers in float32){where}; the largest area is {area.name} "
+                   f"outputs, delay buffers and weights in float32){where}; the largest area is {area.name} "
                    f"[{', '.join(map(str, area.shape))}]", area.span, _area_hint(model, area, total / memory))
     return sink.items
 
@@ -66,6 +73,19 @@ def buffer_bytes(model: ir.Model) -> list[tuple[ir.Conn | ir.ReadoutSpec, int]]:
         if c.delay_steps > 0 and (c.source not in longest or c.delay_steps > longest[c.source].delay_steps):
             longest[c.source] = c
     return [(c, c.delay_steps * _numel(_shape(model, c.source)) * FLOAT_BYTES) for c in longest.values()]
+
+
+def weight_bytes(model: ir.Model) -> list[tuple[ir.Conn | ir.ReadoutSpec, int]]:
+    """The bytes of each connection's (and the readout's) weights, as the operator table estimates them."""
+    out = []
+    for c in [*model.conns, model.readout]:
+        n = sum(OPERATORS[o.kind].weights(o.a, o.in_shape, o.out_shape) for o in c.ops if o.out_shape)
+        out.append((c, n * FLOAT_BYTES))
+    return out
+
+
+def _label(c) -> str:
+    return f"'{c.label}'" if isinstance(c, ir.Conn) else "the readout"
 
 
 def step_bytes(model: ir.Model) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 import dynvision_dsl as dd
 from dynvision_dsl import DynError
-from dynvision_dsl.bounds import buffer_bytes, resource_diagnostics, step_bytes
+from dynvision_dsl.bounds import buffer_bytes, resource_diagnostics, step_bytes, weight_bytes
 from dynvision_dsl.check import check_module
 from dynvision_dsl.cli import main
 from dynvision_dsl.parse import parse
@@ -81,8 +81,9 @@ PROBES = [
     ("dt_tiny", spec(DT="1e-320 ms").encode(), "more than the 1000000 a delay buffer may hold", "15:30"),
     ("delay_1e9", spec(DELAY="1e9 ms").encode(), "delay 't_fb' is 1000000000 steps of dt = 1 ms", "15:30"),
     ("steps_1e9", spec(STEPS="1e9").encode(), "a run of 1000000000 steps is more than the 1000000", "10:11"),
-    ("size_huge", spec(SIZE="100000000").encode(), "per batch item (states, area outputs and delay buffers", "13:1"),
-    ("channels_huge", spec(CH="10000000000000").encode(), "per batch item (states, area outputs and delay", "13:1"),
+    ("size_huge", spec(SIZE="100000000").encode(), "per batch item (states, area outputs, delay buffers and", "13:1"),
+    ("channels_huge", spec(CH="10000000000000").encode(), "the weights of 'V1 -> V1.fb' need about", "15:1"),
+    ("kernel_huge", spec(K="100000001").encode(), "the weights of 'image -> V1' need about", "14:1"),
     ("delay_buffers", spec(CH="1024", SIZE="256", DELAY="1000 s").encode(), "the delay buffers need about 244.1 TB",
      "15:1"),
 ]
@@ -206,6 +207,8 @@ def test_the_estimate_counts_states_outputs_buffers_and_logits():
     assert buffered == 3 * 2 * 8 * 8 * 4  # V1's output kept for 3 steps
     # V1: its state r (also the output); two conv results of [2, 8, 8]; 5 steps of 2 logits
     assert step_bytes(model) == (2 * 8 * 8 + 2 * (2 * 8 * 8) + 5 * 2) * 4
+    # conv(3) 1 -> 2 and 2 -> 2 channels with biases; the readout's linear 2 -> 2 with bias
+    assert [b for _, b in weight_bytes(model)] == [(1 * 2 * 9 + 2) * 4, (2 * 2 * 9 + 2) * 4, (2 + 1) * 2 * 4]
 
 
 def test_a_long_delay_is_analysed_without_a_loop_over_its_steps():
