@@ -84,6 +84,7 @@ class _Checker:
         self.selected_areas: set[str] = set()  # areas of this variant, including ones that failed their checks
         self.modules: dict[str, Span] = {}  # module path -> where it was named
         self.broken_targets: set[str] = set()  # areas fed by a connection that failed its checks
+        self.dt: float | None = None  # ms, once the time block is read
 
     # ----------------------------------------------------------------- driver
     def run(self) -> ir.Model | None:
@@ -100,6 +101,7 @@ class _Checker:
             by_kind.setdefault(type(d), []).append(d)
         name = self._model_name(by_kind.get(S.ModelDecl, []))
         dt, steps, idle = self._time(by_kind.get(S.TimeBlock, []))
+        self.dt = dt
         inp = self._input(by_kind.get(S.InputDecl, []))
         for d in by_kind.get(S.DynamicsDecl, []):
             self._declare_dynamics(d)
@@ -323,7 +325,7 @@ class _Checker:
                       "write a unit after the number, e.g. 'dt = 1 ms'")
         if val.v <= 0:
             raise err(f"dt must be positive, got {val.describe()}", expr.span)
-        return float(val.v)
+        return _float32(float(val.v), self._text(expr), expr.span)
 
     def _input(self, decls: list[S.InputDecl]) -> ir.InputSpec | None:
         if not decls:
@@ -937,6 +939,10 @@ class _AreaBuilder:
         if value is not None and value <= 0:
             raise err(f"the time constant of d{s.var.name}/dt must be positive, but '{self.ck._text(s.coef)}' is "
                       f"{fmt_quantity(value, 1)}", s.coef.span, "a leak 'tau * dr/dt = -r + ...' needs tau > 0")
+        dt = self.ck.dt
+        if value is not None and dt is not None and not dt / value <= FLOAT32_MAX:
+            raise err(f"dt / '{self.ck._text(s.coef)}' is {dt / value:.3g}, beyond the float32 range the model "
+                      f"computes in (about 3.4e38)", s.coef.span, "use a larger time constant or a smaller dt")
 
     def _known_coefficient(self, coef: S.Expr) -> None:
         """A time constant must be a param or template argument; any other name would read as a port."""

@@ -11,7 +11,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import syntax as S
 from .diagnostics import Diagnostic, DynError, Span
-from .util.source import strip_bom
+from .util.source import read_spec_text, strip_bom
 
 GRAMMAR = Path(__file__).with_name("dyn.lark")
 RESERVED_UNITS = ("ms", "s")
@@ -55,8 +55,7 @@ def parse(source: str, file: str = "<string>") -> S.Module:
 
 
 def parse_file(path: str | Path) -> S.Module:
-    path = Path(path)
-    return parse(path.read_text(), str(path))
+    return parse(read_spec_text(path), str(path))
 
 
 def parse_expression(text: str, file: str = "<override>") -> S.Expr:

@@ -78,6 +78,8 @@ PROBES = [
      "13:74"),
     ("equation_negative_root", spec().replace("* gain", "* (-8) ^ 0.5").encode(), "has no finite real value", "13:73"),
     ("equation_zero_to_negative", spec().replace("* gain", "* 0 ^ -1").encode(), "has no finite real value", "13:73"),
+    ("dt_beyond_float32", spec(DT="1e300 ms").encode(), "'1e300 ms' is 1e+300, beyond the float32 range", "9:8"),
+    ("tau_tiny", spec(TAU="1e-40 ms").encode(), "dt / 'tau' is 1e+40, beyond the float32 range", "13:28"),
     ("dt_tiny", spec(DT="1e-320 ms").encode(), "more than the 1000000 a delay buffer may hold", "15:30"),
     ("delay_1e9", spec(DELAY="1e9 ms").encode(), "delay 't_fb' is 1000000000 steps of dt = 1 ms", "15:30"),
     ("steps_1e9", spec(STEPS="1e9").encode(), "a run of 1000000000 steps is more than the 1000000", "10:11"),
