@@ -473,7 +473,8 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     """Train `spec` compiled with `params` (the `--set` overrides) and write the run to
     `out` (default runs/train-SPECSTEM). `epochs` is the total, also when resuming.
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
-    Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf."""
+    Raises DynError for a spec that cannot be read or has errors, TrainError for other problems
+    the user can fix, and NonFiniteError for NaN/inf."""
     spec = Path(spec)
     read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
     params = {str(k): str(v) for k, v in (params or {}).items()}

@@ -40,6 +40,11 @@ DEFAULTS = dict(TAU="5 ms", GAIN="1", DELAY="2 ms", SIZE="8", CH="2", STEPS="4",
 BOM = b"\xef\xbb\xbf"
 
 
+def _sparse_file(path: Path, size: int = 17 * 2**20) -> None:
+    with path.open("wb") as fh:
+        fh.truncate(size)
+
+
 def spec(**kw) -> str:
     text = SPEC
     for key, value in {**DEFAULTS, **kw}.items():
@@ -51,6 +56,7 @@ def spec(**kw) -> str:
 PROBES = [
     ("missing", None, "no such file", ""),
     ("directory", lambda p: p.mkdir(), "this is a directory, not a .dyn spec", ""),
+    ("huge_file", _sparse_file, "the file is 17 MB; a spec is a small text file (at most 16 MB)", ""),
     ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" + bytes(range(256)), "this is a binary file", ""),
     ("latin1", spec().replace("model Small", "# caf\xe9\nmodel Small").encode("latin-1"),
      "byte 0xe9 is not UTF-8 text", "1:6"),
