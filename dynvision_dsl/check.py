@@ -19,8 +19,7 @@ from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_expression
-from .values import (NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_number, fmt_quantity, kind_text,
-                     source_text)
+from .values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
 SOLVERS = ("euler", "rk4", "exponential")
 # Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each
