@@ -407,7 +407,7 @@ class _Checker:
             raise err(f"delay '{self._text(expr)}' is {_plain(ratio)} steps of dt = {fmt_quantity(dt, 1)}, more "
                       f"than the {MAX_DELAY_STEPS} a delay buffer may hold", expr.span,
                       _lower_hint(self._text(expr), self.params, f"at most {_plain(MAX_DELAY_STEPS * dt)} ms")
-                      + " or raise dt")
+                      + (" or raise dt" if dt < 1e-3 else ""))
         if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
             raise err(f"delay {val.describe()} is not a multiple of dt = {fmt_quantity(dt, 1)}", expr.span,
                       f"use {fmt_quantity(math.floor(ratio) * dt, 1)} or {fmt_quantity(math.ceil(ratio) * dt, 1)}")
