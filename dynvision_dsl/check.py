@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -13,11 +14,12 @@ from torch import nn
 
 from . import ir
 from . import syntax as S
+from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_expression
-from .values import Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
+from .values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
 SOLVERS = ("euler", "rk4", "exponential")
 # Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each
@@ -29,6 +31,7 @@ GENERATED_ATTRIBUTES = frozenset((
     "simulate", "graph"))
 MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(DynModel))
 TIME_ITEMS = ("dt", "steps", "idle")
+FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
 Override = Any  # str | int | float | bool
 
 
@@ -53,10 +56,14 @@ class _Scope:
         return self.parent.get(name) if self.parent else None
 
 
-def check_module(module: S.Module, params: dict[str, Override] | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
-    """Resolve and check a parsed module; the model is None when there are errors."""
+def check_module(module: S.Module, params: dict[str, Override] | None = None,
+                 memory: int | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
+    """Resolve and check a parsed module; the model is None when there are errors. The model must
+    fit in `memory` bytes (default: this machine's RAM)."""
     checker = _Checker(module, params or {})
     model = checker.run()
+    if model is not None and not checker.sink.has_errors:
+        checker.sink.items.extend(resource_diagnostics(model, memory))
     unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
     return (None if checker.sink.has_errors else model), unique
 
@@ -76,6 +83,7 @@ class _Checker:
         self.selected_areas: set[str] = set()  # areas of this variant, including ones that failed their checks
         self.modules: dict[str, Span] = {}  # module path -> where it was named
         self.broken_targets: set[str] = set()  # areas fed by a connection that failed its checks
+        self.dt: float | None = None  # ms, once the time block is read
 
     # ----------------------------------------------------------------- driver
     def run(self) -> ir.Model | None:
@@ -92,6 +100,7 @@ class _Checker:
             by_kind.setdefault(type(d), []).append(d)
         name = self._model_name(by_kind.get(S.ModelDecl, []))
         dt, steps, idle = self._time(by_kind.get(S.TimeBlock, []))
+        self.dt = dt
         inp = self._input(by_kind.get(S.InputDecl, []))
         for d in by_kind.get(S.DynamicsDecl, []):
             self._declare_dynamics(d)
@@ -179,6 +188,8 @@ class _Checker:
     def _lookup_param(self, name: str, span: Span) -> Val:
         if name in self.params:
             return self._param_value(name, span)
+        if name.lower() in NON_FINITE_NAMES and name not in self.all_param_names:
+            raise _not_a_number(name, span)
         if name in self.all_param_names:
             raise err(f"param '{name}' is not defined in this variant (it is declared under a condition "
                       f"that is false, line {self.all_param_names[name]})", span)
@@ -216,6 +227,9 @@ class _Checker:
         if isinstance(raw, bool):
             return Val(raw, None)
         if isinstance(raw, (int, float)):
+            if not math.isfinite(raw):
+                raise err(f"param '{name}' cannot be {raw}: every value of a spec is a finite number",
+                          Span("--set", 0, 0, 0, 0), f"give '{name}' a finite value")
             return Val(float(raw), 0)
         text = str(raw).strip()
         declared = self.params[name].decl.value
@@ -226,7 +240,11 @@ class _Checker:
         except DynError as exc:
             raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
                                        f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
-        return Evaluator(text, self._lookup_param)(expr)
+        try:
+            return Evaluator(f"param __value__ = {text}", self._lookup_param)(expr)
+        except DynError as exc:
+            first = exc.diagnostics[0]
+            raise err(f"--set {name}={text}: {first.message}", Span("--set", 0, 0, 0, 0), first.hint) from None
 
     def _checked_override(self, name: str, new: Val, default: Val) -> Val:
         same = (new.dim == default.dim) and (type(new.v) is type(default.v) or (new.is_number and default.is_number))
@@ -291,6 +309,12 @@ class _Checker:
                 self.sink.error("the time block does not set steps", blocks[0].span, "add 'steps = 10'")
             steps = 1
         idle = self._try(lambda: self._int(items["idle"].value, "idle", 0), 0) if "idle" in items else 0
+        if steps + idle > MAX_STEPS:
+            culprit = items["steps"] if steps >= idle else items["idle"]
+            self.sink.error(f"a run of {steps + idle} steps is more than the {MAX_STEPS} a model runs (the steps "
+                            f"loop in Python, and the logits alone keep every step)", culprit.value.span,
+                            _lower_hint(self._text(culprit.value), self.params, "e.g. 100"))
+            steps, idle = 1, 0
         return dt, steps, idle
 
     def _dt(self, expr: S.Expr) -> float:
@@ -300,7 +324,7 @@ class _Checker:
                       "write a unit after the number, e.g. 'dt = 1 ms'")
         if val.v <= 0:
             raise err(f"dt must be positive, got {val.describe()}", expr.span)
-        return float(val.v)
+        return _float32(float(val.v), self._text(expr), expr.span)
 
     def _input(self, decls: list[S.InputDecl]) -> ir.InputSpec | None:
         if not decls:
@@ -379,6 +403,11 @@ class _Checker:
         if dt is None:
             return float(val.v), 0
         ratio = val.v / dt
+        if not ratio <= MAX_DELAY_STEPS:  # also inf, from a tiny dt
+            raise err(f"delay '{self._text(expr)}' is {_plain(ratio)} steps of dt = {fmt_quantity(dt, 1)}, more "
+                      f"than the {MAX_DELAY_STEPS} a delay buffer may hold", expr.span,
+                      _lower_hint(self._text(expr), self.params, f"at most {_plain(MAX_DELAY_STEPS * dt)} ms")
+                      + (" or raise dt" if dt < 1e-3 else ""))
         if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
             raise err(f"delay {val.describe()} is not a multiple of dt = {fmt_quantity(dt, 1)}", expr.span,
                       f"use {fmt_quantity(math.floor(ratio) * dt, 1)} or {fmt_quantity(math.ceil(ratio) * dt, 1)}")
@@ -839,7 +868,7 @@ class _AreaBuilder:
             path = f"{self.name}.{name}"
             self.trainable[name] = (path, val.dim)
             self.ck.modules.setdefault(path, s.name.span)
-            self.area.trainables[path] = float(val.v)
+            self.area.trainables[path] = _float32(float(val.v), self.ck._text(s.value), s.value.span)
         else:
             self.scope.values[name] = val
 
@@ -865,7 +894,7 @@ class _AreaBuilder:
             if not init.is_number or isinstance(init.v, bool) or init.dim != 0:
                 raise err(f"the initial value of '{s.var.name}' must be a dimensionless number, got "
                           f"{init.describe()}", s.init.span)
-            self.states[s.var.name] = ir.Const(float(init.v), s.init.span)
+            self.states[s.var.name] = ir.Const(_float32(float(init.v), self.ck._text(s.init), s.init.span), s.init.span)
         elif isinstance(s, S.Ode):
             if any(o.var == s.var.name for o in a.odes):
                 raise err(f"'{s.var.name}' of {self.name} has two differential equations", s.var.span)
@@ -909,6 +938,10 @@ class _AreaBuilder:
         if value is not None and value <= 0:
             raise err(f"the time constant of d{s.var.name}/dt must be positive, but '{self.ck._text(s.coef)}' is "
                       f"{fmt_quantity(value, 1)}", s.coef.span, "a leak 'tau * dr/dt = -r + ...' needs tau > 0")
+        dt = self.ck.dt
+        if value is not None and dt is not None and not dt / value <= FLOAT32_MAX:
+            raise err(f"dt / '{self.ck._text(s.coef)}' is {dt / value:.3g}, beyond the float32 range the model "
+                      f"computes in (about 3.4e38)", s.coef.span, "use a larger time constant or a smaller dt")
 
     def _known_coefficient(self, coef: S.Expr) -> None:
         """A time constant must be a param or template argument; any other name would read as a port."""
@@ -955,7 +988,7 @@ class _AreaBuilder:
         ck = self.ck
         if isinstance(e, S.Num):
             v = Evaluator(ck.src, self.lookup_const)(e)
-            return ir.Const(float(v.v), e.span), v.dim
+            return ir.Const(_float32(float(v.v), ck._text(e), e.span), e.span), v.dim
         if isinstance(e, (S.Str, S.Bool)):
             raise err(f"'{ck._text(e)}' is not a number; equations compute with numbers", e.span)
         if isinstance(e, S.Name):
@@ -993,6 +1026,8 @@ class _AreaBuilder:
                       f"declare it as a state ('state {name} = 0') to read its previous value")
         if name in self.ck.all_param_names:
             raise err(f"param '{name}' is not defined in this variant", e.span)
+        if name.lower() in NON_FINITE_NAMES:
+            raise _not_a_number(name, e.span)
         if name not in self.ports:
             self.ports.append(name)
         return ir.Ref("port", name, e.span), 0
@@ -1007,7 +1042,7 @@ class _AreaBuilder:
         if not val.is_number or isinstance(val.v, bool):
             raise err(f"'{self.ck._text(e)}' is {val.describe()}, not a number; equations compute with numbers",
                       e.span)
-        return ir.Const(float(val.v), e.span)
+        return ir.Const(_float32(float(val.v), self.ck._text(e), e.span), e.span)
 
     def _binop(self, e: S.BinOp, in_ode: bool) -> tuple[ir.EqExpr, int]:
         if e.op in ("and", "or"):
@@ -1033,6 +1068,7 @@ class _AreaBuilder:
                 if not isinstance(b, ir.Const) or b.value != int(b.value):
                     raise err(f"'{self.ck._text(e.left)}' has a unit; raise it only to a whole constant power", e.span)
                 dim = int(da * b.value)
+        _check_constant_arithmetic(fn, a, b, e, self.ck._text(e))
         return ir.Apply(fn, (a, b), e.span), dim
 
     def _call(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
@@ -1088,6 +1124,60 @@ class _AreaBuilder:
         self.area.functions[path] = fdef.name
         self.ck.modules.setdefault(path, e.alias.span if e.alias else e.span)
         return ir.Apply(fdef.name, (inner,) if inner is not None else (), e.span, path, opts), 0
+
+
+def _lower_hint(text: str, params: dict, example: str) -> str:
+    """'lower it with --set NAME=...' when `text` is just a param's name, else 'lower it in the spec'."""
+    if text in params:
+        return f"lower it with --set {text}=... ({example})"
+    return f"lower it in the spec ({example})"
+
+
+def _plain(x: float) -> str:
+    """A whole number in digits (1000000, not 1e+06), anything else as %g."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e15 else f"{x:g}"
+
+
+def _not_a_number(name: str, span: Span) -> DynError:
+    return err(f"'{name}' is not a number in a spec: every value is finite (there is no inf or nan)", span,
+               "write a large finite number instead, e.g. 1e9")
+
+
+def _float32(value: float, text: str, span: Span) -> float:
+    """`value`, if float32 (which the model computes in) holds it; a DynError at `span` otherwise."""
+    if not abs(value) <= FLOAT32_MAX:
+        what = f"is {value:.3g}, beyond" if math.isfinite(value) else "overflows"
+        raise err(f"'{text}' {what} the float32 range the model computes in (about 3.4e38)", span,
+                  "use a smaller value")
+    return value
+
+
+_ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+               "pow": operator.pow}
+
+
+def _constant(x: ir.EqExpr) -> float | None:
+    """The value of a constant or a negated constant, else None."""
+    if isinstance(x, ir.Apply) and x.fn == "neg" and len(x.args) == 1:
+        inner = _constant(x.args[0])
+        return None if inner is None else -inner
+    return x.value if isinstance(x, ir.Const) else None
+
+
+def _check_constant_arithmetic(fn: str, a: ir.EqExpr, b: ir.EqExpr, e: S.BinOp, text: str) -> None:
+    """Constant arithmetic in an equation must stay finite in float32 (it would be inf or nan at run time)."""
+    if fn == "div" and _constant(b) == 0:
+        raise err(f"division by zero in '{text}'", e.right.span)
+    x, y = _constant(a), _constant(b)
+    if x is None or y is None or fn not in _ARITHMETIC:
+        return
+    if fn == "pow" and (x == 0 and y < 0 or x < 0 and y != int(y)):
+        raise err(f"'{text}' has no finite real value", e.span)
+    try:
+        value = _ARITHMETIC[fn](x, y)
+    except OverflowError:
+        value = math.inf
+    _float32(value, text, e.span)
 
 
 def _divisor_below(n: int, limit: int) -> int:

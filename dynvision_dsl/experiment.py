@@ -98,6 +98,7 @@ from . import data as data_mod
 from .diagnostics import DynError
 from .util.files import RunFolder, atomic_targets, check_replaceable, write_atomic
 from .util.provenance import describe, metadata
+from .util.source import read_spec_text
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure, _palette
@@ -831,8 +832,7 @@ def _run_cli(args, stack: ExitStack) -> int:
     from .util.params import parse_set as _params
 
     spec = Path(args.file)
-    if not spec.is_file():
-        raise ExperimentError(f"no such file: {args.file}")
+    text = read_spec_text(spec)  # a missing or binary spec is a DynError naming it
     name = args.name
     levels = parse_levels(name, args.levels) if args.levels else check_levels(name, None)
     if args.n_images < 1:
@@ -863,7 +863,7 @@ def _run_cli(args, stack: ExitStack) -> int:
                                 or Path(args.images).is_dir()):
         raise ExperimentError("the noise protocol measures accuracy and needs labelled images: "
                               "use --images digits or --images folder:PATH (one sub-folder per class)")
-    variants = make_variants(spec, params, sweeps, args.seed, checkpoint, file=str(spec),
+    variants = make_variants(text, params, sweeps, args.seed, checkpoint, file=str(spec),
                              log=lambda line: print(line, file=sys.stderr))
     images = Images(args.images, args.n_images, args.seed)
     labels = images.get(tuple(variants[0].model.input_shape))[1]  # the choice of images ignores the shape

@@ -57,6 +57,8 @@ class OpDef:
     shape: Callable[[dict, Shape, Shape | None], Shape]
     modules: Callable[[dict, Shape, Shape], list[tuple[str, str]]] = lambda a, i, o: []
     doc: str = ""
+    # float32 values its modules hold (weights, biases, index buffers): the memory bound's estimate
+    weights: Callable[[dict, Shape, Shape], int] = lambda a, i, o: 0
 
 
 # ------------------------------------------------------------------ helpers
@@ -175,6 +177,21 @@ def _lateral_modules(a, s, o):
     return []
 
 
+def _conv_weights(a, s, o):
+    return s[0] * o[0] * a["k"] ** 2 // a["groups"] + o[0]
+
+
+def _sheet_weights(k: int, shape: Shape) -> int:
+    return k * k + 1 + 4 * math.prod(shape)  # the kernel, and two int64 index maps of the sheet
+
+
+def _lateral_weights(a, s, o):
+    kind, k, c = a["kind"], a["k"], s[0]
+    return {"self": 1, "full": c * o[0] * k * k + o[0], "depthpointwise": c * k * k + c * o[0] + c + o[0],
+            "pointdepthwise": c * o[0] + o[0] * k * k + 2 * o[0], "local": _sheet_weights(local_kernel(c), s),
+            "localdepthwise": _sheet_weights(local_kernel(c), s) + c * k * k + c}.get(kind, 0)
+
+
 def _linear_shape(a, s, t):
     return (a["n"],)
 
@@ -221,32 +238,36 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("conv", (Arg("k", "int", required=True), Arg("stride", "int", 1), Arg("padding", "int", None),
                    Arg("groups", "int", 1), Arg("dilation", "int", 1), Arg("bias", "bool", True),
                    Arg("weightnorm", "bool", False)),
-          _conv_shape, _conv_modules, "k x k convolution to the target's channels"),
+          _conv_shape, _conv_modules, "k x k convolution to the target's channels", _conv_weights),
     OpDef("depthwise", (Arg("k", "int", required=True), Arg("stride", "int", 1), Arg("padding", "int", None),
                         Arg("bias", "bool", True)),
           _depthwise_shape, lambda a, s, o: [("", conv_ctor(s[0], s[0], a["k"], a["stride"], a["padding"],
                                                              s[0], 1, a["bias"]))],
-          "per-channel k x k convolution"),
+          "per-channel k x k convolution", lambda a, s, o: s[0] * (a["k"] ** 2 + 1)),
     OpDef("pointwise", (Arg("bias", "bool", True),), _pointwise_shape,
-          lambda a, s, o: [("", conv_ctor(s[0], o[0], 1, bias=a["bias"]))], "1 x 1 convolution"),
+          lambda a, s, o: [("", conv_ctor(s[0], o[0], 1, bias=a["bias"]))], "1 x 1 convolution",
+          lambda a, s, o: s[0] * o[0] + o[0]),
     OpDef("scale", (Arg("init", "float", 1.0), Arg("fixed", "bool", False)), _keep("scale"),
-          lambda a, s, o: [("", f"Scale({a['init']!r}, fixed={a['fixed']})")], "one scalar weight"),
+          lambda a, s, o: [("", f"Scale({a['init']!r}, fixed={a['fixed']})")], "one scalar weight",
+          lambda a, s, o: 1),
     OpDef("maxpool", (Arg("k", "int", required=True), Arg("stride", "int", None), Arg("padding", "int", 0)),
           _pool_shape("maxpool"), doc="max pooling (stride defaults to k)"),
     OpDef("avgpool", (Arg("k", "int", None), Arg("stride", "int", None), Arg("padding", "int", 0),
                       Arg("out", "int", None)),
           _pool_shape("avgpool"), doc="average pooling; without arguments, global"),
     OpDef("resize", (), _resize_shape, doc="nearest resampling to the target's size"),
-    OpDef("adapt", (), _adapt_shape, _adapt_modules, "1 x 1 conv if channels differ, then resize"),
+    OpDef("adapt", (), _adapt_shape, _adapt_modules, "1 x 1 conv if channels differ, then resize",
+          lambda a, s, o: s[0] * o[0] + o[0] if s[0] != o[0] else 0),
     OpDef("local", (Arg("k", "int", 3),), _map_keep("local"),
           lambda a, s, o: [("", f"LocalSheet({s[0]}, {s[1]}, {s[2]}, {a['k']})")],
-          "topographic lateral connection"),
+          "topographic lateral connection", lambda a, s, o: _sheet_weights(a["k"], s)),
     OpDef("lateral", (Arg("kind", "enum", required=True, choices=RECURRENCE_KINDS), Arg("k", "int", 3)),
-          _lateral_shape, _lateral_modules, "DynVision's recurrence families"),
+          _lateral_shape, _lateral_modules, "DynVision's recurrence families", _lateral_weights),
     OpDef("flatten", (), lambda a, s, t: (math.prod(s),), doc="flatten to a vector"),
     OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True), Arg("weightnorm", "bool", False)),
           _linear_shape, _linear_modules,
-          "fully connected layer (flattens its input; into an area [n] it gives n maps of 1 x 1)"),
+          "fully connected layer (flattens its input; into an area [n] it gives n maps of 1 x 1)",
+          lambda a, s, o: (math.prod(s) + 1) * a["n"]),
     OpDef("dropout", (Arg("p", "float", 0.5),), _keep("dropout"),
           lambda a, s, o: [("", f"nn.Dropout({a['p']!r})")], "dropout while training"),
     OpDef("identity", (), _keep("identity"), doc="passes its input on"),

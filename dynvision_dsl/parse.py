@@ -11,6 +11,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import syntax as S
 from .diagnostics import Diagnostic, DynError, Span
+from .util.source import read_spec_text, strip_bom
 
 GRAMMAR = Path(__file__).with_name("dyn.lark")
 RESERVED_UNITS = ("ms", "s")
@@ -37,6 +38,9 @@ def _parser() -> Lark:
 
 def parse(source: str, file: str = "<string>") -> S.Module:
     """Parse `source`; raise DynError with a located diagnostic on a syntax error."""
+    source = strip_bom(source)
+    if "\x00" in source:
+        raise DynError([_nul_diagnostic(source, file)], source.replace("\x00", "\u2400"))
     try:
         tree = _parser().parse(source)
     except UnexpectedInput as exc:
@@ -51,8 +55,7 @@ def parse(source: str, file: str = "<string>") -> S.Module:
 
 
 def parse_file(path: str | Path) -> S.Module:
-    path = Path(path)
-    return parse(path.read_text(), str(path))
+    return parse(read_spec_text(path), str(path))
 
 
 def parse_expression(text: str, file: str = "<override>") -> S.Expr:
@@ -64,6 +67,15 @@ def parse_expression(text: str, file: str = "<override>") -> S.Expr:
 
 
 # --------------------------------------------------------------- syntax errors
+def _nul_diagnostic(source: str, file: str) -> Diagnostic:
+    """A NUL character: never text a person typed, and it would end up in generated comments."""
+    pos = source.index("\x00")
+    line = source.count("\n", 0, pos) + 1
+    col = pos - (source.rfind("\n", 0, pos) + 1) + 1
+    return Diagnostic("error", "a NUL character (\\0) is not allowed in a spec", Span(file, line, col, line, col + 1),
+                      "delete it; a spec is plain UTF-8 text (NULs come from binary files or UTF-16 saves)", "syntax")
+
+
 def _describe(term: str) -> str:
     if term in _TERMINAL_TEXT:
         return _TERMINAL_TEXT[term]

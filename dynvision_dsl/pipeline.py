@@ -12,18 +12,20 @@ from .lower import Program, lower
 from .model import DynModel, instantiate
 from .parse import parse
 from .schedule import build_schedule
+from .util.source import read_spec_text, strip_bom
 
 
 def _read(source: str | Path, file: str | None) -> tuple[str, str]:
+    """The spec's text and file name; a file that cannot be read as a spec raises DynError."""
     if isinstance(source, Path):
-        return source.read_text(), file or str(source)
-    return source, file or "<string>"
+        return read_spec_text(source), file or str(source)
+    return strip_bom(source), file or "<string>"
 
 
 def check(source: str | Path, params: dict | None = None, file: str | None = None) -> list[Diagnostic]:
     """Every diagnostic of a spec, errors and warnings, in source order."""
-    text, file = _read(source, file)
     try:
+        text, file = _read(source, file)
         module = parse(text, file)
     except DynError as exc:
         return exc.diagnostics

@@ -112,24 +112,30 @@ def build_schedule(model: ir.Model) -> Schedule:
         buffer_len[r.source] = max(buffer_len.get(r.source, 0), r.delay)
     max_delay = max([r.delay for r in reads], default=0)
 
-    hist: dict[str, list[bool]] = {a: [] for a in order}  # output presence per step
+    # Presence only ever switches on (sums of present terms stay present, states keep it), so
+    # each output and state has a first present step, and a step's key changes only when a state
+    # switched on in the step before or a buffered read reaches its first present output.
+    # Only those steps are analysed: their number is bounded by the reads and states, never by
+    # the delays (a 1e9-step delay is one jump, not a loop).
+    first: dict[str, int | None] = {a: None for a in order}  # first present step of each output
+    first[model.input.name] = 0
+    for a in order:
+        if model.areas[a].states.get(model.areas[a].output) is not None:
+            first[a] = -1  # an initialised output state is present "at step -1"
     state_now = {(a, v): model.areas[a].states[v] is not None for a, v in state_keys}
     present_from: dict[str, int | None] = {a: None for a in order}
     term_from: dict[int, int | None] = {c.index: None for c in model.conns}
     term_from[-1] = None
-    keys: list[StepKey] = []
-    t, stable_since = 0, 0
-    while True:
-        def out_at(src: str, when: int) -> bool:
-            if src == model.input.name:
-                return when >= 0
-            if when < 0:
-                # an initialised output state is present "at step -1"
-                return when == -1 and model.areas[src].states.get(model.areas[src].output) is not None
-            return hist[src][when]
 
+    def out_at(src: str, when: int) -> bool:
+        return first[src] is not None and when >= first[src]
+
+    changes: list[tuple[int, StepKey]] = []  # (first step, key) of each run of equal keys
+    t = 0
+    while True:
         key = StepKey(tuple(out_at(r.source, t - r.delay) for r in reads), tuple(state_now[k] for k in state_keys))
-        keys.append(key)
+        changes.append((t, key))
+        before = dict(state_now)
         for name in order:
             area = model.areas[name]
             ports: dict[str, bool] = {}
@@ -141,29 +147,37 @@ def build_schedule(model: ir.Model) -> Schedule:
             values = area_step_presence(area, ports, {v: state_now[(name, v)] for v in area.states})
             for v in area.states:
                 state_now[(name, v)] = values[v]
-            out = values.get(area.output, False)
-            hist[name].append(out)
-            if out and present_from[name] is None:
+            if values.get(area.output, False) and present_from[name] is None:
                 present_from[name] = t
+                first[name] = t if first[name] is None else first[name]
         r = model.readout
         if term_from[-1] is None and out_at(r.source, t - r.delay_steps):
             term_from[-1] = t
-        stable_since = stable_since if t > 0 and keys[-1] == keys[-2] else t
-        t += 1
-        # A step's key fixes every presence it computes, and reads reach back at most
-        # max_delay steps: once the key held that long, it holds for ever.
-        if t - stable_since > max_delay + 1:
+        t = _next_change(t, state_now != before, reads, first)
+        if t is None:
             break
+    steady_from = changes[-1][0]
     variants: list[StepKey] = []
-    variant_of: list[int] = []
-    for k in keys:
+    for _, k in changes:
         if k not in variants:
             variants.append(k)
-        variant_of.append(variants.index(k))
+    # one entry per step up to max_delay + 1 steps past the last change (as long as any read reaches back)
+    variant_of: list[int] = []
+    for (start, k), (stop, _) in zip(changes, changes[1:] + [(steady_from + max_delay + 2, None)]):
+        variant_of.extend([variants.index(k)] * (stop - start))
     sched = Schedule(order, reads, state_keys, buffer_len, present_from, term_from, variants, variant_of,
                      variant_of[-1], model.idle, model.steps)
     sched.diagnostics = _warnings(model, sched)
     return sched
+
+
+def _next_change(t: int, states_changed: bool, reads: list[Read], first: dict[str, int | None]) -> int | None:
+    """The next step whose key may differ from step t's, or None once it never will."""
+    if states_changed:
+        return t + 1
+    flips = [first[r.source] + r.delay for r in reads if first[r.source] is not None]
+    later = [f for f in flips if f > t]
+    return min(later) if later else None
 
 
 def _warnings(model: ir.Model, s: Schedule) -> list[Diagnostic]:

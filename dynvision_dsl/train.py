@@ -38,6 +38,7 @@ from .data import Dataset, split
 from .data import load as load_data
 from .util.files import STAGING_PREFIX, OutputError, RunFolder, user_entries, write_atomic
 from .util.provenance import metadata, set_text
+from .util.source import read_spec_text
 from .model import DynModel, NonFiniteError, non_finite_kind
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure
@@ -510,11 +511,11 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     """Train `spec` compiled with `params` (the `--set` overrides) and write the run to
     `out` (default runs/train-SPECSTEM). `epochs` is the total, also when resuming.
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
-    Raises TrainError for problems the user can fix and NonFiniteError for NaN/inf.
-    `command_line` is recorded in run.json (default: this process's arguments)."""
+    Raises DynError for a spec that cannot be read or has errors, TrainError for other problems
+    the user can fix, and NonFiniteError for NaN/inf. `command_line` is recorded in run.json
+    (default: this process's arguments)."""
     spec = Path(spec)
-    if not spec.is_file():
-        raise TrainError(f"no such file: {spec}")
+    read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
     params = {str(k): str(v) for k, v in (params or {}).items()}
     out = Path(out) if out is not None else Path("runs") / f"train-{spec.stem}"
     if resume and force:
@@ -570,7 +571,7 @@ def _hold_folder(out: Path, ctx: _Dist, echo: Callable[[str], None]) -> Iterator
 def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
            test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
            echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None) -> TrainResult:
-    text = spec.read_text()
+    text = read_spec_text(spec)
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
     name = model.program.model.name

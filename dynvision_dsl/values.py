@@ -10,6 +10,7 @@ from . import syntax as S
 from .diagnostics import DynError, Diagnostic, Span
 
 UNIT_SCALE = {"ms": 1.0, "s": 1000.0}  # times are held in ms
+NON_FINITE_NAMES = ("inf", "infinity", "nan")  # not numbers in a spec: every value is finite
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ def source_text(source: str, span: Span) -> str:
     return line[span.col - 1:end - 1].strip()
 
 
+def non_finite_message(text: str, literal: bool) -> str:
+    """Why a value that is inf or nan is refused, naming the text that made it."""
+    if literal:
+        return f"the number '{text}' is too large (the largest is about 1.8e308)"
+    return f"'{text}' overflows: the result is beyond the largest number (about 1.8e308)"
+
+
 def err(message: str, span: Span, hint: str | None = None) -> DynError:
     return DynError([Diagnostic("error", message, span, hint)])
 
@@ -95,6 +103,16 @@ class Evaluator:
         return source_text(self.source, e.span)
 
     def __call__(self, e: S.Expr) -> Val:
+        """The value of `e`; a DynError at `e` when it is, or overflows to, inf or nan."""
+        try:
+            val = self._value(e)
+        except OverflowError:
+            raise err(non_finite_message(self.text(e), False), e.span, "use smaller values") from None
+        if val.is_number and not isinstance(val.v, bool) and not math.isfinite(val.v):
+            raise err(non_finite_message(self.text(e), isinstance(e, S.Num)), e.span, "use smaller values")
+        return val
+
+    def _value(self, e: S.Expr) -> Val:
         if isinstance(e, S.Num):
             if e.unit:
                 return Val(e.value * UNIT_SCALE[e.unit], 1)
@@ -159,6 +177,10 @@ class Evaluator:
                 raise err(f"an exponent must be dimensionless, but '{self.text(e.right)}' is {dim_text(b.dim)}", e.right.span)
             if a.dim and float(b.v) != int(b.v):
                 raise err(f"cannot raise '{self.text(e.left)}' ({dim_text(a.dim)}) to a fractional power", e.span)
+            if a.v < 0 and float(b.v) != int(b.v):
+                raise err(f"'{self.text(e)}' has no real value (a negative number to a fractional power)", e.span)
+            if a.v == 0 and b.v < 0:
+                raise err(f"division by zero in '{self.text(e)}' (zero to a negative power)", e.span)
             return Val(a.v ** b.v, int(a.dim * b.v))
         raise TypeError(op)
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from ..util.params import parse_set
+from ..util.source import read_spec_text
 
 
 def add_spec_args(s) -> None:
@@ -18,10 +19,8 @@ def params(args) -> dict[str, str]:
 
 
 def read_spec(path: str) -> tuple[Path, str]:
-    p = Path(path)
-    if not p.exists():
-        raise SystemExit(f"dynv: no such file: {path}")
-    return p, p.read_text()
+    """The spec's path and text; a missing, binary or unreadable file raises DynError naming it."""
+    return Path(path), read_spec_text(path)
 
 
 def report(diags, source: str) -> None:
