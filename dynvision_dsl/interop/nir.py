@@ -33,8 +33,8 @@ def _number(e: ir.EqExpr, model) -> float | None:
     """The value of a constant expression (a trainable reads its current value), else None."""
     if isinstance(e, ir.Const):
         return float(e.value)
-    if isinstance(e, ir.ParamRef):
-        return float(model.get_parameter(e.path).detach().reshape(-1)[0])
+    if isinstance(e, ir.ParamRef):  # a trainable: its current value (1.0 when only the structure is asked about)
+        return 1.0 if model is None else float(model.get_parameter(e.path).detach().reshape(-1)[0])
     if isinstance(e, ir.Apply) and e.fn in ("add", "sub", "mul", "div", "neg"):
         vals = [_number(a, model) for a in e.args]
         if None in vals:
@@ -201,15 +201,44 @@ def op_nodes(nir, op: ir.OpSpec, model) -> list[tuple[str, Any]]:
     if kind == "scale":
         value = float(get(op.path).weight.detach()[0])
         return [(op.path, nir.Scale(scale=np.full(op.in_shape, value, np.float32)))]
-    if kind in ("identity", "dropout") or (kind == "resize" and op.in_shape == op.out_shape):
-        return []
-    if kind == "adapt" and op.in_shape[1:] == op.out_shape[1:]:
-        return [] if op.in_shape[0] == op.out_shape[0] else [(op.path, _conv(nir, get(f"{op.path}.conv"), op.in_shape))]
-    if kind == "lateral":
+    if kind in ("identity", "dropout", "resize", "adapt") and unsupported(op) is None:
+        return [] if kind != "adapt" or op.in_shape[0] == op.out_shape[0] else \
+            [(op.path, _conv(nir, get(f"{op.path}.conv"), op.in_shape))]
+    if kind == "lateral" and unsupported(op) is None:
         return _lateral(nir, op, model)
-    reason = {"maxpool": "NIR has no max pooling", "local": "NIR has no topographic sheet (a gather)",
-              "resize": "NIR has no resampling", "adapt": "NIR has no resampling"}.get(kind, "NIR has no such primitive")
-    raise InteropError(f"{op.path}: cannot export '{kind}' to NIR: {reason}")
+    raise InteropError(f"{op.path}: cannot export {unsupported(op) or kind + ' to NIR'}")
+
+
+def unsupported(op: ir.OpSpec) -> str | None:
+    """Why NIR cannot express an operator ('maxpool: NIR has no max pooling'), or None if it can."""
+    kind, a = op.kind, op.a
+    resamples = kind in ("resize", "adapt") and op.in_shape[1:] != op.out_shape[1:]
+    if kind == "maxpool":
+        return "maxpool: NIR has no max pooling"
+    if kind == "local" or (kind == "lateral" and a["kind"] in ("local", "localdepthwise")):
+        return f"{kind}: NIR has no topographic sheet (a gather of positions)"
+    if resamples:
+        return f"{kind}: NIR has no resampling ({list(op.in_shape[1:])} to {list(op.out_shape[1:])})"
+    if kind == "avgpool" and a.get("out") is not None and (op.in_shape[1] % a["out"] or op.in_shape[2] % a["out"]):
+        return f"avgpool(out={a['out']}) of a {list(op.in_shape[1:])} map: NIR's AvgPool2d needs a fixed window"
+    if kind not in ("conv", "depthwise", "pointwise", "linear", "flatten", "avgpool", "scale", "identity",
+                    "dropout", "resize", "adapt", "lateral"):
+        return f"{kind}: NIR has no such primitive"
+    return None
+
+
+def problems(spec: ir.Model, model=None) -> list[str]:
+    """Everything in a checked model that NIR cannot express, one line each (empty: it can)."""
+    out = []
+    for area in spec.areas.values():
+        try:
+            leak_of(area, model)
+        except InteropError as exc:
+            out.append(str(exc))
+    pipelines = [(c.label, c.ops) for c in spec.conns] + [("readout", spec.readout.ops)]
+    for label, ops in pipelines:
+        out += [f"{label}: {op.path}: {why}" for op in ops if (why := unsupported(op)) is not None]
+    return out
 
 
 def _lateral(nir, op, model):
@@ -258,6 +287,10 @@ def to_nir(model) -> Any:
     """The NIR graph of a compiled model: areas -> LI, operators -> Conv2d/Affine/..., delays -> Delay."""
     nir = _nir()
     spec = model.program.model
+    found = problems(spec, model)
+    if found:
+        raise InteropError(f"{spec.name} cannot be written as NIR ({len(found)} problem{'s' * (len(found) > 1)}):\n  "
+                           + "\n  ".join(found))
     b = _Builder(model)
     b.add(spec.input.name, nir.Input(input_type={"input": np.array(spec.input.shape)}))
     for area in spec.areas.values():
@@ -273,7 +306,9 @@ def to_nir(model) -> Any:
     b.add("output", nir.Output(output_type={"output": np.array((ro.classes,))}))
     b.edges.append((last, "output"))
     meta = {"source": SOURCE, "model": spec.name, "dt": spec.dt * 1e-3, "steps": spec.steps, "idle": spec.idle}
-    return nir.NIRGraph(nodes=b.nodes, edges=b.edges, metadata=meta)
+    # NIR 1.0.8's type check reads a grouped Conv2d's input channels from weight.shape[1] (C_in / groups)
+    grouped = any(getattr(n, "groups", 1) != 1 for n in b.nodes.values())
+    return nir.NIRGraph(nodes=b.nodes, edges=b.edges, metadata=meta, type_check=not grouped)
 
 
 def export(model, path: str | Path, overwrite: bool = False) -> Any:
@@ -596,7 +631,6 @@ def _template(kind: str, var: str, after: str, silent: bool, simple: bool) -> tu
         args, body = ("tau", "gain", "v_leak"), [f"tau * d{var}/dt = v_leak - {var} + gain * input"]
     elif kind == "CubaLI":
         args = ("tau_syn", "tau_mem", "gain", "v_leak", "w_in")
-        rest.insert(0, "state i = 0")
         body = ["tau_syn * di/dt = -i + w_in * input", f"tau_mem * d{var}/dt = v_leak - {var} + gain * i"]
     else:
         args, body = ("gain",), [f"1 s * d{var}/dt = gain * input   # NIR's I: dv/dt = R I (R per second)"]
@@ -634,7 +668,7 @@ class _Writer:
         shape = _area_shape(_shape(self.graph, name), name)
         meta = node.metadata or {}
         kind, values, _ = _neuron(node, name)
-        key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), bool(meta.get("silent_start", 0)))
+        key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), bool(meta.get("silent_start", 1)))
         dyn = self.dynamics(key, simple and kind == "LI")
         args = ", ".join(f"{a}={values[a]}" for a in dyn.args)
         return f"area {self.names.ident(name)} [{', '.join(map(str, shape))}] : {dyn.name}({args})"
@@ -729,7 +763,10 @@ def load(path: str | Path, dt_ms: float | None = None, steps: int | None = None)
     if not path.exists():
         raise InteropError(f"no such file: {path}")
     try:
-        graph = nir.read(path)
+        try:
+            graph = nir.read(path)
+        except ValueError:  # NIR's type check rejects grouped convolutions (see to_nir)
+            graph = nir.read(path, type_check=False)
     except (OSError, KeyError, ValueError, AssertionError) as exc:
         raise InteropError(f"{path} is not a readable NIR file ({type(exc).__name__}: {exc})") from exc
     return from_nir(graph, dt_ms, steps, name=None)
