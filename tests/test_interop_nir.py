@@ -317,3 +317,36 @@ def test_missing_dt():
     graph = graph_recurrent()
     with pytest.raises(InteropError, match="states no dt"):
         dnir.from_nir(graph)
+
+
+# --------------------------------------------------------------------- CLI
+def test_cli_export_import_run(tmp_path, capsys):
+    from dynvision_dsl.cli import main
+
+    nir_file, spec = tmp_path / "m.nir", tmp_path / "back.dyn"
+    assert main(["export", str(LEAKY), "--to", "nir", "-o", str(nir_file)]) == 0
+    assert main(["export", str(LEAKY), "--to", "nir", "-o", str(nir_file)]) == 1  # no overwrite without --force
+    assert "pass --force" in capsys.readouterr().err
+    assert main(["import", str(nir_file), "--dt", "1ms", "-o", str(spec)]) == 0
+    torch.manual_seed(0)  # the export's default seed
+    original = dd.compile_file(LEAKY).eval()
+    back = dd.compile_file(spec).eval()
+    back.load_state_dict(torch.load(tmp_path / "back.pt", weights_only=True))
+    x = torch.rand(1, 2, 8, 8)
+    assert float((original(x) - back(x)).abs().max()) < 1e-5
+
+
+def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys):
+    from dynvision_dsl.cli import main
+
+    nodes = {"in": nir.Input(input_type=np.array([2])), "if1": nir.IF(r=full(2, 1.0), v_threshold=full(2, 1.0)),
+             "out": nir.Output(output_type=np.array([2]))}
+    nir.write(tmp_path / "s.nir", nir.NIRGraph(nodes=nodes, edges=[("in", "if1"), ("if1", "out")]))
+    assert main(["import", str(tmp_path / "s.nir"), "--dt", "1ms", "-o", str(tmp_path / "s.dyn")]) == 1
+    err = capsys.readouterr().err
+    assert "spiking nodes: 'if1' (IF)" in err and "Traceback" not in err
+    assert main(["export", str(ROOT / "specs" / "dyrcnn_x2.dyn"), "--to", "nir", "-o", str(tmp_path / "x.nir")]) == 1
+    assert "NIR has no max pooling" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "s.nir"), "--dt", "soon", "-o", str(tmp_path / "s.dyn")]) == 1
+    assert "--dt 'soon' is not a positive time" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.nir"]

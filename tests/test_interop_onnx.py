@@ -50,3 +50,17 @@ def test_steps_override_and_refusal_to_overwrite(tmp_path):
         export(model, path)
     with pytest.raises(InteropError, match="steps must be at least 1"):
         export(model, tmp_path / "n.onnx", steps=-1)
+
+
+def test_cli_export_onnx(tmp_path, capsys):
+    from dynvision_dsl.cli import main
+
+    spec = ROOT / "tests" / "interop_specs" / "leaky_nir.dyn"
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(spec), "--to", "onnx", "-o", str(out), "--steps", "2"]) == 0
+    torch.manual_seed(0)
+    model = dd.compile_file(spec).eval()
+    x = torch.rand(2, *model.input_shape)
+    with torch.no_grad():
+        want = model(x.unsqueeze(1).expand(-1, 2, -1, -1, -1)).numpy()
+    assert np.abs(_run(out, x) - want).max() < 1e-4
