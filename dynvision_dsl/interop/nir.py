@@ -103,13 +103,36 @@ class Leak:
     after: list[str]
 
 
+def _stage_problem(area: ir.Area) -> str | None:
+    """Why a stateless area is not a pointwise function of its input (None if it is)."""
+    if area.states or not area.assigns or area.assigns[-1].var != area.output:
+        return "it has no ODE and is not a pointwise function of its input"
+    for eq in area.assigns:
+        for n in ir.walk(eq.value):
+            if isinstance(n, ir.Apply) and n.module:
+                return f"it has no ODE and uses {n.fn}() (a learnable function NIR has no node for)"
+            if isinstance(n, ir.ParamRef):
+                return f"it has no ODE and reads the trainable {n.path}"
+            if isinstance(n, ir.Ref) and n.kind == "port" and n.name != "input":
+                return f"it has no ODE and reads the port {n.name}"
+    return None
+
+
+def stage_of(area: ir.Area) -> list[str] | None:
+    """The assignments of a stateless area (`r = relu(input)`) if it is a pointwise function of its
+    input, else None; NIR has no such node, so it travels as Scale(1) with the assignments in metadata."""
+    if area.odes or _stage_problem(area) is not None:
+        return None
+    return [f"{eq.var} = {show(eq.value)}" for eq in area.assigns]
+
+
 def leak_of(area: ir.Area, model) -> Leak:
     """Read an area's dynamics as a linear leaky integrator, or say why it is not one."""
     def fail(why: str):
         raise InteropError(f"area {area.name}: {why}; NIR's LI (tau dv/dt = v_leak - v + R I) cannot express it")
 
     if len(area.odes) != 1:
-        fail(f"it has {len(area.odes)} ODEs (NIR's LI has one state)" if area.odes else "it has no ODE")
+        fail(f"it has {len(area.odes)} ODEs (NIR's LI has one state)" if area.odes else _stage_problem(area))
     ode = area.odes[0]
     if ode.var != area.output:
         fail(f"its ODE integrates '{ode.var}' but its output is '{area.output}'")
@@ -231,6 +254,8 @@ def problems(spec: ir.Model, model=None) -> list[str]:
     """Everything in a checked model that NIR cannot express, one line each (empty: it can)."""
     out = []
     for area in spec.areas.values():
+        if stage_of(area) is not None:
+            continue
         try:
             leak_of(area, model)
         except InteropError as exc:
@@ -294,7 +319,12 @@ def to_nir(model) -> Any:
     b = _Builder(model)
     b.add(spec.input.name, nir.Input(input_type={"input": np.array(spec.input.shape)}))
     for area in spec.areas.values():
-        b.add(area.name, _li(nir, area, leak_of(area, model), model))
+        stage = stage_of(area)
+        if stage is not None:
+            meta = {"dynvision_area": area.name, "stateless": 1, "state": area.output, "after_step": "; ".join(stage)}
+            b.add(area.name, nir.Scale(scale=np.ones(area.shape, np.float32), metadata=meta))
+        else:
+            b.add(area.name, _li(nir, area, leak_of(area, model), model))
     for conn in spec.conns:
         last = _pipeline(b, nir, conn.source, conn.ops, conn.delay_steps, f"{conn.source}_to_{conn.target}",
                          spec.areas[conn.source].shape if conn.source in spec.areas else spec.input.shape)
@@ -412,8 +442,16 @@ def _validate(graph) -> None:
                                f"a .dyn model has exactly one {kind.lower()}")
 
 
-def _paths(graph) -> list[tuple[str, list[str], str]]:
-    """Every (source, op nodes, target) from an Input or neuron through operators to a neuron or Output."""
+def _is_stage(node) -> bool:
+    """A stateless area written by our export (Scale(1) with the area's assignments in metadata)."""
+    return _kind(node) == "Scale" and bool((node.metadata or {}).get("stateless"))
+
+
+def _is_area(node) -> bool:
+    return _kind(node) in NEURONS or _is_stage(node)
+
+
+def _adjacency(graph) -> tuple[dict, dict]:
     succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
     pred: dict[str, list[str]] = {n: [] for n in graph.nodes}
     for a, b in graph.edges:
@@ -421,28 +459,39 @@ def _paths(graph) -> list[tuple[str, list[str], str]]:
             raise InteropError(f"the NIR edge {a} -> {b} names a node the graph does not have")
         succ[a].append(b)
         pred[b].append(a)
-    for n, v in graph.nodes.items():
-        if _kind(v) in OPS and len(pred[n]) != 1:
-            raise InteropError(f"operator node '{n}' ({_kind(v)}) has {len(pred[n])} inputs; dynv import sums "
-                               "inputs only into neurons (LI, CubaLI, I) and the Output")
+    return succ, pred
+
+
+def _paths(graph, junctions: set[str]) -> list[tuple[str, list[str], str]]:
+    """Every (source, op nodes, target) from the input, an area or a junction (an operator that
+    sums several inputs: a relay area `NODE_in` does the sum) to an area, a junction or the Output."""
+    succ, _ = _adjacency(graph)
     out = []
 
     def walk(source, node, ops):
         for nxt in succ[node]:
-            kind = _kind(graph.nodes[nxt])
-            if kind in OPS:
-                if nxt in ops:
-                    raise InteropError(f"operator node '{nxt}' is on a cycle without a neuron")
-                walk(source, nxt, ops + [nxt])
-            elif kind == "Input":
+            v = graph.nodes[nxt]
+            if nxt in junctions or _is_area(v) or _kind(v) == "Output":
+                out.append((source, ops, f"{nxt}#in" if nxt in junctions else nxt))
+            elif _kind(v) == "Input":
                 raise InteropError(f"the NIR edge {node} -> {nxt} feeds the Input")
+            elif nxt in ops:
+                raise InteropError(f"operator node '{nxt}' is on a cycle without a neuron")
             else:
-                out.append((source, ops, nxt))
+                walk(source, nxt, ops + [nxt])
 
     for n, v in graph.nodes.items():
-        if _kind(v) in NEURONS or _kind(v) == "Input":
+        if n in junctions and _kind(v) != "Output":
+            walk(f"{n}#in", n, [n])
+        elif _is_area(v) or _kind(v) == "Input":
             walk(n, n, [])
     return out
+
+
+def _junctions(graph) -> set[str]:
+    _, pred = _adjacency(graph)
+    return {n for n, v in graph.nodes.items()
+            if (_kind(v) in OPS and not _is_stage(v) or _kind(v) == "Output") and len(pred[n]) > 1}
 
 
 def _shape(graph, name: str, key: str = "output") -> tuple[int, ...]:
@@ -478,8 +527,8 @@ def _split(graph, source: str, ops: list[str], target: str, relays: list[str]) -
         if i in maps and (i != last_map or readout_conv):
             if name not in relays:
                 relays.append(name)
-            conns.append(_Conn(start, name, seg, delay))
-            start, seg, delay = name, [], 0.0
+            conns.append(_Conn(start, f"{name}#out", seg, delay))
+            start, seg, delay = f"{name}#out", [], 0.0
     conns.append(_Conn(start, target, seg, delay))
     return conns
 
@@ -494,10 +543,21 @@ def _dedupe(conns: list[_Conn]) -> list[_Conn]:
     return out
 
 
+def _shown(key: str) -> str:
+    """A connection end as the spec names it (`NODE#in` is the relay `NODE_in`)."""
+    return key.replace("#", "_") or "the Output"
+
+
+def _key_shape(graph, key: str) -> tuple[int, ...]:
+    """The shape at a connection end: a node's output, a junction's input (`#in`), a split relay (`#out`)."""
+    name, _, part = key.partition("#")
+    return _shape(graph, name, "input" if part == "in" else "output")
+
+
 def _delay_steps(c: _Conn, dt_s: float) -> int:
     steps = c.delay_s / dt_s
     if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
-        raise InteropError(f"the delay {c.delay_s * 1e3:g} ms from {c.source} to {c.target or 'the Output'} is not a "
+        raise InteropError(f"the delay {c.delay_s * 1e3:g} ms from {_shown(c.source)} to {_shown(c.target)} is not a "
                            f"whole number of steps of dt = {dt_s * 1e3:g} ms; choose a dt that divides it")
     return int(round(steps))
 
@@ -515,8 +575,8 @@ def _break_cycles(conns: list[_Conn], start: str, dt_s: float, notes: list[str])
         for c in out.get(n, []):
             if state.get(c.target) == 1 and _delay_steps(c, dt_s) == 0:
                 c.delay_s = dt_s
-                notes.append(f"the cycle closed by {c.source} -> {c.target} has no Delay: it reads "
-                             f"{c.source} one step (dt) earlier")
+                notes.append(f"the cycle closed by {_shown(c.source)} -> {_shown(c.target)} has no Delay: it reads "
+                             f"{_shown(c.source)} one step (dt) earlier")
             elif c.target and c.target not in state:
                 visit(c.target)
         state[n] = 2
@@ -673,28 +733,42 @@ class _Writer:
         args = ", ".join(f"{a}={values[a]}" for a in dyn.args)
         return f"area {self.names.ident(name)} [{', '.join(map(str, shape))}] : {dyn.name}({args})"
 
-    def relay(self, name: str) -> str:
-        shape = _area_shape(_shape(self.graph, name), name)
+    def relay(self, key: str) -> str:
+        """A relay area: the output of a split pipeline (`#out`) or the sum into a junction (`#in`)."""
+        shape = _area_shape(_key_shape(self.graph, key), _shown(key))
         self.templates.setdefault(("relay",), _Dyn("relay", "dynamics relay() {   # passes its input on\n"
                                                             "  r = input\n}\n", ()))
-        return f"area {self.names.ident(name + '_out')} [{', '.join(map(str, shape))}] : relay()"
+        return f"area {self.names.ident(key)} [{', '.join(map(str, shape))}] : relay()"
+
+    def stage(self, name: str) -> str:
+        """A stateless area of our export: its assignments come back from the metadata."""
+        meta = self.graph.nodes[name].metadata
+        body = [a.strip() for a in str(meta.get("after_step", "r = input")).split(";") if a.strip()]
+        var = str(meta.get("state", "r"))
+        body += [] if var == "r" else [f"output {var}"]
+        key = ("stage", tuple(body))
+        if key not in self.templates:
+            n = sum(1 for k in self.templates if k[0] == "stage")
+            dname = "stage" + (f"_{n + 1}" if n else "")
+            self.templates[key] = _Dyn(dname, f"dynamics {dname}() {{\n" + "".join(f"  {b}\n" for b in body)
+                                       + "}\n", ())
+        shape = _area_shape(_shape(self.graph, name), name)
+        return f"area {self.names.ident(name)} [{', '.join(map(str, shape))}] : {self.templates[key].name}()"
 
     def pipeline(self, ops: list[str]) -> str:
         return " | ".join(op_text(self.graph.nodes[n], n, self.names.ident(n, dotted=True), self.weights)
                           for n in ops) or "identity"
 
-    def endpoint(self, name: str, relays: list[str]) -> str:
-        return self.names.ident(name + "_out" if name in relays else name)
+    def endpoint(self, key: str) -> str:
+        return self.names.ident(key)
 
     def delay(self, c: _Conn) -> str:
         steps = _delay_steps(c, self.dt_s)
         return f", delay {_num(steps * self.dt_s * 1e3)} ms" if steps else ""
 
 
-def _readout_pipeline(w: _Writer, c: _Conn, relays: list[str]) -> str:
-    graph = w.graph
-    last = c.ops[-1] if c.ops else c.source
-    shape = _shape(graph, last) if last in graph.nodes else ()
+def _readout_pipeline(w: _Writer, c: _Conn) -> str:
+    shape = _key_shape(w.graph, c.ops[-1] if c.ops else c.source)
     text = w.pipeline(c.ops) if c.ops else ""
     if len(shape) > 1 and not (len(shape) == 3 and shape[1:] == (1, 1)):
         text = f"{text} | flatten" if text else "flatten"
@@ -713,17 +787,20 @@ def from_nir(graph, dt_ms: float | None = None, steps: int | None = None, name: 
     steps = int(steps if steps is not None else meta.get("steps", 10))
     notes: list[str] = []
     relays: list[str] = []
-    conns = []
-    for source, ops, target in _paths(graph):
-        conns += _split(graph, source, ops, "" if _kind(graph.nodes[target]) == "Output" else target, relays)
-    conns = sorted(_dedupe(conns), key=lambda c: _kind(graph.nodes[c.source]) != "Input")  # sizes come from the input
+    junctions = _junctions(graph)
     (input_name,) = [n for n, v in graph.nodes.items() if _kind(v) == "Input"]
+    (output_name,) = [n for n, v in graph.nodes.items() if _kind(v) == "Output"]
+    conns = [_Conn(f"{output_name}#in", "", [], 0.0)] if output_name in junctions else []
+    for source, ops, target in _paths(graph, junctions):
+        conns += _split(graph, source, ops, "" if target == output_name else target, relays)
+    conns = sorted(_dedupe(conns), key=lambda c: c.source != input_name)  # sizes come from the input
     _break_cycles(conns, input_name, dt_ms * 1e-3, notes)
-    text, weights = _write(graph, conns, relays, input_name, dt_ms, steps, name, notes)
+    ends = [f"{n}#out" for n in relays] + sorted(f"{n}#in" for n in junctions)
+    text, weights = _write(graph, conns, ends, input_name, dt_ms, steps, name, notes)
     return Imported(text, weights, notes)
 
 
-def _write(graph, conns, relays, input_name, dt_ms, steps, name, notes) -> tuple[str, dict]:
+def _write(graph, conns, relays: list[str], input_name, dt_ms, steps, name, notes) -> tuple[str, dict]:
     import torch
 
     names = _Names()
@@ -734,23 +811,23 @@ def _write(graph, conns, relays, input_name, dt_ms, steps, name, notes) -> tuple
                  np.allclose(graph.nodes[n].v_leak, 0) for n in neurons)
     in_shape = _area_shape(_shape(graph, input_name), input_name)
     readouts = [c for c in conns if c.target == ""]
-    if len(readouts) != 1:
-        raise InteropError(f"the Output is fed by {len(readouts)} paths; a .dyn readout reads one area "
-                           "(sum them into a neuron first)")
+    if not readouts:
+        raise InteropError("nothing reaches the Output node")
     model = names._segment(str(name or meta.get("model") or "Imported"), True)
     lines = [f"# Written by dynv import from a NIR graph ({len(graph.nodes)} nodes, {len(graph.edges)} edges).",
              *(f"# note: {n}" for n in notes), f"model {model}", "",
              f"time {{ dt = {_num(dt_ms)} ms  steps = {steps}" +
              (f"  idle = {int(meta['idle'])}" if int(meta.get("idle", 0) or 0) else "") + " }",
              f"input {names.ident(input_name)} [{', '.join(map(str, in_shape))}]", "", ""]
-    areas = [w.area(n, simple) for n in neurons] + [w.relay(n) for n in relays]
+    stages = [n for n, v in graph.nodes.items() if _is_stage(v)]
+    areas = [w.area(n, simple) for n in neurons] + [w.stage(n) for n in stages] + [w.relay(k) for k in relays]
     body = []
     for c in conns:
         if c.target:
-            body.append(f"{w.endpoint(c.source, relays)} -> {w.endpoint(c.target, relays)} : "
+            body.append(f"{w.endpoint(c.source)} -> {w.endpoint(c.target)} : "
                         f"{w.pipeline(c.ops)}{w.delay(c)}")
     ro = readouts[0]
-    body.append(f"readout {w.endpoint(ro.source, relays)} : {_readout_pipeline(w, ro, relays)}{w.delay(ro)}")
+    body.append(f"readout {w.endpoint(ro.source)} : {_readout_pipeline(w, ro)}{w.delay(ro)}")
     text = "\n".join(lines) + "".join(d.text + "\n" for d in w.templates.values()) + \
         "\n".join(areas) + "\n\n" + "\n".join(body) + "\n"
     return text, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.weights.items()}
