@@ -89,3 +89,15 @@ def test_bad_region_map_and_readout():
         commitment(model, "x", behavioral_readout="PFC")
     with pytest.raises(InteropError, match="no area is mapped to region 'V4'"):
         commitment(model, "x", region_map={"IT": "IT"}).start_recording("V4", [(0, 10)])
+
+
+def test_assemblies_feed_brainscore_metrics(brain):
+    from brainscore_vision import load_metric
+
+    _, brain_model, stimuli = brain
+    brain_model.start_recording("V4", [(0, 10), (10, 30)])
+    assembly = brain_model.look_at(stimuli)
+    rdm = load_metric("rdm")
+    late = assembly.isel(time_bin=1)
+    assert float(rdm(late, late)) == pytest.approx(1.0)
+    assert -1 <= float(rdm(assembly.isel(time_bin=0), late)) < 1
