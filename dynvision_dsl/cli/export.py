@@ -27,6 +27,10 @@ def run(args) -> int:
     from ..interop import InteropError
     from ..pipeline import compile
 
+    if args.to == "nir" and args.steps is not None:
+        print("dynv: --steps applies to --to onnx only (a NIR graph is not unrolled; its dt and steps "
+              "travel as metadata)", file=sys.stderr)
+        return 1
     path, source = read_spec(args.file)
     torch.manual_seed(args.seed)
     model = compile(source, params(args), file=str(path)).eval()

@@ -299,7 +299,7 @@ def _pipeline(b: _Builder, nir, source: str, ops, delay_steps: int, label: str, 
     return b.chain(source, names)
 
 
-def _li(nir, area: ir.Area, leak: Leak, model) -> Any:
+def _li(nir, area: ir.Area, leak: Leak) -> Any:
     full = lambda v: np.full(area.shape, v, np.float64)  # noqa: E731
     meta = {"dynvision_area": area.name, "state": area.output, "solver": area.solver,
             "silent_start": int(area.states.get(area.output) is None)}
@@ -324,7 +324,7 @@ def to_nir(model) -> Any:
             meta = {"dynvision_area": area.name, "stateless": 1, "state": area.output, "after_step": "; ".join(stage)}
             b.add(area.name, nir.Scale(scale=np.ones(area.shape, np.float32), metadata=meta))
         else:
-            b.add(area.name, _li(nir, area, leak_of(area, model), model))
+            b.add(area.name, _li(nir, area, leak_of(area, model)))
     for conn in spec.conns:
         last = _pipeline(b, nir, conn.source, conn.ops, conn.delay_steps, f"{conn.source}_to_{conn.target}",
                          spec.areas[conn.source].shape if conn.source in spec.areas else spec.input.shape)
@@ -669,17 +669,17 @@ class _Dyn:
     args: tuple[str, ...]
 
 
-def _neuron(node, name: str) -> tuple[str, dict[str, str], str]:
-    """(template body key, argument values, kind) of a neuron node."""
+def _neuron(node, name: str) -> tuple[str, dict[str, str]]:
+    """(kind, template argument values as `.dyn` text) of a neuron node."""
     kind = _kind(node)
     u = lambda field, what=None: _uniform(getattr(node, field), what or field, name)  # noqa: E731
     if kind == "LI":
         return kind, {"tau": f"{_num(u('tau') * 1e3)} ms", "gain": _num(u("r", "r")),
-                      "v_leak": _num(u("v_leak"))}, kind
+                      "v_leak": _num(u("v_leak"))}
     if kind == "CubaLI":
         return kind, {"tau_syn": f"{_num(u('tau_syn') * 1e3)} ms", "tau_mem": f"{_num(u('tau_mem') * 1e3)} ms",
-                      "gain": _num(u("r", "r")), "v_leak": _num(u("v_leak")), "w_in": _num(u("w_in"))}, kind
-    return kind, {"gain": _num(u("r", "r"))}, kind
+                      "gain": _num(u("r", "r")), "v_leak": _num(u("v_leak")), "w_in": _num(u("w_in"))}
+    return kind, {"gain": _num(u("r", "r"))}
 
 
 def _template(kind: str, var: str, after: str, silent: bool, simple: bool) -> tuple[tuple[str, ...], list[str]]:
@@ -727,7 +727,7 @@ class _Writer:
         node = self.graph.nodes[name]
         shape = _area_shape(_shape(self.graph, name), name)
         meta = node.metadata or {}
-        kind, values, _ = _neuron(node, name)
+        kind, values = _neuron(node, name)
         key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), bool(meta.get("silent_start", 1)))
         dyn = self.dynamics(key, simple and kind == "LI")
         args = ", ".join(f"{a}={values[a]}" for a in dyn.args)
