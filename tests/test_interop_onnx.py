@@ -64,3 +64,15 @@ def test_cli_export_onnx(tmp_path, capsys):
     with torch.no_grad():
         want = model(x.unsqueeze(1).expand(-1, 2, -1, -1, -1)).numpy()
     assert np.abs(_run(out, x) - want).max() < 1e-4
+
+
+def test_idle_steps_are_unrolled_too(tmp_path):
+    spec = (ROOT / "tests" / "interop_specs" / "leaky_nir.dyn").read_text().replace(
+        "time { dt = 1 ms  steps = steps }", "time { dt = 1 ms  steps = steps  idle = 3 }")
+    torch.manual_seed(0)
+    model = dd.compile(spec).eval()
+    x = torch.rand(2, *model.input_shape)
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = _run(export(model, tmp_path / "m.onnx"), x)
+    assert got.shape == (2, model.steps, 3) and np.abs(got - want).max() < 1e-4
