@@ -131,6 +131,7 @@ class DynBrainModel(BrainModel):
         return LogisticRegression(max_iter=1000).fit(self._features(paths), np.asarray(extra["image_label"]))
 
     def look_at(self, stimuli, number_of_trials: int = 1):
+        """Recordings (if recording) or the task's behaviour; the model is deterministic, so trials are one."""
         ids, paths, extra = _stimulus_table(stimuli)
         if self.recording is not None:
             return self._record(ids, paths, extra)
@@ -186,11 +187,10 @@ def commitment(model, identifier: str, region_map: dict[str, str] | None = None,
                visual_degrees: float = 8, batch_size: int = 16) -> DynBrainModel:
     """A BrainModel over a compiled model: regions recorded from the mapped areas, one step lasting
     `step_ms` (default: the spec's dt), behaviour from the logits or from an area (`behavioral_readout`)."""
-    region_map = dict(DEFAULT_REGIONS if region_map is None else region_map)
+    if region_map is None:  # the default keeps the regions whose area the model has
+        region_map = {r: a for r, a in DEFAULT_REGIONS.items() if a in model.areas}
     missing = {r: a for r, a in region_map.items() if a not in model.areas}
-    if region_map is DEFAULT_REGIONS or region_map == DEFAULT_REGIONS:
-        region_map = {r: a for r, a in region_map.items() if a in model.areas}
-    elif missing:
+    if missing:
         raise InteropError(f"region_map names areas the model does not have: {missing}; areas: {list(model.areas)}")
     readout_area = region_map.get(behavioral_readout, behavioral_readout)
     if behavioral_readout != "logits" and readout_area not in model.areas:
