@@ -297,6 +297,14 @@ def test_round_trip_of_a_stateless_stage(tmp_path):
     assert "r = tanh(input)" in imported.spec
 
 
+@pytest.mark.parametrize("solver", ["rk4", "exponential"])
+def test_round_trip_keeps_the_solver(solver, tmp_path):
+    spec = LEAKY.read_text().replace("  r = relu(r)\n", f"  r = relu(r)\n  solver {solver}\n")
+    torch.manual_seed(3)
+    imported, _ = _round_trip(dd.compile(spec), torch.rand(2, 2, 8, 8), tmp_path)
+    assert f"solver {solver}" in imported.spec
+
+
 def test_exported_graph_structure():
     torch.manual_seed(0)
     graph = dnir.to_nir(dd.compile_file(LEAKY))

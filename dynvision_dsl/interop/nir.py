@@ -712,13 +712,14 @@ class _Writer:
 
     def dynamics(self, key: tuple, simple: bool) -> _Dyn:
         if key not in self.templates:
-            kind, var, after, silent = key
+            kind, var, after, silent, solver = key
             base = {"LI": "li", "CubaLI": "cuba_li", "I": "integrator"}[kind] + ("_relu" if "relu" in after else "")
             taken = {d.name for d in self.templates.values()}
             name, n = base, 2
             while name in taken:
                 name, n = f"{base}_{n}", n + 1
             args, body = _template(kind, var, after, silent, simple)
+            body += [f"solver {solver}"] if solver != "euler" else []
             text = f"dynamics {name}({', '.join(args)}) {{\n" + "".join(f"  {b}\n" for b in body) + "}\n"
             self.templates[key] = _Dyn(name, text, args)
         return self.templates[key]
@@ -728,7 +729,8 @@ class _Writer:
         shape = _area_shape(_shape(self.graph, name), name)
         meta = node.metadata or {}
         kind, values = _neuron(node, name)
-        key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), bool(meta.get("silent_start", 1)))
+        key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), bool(meta.get("silent_start", 1)),
+               str(meta.get("solver", "euler")))
         dyn = self.dynamics(key, simple and kind == "LI")
         args = ", ".join(f"{a}={values[a]}" for a in dyn.args)
         return f"area {self.names.ident(name)} [{', '.join(map(str, shape))}] : {dyn.name}({args})"
