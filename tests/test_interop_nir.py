@@ -297,6 +297,13 @@ def test_round_trip_of_a_stateless_stage(tmp_path):
     assert "r = tanh(input)" in imported.spec
 
 
+def test_round_trip_keeps_an_initial_state(tmp_path):
+    spec = LEAKY.read_text().replace("  tau * dr/dt = -r + input\n", "  state r = 0.25\n  tau * dr/dt = -r + input\n")
+    torch.manual_seed(4)
+    imported, _ = _round_trip(dd.compile(spec), torch.rand(2, 2, 8, 8), tmp_path)
+    assert "state r = 0.25" in imported.spec
+
+
 @pytest.mark.parametrize("solver", ["rk4", "exponential"])
 def test_round_trip_keeps_the_solver(solver, tmp_path):
     spec = LEAKY.read_text().replace("  r = relu(r)\n", f"  r = relu(r)\n  solver {solver}\n")

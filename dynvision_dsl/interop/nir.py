@@ -305,6 +305,9 @@ def _li(nir, area: ir.Area, leak: Leak) -> Any:
             "silent_start": int(area.states.get(area.output) is None)}
     if leak.after:
         meta["after_step"] = "; ".join(leak.after)
+    init = area.states.get(area.output)
+    if init is not None:  # NIR's LI starts at 0; the initial value travels as metadata
+        meta["initial"] = _number(init, None)
     return nir.LI(tau=full(leak.tau_ms * 1e-3), r=full(leak.gain), v_leak=full(leak.v_leak), metadata=meta)
 
 
@@ -682,9 +685,9 @@ def _neuron(node, name: str) -> tuple[str, dict[str, str]]:
     return kind, {"gain": _num(u("r", "r"))}
 
 
-def _template(kind: str, var: str, after: str, silent: bool, simple: bool) -> tuple[tuple[str, ...], list[str]]:
+def _template(kind: str, var: str, after: str, initial: str | None, simple: bool) -> tuple[tuple[str, ...], list[str]]:
     """Argument names and body lines of the dynamics for one neuron kind."""
-    rest = [] if silent else [f"state {var} = 0"]
+    rest = [] if initial is None else [f"state {var} = {initial}"]
     if kind == "LI" and simple:
         args, body = ("tau",), [f"tau * d{var}/dt = -{var} + input"]
     elif kind == "LI":
@@ -712,13 +715,13 @@ class _Writer:
 
     def dynamics(self, key: tuple, simple: bool) -> _Dyn:
         if key not in self.templates:
-            kind, var, after, silent, solver = key
+            kind, var, after, initial, solver = key
             base = {"LI": "li", "CubaLI": "cuba_li", "I": "integrator"}[kind] + ("_relu" if "relu" in after else "")
             taken = {d.name for d in self.templates.values()}
             name, n = base, 2
             while name in taken:
                 name, n = f"{base}_{n}", n + 1
-            args, body = _template(kind, var, after, silent, simple)
+            args, body = _template(kind, var, after, initial, simple)
             body += [f"solver {solver}"] if solver != "euler" else []
             text = f"dynamics {name}({', '.join(args)}) {{\n" + "".join(f"  {b}\n" for b in body) + "}\n"
             self.templates[key] = _Dyn(name, text, args)
@@ -729,7 +732,8 @@ class _Writer:
         shape = _area_shape(_shape(self.graph, name), name)
         meta = node.metadata or {}
         kind, values = _neuron(node, name)
-        key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), bool(meta.get("silent_start", 1)),
+        initial = None if int(meta.get("silent_start", 1)) else _num(float(meta.get("initial", 0.0)))
+        key = (kind, str(meta.get("state", "v")), str(meta.get("after_step", "")), initial,
                str(meta.get("solver", "euler")))
         dyn = self.dynamics(key, simple and kind == "LI")
         args = ", ".join(f"{a}={values[a]}" for a in dyn.args)
