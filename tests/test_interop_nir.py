@@ -404,6 +404,8 @@ def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys):
     assert "NIR has no max pooling" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "s.nir"), "--dt", "soon", "-o", str(tmp_path / "s.dyn")]) == 1
     assert "--dt 'soon' is not a positive time" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "s.nir"), "--steps", "0", "-o", str(tmp_path / "s.dyn")]) == 1
+    assert "--steps must be at least 1, got 0" in capsys.readouterr().err
     assert main(["export", str(LEAKY), "--to", "nir", "--steps", "3", "-o", str(tmp_path / "y.nir")]) == 1
     assert "--steps applies to --to onnx only" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.nir"]

@@ -40,6 +40,8 @@ def run(args) -> int:
 
     spec, weights = Path(args.output), Path(args.output).with_suffix(".pt")
     try:
+        if args.steps is not None and args.steps < 1:
+            raise ValueError(f"--steps must be at least 1, got {args.steps}")
         imported = load(args.file, parse_dt(args.dt), args.steps)
         imported.compile()  # the spec checks and the weights fit before anything is written
         clash = [str(p) for p in (spec, weights) if p.exists()]
