@@ -8,9 +8,9 @@ import argparse
 import sys
 
 from ..diagnostics import DynError
-from . import check, compile, experiment, graph, run, train
+from . import check, compile, experiment, export, graph, import_, run, train
 
-COMMANDS = (check, compile, run, graph, experiment, train)
+COMMANDS = (check, compile, run, graph, experiment, train, export, import_)
 
 
 def parser() -> argparse.ArgumentParser:
