@@ -1010,9 +1010,20 @@ class _AreaBuilder:
         return ir.Const(float(val.v), e.span)
 
     def _binop(self, e: S.BinOp, in_ode: bool) -> tuple[ir.EqExpr, int]:
-        if e.op in ("and", "or"):
-            raise err(f"'{e.op}' belongs in conditions, not in equations", e.span)
-        (a, da), (b, db) = self._expr(e.left, in_ode), self._expr(e.right, in_ode)
+        spine = [e]  # a + b + c + ...: left operands in a loop, so a long sum needs no recursion
+        while True:
+            if spine[-1].op in ("and", "or"):
+                raise err(f"'{spine[-1].op}' belongs in conditions, not in equations", spine[-1].span)
+            if not isinstance(spine[-1].left, S.BinOp):
+                break
+            spine.append(spine[-1].left)
+        value = self._expr(spine[-1].left, in_ode)
+        for node in reversed(spine):
+            value = self._combine(node, value, self._expr(node.right, in_ode))
+        return value
+
+    def _combine(self, e: S.BinOp, left: tuple[ir.EqExpr, int], right: tuple[ir.EqExpr, int]) -> tuple[ir.EqExpr, int]:
+        (a, da), (b, db) = left, right
         fn = {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow", "<": "lt", ">": "gt", "<=": "le",
               ">=": "ge", "==": "eq", "!=": "ne"}[e.op]
         if fn in ("add", "sub", "lt", "gt", "le", "ge", "eq", "ne") and da != db:
@@ -1096,37 +1107,51 @@ def _divisor_below(n: int, limit: int) -> int:
 
 def linear_split(rhs: ir.EqExpr, var: str) -> tuple[ir.EqExpr | None, ir.EqExpr | None]:
     """Write `rhs` as a*var + b with a, b free of var; a DynError if it is not linear."""
-
-    def has(x) -> bool:
-        return any(isinstance(n, ir.Ref) and n.kind == "state" and n.name == var for n in ir.walk(x))
-
-    def split(x):
-        if isinstance(x, ir.Ref) and x.kind == "state" and x.name == var:
-            return ir.Const(1.0, x.span), None
-        if not has(x):
-            return None, x
-        if isinstance(x, ir.Apply):
-            if x.fn in ("add", "sub"):
-                (a1, b1), (a2, b2) = split(x.args[0]), split(x.args[1])
-                return _comb(x.fn, a1, a2, x.span), _comb(x.fn, b1, b2, x.span)
-            if x.fn == "neg":
-                a, b = split(x.args[0])
-                return _comb("sub", None, a, x.span), _comb("sub", None, b, x.span)
-            if x.fn == "mul":
-                l, r = x.args
-                if not has(l) or not has(r):
-                    const, other = (l, r) if not has(l) else (r, l)
-                    a, b = split(other)
-                    return (ir.Apply("mul", (const, a), x.span) if a else None,
-                            ir.Apply("mul", (const, b), x.span) if b else None)
-            if x.fn == "div" and not has(x.args[1]):
-                a, b = split(x.args[0])
-                return (ir.Apply("div", (a, x.args[1]), x.span) if a else None,
-                        ir.Apply("div", (b, x.args[1]), x.span) if b else None)
-        raise err(f"the exponential solver needs d{var}/dt to be linear in '{var}'", x.span,
+    has, parts = ir.fold(rhs, lambda x, args: _split_node(x, args, var))
+    if not has:
+        return None, rhs
+    if isinstance(parts, _Nonlinear):
+        raise err(f"the exponential solver needs d{var}/dt to be linear in '{var}'", parts.span,
                   "use 'solver euler' or 'solver rk4' for nonlinear dynamics")
+    return parts
 
-    return split(rhs)
+
+@dataclass(frozen=True)
+class _Nonlinear:
+    """The first part of an equation (depth first) that a*var + b cannot describe."""
+
+    span: Span
+
+
+def _split_node(x: ir.EqExpr, args: list, var: str):
+    """linear_split at one node, its operands done: (whether it reads var, x itself or (a, b) or _Nonlinear)."""
+    if isinstance(x, ir.Ref) and x.kind == "state" and x.name == var:
+        return True, (ir.Const(1.0, x.span), None)
+    if not any(has for has, _ in args):
+        return False, x
+    return True, _split_apply(x, args)
+
+
+def _split_apply(x: ir.Apply, args: list):
+    """(a, b) of a node that reads var, from its operands' splits; _Nonlinear where that fails."""
+    reads = [has for has, _ in args]
+    if not (x.fn in ("add", "sub", "neg") or x.fn == "mul" and not all(reads) or x.fn == "div" and not reads[1]):
+        return _Nonlinear(x.span)
+    split = [parts if has else (None, parts) for has, parts in args]  # a var-free operand is all b
+    bad = next((p for p in split if isinstance(p, _Nonlinear)), None)
+    if bad is not None:
+        return bad
+    if x.fn in ("add", "sub"):
+        (a1, b1), (a2, b2) = split
+        return _comb(x.fn, a1, a2, x.span), _comb(x.fn, b1, b2, x.span)
+    if x.fn == "neg":
+        (a, b), = split
+        return _comb("sub", None, a, x.span), _comb("sub", None, b, x.span)
+    if x.fn == "mul":
+        const, (a, b) = (args[0][1], split[1]) if not reads[0] else (args[1][1], split[0])
+        return (ir.Apply("mul", (const, a), x.span) if a else None, ir.Apply("mul", (const, b), x.span) if b else None)
+    (a, b), den = split[0], args[1][1]  # div by a var-free denominator
+    return (ir.Apply("div", (a, den), x.span) if a else None, ir.Apply("div", (b, den), x.span) if b else None)
 
 
 def _comb(fn, a, b, span):

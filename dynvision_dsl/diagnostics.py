@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 
@@ -25,6 +26,13 @@ class Span:
 
 
 NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
+
+
+@lru_cache(maxsize=4)
+def source_lines(source: str) -> tuple[str, ...]:
+    """`source.splitlines()`, split once per source: messages, comments and graph
+    labels quote lines of a spec thousands of times (a 2000-area chain)."""
+    return tuple(source.splitlines())
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class Diagnostic:
         head = f"{self.span}: {self.severity}: {self.message}"
         lines = [head]
         if source is not None and self.span.line > 0:
-            src_lines = source.splitlines()
+            src_lines = source_lines(source)
             if self.span.line <= len(src_lines):
                 text = src_lines[self.span.line - 1].rstrip("\n").replace("\t", " ")
                 lines.append(f"  {text}")

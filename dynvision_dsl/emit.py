@@ -8,6 +8,7 @@ import re
 import jinja2
 
 from . import layers
+from .diagnostics import source_lines
 from .lower import Program, read_name, state_name
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
@@ -101,7 +102,7 @@ def render(program: Program, spec_name: str | None = None) -> str:
 
 
 def _mod(md, source: str):
-    lines = source.splitlines()
+    lines = source_lines(source)
     text = lines[md.line - 1].strip() if 0 < md.line <= len(lines) else md.comment
     return {"path": md.path, "ctor": _ctor(md.ctor), "comment": f"line {md.line}: {text}"}
 

@@ -109,12 +109,14 @@ def _all_applies(a: ir.Area):
 
 def _number(e: ir.EqExpr | None) -> float | None:
     """The value of a constant equation expression, or None if it is not constant."""
+    return None if e is None else ir.fold(e, _constant)
+
+
+def _constant(e: ir.EqExpr, vals: list) -> float | None:
     if isinstance(e, ir.Const):
         return e.value
-    if isinstance(e, ir.Apply) and e.fn in _ARITH and e.module is None:
-        vals = [_number(a) for a in e.args]
-        if None not in vals:
-            return float(_ARITH[e.fn](*vals))
+    if isinstance(e, ir.Apply) and e.fn in _ARITH and e.module is None and None not in vals:
+        return float(_ARITH[e.fn](*vals))
     return None
 
 
@@ -319,13 +321,16 @@ class _StepBuilder:
         return result
 
     def expr(self, e: ir.EqExpr, env: dict):
+        """The graph value of an equation expression (built children first, in a loop)."""
+        return ir.fold(e, lambda node, args: self._expr_node(node, args, env))
+
+    def _expr_node(self, e: ir.EqExpr, args: list, env: dict):
         if isinstance(e, ir.Const):
             return e.value
         if isinstance(e, ir.Ref):
             return env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
             return self.node("get_attr", e.path)
-        args = [self.expr(a, env) for a in e.args]
         if e.module is not None:
             return self.node("call_module", e.module, tuple(args))
         if e.fn in _ARITH:

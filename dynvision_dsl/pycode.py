@@ -9,6 +9,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
+from .diagnostics import source_lines
 from .passes import keep_if_silent
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
@@ -70,7 +71,7 @@ def _expr(node: fx.Node, names: dict) -> str:
 
 def print_step(graph: fx.Graph, name: str, source: str) -> str:
     """The step as `def NAME(self, inputs...):` returning a tuple."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     names: dict[fx.Node, str] = {}
     params = []
     body = []

@@ -54,13 +54,15 @@ class Schedule:
 
 def presence(expr: ir.EqExpr, env: dict[tuple[str, str], bool]) -> bool:
     """Silence rules: a sum is present if any term is; anything else needs all operands."""
-    if isinstance(expr, (ir.Const, ir.ParamRef)):
+    return ir.fold(expr, lambda e, args: _present(e, args, env))
+
+
+def _present(e: ir.EqExpr, args: list[bool], env: dict[tuple[str, str], bool]) -> bool:
+    if isinstance(e, (ir.Const, ir.ParamRef)):
         return True
-    if isinstance(expr, ir.Ref):
-        return env[(expr.kind, expr.name)]
-    if expr.fn in ("add", "sub"):
-        return any(presence(a, env) for a in expr.args)
-    return all(presence(a, env) for a in expr.args)
+    if isinstance(e, ir.Ref):
+        return env[(e.kind, e.name)]
+    return any(args) if e.fn in ("add", "sub") else all(args)
 
 
 def integrate_presence(area: ir.Area, env: dict) -> dict[str, bool]:
@@ -103,9 +105,10 @@ def evaluation_order(model: ir.Model) -> list[str]:
 
 def build_schedule(model: ir.Model) -> Schedule:
     order = evaluation_order(model)
+    position = {name: i for i, name in enumerate(order)}
     reads = sorted({Read(c.source, c.delay_steps) for c in model.conns if c.delay_steps > 0}
                    | ({Read(model.readout.source, model.readout.delay_steps)} if model.readout.delay_steps > 0 else set()),
-                   key=lambda r: (order.index(r.source) if r.source in order else -1, r.delay))
+                   key=lambda r: (position.get(r.source, -1), r.delay))
     state_keys = [(a, v) for a in order for v in model.areas[a].states]
     buffer_len: dict[str, int] = {}
     for r in reads:
