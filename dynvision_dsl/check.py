@@ -3,6 +3,8 @@ an `ir.Model`, collecting every diagnostic (names, dimensions, delays, shapes,
 ports, cycles, module names) before stopping at the stage boundary."""
 from __future__ import annotations
 
+import bisect
+import heapq
 import keyword
 import math
 from dataclasses import dataclass, field
@@ -466,29 +468,54 @@ class _Checker:
                 sizes[a.name], origin[a.name] = a.size, None
         channels = {a.name: a.channels for a in areas.values()}
         channels[inp.name] = inp.shape[0]
-        resizing = lambda c: any(o.kind in ("adapt", "resize") for o in c.ops)
-        changed = True
-        while changed:
-            changed = False
-            for a in areas.values():
-                if a.name in sizes:
-                    continue
-                cands = sorted((c for c in conns if c.target == a.name and c.source in sizes and not resizing(c)),
-                               key=lambda c: (c.port != "input", c.index))
-                for c in cands:
-                    try:
-                        shape = self._through(c.ops, (channels[c.source], *sizes[c.source]), (a.channels, None, None))[-1]
-                    except OpError:
-                        continue
-                    sizes[a.name], origin[a.name] = (shape[1:] if len(shape) == 3 else (1, 1)), c
-                    changed = True
-                    break
+        self._size_areas(areas, conns, sizes, channels, origin)
         for a in areas.values():
             if a.name in sizes:
                 a.size = tuple(sizes[a.name])
         self._report_unsized([a for a in areas.values() if a.size is None], conns, sizes, channels, inp)
         for c in conns:
             self._try(lambda c=c: self._check_conn_shape(c, areas, sizes, channels, origin))
+
+    def _size_areas(self, areas: dict[str, ir.Area], conns: list[ir.Conn], sizes, channels, origin) -> None:
+        """Give each area without a size the size of its first connection (inputs first, then by
+        index) that does not resize and whose source has one. Passes over the areas in declaration
+        order until nothing changes, visiting only areas whose sources gained a size since."""
+        into: dict[str, list[ir.Conn]] = {}
+        for c in sorted(conns, key=lambda c: (c.port != "input", c.index)):
+            if not any(o.kind in ("adapt", "resize") for o in c.ops):
+                into.setdefault(c.target, []).append(c)
+        readers: dict[str, list[str]] = {}
+        for c in conns:
+            readers.setdefault(c.source, []).append(c.target)
+        position = {name: i for i, name in enumerate(areas)}
+        names = list(areas)
+        todo = [i for i, name in enumerate(names) if name not in sizes]
+        while todo:
+            later: set[int] = set()  # to visit again in the next pass
+            heapq.heapify(todo)
+            while todo:
+                i = heapq.heappop(todo)
+                a = areas[names[i]]
+                if a.name in sizes or not self._size_from(a, into.get(a.name, ()), sizes, channels, origin):
+                    continue
+                for t in readers.get(a.name, ()):
+                    if t in position and t not in sizes and position[t] > i:
+                        heapq.heappush(todo, position[t])  # still ahead in this pass
+                    elif t in position and t not in sizes:
+                        later.add(position[t])
+            todo = sorted(later)
+
+    def _size_from(self, a: ir.Area, cands, sizes, channels, origin) -> bool:
+        for c in cands:
+            if c.source not in sizes:
+                continue
+            try:
+                shape = self._through(c.ops, (channels[c.source], *sizes[c.source]), (a.channels, None, None))[-1]
+            except OpError:
+                continue
+            sizes[a.name], origin[a.name] = (shape[1:] if len(shape) == 3 else (1, 1)), c
+            return True
+        return False
 
     def _report_unsized(self, unsized: list[ir.Area], conns: list[ir.Conn], sizes, channels, inp) -> None:
         """One error per area whose size is unknown, leaving out those downstream of an error already made."""
@@ -588,6 +615,9 @@ class _Checker:
         fed: dict[tuple[str, str], ir.Conn] = {}
         for c in conns:
             fed.setdefault((c.target, c.port), c)
+        fed_by_area: dict[str, list[str]] = {}
+        for area, port in fed:
+            fed_by_area.setdefault(area, []).append(port)
         for (area, port), c in fed.items():
             if area in areas and port not in areas[area].ports and not areas[area].incomplete:
                 guess = did_you_mean(port, areas[area].ports)
@@ -598,7 +628,7 @@ class _Checker:
                 continue  # a connection into it failed; its error says enough
             for port in a.ports:
                 if (a.name, port) not in fed:
-                    fed_ports = [p for (t, p) in fed if t == a.name]
+                    fed_ports = fed_by_area.get(a.name, [])
                     guess = did_you_mean(port, fed_ports + [s for s in a.states])
                     self.sink.warning(f"port '{port}' of {a.name} is read but never fed; it stays silent", a.span,
                                       f"did you mean '{guess}'?" if guess else
@@ -663,12 +693,11 @@ class _Checker:
                 if o.kind not in MODULE_FREE:
                     claim(o.path, o.span)
         paths = sorted(owners)
-        for p in paths:
-            for q in paths:
-                if q.startswith(p + "."):
-                    self.sink.error(f"module name '{p}' is also the start of '{q}'", owners[p],
-                                    f"rename one, e.g. '{p}.main'")
-                    break
+        for p in paths:  # the names that start with 'p.' sort together, from bisect's point on
+            i = bisect.bisect_left(paths, p + ".")
+            if i < len(paths) and paths[i].startswith(p + "."):
+                self.sink.error(f"module name '{p}' is also the start of '{paths[i]}'", owners[p],
+                                f"rename one, e.g. '{p}.main'")
 
 
 def _taken_segment(path: str) -> str | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from typing import Union
 
 from .diagnostics import Diagnostic, Span
@@ -282,12 +283,17 @@ def nesting_error(decls, limit: int = MAX_NESTING) -> Diagnostic | None:
 def _parts(node) -> list:
     """The syntax nodes held by a declaration's fields (names and spans left out)."""
     out = []
-    for f in fields(node):
-        value = getattr(node, f.name)
+    for name in _field_names(type(node)):
+        value = getattr(node, name)
         for v in value if isinstance(value, tuple) else (value,):
             if is_dataclass(v) and not isinstance(v, (Ident, Span)):
                 out.append(v)
     return out
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def _deep_operation(root: Expr, limit: int) -> Expr | None:
