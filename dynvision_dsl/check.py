@@ -40,6 +40,7 @@ class _ParamSlot:
     value: Val | None = None
     override: Val | None = None
     busy: bool = False
+    error: list[Diagnostic] | None = None  # why it has no value, once evaluated
 
 
 @dataclass
@@ -115,12 +116,13 @@ class _Checker:
         final = {n: s.value.v for n, s in self.params.items() if s.value is not None}
         return ir.Model(name, self.file, self.src, dt, steps, idle, inp, areas, conns, readout, final)
 
-    def _try(self, fn, default=None):
-        """Run `fn`, turning a DynError into collected diagnostics."""
+    def _try(self, fn, default=None, record: bool = True):
+        """Run `fn`, turning a DynError into collected diagnostics (or, with record off, into the default)."""
         try:
             return fn()
         except DynError as exc:
-            self.sink.items.extend(exc.diagnostics)
+            if record:
+                self.sink.items.extend(exc.diagnostics)
             return default
 
     def _text(self, node) -> str:
@@ -188,6 +190,10 @@ class _Checker:
 
     def _param_value(self, name: str, span: Span) -> Val:
         slot = self.params[name]
+        if slot.value is None and slot.error is None and not slot.busy:
+            self._dependencies_first(name)
+        if slot.error is not None:
+            raise DynError(slot.error)
         if slot.value is not None:
             return slot.value
         if slot.busy:
@@ -198,9 +204,40 @@ class _Checker:
             slot.value = default
             if slot.override is not None:
                 slot.value = self._checked_override(name, slot.override, default)
+        except DynError as exc:
+            slot.error = exc.diagnostics
+            raise
         finally:
             slot.busy = False
         return slot.value
+
+    def _dependencies_first(self, name: str) -> None:
+        """Evaluate the params that `name` reads before it, deepest first, in a loop: each
+        evaluation then finds its params done, so a chain of 5000 params never recurses deeply.
+        A param read again while its own dependencies are walked is defined in terms of itself."""
+        path, order = [(name, iter(self._param_deps(name)))], []
+        on_path, seen = {name}, {name}
+        while path:
+            n, deps = path[-1]
+            for d in deps:
+                slot = self.params[d]
+                if d in on_path and slot.error is None:
+                    slot.error = err(f"param '{d}' is defined in terms of itself", slot.decl.value.span).diagnostics
+                elif d not in seen and slot.value is None and slot.error is None and not slot.busy:
+                    path.append((d, iter(self._param_deps(d))))
+                    on_path.add(d)
+                    seen.add(d)
+                    break
+            else:
+                path.pop()
+                on_path.discard(n)
+                order.append(n)
+        for n in order[:-1]:
+            self._try(lambda n=n: self._param_value(n, self.params[n].decl.name.span), record=False)
+
+    def _param_deps(self, name: str) -> list[str]:
+        return [e.name for e in S.walk_exprs(self.params[name].decl.value)
+                if isinstance(e, S.Name) and e.name in self.params]
 
     def _unused_overrides(self) -> None:
         span = Span("--set", 0, 0, 0, 0)
