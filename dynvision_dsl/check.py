@@ -160,6 +160,7 @@ class _Checker:
         out = []
         for d in decls:
             if isinstance(d, S.If):
+                self._params_first(d.cond)
                 cond = self._try(lambda d=d: self._condition(d.cond, self._lookup_param))
                 branch = d.then if cond else d.orelse
                 if cond is None:
@@ -236,8 +237,16 @@ class _Checker:
             self._try(lambda n=n: self._param_value(n, self.params[n].decl.name.span), record=False)
 
     def _param_deps(self, name: str) -> list[str]:
-        return [e.name for e in S.walk_exprs(self.params[name].decl.value)
-                if isinstance(e, S.Name) and e.name in self.params]
+        return self._params_in(self.params[name].decl.value)
+
+    def _params_in(self, expr: S.Expr) -> list[str]:
+        return [e.name for e in S.walk_exprs(expr) if isinstance(e, S.Name) and e.name in self.params]
+
+    def _params_first(self, expr: S.Expr) -> None:
+        """Evaluate the params `expr` reads (errors are kept for when it reads them), so that
+        evaluating `expr` does not stack their evaluation on top of its own recursion."""
+        for name in self._params_in(expr):
+            self._try(lambda name=name: self._param_value(name, self.params[name].decl.name.span), record=False)
 
     def _unused_overrides(self) -> None:
         span = Span("--set", 0, 0, 0, 0)
@@ -265,6 +274,7 @@ class _Checker:
         except DynError as exc:
             raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
                                        f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
+        self._params_first(expr)
         return Evaluator(text, self._lookup_param)(expr)
 
     def _checked_override(self, name: str, new: Val, default: Val) -> Val:
