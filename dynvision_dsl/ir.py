@@ -160,13 +160,14 @@ class Model:
     readout: ReadoutSpec
     params: dict[str, object]  # final param values (numbers in ms for times)
     _into: dict[str, list[Conn]] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _into_count: int = field(default=-1, init=False, repr=False, compare=False)
+    _into_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
 
     def conns_into(self, area: str) -> list[Conn]:
-        """The connections into `area`, in declaration order (indexed once, not a scan per call)."""
-        if self._into_count != len(self.conns):
+        """The connections into `area`, in declaration order: indexed once (again when `conns`
+        is replaced or grows), not a scan of every connection per call."""
+        if self._into_key != (id(self.conns), len(self.conns)):
             self._into = {}
             for c in self.conns:
                 self._into.setdefault(c.target, []).append(c)
-            self._into_count = len(self.conns)
+            self._into_key = (id(self.conns), len(self.conns))
         return list(self._into.get(area, ()))

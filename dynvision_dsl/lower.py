@@ -109,15 +109,10 @@ def _all_applies(a: ir.Area):
 
 def _number(e: ir.EqExpr | None) -> float | None:
     """The value of a constant equation expression, or None if it is not constant."""
-    return None if e is None else ir.fold(e, _constant)
-
-
-def _constant(e: ir.EqExpr, vals: list) -> float | None:
-    if isinstance(e, ir.Const):
-        return e.value
-    if isinstance(e, ir.Apply) and e.fn in _ARITH and e.module is None and None not in vals:
-        return float(_ARITH[e.fn](*vals))
-    return None
+    if e is None or not all(isinstance(n, ir.Const) or isinstance(n, ir.Apply) and n.fn in _ARITH and n.module is None
+                            for n in ir.walk(e)):
+        return None
+    return ir.fold(e, lambda n, vals: n.value if isinstance(n, ir.Const) else float(_ARITH[n.fn](*vals)))
 
 
 # ------------------------------------------------------------- step graphs
