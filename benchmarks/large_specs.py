@@ -2,7 +2,7 @@
 check <= 4 s, compile <= 20 s).
 
 usage: python benchmarks/large_specs.py [--sizes 500 1000 2000] [--repeat 3]
-           [--compare OLD_CHECKOUT] [--out benchmarks/large_specs.md]
+           [--compare OLD_CHECKOUT [--label TEXT]] [--out benchmarks/large_specs.md]
 The spec is generated text: `area A{i} [4] : leaky(tau=2 ms)` and
 `A{i} -> A{i+1} : conv(3)`. Each size runs in its own process, single-threaded
 (`torch.set_num_threads(1)`); a time is the median of --repeat runs of
@@ -97,6 +97,7 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--compare", help="another checkout of the project to measure the same way")
+    ap.add_argument("--label", help="how the report names the --compare checkout (default: its path)")
     ap.add_argument("--out", type=Path, help="write the markdown report here")
     args = ap.parse_args()
     load = os.getloadavg()
@@ -106,7 +107,7 @@ def main() -> int:
         before = measure(Path(args.compare).resolve(), n, args.repeat) if args.compare else None
         rows.append((n, now, before))
         print(n, now, before if before else "", flush=True)
-    text = report(rows, args.repeat, load, args.compare)
+    text = report(rows, args.repeat, load, args.label or args.compare)
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -157,12 +157,9 @@ def build_schedule(model: ir.Model) -> Schedule:
         # max_delay steps: once the key held that long, it holds for ever.
         if t - stable_since > max_delay + 1:
             break
-    variants: list[StepKey] = []
-    variant_of: list[int] = []
-    for k in keys:
-        if k not in variants:
-            variants.append(k)
-        variant_of.append(variants.index(k))
+    first: dict[StepKey, int] = {}  # each distinct key's variant, numbered in order of appearance
+    variant_of = [first.setdefault(k, len(first)) for k in keys]
+    variants = list(first)
     sched = Schedule(order, reads, state_keys, buffer_len, present_from, term_from, variants, variant_of,
                      variant_of[-1], model.idle, model.steps)
     sched.diagnostics = _warnings(model, sched)
