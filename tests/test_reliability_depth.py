@@ -216,6 +216,23 @@ def test_linear_split_of_a_long_sum_in_a_loop():
         linear_split(ir.Apply("add", (expr, ir.Apply("mul", (r, r), span)), span), "r")
 
 
+@pytest.mark.parametrize("rhs, col", [("-r + relu(r) * 2 + input", 21), ("-r + input * (r * r)", 30),
+                                      ("-r + (input + r) / r", 21)])
+def test_the_first_nonlinear_part_is_the_one_reported(rhs, col):
+    """As the recursive linear_split reported it (checked against it when it was replaced)."""
+    source = HEAD + f"area A [1] {{\nsolver exponential\n2 ms * dr/dt = {rhs}\n}}\n" + TAIL
+    d = _only_error(source)
+    assert "linear in 'r'" in d.message and (d.span.line, d.span.col) == (6, col)
+
+
+def test_module_names_that_start_another_are_found_among_many():
+    pipes = "".join(f"image -> A : conv(3) as m{i}\n" for i in range(300))
+    source = HEAD + "area A [1] { r = relu(input) }\n" + pipes + "image -> A : conv(3) as m1.x\n" \
+        "image -> A : conv(3) as m2x.y\nreadout A : avgpool | linear(2)\n"
+    errors = [d for d in dd.check(source, file="deep.dyn") if d.is_error]
+    assert [(d.message, d.span.line) for d in errors] == [("module name 'm1' is also the start of 'm1.x'", 6)]
+
+
 def test_fold_visits_children_first_left_to_right():
     span = Span("x", 1, 1, 1, 2)
     leaf = lambda v: ir.Const(v, span)  # noqa: E731
