@@ -33,7 +33,8 @@ source, repeat = sys.stdin.read(), int(sys.argv[1])
 dd.compile("model W time { dt = 1 ms  steps = 2 } input image [1, 8, 8] area A [1] { r = relu(input) } "
            "image -> A : conv(3) readout A : avgpool | linear(2)")  # warm: lark's tables, torch's first calls
 out = {}
-for stage, run in (("check", lambda: dd.check(source, file="chain.dyn")), ("compile", lambda: dd.compile(source, file="chain.dyn"))):
+stages = (("check", lambda: dd.check(source, file="chain.dyn")), ("compile", lambda: dd.compile(source, file="chain.dyn")))
+for stage, run in stages:
     times = []
     try:
         for _ in range(repeat):
@@ -80,7 +81,8 @@ def report(rows: list[tuple[int, dict, dict | None]], repeat: int, load: tuple, 
         if compare:
             cells += [_cell(before["check"]), _cell(before["compile"])]
         lines.append("| " + " | ".join(cells) + " |")
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    machine = f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
     notes = [f"Median of {repeat} runs, each size in its own process, `torch.set_num_threads(1)`; {machine}.",
              f"Load average (1, 5, 15 min) at the start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}"
              f" (other jobs share the machine: times are upper bounds)."]

@@ -197,7 +197,8 @@ def test_a_2000_term_sum_equals_its_closed_form_with_every_solver(solver):
 
 def test_long_chains_of_and_or_and_products():
     flags = " and ".join("true" for _ in range(3000))
-    source = (HEAD + f"param c = {flags}\n" + "if " + " or ".join("false" for _ in range(3000)) + " or c { param q = 2 }\n"
+    alternatives = " or ".join("false" for _ in range(3000))
+    source = (HEAD + f"param c = {flags}\n" + f"if {alternatives} or c {{ param q = 2 }}\n"
               + "area A [1] { r = relu(input) * " + " * ".join("1" for _ in range(3000)) + " * q }\n" + TAIL)
     program, _ = dd.build(source)
     assert program.model.params["c"] is True and program.model.params["q"] == 2
@@ -208,7 +209,8 @@ def test_linear_split_of_a_long_sum_in_a_loop():
     r = ir.Ref("state", "r", span)
     expr = ir.Apply("neg", (r,), span)
     for i in range(5000):
-        expr = ir.Apply("add", (expr, ir.Apply("mul", (ir.Const(float(i), span), ir.Ref("port", "input", span)), span)), span)
+        term = ir.Apply("mul", (ir.Const(float(i), span), ir.Ref("port", "input", span)), span)
+        expr = ir.Apply("add", (expr, term), span)
     a, b = linear_split(expr, "r")
     assert sum(1 for n in ir.walk(b) if isinstance(n, ir.Ref)) == 5000
     assert isinstance(a, ir.Apply) and a.fn == "neg"
