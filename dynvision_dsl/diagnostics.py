@@ -57,14 +57,30 @@ class Diagnostic:
             src_lines = source_lines(source)
             if self.span.line <= len(src_lines):
                 text = src_lines[self.span.line - 1].rstrip("\n").replace("\t", " ")
-                lines.append(f"  {text}")
                 width = 1
                 if self.span.end_line == self.span.line and self.span.end_col > self.span.col:
                     width = self.span.end_col - self.span.col
-                lines.append("  " + " " * (self.span.col - 1) + "^" + "~" * (width - 1))
+                text, col, width = _excerpt(text, self.span.col, width)
+                lines.append(f"  {text}")
+                lines.append("  " + " " * (col - 1) + "^" + "~" * (width - 1))
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+
+EXCERPT_WIDTH = 100  # characters of a source line shown under a message
+
+
+def _excerpt(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """A long line cut to EXCERPT_WIDTH characters around `col` ('...' where cut), with the
+    caret's column and width in the excerpt: a 30000-character line stays readable."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, col, width
+    start = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    head, tail = ("..." if start else ""), ("..." if end < len(text) else "")
+    col = col - start + len(head)
+    return head + text[start:end] + tail, col, max(1, min(width, EXCERPT_WIDTH + len(head) - col + 1))
 
 
 class DynError(Exception):

@@ -16,7 +16,7 @@ import dynvision_dsl as dd
 from dynvision_dsl import ir
 from dynvision_dsl.check import check_module, linear_split
 from dynvision_dsl.cli import main
-from dynvision_dsl.diagnostics import Span
+from dynvision_dsl.diagnostics import EXCERPT_WIDTH, Span, _excerpt
 from dynvision_dsl.graph import build_graph
 from dynvision_dsl.parse import parse
 from dynvision_dsl.syntax import MAX_NESTING
@@ -121,6 +121,16 @@ def test_the_cli_reports_deep_nesting_without_a_traceback(tmp_path, capsys):
     text = out.out + out.err
     assert f"deep.dyn:5:{5 * LIMIT + 5}: error: expression nested too deeply (limit {LIMIT})" in text
     assert "Traceback" not in text and "RecursionError" not in text
+
+
+def test_a_long_source_line_is_cut_around_the_caret():
+    text, col, width = _excerpt("x" * 500 + "HERE" + "y" * 500, 501, 4)
+    assert text[col - 1:col - 1 + width] == "HERE"
+    assert text.startswith("...") and text.endswith("...") and len(text) == EXCERPT_WIDTH + 6
+    short = "r = relu(input)"
+    assert _excerpt(short, 5, 11) == (short, 5, 11)
+    formatted = dd.DynError(dd.check(nested_calls(5000), file="deep.dyn"), nested_calls(5000)).render()
+    assert max(len(line) for line in formatted.splitlines()) <= EXCERPT_WIDTH + 10
 
 
 def test_a_deep_set_value_is_an_error_about_the_value():
