@@ -3,6 +3,8 @@ an `ir.Model`, collecting every diagnostic (names, dimensions, delays, shapes,
 ports, cycles, module names) before stopping at the stage boundary."""
 from __future__ import annotations
 
+import bisect
+import heapq
 import keyword
 import math
 import operator
@@ -41,6 +43,7 @@ class _ParamSlot:
     value: Val | None = None
     override: Val | None = None
     busy: bool = False
+    error: list[Diagnostic] | None = None  # why it has no value, once evaluated
 
 
 @dataclass
@@ -122,12 +125,13 @@ class _Checker:
         final = {n: s.value.v for n, s in self.params.items() if s.value is not None}
         return ir.Model(name, self.file, self.src, dt, steps, idle, inp, areas, conns, readout, final)
 
-    def _try(self, fn, default=None):
-        """Run `fn`, turning a DynError into collected diagnostics."""
+    def _try(self, fn, default=None, record: bool = True):
+        """Run `fn`, turning a DynError into collected diagnostics (or, with record off, into the default)."""
         try:
             return fn()
         except DynError as exc:
-            self.sink.items.extend(exc.diagnostics)
+            if record:
+                self.sink.items.extend(exc.diagnostics)
             return default
 
     def _text(self, node) -> str:
@@ -165,6 +169,7 @@ class _Checker:
         out = []
         for d in decls:
             if isinstance(d, S.If):
+                self._params_first(d.cond)
                 cond = self._try(lambda d=d: self._condition(d.cond, self._lookup_param))
                 branch = d.then if cond else d.orelse
                 if cond is None:
@@ -197,6 +202,10 @@ class _Checker:
 
     def _param_value(self, name: str, span: Span) -> Val:
         slot = self.params[name]
+        if slot.value is None and slot.error is None and not slot.busy:
+            self._dependencies_first(name)
+        if slot.error is not None:
+            raise DynError(slot.error)
         if slot.value is not None:
             return slot.value
         if slot.busy:
@@ -207,9 +216,48 @@ class _Checker:
             slot.value = default
             if slot.override is not None:
                 slot.value = self._checked_override(name, slot.override, default)
+        except DynError as exc:
+            slot.error = exc.diagnostics
+            raise
         finally:
             slot.busy = False
         return slot.value
+
+    def _dependencies_first(self, name: str) -> None:
+        """Evaluate the params that `name` reads before it, deepest first, in a loop: each
+        evaluation then finds its params done, so a chain of 5000 params never recurses deeply.
+        A param read again while its own dependencies are walked is defined in terms of itself."""
+        path, order = [(name, iter(self._param_deps(name)))], []
+        on_path, seen = {name}, {name}
+        while path:
+            n, deps = path[-1]
+            for d in deps:
+                slot = self.params[d]
+                if d in on_path and slot.error is None:
+                    slot.error = err(f"param '{d}' is defined in terms of itself", slot.decl.value.span).diagnostics
+                elif d not in seen and slot.value is None and slot.error is None and not slot.busy:
+                    path.append((d, iter(self._param_deps(d))))
+                    on_path.add(d)
+                    seen.add(d)
+                    break
+            else:
+                path.pop()
+                on_path.discard(n)
+                order.append(n)
+        for n in order[:-1]:
+            self._try(lambda n=n: self._param_value(n, self.params[n].decl.name.span), record=False)
+
+    def _param_deps(self, name: str) -> list[str]:
+        return self._params_in(self.params[name].decl.value)
+
+    def _params_in(self, expr: S.Expr) -> list[str]:
+        return [e.name for e in S.walk_exprs(expr) if isinstance(e, S.Name) and e.name in self.params]
+
+    def _params_first(self, expr: S.Expr) -> None:
+        """Evaluate the params `expr` reads (errors are kept for when it reads them), so that
+        evaluating `expr` does not stack their evaluation on top of its own recursion."""
+        for name in self._params_in(expr):
+            self._try(lambda name=name: self._param_value(name, self.params[name].decl.name.span), record=False)
 
     def _unused_overrides(self) -> None:
         span = Span("--set", 0, 0, 0, 0)
@@ -240,6 +288,7 @@ class _Checker:
         except DynError as exc:
             raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
                                        f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
+        self._params_first(expr)
         try:
             return Evaluator(f"param __value__ = {text}", self._lookup_param)(expr)
         except DynError as exc:
@@ -495,29 +544,54 @@ class _Checker:
                 sizes[a.name], origin[a.name] = a.size, None
         channels = {a.name: a.channels for a in areas.values()}
         channels[inp.name] = inp.shape[0]
-        resizing = lambda c: any(o.kind in ("adapt", "resize") for o in c.ops)
-        changed = True
-        while changed:
-            changed = False
-            for a in areas.values():
-                if a.name in sizes:
-                    continue
-                cands = sorted((c for c in conns if c.target == a.name and c.source in sizes and not resizing(c)),
-                               key=lambda c: (c.port != "input", c.index))
-                for c in cands:
-                    try:
-                        shape = self._through(c.ops, (channels[c.source], *sizes[c.source]), (a.channels, None, None))[-1]
-                    except OpError:
-                        continue
-                    sizes[a.name], origin[a.name] = (shape[1:] if len(shape) == 3 else (1, 1)), c
-                    changed = True
-                    break
+        self._size_areas(areas, conns, sizes, channels, origin)
         for a in areas.values():
             if a.name in sizes:
                 a.size = tuple(sizes[a.name])
         self._report_unsized([a for a in areas.values() if a.size is None], conns, sizes, channels, inp)
         for c in conns:
             self._try(lambda c=c: self._check_conn_shape(c, areas, sizes, channels, origin))
+
+    def _size_areas(self, areas: dict[str, ir.Area], conns: list[ir.Conn], sizes, channels, origin) -> None:
+        """Give each area without a size the size of its first connection (inputs first, then by
+        index) that does not resize and whose source has one. Passes over the areas in declaration
+        order until nothing changes, visiting only areas whose sources gained a size since."""
+        into: dict[str, list[ir.Conn]] = {}
+        for c in sorted(conns, key=lambda c: (c.port != "input", c.index)):
+            if not any(o.kind in ("adapt", "resize") for o in c.ops):
+                into.setdefault(c.target, []).append(c)
+        readers: dict[str, list[str]] = {}
+        for c in conns:
+            readers.setdefault(c.source, []).append(c.target)
+        position = {name: i for i, name in enumerate(areas)}
+        names = list(areas)
+        todo = [i for i, name in enumerate(names) if name not in sizes]
+        while todo:
+            later: set[int] = set()  # to visit again in the next pass
+            heapq.heapify(todo)
+            while todo:
+                i = heapq.heappop(todo)
+                a = areas[names[i]]
+                if a.name in sizes or not self._size_from(a, into.get(a.name, ()), sizes, channels, origin):
+                    continue
+                for t in readers.get(a.name, ()):
+                    if t in position and t not in sizes and position[t] > i:
+                        heapq.heappush(todo, position[t])  # still ahead in this pass
+                    elif t in position and t not in sizes:
+                        later.add(position[t])
+            todo = sorted(later)
+
+    def _size_from(self, a: ir.Area, cands, sizes, channels, origin) -> bool:
+        for c in cands:
+            if c.source not in sizes:
+                continue
+            try:
+                shape = self._through(c.ops, (channels[c.source], *sizes[c.source]), (a.channels, None, None))[-1]
+            except OpError:
+                continue
+            sizes[a.name], origin[a.name] = (shape[1:] if len(shape) == 3 else (1, 1)), c
+            return True
+        return False
 
     def _report_unsized(self, unsized: list[ir.Area], conns: list[ir.Conn], sizes, channels, inp) -> None:
         """One error per area whose size is unknown, leaving out those downstream of an error already made."""
@@ -617,6 +691,9 @@ class _Checker:
         fed: dict[tuple[str, str], ir.Conn] = {}
         for c in conns:
             fed.setdefault((c.target, c.port), c)
+        fed_by_area: dict[str, list[str]] = {}
+        for area, port in fed:
+            fed_by_area.setdefault(area, []).append(port)
         for (area, port), c in fed.items():
             if area in areas and port not in areas[area].ports and not areas[area].incomplete:
                 guess = did_you_mean(port, areas[area].ports)
@@ -627,7 +704,7 @@ class _Checker:
                 continue  # a connection into it failed; its error says enough
             for port in a.ports:
                 if (a.name, port) not in fed:
-                    fed_ports = [p for (t, p) in fed if t == a.name]
+                    fed_ports = fed_by_area.get(a.name, [])
                     guess = did_you_mean(port, fed_ports + [s for s in a.states])
                     self.sink.warning(f"port '{port}' of {a.name} is read but never fed; it stays silent", a.span,
                                       f"did you mean '{guess}'?" if guess else
@@ -692,12 +769,11 @@ class _Checker:
                 if o.kind not in MODULE_FREE:
                     claim(o.path, o.span)
         paths = sorted(owners)
-        for p in paths:
-            for q in paths:
-                if q.startswith(p + "."):
-                    self.sink.error(f"module name '{p}' is also the start of '{q}'", owners[p],
-                                    f"rename one, e.g. '{p}.main'")
-                    break
+        for p in paths:  # the names that start with 'p.' sort together, from bisect's point on
+            i = bisect.bisect_left(paths, p + ".")
+            if i < len(paths) and paths[i].startswith(p + "."):
+                self.sink.error(f"module name '{p}' is also the start of '{paths[i]}'", owners[p],
+                                f"rename one, e.g. '{p}.main'")
 
 
 def _taken_segment(path: str) -> str | None:
@@ -1045,9 +1121,20 @@ class _AreaBuilder:
         return ir.Const(_float32(float(val.v), self.ck._text(e), e.span), e.span)
 
     def _binop(self, e: S.BinOp, in_ode: bool) -> tuple[ir.EqExpr, int]:
-        if e.op in ("and", "or"):
-            raise err(f"'{e.op}' belongs in conditions, not in equations", e.span)
-        (a, da), (b, db) = self._expr(e.left, in_ode), self._expr(e.right, in_ode)
+        spine = [e]  # a + b + c + ...: left operands in a loop, so a long sum needs no recursion
+        while True:
+            if spine[-1].op in ("and", "or"):
+                raise err(f"'{spine[-1].op}' belongs in conditions, not in equations", spine[-1].span)
+            if not isinstance(spine[-1].left, S.BinOp):
+                break
+            spine.append(spine[-1].left)
+        value = self._expr(spine[-1].left, in_ode)
+        for node in reversed(spine):
+            value = self._combine(node, value, self._expr(node.right, in_ode))
+        return value
+
+    def _combine(self, e: S.BinOp, left: tuple[ir.EqExpr, int], right: tuple[ir.EqExpr, int]) -> tuple[ir.EqExpr, int]:
+        (a, da), (b, db) = left, right
         fn = {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow", "<": "lt", ">": "gt", "<=": "le",
               ">=": "ge", "==": "eq", "!=": "ne"}[e.op]
         if fn in ("add", "sub", "lt", "gt", "le", "ge", "eq", "ne") and da != db:
@@ -1186,37 +1273,51 @@ def _divisor_below(n: int, limit: int) -> int:
 
 def linear_split(rhs: ir.EqExpr, var: str) -> tuple[ir.EqExpr | None, ir.EqExpr | None]:
     """Write `rhs` as a*var + b with a, b free of var; a DynError if it is not linear."""
-
-    def has(x) -> bool:
-        return any(isinstance(n, ir.Ref) and n.kind == "state" and n.name == var for n in ir.walk(x))
-
-    def split(x):
-        if isinstance(x, ir.Ref) and x.kind == "state" and x.name == var:
-            return ir.Const(1.0, x.span), None
-        if not has(x):
-            return None, x
-        if isinstance(x, ir.Apply):
-            if x.fn in ("add", "sub"):
-                (a1, b1), (a2, b2) = split(x.args[0]), split(x.args[1])
-                return _comb(x.fn, a1, a2, x.span), _comb(x.fn, b1, b2, x.span)
-            if x.fn == "neg":
-                a, b = split(x.args[0])
-                return _comb("sub", None, a, x.span), _comb("sub", None, b, x.span)
-            if x.fn == "mul":
-                l, r = x.args
-                if not has(l) or not has(r):
-                    const, other = (l, r) if not has(l) else (r, l)
-                    a, b = split(other)
-                    return (ir.Apply("mul", (const, a), x.span) if a else None,
-                            ir.Apply("mul", (const, b), x.span) if b else None)
-            if x.fn == "div" and not has(x.args[1]):
-                a, b = split(x.args[0])
-                return (ir.Apply("div", (a, x.args[1]), x.span) if a else None,
-                        ir.Apply("div", (b, x.args[1]), x.span) if b else None)
-        raise err(f"the exponential solver needs d{var}/dt to be linear in '{var}'", x.span,
+    has, parts = ir.fold(rhs, lambda x, args: _split_node(x, args, var))
+    if not has:
+        return None, rhs
+    if isinstance(parts, _Nonlinear):
+        raise err(f"the exponential solver needs d{var}/dt to be linear in '{var}'", parts.span,
                   "use 'solver euler' or 'solver rk4' for nonlinear dynamics")
+    return parts
 
-    return split(rhs)
+
+@dataclass(frozen=True)
+class _Nonlinear:
+    """The first part of an equation (depth first) that a*var + b cannot describe."""
+
+    span: Span
+
+
+def _split_node(x: ir.EqExpr, args: list, var: str):
+    """linear_split at one node, its operands done: (whether it reads var, x itself or (a, b) or _Nonlinear)."""
+    if isinstance(x, ir.Ref) and x.kind == "state" and x.name == var:
+        return True, (ir.Const(1.0, x.span), None)
+    if not any(has for has, _ in args):
+        return False, x
+    return True, _split_apply(x, args)
+
+
+def _split_apply(x: ir.Apply, args: list):
+    """(a, b) of a node that reads var, from its operands' splits; _Nonlinear where that fails."""
+    reads = [has for has, _ in args]
+    if not (x.fn in ("add", "sub", "neg") or x.fn == "mul" and not all(reads) or x.fn == "div" and not reads[1]):
+        return _Nonlinear(x.span)
+    split = [parts if has else (None, parts) for has, parts in args]  # a var-free operand is all b
+    bad = next((p for p in split if isinstance(p, _Nonlinear)), None)
+    if bad is not None:
+        return bad
+    if x.fn in ("add", "sub"):
+        (a1, b1), (a2, b2) = split
+        return _comb(x.fn, a1, a2, x.span), _comb(x.fn, b1, b2, x.span)
+    if x.fn == "neg":
+        (a, b), = split
+        return _comb("sub", None, a, x.span), _comb("sub", None, b, x.span)
+    if x.fn == "mul":
+        const, (a, b) = (args[0][1], split[1]) if not reads[0] else (args[1][1], split[0])
+        return (ir.Apply("mul", (const, a), x.span) if a else None, ir.Apply("mul", (const, b), x.span) if b else None)
+    (a, b), den = split[0], args[1][1]  # div by a var-free denominator
+    return (ir.Apply("div", (a, den), x.span) if a else None, ir.Apply("div", (b, den), x.span) if b else None)
 
 
 def _comb(fn, a, b, span):

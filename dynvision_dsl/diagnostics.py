@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 
@@ -25,6 +26,14 @@ class Span:
 
 
 NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
+
+
+@lru_cache(maxsize=4)
+def source_lines(source: str) -> tuple[str, ...]:
+    """The spec's lines as the parser counts them (only \\n ends a line, so a CR or
+    U+2028 in a comment shifts nothing), split once per source: messages, comments
+    and graph labels quote lines of a spec thousands of times (a 2000-area chain)."""
+    return tuple(source.split("\n"))
 
 
 @dataclass(frozen=True)
@@ -46,17 +55,33 @@ class Diagnostic:
         head = f"{self.span}: {self.severity}: {self.message}"
         lines = [head]
         if source is not None and self.span.line > 0:
-            src_lines = source.splitlines()
+            src_lines = source_lines(source)
             if self.span.line <= len(src_lines):
-                text = src_lines[self.span.line - 1].rstrip("\n").replace("\t", " ")
-                lines.append(f"  {text}")
+                text = src_lines[self.span.line - 1].rstrip("\r\n").replace("\t", " ")
                 width = 1
                 if self.span.end_line == self.span.line and self.span.end_col > self.span.col:
                     width = self.span.end_col - self.span.col
-                lines.append("  " + " " * (self.span.col - 1) + "^" + "~" * (width - 1))
+                text, col, width = _excerpt(text, self.span.col, width)
+                lines.append(f"  {text}")
+                lines.append("  " + " " * (col - 1) + "^" + "~" * (width - 1))
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+
+EXCERPT_WIDTH = 100  # characters of a source line shown under a message
+
+
+def _excerpt(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """A long line cut to EXCERPT_WIDTH characters around `col` ('...' where cut), with the
+    caret's column and width in the excerpt: a 30000-character line stays readable."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, col, width
+    start = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    head, tail = ("..." if start else ""), ("..." if end < len(text) else "")
+    col = col - start + len(head)
+    return head + text[start:end] + tail, col, max(1, min(width, EXCERPT_WIDTH + len(head) - col + 1))
 
 
 class DynError(Exception):

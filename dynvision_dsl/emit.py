@@ -8,8 +8,9 @@ import re
 import jinja2
 
 from . import layers
+from .diagnostics import source_lines
 from .lower import Program, read_name, state_name
-from .pycode import comment_text, docstring_text, spec_line, spec_lines, string_literal
+from .pycode import comment_text, docstring_text, spec_line, string_literal
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
@@ -97,7 +98,7 @@ def render(program: Program, spec_name: str | None = None) -> str:
     m = program.model
     spec = spec_name or m.file
     doc = f"The {m.name} model: {len(m.areas)} areas, {len(m.conns)} connections, dt = {m.dt:g} ms."
-    lines = spec_lines(m.source)
+    lines = source_lines(m.source)
     modules = [_mod(md, lines) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,

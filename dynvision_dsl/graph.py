@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from . import ir
+from .diagnostics import source_lines
 from .values import fmt_quantity
 
 READOUT = "readout"
@@ -41,7 +42,7 @@ def build_graph(model: ir.Model) -> nx.MultiDiGraph:
 
 
 def _equations(model: ir.Model, a: ir.Area) -> list[str]:
-    lines = model.source.splitlines()
+    lines = source_lines(model.source)
     spans = [o.span for o in a.odes] + [s.span for s in a.assigns]
     return [lines[s.line - 1].strip() for s in spans if 0 < s.line <= len(lines)]
 
@@ -59,24 +60,7 @@ def _classify(g: nx.MultiDiGraph, source: str) -> None:
     """Kinds by hierarchy: edges that close a cycle in a depth-first walk from the
     input (in declaration order) are feedback; the rest form a DAG whose longest
     paths rank the areas; +1 rank is feedforward, more is skip, equal is lateral."""
-    back: set[int] = set()
-    state: dict[str, int] = {}
-
-    def visit(n: str) -> None:
-        state[n] = 1
-        for _, m, k, d in sorted(g.out_edges(n, keys=True, data=True), key=lambda e: e[3]["index"] % 10**9):
-            if d["kind"] == "readout" or m == n:
-                continue
-            if state.get(m) == 1:
-                back.add(k)
-            elif m not in state:
-                visit(m)
-        state[n] = 2
-
-    visit(source)
-    for n in list(g.nodes):
-        if n not in state:
-            visit(n)
+    back = _back_edges(g, source)
     dag = nx.DiGraph()
     dag.add_nodes_from(g.nodes)
     dag.add_edges_from((u, v) for u, v, k, d in g.edges(keys=True, data=True)
@@ -100,3 +84,35 @@ def _classify(g: nx.MultiDiGraph, source: str) -> None:
             d["kind"] = "lateral"
         else:
             d["kind"] = "feedforward" if rank[v] - rank[u] == 1 else "skip"
+
+
+def _back_edges(g: nx.MultiDiGraph, source: str) -> set[int]:
+    """Keys of the edges that close a cycle in a depth-first walk from `source`, then from
+    every node not yet reached (declaration order); a loop with an explicit stack, so a
+    chain of thousands of areas does not hit the recursion limit."""
+    back: set[int] = set()
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+
+    def out_edges(n: str):
+        return iter(sorted(g.out_edges(n, keys=True, data=True), key=lambda e: e[3]["index"] % 10**9))
+
+    for root in [source, *g.nodes]:
+        if root in state:
+            continue
+        state[root] = 1
+        path = [(root, out_edges(root))]
+        while path:
+            n, edges = path[-1]
+            for _, m, k, d in edges:
+                if d["kind"] == "readout" or m == n:
+                    continue
+                if state.get(m) == 1:
+                    back.add(k)
+                elif m not in state:
+                    state[m] = 1
+                    path.append((m, out_edges(m)))
+                    break
+            else:
+                state[n] = 2
+                path.pop()
+    return back

@@ -3,7 +3,7 @@ shapes inferred. `check` produces it; `graph`, `schedule` and `lower` read it.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Callable, Union
 
 from .diagnostics import Span
 from .ops import OpSpec
@@ -49,10 +49,31 @@ EqExpr = Union[Const, Ref, ParamRef, Apply]
 
 
 def walk(expr: EqExpr):
-    yield expr
-    if isinstance(expr, Apply):
-        for a in expr.args:
-            yield from walk(a)
+    """`expr` and every sub-expression, depth first (a loop: a 5000-term sum is fine)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        if isinstance(e, Apply):
+            stack.extend(reversed(e.args))
+
+
+def fold(expr: EqExpr, combine: Callable[[EqExpr, list], Any]) -> Any:
+    """`combine(node, results of its args)` for every node, children first and left
+    to right, as a recursive walk would, but in a loop (no recursion limit)."""
+    results: list = []
+    stack: list[tuple[EqExpr, bool]] = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if ready or not isinstance(e, Apply) or not e.args:
+            n = len(e.args) if ready else 0
+            args = results[len(results) - n:]
+            del results[len(results) - n:]
+            results.append(combine(e, args))
+        else:
+            stack.append((e, True))
+            stack.extend((a, False) for a in reversed(e.args))
+    return results[0]
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,15 @@ class Model:
     conns: list[Conn]
     readout: ReadoutSpec
     params: dict[str, object]  # final param values (numbers in ms for times)
+    _into: dict[str, list[Conn]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _into_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
 
     def conns_into(self, area: str) -> list[Conn]:
-        return [c for c in self.conns if c.target == area]
+        """The connections into `area`, in declaration order: indexed once (again when `conns`
+        is replaced or grows), not a scan of every connection per call."""
+        if self._into_key != (id(self.conns), len(self.conns)):
+            self._into = {}
+            for c in self.conns:
+                self._into.setdefault(c.target, []).append(c)
+            self._into_key = (id(self.conns), len(self.conns))
+        return list(self._into.get(area, ()))

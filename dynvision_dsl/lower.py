@@ -109,13 +109,10 @@ def _all_applies(a: ir.Area):
 
 def _number(e: ir.EqExpr | None) -> float | None:
     """The value of a constant equation expression, or None if it is not constant."""
-    if isinstance(e, ir.Const):
-        return e.value
-    if isinstance(e, ir.Apply) and e.fn in _ARITH and e.module is None:
-        vals = [_number(a) for a in e.args]
-        if None not in vals:
-            return float(_ARITH[e.fn](*vals))
-    return None
+    if e is None or not all(isinstance(n, ir.Const) or isinstance(n, ir.Apply) and n.fn in _ARITH and n.module is None
+                            for n in ir.walk(e)):
+        return None
+    return ir.fold(e, lambda n, vals: n.value if isinstance(n, ir.Const) else float(_ARITH[n.fn](*vals)))
 
 
 # ------------------------------------------------------------- step graphs
@@ -319,13 +316,16 @@ class _StepBuilder:
         return result
 
     def expr(self, e: ir.EqExpr, env: dict):
+        """The graph value of an equation expression (built children first, in a loop)."""
+        return ir.fold(e, lambda node, args: self._expr_node(node, args, env))
+
+    def _expr_node(self, e: ir.EqExpr, args: list, env: dict):
         if isinstance(e, ir.Const):
             return e.value
         if isinstance(e, ir.Ref):
             return env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
             return self.node("get_attr", e.path)
-        args = [self.expr(a, env) for a in e.args]
         if e.module is not None:
             return self.node("call_module", e.module, tuple(args))
         if e.fn in _ARITH:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as S
@@ -51,6 +51,9 @@ def parse(source: str, file: str = "<string>") -> S.Module:
         if isinstance(exc.orig_exc, DynError):
             raise DynError(exc.orig_exc.diagnostics, source) from None
         raise
+    too_deep = S.nesting_error(decls)
+    if too_deep is not None:
+        raise DynError([too_deep], source)
     return S.Module(decls=tuple(decls), source=source, file=file)
 
 
@@ -284,8 +287,9 @@ def _tok_span(file: str, tok: Token) -> Span:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
-    """Builds syntax.* dataclasses; every node gets the span of its text."""
+class _ToAst(Transformer_NonRecursive):
+    """Builds syntax.* dataclasses; every node gets the span of its text (a loop
+    over the tree, not recursion: 5000 nested ifs or a 5000-term sum are fine)."""
 
     def __init__(self, file: str):
         super().__init__()

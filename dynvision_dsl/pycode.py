@@ -9,6 +9,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
+from .diagnostics import source_lines
 from .passes import keep_if_silent
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
@@ -50,14 +51,8 @@ def _quoted(text: str) -> str:
     return comment_text(text).replace('"', '\\"')
 
 
-def spec_lines(source: str) -> list[str]:
-    """The spec's lines as the parser counts them (only \\n ends a line; a CR or
-    U+2028 in a comment does not shift the line numbers)."""
-    return source.split("\n")
-
-
-def spec_line(lines: list[str], line: int) -> str | None:
-    """Line `line` (1-based) of `spec_lines`, stripped, or None if out of range."""
+def spec_line(lines: tuple[str, ...], line: int) -> str | None:
+    """Line `line` (1-based) of `source_lines`, stripped, or None if out of range."""
     return lines[line - 1].strip() if 0 < line <= len(lines) else None
 
 
@@ -107,7 +102,7 @@ def _expr(node: fx.Node, names: dict) -> str:
 
 def print_step(graph: fx.Graph, name: str, source: str) -> str:
     """The step as `def NAME(self, inputs...):` returning a tuple."""
-    lines = spec_lines(source)
+    lines = source_lines(source)
     names: dict[fx.Node, str] = {}
     params = []
     body = []

@@ -54,13 +54,15 @@ class Schedule:
 
 def presence(expr: ir.EqExpr, env: dict[tuple[str, str], bool]) -> bool:
     """Silence rules: a sum is present if any term is; anything else needs all operands."""
-    if isinstance(expr, (ir.Const, ir.ParamRef)):
+    return ir.fold(expr, lambda e, args: _present(e, args, env))
+
+
+def _present(e: ir.EqExpr, args: list[bool], env: dict[tuple[str, str], bool]) -> bool:
+    if isinstance(e, (ir.Const, ir.ParamRef)):
         return True
-    if isinstance(expr, ir.Ref):
-        return env[(expr.kind, expr.name)]
-    if expr.fn in ("add", "sub"):
-        return any(presence(a, env) for a in expr.args)
-    return all(presence(a, env) for a in expr.args)
+    if isinstance(e, ir.Ref):
+        return env[(e.kind, e.name)]
+    return any(args) if e.fn in ("add", "sub") else all(args)
 
 
 def integrate_presence(area: ir.Area, env: dict) -> dict[str, bool]:
@@ -103,9 +105,10 @@ def evaluation_order(model: ir.Model) -> list[str]:
 
 def build_schedule(model: ir.Model) -> Schedule:
     order = evaluation_order(model)
+    position = {name: i for i, name in enumerate(order)}
     reads = sorted({Read(c.source, c.delay_steps) for c in model.conns if c.delay_steps > 0}
                    | ({Read(model.readout.source, model.readout.delay_steps)} if model.readout.delay_steps > 0 else set()),
-                   key=lambda r: (order.index(r.source) if r.source in order else -1, r.delay))
+                   key=lambda r: (position.get(r.source, -1), r.delay))
     state_keys = [(a, v) for a in order for v in model.areas[a].states]
     buffer_len: dict[str, int] = {}
     for r in reads:
@@ -157,14 +160,14 @@ def build_schedule(model: ir.Model) -> Schedule:
         if t is None:
             break
     steady_from = changes[-1][0]
-    variants: list[StepKey] = []
+    number: dict[StepKey, int] = {}  # each distinct key's variant, numbered in order of appearance
     for _, k in changes:
-        if k not in variants:
-            variants.append(k)
+        number.setdefault(k, len(number))
+    variants = list(number)
     # one entry per step up to max_delay + 1 steps past the last change (as long as any read reaches back)
     variant_of: list[int] = []
     for (start, k), (stop, _) in zip(changes, changes[1:] + [(steady_from + max_delay + 2, None)]):
-        variant_of.extend([variants.index(k)] * (stop - start))
+        variant_of.extend([number[k]] * (stop - start))
     sched = Schedule(order, reads, state_keys, buffer_len, present_from, term_from, variants, variant_of,
                      variant_of[-1], model.idle, model.steps)
     sched.diagnostics = _warnings(model, sched)

@@ -1,10 +1,11 @@
 """The abstract syntax tree of a `.dyn` file: small dataclasses, a span on every node."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from typing import Union
 
-from .diagnostics import Span
+from .diagnostics import Diagnostic, Span
 
 
 @dataclass(frozen=True)
@@ -232,15 +233,80 @@ class Module:
 
 
 def walk_exprs(expr: Expr):
-    """Yield `expr` and every sub-expression, depth first."""
-    yield expr
-    if isinstance(expr, Call):
-        for a in expr.args:
-            yield from walk_exprs(a)
-        for k in expr.kwargs:
-            yield from walk_exprs(k.value)
-    elif isinstance(expr, BinOp):
-        yield from walk_exprs(expr.left)
-        yield from walk_exprs(expr.right)
-    elif isinstance(expr, Unary):
-        yield from walk_exprs(expr.operand)
+    """Yield `expr` and every sub-expression, depth first (a loop, not recursion)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        stack.extend(reversed(_operands(e)))
+
+
+def _operands(e: Expr) -> list[Expr]:
+    if isinstance(e, Call):
+        return [*e.args, *(k.value for k in e.kwargs)]
+    if isinstance(e, BinOp):
+        return [e.left, e.right]
+    if isinstance(e, Unary):
+        return [e.operand]
+    return []
+
+
+# ------------------------------------------------------------- nesting limit
+# Later stages walk `if` blocks and expressions recursively; this bound keeps
+# them far from Python's recursion limit. A chain of binary operators at one
+# level (`a + b + c + ...`, any length) counts once: its left operands are walked
+# in loops, so only right operands, call arguments and unary operands nest.
+MAX_NESTING = 100
+_EXPRS = (Num, Str, Bool, Name, Call, BinOp, Unary)
+
+
+def nesting_error(decls, limit: int = MAX_NESTING) -> Diagnostic | None:
+    """The first `if` or operation nested more than `limit` deep, as an error; None if there is none."""
+    stack = [(d, 0) for d in reversed(decls)]
+    while stack:
+        node, ifs = stack.pop()
+        if isinstance(node, _EXPRS):
+            found = _deep_operation(node, limit)
+            if found is not None:
+                return Diagnostic("error", f"expression nested too deeply (limit {limit})", found.span,
+                                  "split it: compute an inner part as its own param or variable", "syntax")
+            continue
+        if isinstance(node, If):
+            ifs += 1
+            if ifs > limit:
+                return Diagnostic("error", f"'if' blocks nested too deeply (limit {limit})", node.span,
+                                  "join conditions with 'and' instead of nesting them", "syntax")
+        stack.extend((child, ifs) for child in reversed(_parts(node)))
+    return None
+
+
+def _parts(node) -> list:
+    """The syntax nodes held by a declaration's fields (names and spans left out)."""
+    out = []
+    for name in _field_names(type(node)):
+        value = getattr(node, name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if is_dataclass(v) and not isinstance(v, (Ident, Span)):
+                out.append(v)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _deep_operation(root: Expr, limit: int) -> Expr | None:
+    """The first operation (call, operator) more than `limit` levels inside `root`, depth first."""
+    stack = [(root, 1)]
+    while stack:
+        e, level = stack.pop()
+        if not isinstance(e, (Call, BinOp, Unary)):
+            continue
+        if level > limit:
+            return e
+        if isinstance(e, BinOp):
+            stack.extend(((e.right, level + 1), (e.left, level)))
+        else:
+            stack.extend((x, level + 1) for x in reversed(_operands(e)))
+    return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import syntax as S
-from .diagnostics import DynError, Diagnostic, Span
+from .diagnostics import DynError, Diagnostic, Span, source_lines
 
 UNIT_SCALE = {"ms": 1.0, "s": 1000.0}  # times are held in ms
 NON_FINITE_NAMES = ("inf", "infinity", "nan")  # not numbers in a spec: every value is finite
@@ -67,7 +67,7 @@ def kind_text(val: Val) -> str:
 
 def source_text(source: str, span: Span) -> str:
     """The text a span covers (first line only)."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     if not (0 < span.line <= len(lines)):
         return "?"
     line = lines[span.line - 1]
@@ -145,7 +145,15 @@ class Evaluator:
             raise err(f"'{op}' needs a number, but '{self.text(e)}' is {kind_text(x)}", e.span)
 
     def _binop(self, e: S.BinOp) -> Val:
-        a, b = self(e.left), self(e.right)
+        spine = [e]  # a + b + c + ...: left operands in a loop, so a long sum needs no recursion
+        while isinstance(spine[-1].left, S.BinOp):
+            spine.append(spine[-1].left)
+        value = self(spine[-1].left)
+        for node in reversed(spine):
+            value = self._combine(node, value, self(node.right))
+        return value
+
+    def _combine(self, e: S.BinOp, a: Val, b: Val) -> Val:
         op = e.op
         if op in ("and", "or"):
             for x, sub in ((a, e.left), (b, e.right)):

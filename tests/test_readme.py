@@ -1,5 +1,5 @@
 """The README's commands name only files that ship with the repository
-(a newcomer copies them verbatim); outputs and earlier runs' files are exempt."""
+(a newcomer copies them verbatim); what an earlier command writes is exempt."""
 import re
 
 import pytest
@@ -12,12 +12,14 @@ FILE = re.compile(r"^[\w./-]+\.(dyn|png|jpg|jpeg|pt|py|nir|onnx)$")
 
 
 def _command_inputs() -> list[str]:
-    paths = []
+    paths, written = [], set()
     for block in re.findall(r"```bash\n(.*?)```", README, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             words = line.split("#")[0].split()
             for before, word in zip([""] + words, words):
-                if FILE.match(word) and before not in OUTPUT_FLAGS and not word.startswith("runs/"):
+                if before in OUTPUT_FLAGS:
+                    written.add(word)
+                elif FILE.match(word) and word not in written and not word.startswith("runs/"):
                     paths.append(word)
     return paths + re.findall(r'open\("([^"]+)"\)', README)
 
