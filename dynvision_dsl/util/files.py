@@ -41,3 +41,9 @@ def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
     """Write text via a temporary file and a rename, refusing to replace a file unless asked."""
     with atomic_target(path, overwrite) as tmp, open(tmp, "w") as fh:
         fh.write(text)
+
+
+def write_atomic_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> None:
+    """`write_atomic` for bytes (images, archives)."""
+    with atomic_target(path, overwrite) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
