@@ -70,6 +70,23 @@ def test_definitions_cover_both_branches_of_an_if():
     assert [(s.line, s.col) for s in lsp.definitions(a, "leaky")] == [(6, 10)]
 
 
+def test_every_half_typed_version_of_a_spec_gets_diagnostics_not_a_crash():
+    source = (ROOT / "examples" / "05_variant.dyn").read_text()
+    for i in range(0, len(source), 11):
+        for text in (source[:i], source[:i] + source[i + 4:]):
+            a = lsp.analyse(text, "x.dyn")
+            assert a.diagnostics or a.model is not None
+
+
+def test_a_compiler_crash_becomes_one_diagnostic(monkeypatch):
+    def crash(module, params=None):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(lsp, "check_module", crash)
+    (d,) = lsp.analyse_or_report(SPEC, "two.dyn").diagnostics
+    assert d.code == "internal" and "KeyError" in d.message
+
+
 def test_word_at_finds_the_name_under_the_cursor():
     assert lsp.word_at("V1 -> V2 : conv(3)", 0, 7) == "V2"
     assert lsp.word_at("V1 -> V2 : conv(3)", 0, 4) is None

@@ -10,6 +10,7 @@ every call), and comments stay where they were.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def _tight(a: tuple[Token, str], b: tuple[Token, str]) -> bool:
         return True
     if str(tb) == "(" and ta.type == "NAME":
         return True
-    if pa == "unary_op" and ta.type in ("ADD_OP", "MINUS", "PLUS"):
+    if pa == "unary_op" and ta.type == "ADD_OP":  # -r
         return True
     return str(ta) == "=" and pa in _TIGHT_EQUALS or str(tb) == "=" and pb in _TIGHT_EQUALS
 
@@ -217,8 +218,6 @@ class _Formatter:
 
 def _comments(source: str, token_starts: list[int]) -> list[_Comment]:
     """Every comment of `source` (outside strings), with the token it trails, if any."""
-    import bisect
-
     out = []
     for m in _COMMENT_OR_STRING.finditer(source):
         if not m.group().startswith("#"):

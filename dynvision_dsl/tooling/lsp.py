@@ -63,6 +63,16 @@ def analyse(source: str, file: str = "<string>") -> Analysis:
     return Analysis(source, file, diags, module, model, present, _symbols(module.decls))
 
 
+def analyse_or_report(source: str, file: str = "<string>") -> Analysis:
+    """`analyse`, with a compiler crash turned into one diagnostic: the server must outlive any bug."""
+    try:
+        return analyse(source, file)
+    except Exception as exc:  # noqa: BLE001 (reported to the editor, not swallowed)
+        message = f"internal error while checking this file: {type(exc).__name__}: {exc}"
+        return Analysis(source, file, [Diagnostic("error", message, Span(file, 1, 1, 1, 2), "please report it",
+                                                  "internal")])
+
+
 def _symbols(decls, out: dict[str, list[Symbol]] | None = None) -> dict[str, list[Symbol]]:
     """Every declaration in `decls`, both branches of every `if` included, by name."""
     out = {} if out is None else out
@@ -226,7 +236,7 @@ def server():
 
     def refresh(uri: str) -> None:
         doc = ls.workspace.get_text_document(uri)
-        a = analyse(doc.source, doc.path or uri)
+        a = analyse_or_report(doc.source, doc.path or uri)
         last[uri] = a
         if a.module is not None:
             parsed[uri] = a
