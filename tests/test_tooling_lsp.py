@@ -60,6 +60,15 @@ def test_hover_shows_a_params_value_and_dimension():
     assert lsp.hover(a, "conv").startswith("**operator** `conv(k, stride=1")
 
 
+def test_inside_a_template_a_name_is_its_parameter():
+    a = lsp.analyse(SPEC, "two.dyn")
+    assert lsp.hover(a, "tau", 7) == ("**template parameter** `tau` of `leaky`\n\n"
+                                      "given by V1: `tau`, V2: `2 * tau`")
+    assert [(s.line, s.col) for s in lsp.definitions(a, "tau", 7)] == [(6, 16)]
+    assert [(s.line, s.col) for s in lsp.definitions(a, "tau", 10)] == [(2, 7)]
+    assert lsp.hover(a, "tau", 10).startswith("**param** `tau`")
+
+
 def test_definitions_cover_both_branches_of_an_if():
     source = SPEC.replace("area V1 [4] : leaky(tau=tau)",
                           'param fb = "on"\nif fb == "on" { area V1 [4] : leaky(tau=tau) } else { area V1 [4] : leaky(tau=tau) }')

@@ -101,8 +101,26 @@ def word_at(source: str, line: int, character: int) -> str | None:
 
 
 # --------------------------------------------------------------------- hover
-def hover(a: Analysis, name: str) -> str | None:
-    """Markdown describing `name`: a declared thing first, then an operator or function."""
+def _template_param(a: Analysis, name: str, line: int | None) -> tuple[S.DynamicsDecl, S.TemplateParam] | None:
+    """The parameter `name` of the dynamics template whose text holds 1-based `line`, if any."""
+    if line is None:
+        return None
+    for d in _decls(a, "template"):
+        if d.span.line <= line <= d.span.end_line:
+            return next(((d, p) for p in d.params if p.name.name == name), None)
+    return None
+
+
+def _decls(a: Analysis, kind: str) -> list:
+    return [s.decl for syms in a.symbols.values() for s in syms if s.kind == kind]
+
+
+def hover(a: Analysis, name: str, line: int | None = None) -> str | None:
+    """Markdown describing `name` (as seen on 1-based `line`): a template parameter, a declared
+    thing, then an operator or function."""
+    found = _template_param(a, name, line)
+    if found is not None:
+        return _hover_template_param(a, *found)
     symbols = a.symbols.get(name, [])
     kinds = {s.kind for s in symbols}
     if "area" in kinds:
@@ -122,6 +140,17 @@ def hover(a: Analysis, name: str) -> str | None:
     return None
 
 
+def _hover_template_param(a: Analysis, d: S.DynamicsDecl, p: S.TemplateParam) -> str:
+    default = f", default `{source_text(a.source, p.default.span)}`" if p.default is not None else ""
+    given = []
+    for area in _decls(a, "area"):
+        if area.template is not None and area.template.name.name == d.name.name:
+            given += [f"{area.name.name}: `{source_text(a.source, k.value.span)}`" for k in area.template.kwargs
+                      if k.name.name == p.name.name]
+    return f"**template parameter** `{p.name.name}` of `{d.name.name}`{default}" + (
+        f"\n\ngiven by {', '.join(given)}" if given else "")
+
+
 def _signature(args) -> str:
     return ", ".join(a.name if a.required else f"{a.name}={a.default!r}" for a in args)
 
@@ -129,8 +158,8 @@ def _signature(args) -> str:
 def _hover_area(a: Analysis, name: str) -> str:
     area = a.model.areas.get(name) if a.model is not None else None
     if area is None:  # errors, or not in the variant the params select
-        decl = a.symbols[name][0].decl
-        return f"**area** `{source_text(a.source, decl.span).rstrip(' {')}` (not in the checked model: the spec has errors, or its params leave it out)"
+        head = source_text(a.source, a.symbols[name][0].decl.span).rstrip(" {")
+        return f"**area** `{head}` (not in the checked model: the spec has errors, or its params leave it out)"
     dims = ", ".join(map(str, area.shape))
     step = a.present.get(name)
     when = "never present" if step is None else f"present from step {step} ({fmt_quantity(step * a.model.dt, 1)})"
@@ -178,8 +207,12 @@ def _hover_template(a: Analysis, name: str) -> str:
 
 
 # ------------------------------------------------------ definitions, completion
-def definitions(a: Analysis, name: str) -> list[Span]:
-    """Where `name` is declared as an area, param, template or input (every branch of an `if`)."""
+def definitions(a: Analysis, name: str, line: int | None = None) -> list[Span]:
+    """Where `name` (as seen on 1-based `line`) is declared: a template parameter, or an area,
+    param, template or input (in every branch of an `if`)."""
+    found = _template_param(a, name, line)
+    if found is not None:
+        return [found[1].name.span]
     return [s.span for s in a.symbols.get(name, []) if s.kind in ("area", "param", "template", "input")]
 
 
@@ -269,13 +302,13 @@ def server():
         a, name = _target(ls, known(uri), params)
         if a is not None and a.model is None and uri in checked and name in checked[uri].symbols:
             a = checked[uri]  # while the text has errors, describe it as it last checked
-        text = hover(a, name) if a is not None and name else None
+        text = hover(a, name, params.position.line + 1) if a is not None and name else None
         return None if text is None else types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
 
     @ls.feature(types.TEXT_DOCUMENT_DEFINITION)
     def on_definition(params: types.DefinitionParams) -> list[types.Location]:
         a, name = _target(ls, known(params.text_document.uri), params)
-        spans = definitions(a, name) if a is not None and name else []
+        spans = definitions(a, name, params.position.line + 1) if a is not None and name else []
         return [types.Location(params.text_document.uri, _range(s)) for s in spans]
 
     @ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", ":", "|"]))
