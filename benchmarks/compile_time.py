@@ -40,7 +40,7 @@ def warm(path: Path, repeat: int) -> tuple[float, float]:
     """Median seconds of a whole compile, and of its compiler part (parse to
     generated source, without building and initialising the weights)."""
     import dynvision_dsl as dd
-    from dynvision_dsl.emit import render
+    from dynvision_dsl.render import render
     from dynvision_dsl.pipeline import build
 
     text = path.read_text()

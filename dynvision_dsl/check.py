@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import networkx as nx
-from torch import nn
 
 from . import ir
 from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
-from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_expression
 from .values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
@@ -31,7 +29,19 @@ GENERATED_ATTRIBUTES = frozenset((
     "input_name", "input_shape", "steps", "idle", "classes", "dt", "areas", "area_shapes", "outputs",
     "state_slots", "buffer_len", "present_from", "readout_from", "step_names", "step_inputs", "variant_of", "steady",
     "simulate", "graph"))
-MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(DynModel))
+# The public attributes of nn.Module and DynModel, written out so that checking never imports torch
+# (names starting with '_' are refused anyway); tests/test_check.py compares it with the installed torch.
+MODULE_ATTRIBUTES = frozenset((
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "code",
+    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_dynvision", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "picture",
+    "program", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "run", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "training", "type", "xpu", "zero_grad",))
 TIME_ITEMS = ("dt", "steps", "idle")
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
 Override = Any  # str | int | float | bool

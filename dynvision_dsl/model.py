@@ -3,21 +3,51 @@ conveniences of an in-process model (run with recordings, graph, code)."""
 from __future__ import annotations
 
 import linecache
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 import torch
 from torch import nn
 
 
+@dataclass(frozen=True)
+class Png:
+    """A rendered PNG image; Jupyter shows it inline (`_repr_png_`)."""
+
+    data: bytes
+
+    def _repr_png_(self) -> bytes:
+        return self.data
+
+    def save(self, path: str | Path) -> Path:
+        from .util.files import write_atomic_bytes
+
+        write_atomic_bytes(path, self.data, overwrite=True)
+        return Path(path)
+
+
 @dataclass
 class RunResult:
     """logits (B, T, classes); responses[area] (B, T, C, H, W), zeros where
-    silent; present[area] (T,) bool."""
+    silent; present[area] (T,) bool; dt (ms per step) and idle steps for plotting."""
 
     logits: torch.Tensor
     responses: dict[str, torch.Tensor]
     present: dict[str, torch.Tensor]
+    dt: float = 1.0
+    idle: int = 0
+
+    def plot(self, path: str | Path | None = None, areas=None, title: str | None = None):
+        """Plot the run with plot.plot_responses: to the PNG file `path` (returns its Path),
+        or, without a path, as an image a notebook shows inline (returns a Png)."""
+        from .plot import plot_responses
+
+        if path is not None:
+            return plot_responses(self, path, self.dt, self.idle, areas, title)
+        with tempfile.TemporaryDirectory() as tmp:
+            return Png(plot_responses(self, Path(tmp) / "run.png", self.dt, self.idle, areas, title).read_bytes())
 
 
 class NonFiniteError(RuntimeError):
@@ -119,7 +149,7 @@ class DynModel(nn.Module):
             error = first_non_finite(logits, responses, self.dt)
             if error is not None:
                 raise error
-        return RunResult(logits, responses, present)
+        return RunResult(logits, responses, present, float(self.dt), int(self.idle))
 
     def load_dynvision(self, state_dict: dict) -> None:
         """Load a DynVision 0.1.0 state dict (aliases accepted, otherwise strict)."""

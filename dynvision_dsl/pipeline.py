@@ -1,18 +1,21 @@
-"""The pipeline in one place: parse -> check -> graph -> schedule -> lower -> emit."""
+"""The pipeline in one place: parse -> check -> graph -> schedule -> lower -> emit.
+
+The back end (lower, emit, model: torch) loads when first needed, so `check` runs without torch."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .check import check_module
-from .diagnostics import Diagnostic, DynError, Span
-from .emit import class_name, render
+from .diagnostics import Diagnostic, DynError
 from .graph import READOUT, build_graph
-from .lower import Program, lower
-from .model import DynModel, instantiate
 from .parse import parse
 from .schedule import build_schedule
 from .util.source import read_spec_text, strip_bom
+
+if TYPE_CHECKING:
+    from .lower import Program
+    from .model import DynModel
 
 
 def _read(source: str | Path, file: str | None) -> tuple[str, str]:
@@ -38,6 +41,8 @@ def check(source: str | Path, params: dict | None = None, file: str | None = Non
 def build(source: str | Path, params: dict | None = None, file: str | None = None,
           optimize: bool = True) -> tuple[Program, list[Diagnostic]]:
     """Run the stages up to a Program; raise DynError on any error."""
+    from .lower import lower
+
     text, file = _read(source, file)
     module = parse(text, file)
     model, diags = check_module(module, params)
@@ -65,6 +70,9 @@ def _presence(graph, schedule, model) -> None:
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
             optimize: bool = True) -> DynModel:
     """Compile a spec (text or a Path) to a ready nn.Module."""
+    from .render import class_name, render
+    from .model import instantiate
+
     program, _ = build(source, params, file, optimize)
     return instantiate(render(program), class_name(program.model.name), program, program.graph)
 
@@ -75,5 +83,7 @@ def compile_file(path: str | Path, params: dict | None = None, **kw) -> DynModel
 
 def emit(source: str | Path, params: dict | None = None, file: str | None = None) -> str:
     """The standalone module's source for a spec."""
+    from .render import render
+
     program, _ = build(source, params, file)
     return render(program)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from dynvision_dsl.emit import render
+from dynvision_dsl.render import render
 from dynvision_dsl.util.files import write_atomic
 from dynvision_dsl.pipeline import build
 

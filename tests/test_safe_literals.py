@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import dynvision_dsl as dd
 from dynvision_dsl import DynError
 from dynvision_dsl.cli import main
-from dynvision_dsl.emit import class_name, render
+from dynvision_dsl.render import class_name, render
 from dynvision_dsl.lower import lower
 from dynvision_dsl.pipeline import build
 from dynvision_dsl.pycode import attr_path, comment_text, docstring_text, string_literal

@@ -1,4 +1,4 @@
-"""`dynv`: check, compile, run, draw, train and probe `.dyn` specs from the command line.
+"""`dynv`: check, compile, run, draw, train, probe and format `.dyn` specs, and serve editors.
 
 One module per subcommand; each has `register(sub)` (its argparse parser) and `run(args)`.
 """
@@ -8,9 +8,9 @@ import argparse
 import sys
 
 from ..diagnostics import DynError
-from . import check, compile, experiment, export, graph, import_, run, train
+from . import check, compile, experiment, export, fmt, graph, import_, lsp, run, train
 
-COMMANDS = (check, compile, run, graph, experiment, train, export, import_)
+COMMANDS = (check, compile, run, graph, experiment, train, export, import_, fmt, lsp)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,7 +23,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..model import NonFiniteError
     from ..util.files import OutputError, Terminated, command_line, signals_as_exceptions
 
     args = parser().parse_args(argv)
@@ -38,11 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     except OutputError as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1
-    except NonFiniteError as exc:
-        print(f"dynv: {exc}", file=sys.stderr)
-        return 1
     except DynError as exc:
         print(exc.render(), file=sys.stderr)
         n = len(exc.errors)
         print(f"{args.file}: {n} error{'s' * (n != 1)}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        model = sys.modules.get("dynvision_dsl.model")  # only a run that loaded the model (and torch) raises it
+        if model is None or not isinstance(exc, model.NonFiniteError):
+            raise
+        print(f"dynv: {exc}", file=sys.stderr)
         return 1

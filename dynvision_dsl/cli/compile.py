@@ -14,7 +14,7 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..emit import render
+    from ..render import render
     from ..pipeline import build
     from ..util.files import check_target, write_atomic
 

@@ -352,3 +352,9 @@ def _same_file(fd: int, path: Path) -> bool:
 def _describe_holder(text: str) -> str:
     pid, _, command = text.partition(" ")
     return f"pid {pid} ({command})" if pid.isdigit() and command else f"pid {pid}" if pid.isdigit() else text
+
+
+def write_atomic_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> None:
+    """`write_atomic` for bytes (images, archives)."""
+    with atomic_target(path, overwrite) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
