@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -16,7 +17,8 @@ from . import syntax as S
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .model import DynModel
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
-from .parse import parse_expression
+from .parse import parse_value
+from .util import params as P
 from .values import Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
 SOLVERS = ("euler", "rk4", "exponential")
@@ -55,6 +57,9 @@ class _Scope:
 
 def check_module(module: S.Module, params: dict[str, Override] | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
     """Resolve and check a parsed module; the model is None when there are errors."""
+    bad = P.problems(params if params is not None else {})
+    if bad:
+        return None, [Diagnostic("error", message, Span(quote, 0, 0, 0, 0)) for quote, message in bad]
     checker = _Checker(module, params or {})
     model = checker.run()
     unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
@@ -201,8 +206,8 @@ class _Checker:
         return slot.value
 
     def _unused_overrides(self) -> None:
-        span = Span("--set", 0, 0, 0, 0)
         for name in self.overrides:
+            span = Span(P.origin(self.overrides, name), 0, 0, 0, 0)
             if name in self.params:
                 continue
             if name in self.all_param_names:
@@ -213,28 +218,49 @@ class _Checker:
                                 "declare it in the spec with 'param NAME = VALUE'")
 
     def _override_value(self, name: str, raw: Override) -> Val:
+        """The value an override gives; errors quote it as typed (`--set size=abc`), not as a
+        place in the spec."""
+        quote = P.origin(self.overrides, name)
         if isinstance(raw, bool):
             return Val(raw, None)
-        if isinstance(raw, (int, float)):
-            return Val(float(raw), 0)
+        if isinstance(raw, numbers.Real):
+            try:
+                value = float(raw)
+            except OverflowError:  # an int beyond float range
+                value = math.inf
+            return self._finite(name, Val(value, 0), str(raw), quote)
         text = str(raw).strip()
         declared = self.params[name].decl.value
         if isinstance(declared, S.Str) and not text.startswith('"'):
             return Val(text, None)
         try:
-            expr = parse_expression(text, f"--set {name}")
+            value = Evaluator(text, self._lookup_param)(parse_value(text, quote))
         except DynError as exc:
-            raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
-                                       f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
-        return Evaluator(text, self._lookup_param)(expr)
+            raise self._unreadable(name, text, quote, exc) from None
+        return self._finite(name, value, text, quote)
+
+    def _unreadable(self, name: str, text: str, quote: str, exc: DynError) -> DynError:
+        """An override's own errors, relocated to the override; a spec error it ran into stays put."""
+        declared = self._text(self.params[name].decl.value)
+        hint = f"the spec has {name} = {declared}; e.g. {P.example(self.overrides, name, declared)}"
+        out = [Diagnostic(d.severity, f"cannot read the value {text!r}: {d.message}", Span(quote, 0, 0, 0, 0),
+                          d.hint or hint, d.code) if d.span.file == quote else d for d in exc.diagnostics]
+        return DynError(out, self.src)
+
+    def _finite(self, name: str, value: Val, text: str, quote: str) -> Val:
+        if value.is_number and not math.isfinite(value.v):
+            why = "is not a finite number" if "inf" in text or "nan" in text else "is too large to be a number"
+            raise err(f"the value {text!r} {why}", Span(quote, 0, 0, 0, 0), f"give {name} a finite value")
+        return value
 
     def _checked_override(self, name: str, new: Val, default: Val) -> Val:
         same = (new.dim == default.dim) and (type(new.v) is type(default.v) or (new.is_number and default.is_number))
         if not same:
             want = kind_text(default)
-            hint = f"write e.g. '{name}={fmt_quantity(new.v, 1)}'" if default.dim == 1 and new.dim == 0 else None
+            fix = P.example(self.overrides, name, fmt_quantity(new.v, 1)) if default.dim == 1 and new.dim == 0 else None
             raise err(f"param '{name}' is {want} ({default.describe()}), but the override gives "
-                      f"{kind_text(new)} ({new.describe()})", Span("--set", 0, 0, 0, 0), hint)
+                      f"{kind_text(new)} ({new.describe()})", Span(P.origin(self.overrides, name), 0, 0, 0, 0),
+                      f"write e.g. '{fix}'" if fix else None)
         return new
 
     # ------------------------------------------------------- model, time, input

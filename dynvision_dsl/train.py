@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import __version__
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_weights
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
@@ -137,7 +137,10 @@ def _pct(x: float) -> str:
 
 def _read_run(out: Path) -> tuple[Checkpoint | None, dict]:
     """The run in `out`: its last checkpoint (None if none) and run.json (empty if none)."""
-    last = load_checkpoint(out / "last.pt") if (out / "last.pt").exists() else None
+    try:
+        last = load_checkpoint(out / "last.pt") if (out / "last.pt").exists() else None
+    except CheckpointError as exc:
+        raise TrainError(f"{exc}; restore it, or pass --force to start afresh") from None
     try:
         info = json.loads((out / "run.json").read_text())
     except (OSError, ValueError):
@@ -253,7 +256,10 @@ class _Run:
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, metrics, RNG states."""
-        self.model.load_state_dict(ckpt.model)
+        try:
+            load_weights(self.model, ckpt.model, source=str(self.out / "last.pt"))
+        except CheckpointError as exc:
+            raise TrainError(f"{exc}; pass --force to start afresh") from None
         self.optimizer.load_state_dict(ckpt.extra["optimizer"])
         self.rows = [EpochMetrics(**r) for r in ckpt.extra.get("metrics", [])]
         self.best_epoch = ckpt.extra.get("best_epoch")
