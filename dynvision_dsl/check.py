@@ -66,6 +66,20 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None) ->
     return (None if checker.sink.has_errors else model), unique
 
 
+def param_values(module: S.Module, params: dict[str, Override] | None = None
+                 ) -> tuple[dict[str, tuple[S.ParamDecl, Val | None]], list[Diagnostic]]:
+    """Each top-level param of the variant that `params` selects: its declaration and its value
+    after the overrides (None where it has an error), with every diagnostic of the check."""
+    bad = P.problems(params if params is not None else {})
+    if bad:
+        return {}, [Diagnostic("error", message, Span(quote, 0, 0, 0, 0)) for quote, message in bad]
+    checker = _Checker(module, params or {})
+    checker.run()
+    failed = {n for n, slot in checker.params.items() if n in (params or {}) and slot.override is None}
+    values = {name: (slot.decl, None if name in failed else slot.value) for name, slot in checker.params.items()}
+    return values, list(dict.fromkeys(checker.sink.items))
+
+
 class _Checker:
     def __init__(self, module: S.Module, overrides: dict[str, Override]):
         self.m = module

@@ -5,30 +5,63 @@ One module per subcommand; each has `register(sub)` (its argparse parser) and `r
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 
 from ..diagnostics import DynError
-from . import check, compile, experiment, graph, run, train
+from . import check, compile, experiment, graph, params, run, train
 
-COMMANDS = (check, compile, run, graph, experiment, train)
+COMMANDS = (check, compile, run, graph, experiment, train, params)
+
+
+def version() -> str:
+    """The installed package's version, or the source tree's where it is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("dynvision-dsl")
+    except PackageNotFoundError:
+        from .. import __version__
+        return __version__
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dynv", description="Compile and run .dyn specs of recurrent "
                                                          "convolutional networks of the ventral stream.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub).set_defaults(fn=command.run)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ..model import NonFiniteError
+def misspelt(argv: list[str], p: argparse.ArgumentParser) -> str | None:
+    """`dynv: unknown command 'chek' (did you mean 'check'?)` for a first word that is no subcommand."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    names = [c.__name__.rsplit(".", 1)[-1] for c in COMMANDS]
+    if first is None or first in names or argv.index(first) > 0:
+        return None
+    close = difflib.get_close_matches(first, names, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(names)
+    return f"{p.prog}: unknown command '{first}' ({hint}); see {p.prog} --help"
 
-    args = parser().parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    from ..checkpoint import CheckpointError
+    from ..model import NonFiniteError
+    from ..stimuli import ImageError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = parser()
+    wrong = misspelt(argv, p)
+    if wrong is not None:
+        print(wrong, file=sys.stderr)
+        return 2
+    args = p.parse_args(argv)
     try:
         return args.fn(args)
-    except NonFiniteError as exc:
+    except (NonFiniteError, CheckpointError, ImageError) as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1
     except DynError as exc:
