@@ -25,7 +25,12 @@ _SHOWN = 4  # tensor names listed in a mismatch message
 
 
 class CheckpointError(ValueError):
-    """A weights file that cannot be read or does not fit the model; the message names the file and the fix."""
+    """A weights file that cannot be read or does not fit the model: `problem` names the file and
+    what is wrong with it, `fix` what to do (a caller may put its own)."""
+
+    def __init__(self, problem: str, fix: str = ""):
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+        self.problem, self.fix = problem, fix
 
 
 @dataclass
@@ -58,14 +63,14 @@ def load(path: str | Path) -> Checkpoint:
     data = _read(path)
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} holds a {type(data).__name__}, not a state dict or a checkpoint of "
-                              f"dynv train; save model.state_dict() with torch.save")
+                              f"dynv train", "save model.state_dict() with torch.save")
     if data.get("format") == FORMAT:
         return _from_dict(path, data)
     bad = next((k for k, v in data.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))), None)
     if bad is not None or not data:
         what = "is empty" if not data else f"has {bad!r}: {type(data[bad]).__name__}"
         raise CheckpointError(f"{path} is neither a checkpoint of dynv train nor a state dict (a dict of "
-                              f"tensors): it {what}")
+                              f"tensors): it {what}", "save model.state_dict() with torch.save")
     return Checkpoint(model=data)
 
 
@@ -73,8 +78,8 @@ def _read(path: Path) -> Any:
     """torch.load with weights only, every failure turned into a CheckpointError that says why."""
     if path.is_dir():
         inside = [p.name for p in (path / "best.pt", path / "last.pt") if p.is_file()]
-        hint = f"; did you mean {path / inside[0]}?" if inside else ""
-        raise CheckpointError(f"{path} is a folder, not a checkpoint{hint}")
+        hint = f"; did you mean {path / inside[0]}?" if inside else "; give a checkpoint file"
+        raise CheckpointError(f"{path} is a folder, not a checkpoint", hint[2:])
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}" if not path.exists() else f"{path} is not a regular file")
     try:
@@ -84,40 +89,41 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
     if size == 0:
-        raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint; was it written completely?")
+        raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint", "write it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(_refusal(path, exc)) from None
+        raise CheckpointError(*_refusal(path, exc)) from None
     except Exception as exc:  # torch.load raises a zoo of types for bad bytes (EOFError, KeyError, RuntimeError, ...)
-        raise CheckpointError(_unreadable(path, head, exc)) from None
+        raise CheckpointError(*_unreadable(path, head, exc)) from None
 
 
-def _refusal(path: Path, exc: Exception) -> str:
+def _refusal(path: Path, exc: Exception) -> tuple[str, str]:
     """The weights-only loader's refusal, or a damaged pickle, in one line."""
     found = re.search(r"GLOBAL ([\w.]+)", str(exc))
     if found is None:
         why = re.search(r"WeightsUnpickler error: ([^\n]{1,160})", str(exc))
-        return f"{path} is damaged: its pickled data cannot be read ({why.group(1) if why else _first_line(exc)})"
+        return (f"{path} is damaged: its pickled data cannot be read ({why.group(1) if why else _first_line(exc)})",
+                "write it again")
     return (f"{path} holds pickled Python objects besides tensors ({found.group(1)}), which are not loaded "
-            f"because unpickling them can run code; if you trust the file, re-save its tensors alone: "
+            f"because unpickling them can run code", "if you trust the file, re-save its tensors alone: "
             f"torch.save(torch.load(PATH, weights_only=False)['model'], 'weights.pt')")
 
 
-def _unreadable(path: Path, head: bytes, exc: Exception) -> str:
+def _unreadable(path: Path, head: bytes, exc: Exception) -> tuple[str, str]:
     """Why torch.load failed, judged by the file's first bytes."""
     if head.startswith(_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
         except (zipfile.BadZipFile, OSError, ValueError):
-            return f"{path} is truncated or damaged (a zip archive that cannot be read); write it again"
+            return f"{path} is truncated or damaged (a zip archive that cannot be read)", "write it again"
         if not any(n.endswith("data.pkl") for n in names):
-            return f"{path} is a zip archive but not one torch.save wrote; give a checkpoint or a state dict"
-        return f"{path} is a damaged torch file ({_first_line(exc)}); write it again"
+            return f"{path} is a zip archive but not one torch.save wrote", "give a checkpoint or a state dict"
+        return f"{path} is a damaged torch file ({_first_line(exc)})", "write it again"
     if _looks_like_text(head):
-        return f"{path} is a text file, not a checkpoint; give a file written by torch.save or dynv train"
-    return f"{path} is not a file torch.save wrote ({_first_line(exc)}); give a checkpoint or a state dict"
+        return f"{path} is a text file, not a checkpoint", "give a file written by torch.save or dynv train"
+    return f"{path} is not a file torch.save wrote ({_first_line(exc)})", "give a checkpoint or a state dict"
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -138,9 +144,10 @@ def _from_dict(path: Path, data: dict) -> Checkpoint:
     model, params, epoch = data.get("model"), data.get("params") or {}, data.get("epoch", 0)
     if not isinstance(model, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in model.items()):
-        raise CheckpointError(f"{path} is a damaged checkpoint: its 'model' is not a state dict")
+        raise CheckpointError(f"{path} is a damaged checkpoint: its 'model' is not a state dict", "write it again")
     if not isinstance(params, dict) or not isinstance(epoch, int):
-        raise CheckpointError(f"{path} is a damaged checkpoint: its 'params' or 'epoch' has the wrong type")
+        raise CheckpointError(f"{path} is a damaged checkpoint: its 'params' or 'epoch' has the wrong type",
+                              "write it again")
     known = {"format", "model", "params", "spec", "spec_path", "epoch"}
     return Checkpoint(model=model, params={str(k): str(v) for k, v in params.items()}, spec=data.get("spec"),
                       spec_path=data.get("spec_path"), epoch=epoch,
@@ -188,11 +195,11 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], partial
     name = type(model).__name__
     if report.loaded == 0 and report.total:
         raise CheckpointError(f"none of the {len(state)} tensors of {source} fits {name} ({_names(state)} in the "
-                              f"file; {_names(model.state_dict())} in the model); is it for this spec?")
+                              f"file; {_names(model.state_dict())} in the model)", "is it for this spec?")
     if not partial:
-        raise CheckpointError(f"{source} does not fit {name}: {mismatch(model, state)}; is it for this spec and "
-                              f"these --set values? pass --partial-weights to load the {report.loaded} tensors "
-                              f"that fit and keep seeded values for the rest")
+        raise CheckpointError(f"{source} does not fit {name}: {mismatch(model, state)}",
+                              f"is it for this spec and these --set values? pass --partial-weights to load the "
+                              f"{report.loaded} tensors that fit and keep seeded values for the rest")
     own = model.state_dict()
     model.load_state_dict({k: v for k, v in state.items() if k in own and v.shape == own[k].shape}, strict=False)
     return report

@@ -63,8 +63,7 @@ def _read_picture(path: Path, channels: int) -> torch.Tensor:
         raise ImageError(f"{path} has more pixels than the {MAX_PIXELS / 1e6:.0f} megapixels an image may have "
                          f"(a decompression bomb?); shrink it first") from None
     except UnidentifiedImageError:
-        kind = "a text file" if _is_text(path) else "a file Pillow cannot read"
-        raise ImageError(f"{path} is not an image: it is {kind}") from None
+        raise ImageError(_unidentified(path)) from None
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
     with img:
@@ -91,7 +90,7 @@ def _pixels(img, channels: int) -> torch.Tensor:
     else:
         arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return torch.from_numpy(arr.copy())  # a copy: Pillow's buffer is read-only
 
 
 def _read_tensor(path: Path) -> torch.Tensor:
@@ -136,10 +135,20 @@ def _channels(data: torch.Tensor, channels: int) -> torch.Tensor:
     return grey.expand(channels, -1, -1)
 
 
-def _is_text(path: Path) -> bool:
+_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+          b"BM": "BMP", b"RIFF": "WebP"}
+
+
+def _unidentified(path: Path) -> str:
+    """Why Pillow could not open a file: a damaged picture (by its first bytes), text, or other."""
     with path.open("rb") as fh:
         head = fh.read(256)
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind is not None:
+        return f"{path} is a truncated or damaged {kind} file; write it again"
     try:
-        return all(c.isprintable() or c in "\n\r\t" for c in head.decode("utf-8"))
+        text = all(c.isprintable() or c in "\n\r\t" for c in head.decode("utf-8"))
     except UnicodeDecodeError:
-        return False
+        text = False
+    what = "a text file" if text else "in no format Pillow reads"
+    return f"{path} is not an image: it is {what} (give a PNG, JPEG, TIFF, ... or a .npy/.pt tensor)"

@@ -140,7 +140,7 @@ def _read_run(out: Path) -> tuple[Checkpoint | None, dict]:
     try:
         last = load_checkpoint(out / "last.pt") if (out / "last.pt").exists() else None
     except CheckpointError as exc:
-        raise TrainError(f"{exc}; restore it, or pass --force to start afresh") from None
+        raise TrainError(f"{exc.problem}; restore it, or pass --force to start afresh") from None
     try:
         info = json.loads((out / "run.json").read_text())
     except (OSError, ValueError):
@@ -259,7 +259,7 @@ class _Run:
         try:
             load_weights(self.model, ckpt.model, source=str(self.out / "last.pt"))
         except CheckpointError as exc:
-            raise TrainError(f"{exc}; pass --force to start afresh") from None
+            raise TrainError(f"{exc.problem}; pass --force to start afresh") from None
         self.optimizer.load_state_dict(ckpt.extra["optimizer"])
         self.rows = [EpochMetrics(**r) for r in ckpt.extra.get("metrics", [])]
         self.best_epoch = ckpt.extra.get("best_epoch")
