@@ -92,26 +92,20 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint", "write it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(*_refusal(path, exc)) from None
     except Exception as exc:  # torch.load raises a zoo of types for bad bytes (EOFError, KeyError, RuntimeError, ...)
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+        if found is not None:
+            raise CheckpointError(f"{path} holds pickled Python objects besides tensors ({found.group(1)}), which "
+                                  f"are not loaded because unpickling them can run code",
+                                  "if you trust the file, re-save its tensors alone: "
+                                  "torch.save(torch.load(PATH, weights_only=False)['model'], 'weights.pt')") from None
         raise CheckpointError(*_unreadable(path, head, exc)) from None
-
-
-def _refusal(path: Path, exc: Exception) -> tuple[str, str]:
-    """The weights-only loader's refusal, or a damaged pickle, in one line."""
-    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-    if found is None:
-        why = re.search(r"WeightsUnpickler error: ([^\n]{1,160})", str(exc))
-        return (f"{path} is damaged: its pickled data cannot be read ({why.group(1) if why else _first_line(exc)})",
-                "write it again")
-    return (f"{path} holds pickled Python objects besides tensors ({found.group(1)}), which are not loaded "
-            f"because unpickling them can run code", "if you trust the file, re-save its tensors alone: "
-            f"torch.save(torch.load(PATH, weights_only=False)['model'], 'weights.pt')")
 
 
 def _unreadable(path: Path, head: bytes, exc: Exception) -> tuple[str, str]:
     """Why torch.load failed, judged by the file's first bytes."""
+    why = re.search(r"WeightsUnpickler error: ([^\n]{1,160})", str(exc))
+    reason = why.group(1) if why else _first_line(exc)
     if head.startswith(_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -120,10 +114,12 @@ def _unreadable(path: Path, head: bytes, exc: Exception) -> tuple[str, str]:
             return f"{path} is truncated or damaged (a zip archive that cannot be read)", "write it again"
         if not any(n.endswith("data.pkl") for n in names):
             return f"{path} is a zip archive but not one torch.save wrote", "give a checkpoint or a state dict"
-        return f"{path} is a damaged torch file ({_first_line(exc)})", "write it again"
+        return f"{path} is a damaged torch file ({reason})", "write it again"
     if _looks_like_text(head):
         return f"{path} is a text file, not a checkpoint", "give a file written by torch.save or dynv train"
-    return f"{path} is not a file torch.save wrote ({_first_line(exc)})", "give a checkpoint or a state dict"
+    if head.startswith(b"\x80"):  # a pickle (torch.save's legacy format)
+        return f"{path} is damaged: its pickled data cannot be read ({reason})", "write it again"
+    return f"{path} is not a file torch.save wrote ({reason})", "give a checkpoint or a state dict"
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -98,6 +98,7 @@ from .checkpoint import CheckpointError, LoadReport, load_weights  # noqa: F401 
 from . import data as data_mod
 from .diagnostics import DynError
 from .util.files import write_atomic
+from .util.params import SetParams, recorded
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
 from .plot import _atomic, _new_figure, _palette
@@ -515,12 +516,14 @@ def sweep_params(base: dict[str, str], sweeps: list[tuple[str, list[str]]]) -> l
     names = [n for n, _ in sweeps]
     if len(set(names)) != len(names):
         raise ExperimentError(f"--sweep names a param twice: {', '.join(names)}")
+    base = SetParams(base, getattr(base, "origins", {}))  # errors quote each param as it was given
     if not sweeps:
-        return [("default", dict(base))]
+        return [("default", base)]
     out = []
     for combo in itertools.product(*(values for _, values in sweeps)):
         label = " ".join(f"{n}={v}" for n, v in zip(names, combo))
-        out.append((label, {**base, **dict(zip(names, combo))}))
+        point = SetParams(dict(zip(names, combo)), {n: f"--sweep {n}={v}" for n, v in zip(names, combo)})
+        out.append((label, base | point))
     return out
 
 
@@ -531,7 +534,7 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
                   source: str = "the checkpoint") -> list[Variant]:
     """Compile one model per sweep point (params: the checkpoint's, then `params`, then the
     sweep's), seeding torch before each, and load the checkpoint's weights (see load_checkpoint)."""
-    base = {**(checkpoint.params if checkpoint else {}), **(params or {})}
+    base = (recorded(checkpoint.params, source) if checkpoint else SetParams()) | (params or {})
     out = []
     for label, p in sweep_params(base, sweeps or []):
         torch.manual_seed(seed)

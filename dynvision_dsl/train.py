@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .checkpoint import Checkpoint, CheckpointError, load_weights
+from .util.params import SetParams
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
@@ -482,7 +483,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     spec = Path(spec)
     if not spec.is_file():
         raise TrainError(f"no such file: {spec}")
-    params = {str(k): str(v) for k, v in (params or {}).items()}
+    params = SetParams({str(k): str(v) for k, v in (params or {}).items()}, getattr(params, "origins", {}))
     out = Path(out) if out is not None else Path("runs") / f"train-{spec.stem}"
     if resume and force:
         raise TrainError("pass either --resume (continue the run) or --force (start afresh), not both")
@@ -535,7 +536,7 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
                          f"pass a multiple of {ctx.world}")
     if len(train_set) < batch:
         raise TrainError(f"--batch {batch} is more than the {len(train_set)} training images; pass a smaller --batch")
-    args = {"params": params, "data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
+    args = {"params": dict(params), "data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
             "test_fraction": test_fraction}
     last = _prepare_folder(out, resume, force, args, text)
     model.to(ctx.device)

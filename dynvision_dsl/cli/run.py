@@ -27,13 +27,15 @@ def run(args) -> int:
 
     from .. import checkpoint
     from ..pipeline import compile
+    from ..util.params import recorded
     from ..plot import plot_responses
     from ..stimuli import builtin_image, load_image
 
     path, source = read_spec(args.file)
     weights = checkpoint.load(args.weights) if args.weights else None
     torch.manual_seed(args.seed)
-    model = compile(source, (weights.params if weights else {}) | params(args), file=str(path))
+    given = recorded(weights.params, args.weights) if weights else {}
+    model = compile(source, given | params(args), file=str(path))
     if weights is not None:
         report = checkpoint.load_weights(model, weights.model, args.partial_weights, source=args.weights)
         if not report.strict:

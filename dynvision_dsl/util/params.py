@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 class SetParams(dict):
     """Params that remember how each was typed (`--set size=64`, `--sweep tau=2 ms`), so that
-    errors can quote it; merging with `|` keeps that, and torch.save pickles it as a plain dict."""
+    errors can quote it; merging with `|` keeps that. Save `dict(params)`: checkpoints are read
+    with weights_only, which loads no custom class."""
 
     def __init__(self, values: Mapping | None = None, origins: Mapping[str, str] | None = None):
         super().__init__(values or {})
@@ -25,9 +26,6 @@ class SetParams(dict):
 
     def copy(self) -> "SetParams":
         return SetParams(self, self.origins)
-
-    def __reduce_ex__(self, protocol):  # checkpoints are read with weights_only: no custom classes
-        return dict, (dict(self),)
 
 
 def _merge(first: Mapping, second: Mapping) -> SetParams:
