@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,9 @@ def _read(path: Path) -> Any:
     if size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint", "write it again")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a damaged file's odd pickle protocol: it fails below
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises a zoo of types for bad bytes (EOFError, KeyError, RuntimeError, ...)
         found = re.search(r"GLOBAL ([\w.]+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
         if found is not None:

@@ -533,7 +533,7 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
                   log: Callable[[str], None] | None = None, partial: bool = False,
                   source: str = "the checkpoint") -> list[Variant]:
     """Compile one model per sweep point (params: the checkpoint's, then `params`, then the
-    sweep's), seeding torch before each, and load the checkpoint's weights (see load_checkpoint)."""
+    sweep's), seeding torch before each, and load the checkpoint's weights (see load_variant_weights)."""
     base = (recorded(checkpoint.params, source) if checkpoint else SetParams()) | (params or {})
     out = []
     for label, p in sweep_params(base, sweeps or []):
@@ -547,11 +547,11 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
         out.append(Variant(label, p, model, f"seeded {seed}"))
     if checkpoint is not None:
         unswept = (lambda: out[0].model) if not sweeps else (lambda: compile_spec(spec, base, file=file))
-        load_checkpoint(out, checkpoint, unswept, partial, source, log)
+        load_variant_weights(out, checkpoint, unswept, partial, source, log)
     return out
 
 
-def load_checkpoint(variants: list[Variant], checkpoint: ckpt_mod.Checkpoint, base: Callable[[], DynModel],
+def load_variant_weights(variants: list[Variant], checkpoint: ckpt_mod.Checkpoint, base: Callable[[], DynModel],
                     partial: bool, source: str, log: Callable[[str], None] | None) -> None:
     """Load the checkpoint into every variant. Unless `partial`, it must first prove to be this
     spec's: it fits one variant exactly, or the model without the sweep (`base()`); then a sweep

@@ -457,7 +457,7 @@ def _located(err: str) -> bool:
     return first.startswith(("dynv: ", "--set ")) or re.match(r".*\.dyn:\d+:\d+: error: ", first) is not None
 
 
-@settings(max_examples=80, derandomize=True, deadline=None,
+@settings(max_examples=50, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(["size", "tau", "kind", "steps", "classes"]), value=st.text(max_size=12))
 def test_fuzz_set_values(files, capsys, name, value):
@@ -491,7 +491,7 @@ def test_fuzz_checkpoint_bytes(files, tmp_path_factory, data):
         assert str(path) in str(exc) or "the checkpoint" in str(exc)
 
 
-@settings(max_examples=12, derandomize=True, deadline=None,
+@settings(max_examples=8, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(0, 4000), flip=st.integers(0, 4000))
 def test_fuzz_checkpoint_bytes_through_the_cli(files, tmp_path_factory, capsys, monkeypatch, cut, flip):
