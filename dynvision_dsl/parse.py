@@ -79,7 +79,8 @@ def parse_value(text: str, file: str) -> S.Expr:
 
 def _value_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     """A syntax error in a lone value: what was unexpected, or that it ended too soon."""
-    span = Span(file, exc.line if exc.line > 0 else 1, max(exc.column, 1), 1, max(exc.column, 1) + 1)
+    col = exc.column if isinstance(exc.column, int) and exc.column > 0 else 1
+    span = Span(file, 1, col, 1, col + 1)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         if char == '"':
@@ -96,11 +97,8 @@ def _value_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
 
 
 def parse_expression(text: str, file: str = "<override>") -> S.Expr:
-    """Parse a single expression (used for `--set name=value` overrides)."""
-    module = parse(f"param __value__ = {text}", file)
-    (decl,) = module.decls
-    assert isinstance(decl, S.ParamDecl)
-    return decl.value
+    """Parse a single expression (a `--set name=value` override's value)."""
+    return parse_value(text, file)
 
 
 # --------------------------------------------------------------- syntax errors
