@@ -408,6 +408,8 @@ def test_a_misspelt_subcommand_gets_a_did_you_mean(files, capsys):
     assert code == 2 and err == "dynv: unknown command 'chek' (did you mean 'check'?); see dynv --help\n"
     code, err = _run(["zzz"], capsys)
     assert code == 2 and "unknown command 'zzz' (one of check, compile, run, graph, experiment, train, params)" in err
+    code, err = _run([files["spec"]], capsys)
+    assert code == 2 and f"(a command comes first, e.g. dynv check {files['spec']})" in err
 
 
 def test_version(capsys):

@@ -44,6 +44,8 @@ def misspelt(argv: list[str], p: argparse.ArgumentParser) -> str | None:
         return None
     close = difflib.get_close_matches(first, names, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(names)
+    if first.endswith(".dyn"):
+        hint = f"a command comes first, e.g. {p.prog} check {first}"
     return f"{p.prog}: unknown command '{first}' ({hint}); see {p.prog} --help"
 
 
