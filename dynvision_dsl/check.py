@@ -257,14 +257,14 @@ class _Checker:
         """An override's own errors, relocated to the override; a spec error it ran into stays put."""
         declared = self._text(self.params[name].decl.value)
         hint = f"the spec has {name} = {declared}; e.g. {P.example(self.overrides, name, declared)}"
-        out = [Diagnostic(d.severity, f"cannot read the value {text!r}: {d.message}", Span(quote, 0, 0, 0, 0),
+        out = [Diagnostic(d.severity, f"cannot read the value {P.short(text)}: {d.message}", Span(quote, 0, 0, 0, 0),
                           d.hint or hint, d.code) if d.span.file == quote else d for d in exc.diagnostics]
         return DynError(out, self.src)
 
     def _finite(self, name: str, value: Val, text: str, quote: str) -> Val:
         if value.is_number and not math.isfinite(value.v):
             why = "is not a finite number" if "inf" in text or "nan" in text else "is too large to be a number"
-            raise err(f"the value {text!r} {why}", Span(quote, 0, 0, 0, 0), f"give {name} a finite value")
+            raise err(f"the value {P.short(text)} {why}", Span(quote, 0, 0, 0, 0), f"give {name} a finite value")
         return value
 
     def _checked_override(self, name: str, new: Val, default: Val) -> Val:

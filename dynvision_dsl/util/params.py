@@ -6,7 +6,11 @@ for one passed to the API in a plain dict."""
 from __future__ import annotations
 
 import numbers
+import reprlib
 from typing import Any, Mapping
+
+_SHORT = reprlib.Repr()  # a value quoted in a message: long ones are cut (`1000...0000`)
+_SHORT.maxstring = _SHORT.maxlong = _SHORT.maxother = 40
 
 
 class SetParams(dict):
@@ -52,16 +56,26 @@ def recorded(params: Mapping[str, str], where: str) -> SetParams:
     return SetParams(params, {k: f"--set {k}={v} (from {where})" for k, v in params.items()})
 
 
+def short(value: Any) -> str:
+    """`repr(value)`, cut in the middle when long."""
+    return _SHORT.repr(value)
+
+
 def origin(params: Mapping, name: str) -> str:
     """How param `name` was given: `--set size=abc`, or `params={'size': 'abc'}` in the API."""
     typed = getattr(params, "origins", {}).get(name)
-    return typed if typed is not None else f"params={{{name!r}: {params[name]!r}}}"
+    return typed if typed is not None else f"params={{{name!r}: {_SHORT.repr(params[name])}}}"
 
 
 def example(params: Mapping, name: str, text: str) -> str:
     """How to give param `name` the value `text` the way the user gives params."""
     if name in getattr(params, "origins", {}):
         return f"--set {name}={text}"
+    for kind in (int, float):
+        try:
+            return f"params={{{name!r}: {kind(text)!r}}}"
+        except ValueError:
+            pass
     return f"params={{{name!r}: {text!r}}}"
 
 
