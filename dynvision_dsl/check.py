@@ -274,7 +274,7 @@ class _Checker:
             fix = P.example(self.overrides, name, fmt_quantity(new.v, 1)) if default.dim == 1 and new.dim == 0 else None
             raise err(f"param '{name}' is {want} ({default.describe()}), but the override gives "
                       f"{kind_text(new)} ({new.describe()})", Span(P.origin(self.overrides, name), 0, 0, 0, 0),
-                      f"write e.g. '{fix}'" if fix else None)
+                      f"write e.g. {fix}" if fix else None)
         return new
 
     # ------------------------------------------------------- model, time, input

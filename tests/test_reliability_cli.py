@@ -340,7 +340,7 @@ BAD_SETS = [
     ("size=3 4", "--set size=3 4: error: cannot read the value '3 4': unexpected '4' after '3'", None),
     ("size=\"x", "--set size=\"x: error: cannot read the value '\"x': a string is not closed", None),
     ("tau=5", "--set tau=5: error: param 'tau' is a time (5 ms), but the override gives a dimensionless number (5)",
-     "hint: write e.g. '--set tau=5 ms'"),
+     "hint: write e.g. --set tau=5 ms"),
     ("recurence=self", "--set recurence=self: error: cannot set unknown param 'recurence' (did you mean "
                        "'recurrence'?)", None),
 ]
