@@ -7,6 +7,7 @@ import bisect
 import heapq
 import keyword
 import math
+import numbers
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -18,7 +19,8 @@ from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
-from .parse import parse_expression
+from .parse import parse_value
+from .util import params as P
 from .values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
 SOLVERS = ("euler", "rk4", "exponential")
@@ -33,7 +35,7 @@ GENERATED_ATTRIBUTES = frozenset((
 # (names starting with '_' are refused anyway); tests/test_check.py compares it with the installed torch.
 MODULE_ATTRIBUTES = frozenset((
     "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "code",
-    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "check_finite", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
     "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_dynvision", "load_state_dict",
     "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "picture",
     "program", "register_backward_hook", "register_buffer", "register_forward_hook",
@@ -73,12 +75,29 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None,
                  memory: int | None = None) -> tuple[ir.Model | None, list[Diagnostic]]:
     """Resolve and check a parsed module; the model is None when there are errors. The model must
     fit in `memory` bytes (default: this machine's RAM)."""
+    bad = P.problems(params if params is not None else {})
+    if bad:
+        return None, [Diagnostic("error", message, Span(quote, 0, 0, 0, 0)) for quote, message in bad]
     checker = _Checker(module, params or {})
     model = checker.run()
     if model is not None and not checker.sink.has_errors:
         checker.sink.items.extend(resource_diagnostics(model, memory))
     unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
     return (None if checker.sink.has_errors else model), unique
+
+
+def param_values(module: S.Module, params: dict[str, Override] | None = None
+                 ) -> tuple[dict[str, tuple[S.ParamDecl, Val | None]], list[Diagnostic]]:
+    """Each top-level param of the variant that `params` selects: its declaration and its value
+    after the overrides (None where it has an error), with every diagnostic of the check."""
+    bad = P.problems(params if params is not None else {})
+    if bad:
+        return {}, [Diagnostic("error", message, Span(quote, 0, 0, 0, 0)) for quote, message in bad]
+    checker = _Checker(module, params or {})
+    checker.run()
+    failed = {n for n, slot in checker.params.items() if n in (params or {}) and slot.override is None}
+    values = {name: (slot.decl, None if name in failed else slot.value) for name, slot in checker.params.items()}
+    return values, list(dict.fromkeys(checker.sink.items))
 
 
 class _Checker:
@@ -270,8 +289,8 @@ class _Checker:
             self._try(lambda name=name: self._param_value(name, self.params[name].decl.name.span), record=False)
 
     def _unused_overrides(self) -> None:
-        span = Span("--set", 0, 0, 0, 0)
         for name in self.overrides:
+            span = Span(P.origin(self.overrides, name), 0, 0, 0, 0)
             if name in self.params:
                 continue
             if name in self.all_param_names:
@@ -282,36 +301,51 @@ class _Checker:
                                 "declare it in the spec with 'param NAME = VALUE'")
 
     def _override_value(self, name: str, raw: Override) -> Val:
+        """The value an override gives; errors quote it as typed (`--set size=abc`), not as a
+        place in the spec."""
+        quote = P.origin(self.overrides, name)
         if isinstance(raw, bool):
             return Val(raw, None)
-        if isinstance(raw, (int, float)):
-            if not math.isfinite(raw):
-                raise err(f"param '{name}' cannot be {raw}: every value of a spec is a finite number",
-                          Span("--set", 0, 0, 0, 0), f"give '{name}' a finite value")
-            return Val(float(raw), 0)
+        if isinstance(raw, numbers.Real):
+            try:
+                value = float(raw)
+            except OverflowError:  # an int beyond float range
+                value = math.inf
+            return self._finite(name, Val(value, 0), str(raw), quote)
         text = str(raw).strip()
         declared = self.params[name].decl.value
         if isinstance(declared, S.Str) and not text.startswith('"'):
             return Val(text, None)
         try:
-            expr = parse_expression(text, f"--set {name}")
+            expr = parse_value(text, quote)
+            self._params_first(expr)
+            value = Evaluator(text, self._lookup_param)(expr)
         except DynError as exc:
-            raise DynError([Diagnostic("error", f"cannot read the value of --set {name}={text}: "
-                                       f"{exc.diagnostics[0].message}", Span("--set", 0, 0, 0, 0))]) from None
-        self._params_first(expr)
-        try:
-            return Evaluator(f"param __value__ = {text}", self._lookup_param)(expr)
-        except DynError as exc:
-            first = exc.diagnostics[0]
-            raise err(f"--set {name}={text}: {first.message}", Span("--set", 0, 0, 0, 0), first.hint) from None
+            raise self._unreadable(name, text, quote, exc) from None
+        return self._finite(name, value, text, quote)
+
+    def _unreadable(self, name: str, text: str, quote: str, exc: DynError) -> DynError:
+        """An override's own errors, relocated to the override; a spec error it ran into stays put."""
+        declared = self._text(self.params[name].decl.value)
+        hint = f"the spec has {name} = {declared}; e.g. {P.example(self.overrides, name, declared)}"
+        out = [Diagnostic(d.severity, f"cannot read the value {P.short(text)}: {d.message}", Span(quote, 0, 0, 0, 0),
+                          d.hint or hint, d.code) if d.span.file == quote else d for d in exc.diagnostics]
+        return DynError(out, self.src)
+
+    def _finite(self, name: str, value: Val, text: str, quote: str) -> Val:
+        if value.is_number and not math.isfinite(value.v):
+            why = "is not a finite number" if "inf" in text or "nan" in text else "is too large to be a number"
+            raise err(f"the value {P.short(text)} {why}", Span(quote, 0, 0, 0, 0), f"give {name} a finite value")
+        return value
 
     def _checked_override(self, name: str, new: Val, default: Val) -> Val:
         same = (new.dim == default.dim) and (type(new.v) is type(default.v) or (new.is_number and default.is_number))
         if not same:
             want = kind_text(default)
-            hint = f"write e.g. '{name}={fmt_quantity(new.v, 1)}'" if default.dim == 1 and new.dim == 0 else None
+            fix = P.example(self.overrides, name, fmt_quantity(new.v, 1)) if default.dim == 1 and new.dim == 0 else None
             raise err(f"param '{name}' is {want} ({default.describe()}), but the override gives "
-                      f"{kind_text(new)} ({new.describe()})", Span("--set", 0, 0, 0, 0), hint)
+                      f"{kind_text(new)} ({new.describe()})", Span(P.origin(self.overrides, name), 0, 0, 0, 0),
+                      f"write e.g. {fix}" if fix else None)
         return new
 
     # ------------------------------------------------------- model, time, input

@@ -63,12 +63,16 @@ interval's presentation length (8 steps), long enough for adaptation to build.
 Variants and weights: params start from the checkpoint's, then `--set`, then
 each `--sweep` value (several sweeps give their Cartesian product, labelled `a=1 b=x`). Torch is
 seeded with --seed before each variant is compiled. A checkpoint whose
-tensors fit exactly is loaded strictly; a variant that does not fit (a
-`recurrence=none` variant of a model trained with `full`) gets every tensor
-whose name and shape match, the rest keep their seeded initial values; one
-line on stderr and the CSV's `weights` column say so (`seeded SEED` without a
-checkpoint, `checkpoint`, or `checkpoint partial: K/N loaded, S seeded, U
-unused`, U counting the checkpoint's tensors the variant has no use for).
+tensors fit exactly is loaded strictly. A checkpoint must prove to be this
+spec's: fit one variant exactly, or the model without the sweep (the spec with
+the checkpoint's params and `--set`); otherwise it is refused (another spec's
+weights would run on mostly random ones) unless `partial=True`
+(`--partial-weights`). Then a variant that does not fit (a `recurrence=none`
+variant of a model trained with `full`) gets every tensor whose name and shape
+match, the rest keep their seeded initial values; one line on stderr and the
+CSV's `weights` column say so (`seeded SEED` without a checkpoint,
+`checkpoint`, or `checkpoint partial: K/N loaded, S seeded, U unused`, U
+counting the checkpoint's tensors the variant has no use for).
 
 Outputs in --out: NAME.csv (columns protocol, variant, area, level, step, ms,
 measure, value, weights), NAME_<measure>.png per scalar measure (one subplot
@@ -94,9 +98,11 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt_mod
+from .checkpoint import CheckpointError, LoadReport, load_weights  # noqa: F401 (re-exported)
 from . import data as data_mod
 from .diagnostics import DynError
 from .util.files import RunFolder, atomic_targets, check_replaceable, write_atomic
+from .util.params import SetParams, recorded
 from .util.provenance import describe, metadata
 from .util.source import read_spec_text
 from .model import DynModel, first_non_finite
@@ -494,41 +500,6 @@ def run_protocol(name: str, variants: dict[str, DynModel],
 
 # ------------------------------------------------------------------- variants
 @dataclass
-class LoadReport:
-    """How a state dict fitted a model: tensors loaded, left at their seeded values, unused."""
-
-    loaded: int
-    total: int
-    seeded: list[str]
-    unused: list[str]
-
-    @property
-    def strict(self) -> bool:
-        return not self.seeded and not self.unused
-
-    def describe(self) -> str:
-        """The `weights` column's text."""
-        if self.strict:
-            return "checkpoint"
-        return f"checkpoint partial: {self.loaded}/{self.total} loaded, {len(self.seeded)} seeded, " \
-               f"{len(self.unused)} unused"
-
-
-def load_weights(model: DynModel, state: dict[str, torch.Tensor]) -> LoadReport:
-    """Load `state` strictly when every name and shape fits; otherwise every tensor whose name
-    and shape match (the rest keep their initial values). Raises when nothing fits."""
-    own = model.state_dict()
-    fit = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    report = LoadReport(len(fit), len(own), sorted(set(own) - set(fit)), sorted(set(state) - set(fit)))
-    if own and not fit:
-        raise ExperimentError(f"none of the checkpoint's {len(state)} tensors fits the model "
-                              f"(it has {', '.join(list(own)[:4])}{', ...' if len(own) > 4 else ''}); "
-                              f"is the checkpoint for this spec?")
-    model.load_state_dict(state if report.strict else fit, strict=report.strict)
-    return report
-
-
-@dataclass
 class Variant:
     """One compiled variant: its label, the params it was compiled with, and its weights' origin."""
 
@@ -552,22 +523,25 @@ def sweep_params(base: dict[str, str], sweeps: list[tuple[str, list[str]]]) -> l
     names = [n for n, _ in sweeps]
     if len(set(names)) != len(names):
         raise ExperimentError(f"--sweep names a param twice: {', '.join(names)}")
+    base = SetParams(base, getattr(base, "origins", {}))  # errors quote each param as it was given
     if not sweeps:
-        return [("default", dict(base))]
+        return [("default", base)]
     out = []
     for combo in itertools.product(*(values for _, values in sweeps)):
         label = " ".join(f"{n}={v}" for n, v in zip(names, combo))
-        out.append((label, {**base, **dict(zip(names, combo))}))
+        point = SetParams(dict(zip(names, combo)), {n: f"--sweep {n}={v}" for n, v in zip(names, combo)})
+        out.append((label, base | point))
     return out
 
 
 def make_variants(spec: str | Path, params: dict[str, str] | None = None,
                   sweeps: list[tuple[str, list[str]]] | None = None, seed: int = 0,
                   checkpoint: ckpt_mod.Checkpoint | None = None, file: str | None = None,
-                  log: Callable[[str], None] | None = None) -> list[Variant]:
+                  log: Callable[[str], None] | None = None, partial: bool = False,
+                  source: str = "the checkpoint") -> list[Variant]:
     """Compile one model per sweep point (params: the checkpoint's, then `params`, then the
-    sweep's), seeding torch before each, and load the checkpoint's weights (see load_weights)."""
-    base = {**(checkpoint.params if checkpoint else {}), **(params or {})}
+    sweep's), seeding torch before each, and load the checkpoint's weights (see load_variant_weights)."""
+    base = (recorded(checkpoint.params, source) if checkpoint else SetParams()) | (params or {})
     out = []
     for label, p in sweep_params(base, sweeps or []):
         torch.manual_seed(seed)
@@ -577,17 +551,35 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
             if sweeps:
                 print(f"dynv: variant {label} does not compile:", file=sys.stderr)
             raise
-        weights = f"seeded {seed}"
-        if checkpoint is not None:
-            report = load_weights(model, checkpoint.model)
-            weights = report.describe()
-            if not report.strict and log is not None:
-                kept = f" ({', '.join(report.seeded)})" if report.seeded else ""
-                log(f"note: variant {label} does not fit the checkpoint: {report.loaded} of {report.total} "
-                    f"tensors loaded, {len(report.seeded)} keep their seeded initial values{kept}, "
-                    f"{len(report.unused)} of the checkpoint's are unused")
-        out.append(Variant(label, p, model, weights))
+        out.append(Variant(label, p, model, f"seeded {seed}"))
+    if checkpoint is not None:
+        unswept = (lambda: out[0].model) if not sweeps else (lambda: compile_spec(spec, base, file=file))
+        load_variant_weights(out, checkpoint, unswept, partial, source, log)
     return out
+
+
+def load_variant_weights(variants: list[Variant], checkpoint: ckpt_mod.Checkpoint, base: Callable[[], DynModel],
+                    partial: bool, source: str, log: Callable[[str], None] | None) -> None:
+    """Load the checkpoint into every variant. Unless `partial`, it must first prove to be this
+    spec's: it fits one variant exactly, or the model without the sweep (`base()`); then a sweep
+    variant that changes shapes loads every tensor whose name and shape match."""
+    state = checkpoint.model
+    reports = [ckpt_mod.fit(v.model, state) for v in variants]
+    if not partial and not any(r.strict for r in reports):
+        try:
+            model = base()
+        except DynError:
+            raise CheckpointError(f"{source} fits none of the variants exactly; is it for this spec? pass "
+                                  f"--partial-weights to load the tensors that fit") from None
+        ckpt_mod.load_weights(model, state, partial=False, source=source)  # raises: it does not fit
+    for v in variants:
+        report = ckpt_mod.load_weights(v.model, state, partial=True, source=source)
+        v.weights = report.describe()
+        if not report.strict and log is not None:
+            kept = f" ({', '.join(report.seeded)})" if report.seeded else ""
+            log(f"note: variant {v.label} does not fit the checkpoint: {report.loaded} of {report.total} "
+                f"tensors loaded, {len(report.seeded)} keep their seeded initial values{kept}, "
+                f"{len(report.unused)} of the checkpoint's are unused")
 
 
 # --------------------------------------------------------------------- images
@@ -823,7 +815,7 @@ def run_cli(args) -> int:
     try:
         with ExitStack() as stack:
             return _run_cli(args, stack)
-    except (ExperimentError, FileNotFoundError) as exc:
+    except (ExperimentError, CheckpointError, FileNotFoundError) as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1
 
@@ -853,18 +845,14 @@ def _run_cli(args, stack: ExitStack) -> int:
                               f"{'it' if len(clash) == 1 else 'them'} or choose --out")
     for target in targets:
         check_replaceable(target, overwrite=True)  # a directory or device in the way: say so before simulating
-    checkpoint = None
-    if args.checkpoint:
-        try:
-            checkpoint = ckpt_mod.load(args.checkpoint)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ExperimentError(f"cannot read the checkpoint {args.checkpoint}: {exc}") from exc
+    checkpoint = ckpt_mod.load(args.checkpoint) if args.checkpoint else None
     if name == "noise" and not (args.images == "digits" or args.images.startswith("folder:")
                                 or Path(args.images).is_dir()):
         raise ExperimentError("the noise protocol measures accuracy and needs labelled images: "
                               "use --images digits or --images folder:PATH (one sub-folder per class)")
     variants = make_variants(text, params, sweeps, args.seed, checkpoint, file=str(spec),
-                             log=lambda line: print(line, file=sys.stderr))
+                             log=lambda line: print(line, file=sys.stderr), partial=args.partial_weights,
+                             source=str(args.checkpoint))
     images = Images(args.images, args.n_images, args.seed)
     labels = images.get(tuple(variants[0].model.input_shape))[1]  # the choice of images ignores the shape
     result = run_protocol(name, {v.label: v.model for v in variants}, lambda shape: images.get(shape)[0],

@@ -101,11 +101,31 @@ def first_non_finite(logits: torch.Tensor, responses: dict[str, torch.Tensor],
     return error
 
 
+def input_non_finite(x: torch.Tensor, dt: float | None = None) -> NonFiniteError | None:
+    """A NaN or inf in a stimulus (B, C, H, W) or (B, T, C, H, W), as an error naming its first
+    step and batch item (`area` is 'input'), or None when it is finite."""
+    if not x.is_floating_point() or bool(torch.isfinite(x).all()):
+        return None
+    timed = x.dim() == 5
+    frames = x if timed else x.unsqueeze(1)  # (B, T, ...)
+    bad = ~torch.isfinite(frames.flatten(2)).all(2)  # (B, T)
+    step = int(bad.any(0).nonzero()[0])
+    item = int(bad[:, step].nonzero()[0])
+    ms = step * float(dt) if timed and dt is not None else None
+    error = NonFiniteError("", "input", step if timed else None, item, non_finite_kind(frames[item, step]), ms)
+    when = f" at step {step}" + (f" ({ms:g} ms)" if ms is not None else "") if timed else ""
+    error.args = (f"non-finite values ({error.kind}) in the input{when}, batch item {item}",)
+    return error
+
+
 class DynModel(nn.Module):
     """Base of every in-process compiled model; see `dynvision_dsl.compile`."""
 
     graph: nx.MultiDiGraph
     program = None
+    # `model(x)` raises NonFiniteError at a NaN or inf in the input, an area or the logits, as
+    # `model.run` does (set by `compile(..., check_finite=True)`; it records every area meanwhile)
+    check_finite: bool = False
 
     @property
     def code(self) -> str:
@@ -136,6 +156,10 @@ class DynModel(nn.Module):
                 from .diagnostics import did_you_mean
                 guess = did_you_mean(name, self.areas)
                 raise KeyError(f"unknown area '{name}'" + (f" (did you mean '{guess}'?)" if guess else ""))
+        if check_finite:
+            error = input_non_finite(x, self.dt)
+            if error is not None:
+                raise error
         logits, raw = self.simulate(x, record)
         steps = logits.shape[1]
         responses, present = {}, {}
@@ -168,7 +192,13 @@ def instantiate(source: str, class_name: str, program, graph) -> DynModel:
     namespace: dict = {"__name__": f"dynvision_dsl.generated.{class_name}"}
     exec(compile(source, filename, "exec"), namespace)
     generated = namespace[class_name]
-    cls = type(class_name, (generated, DynModel), {"__module__": namespace["__name__"], "__doc__": generated.__doc__})
+
+    def forward(self, x):
+        """The generated forward; with `check_finite` on, `run`'s NaN/inf check as well."""
+        return self.run(x).logits if self.check_finite else generated.forward(self, x)
+
+    cls = type(class_name, (generated, DynModel), {"__module__": namespace["__name__"], "__doc__": generated.__doc__,
+                                                   "forward": forward})
     model = cls()
     model.program = program
     model.graph = graph

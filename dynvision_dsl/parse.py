@@ -61,12 +61,54 @@ def parse_file(path: str | Path) -> S.Module:
     return parse(read_spec_text(path), str(path))
 
 
+@lru_cache(maxsize=1)
+def _value_parser() -> Lark:
+    """The same grammar started at `expr`: a value alone, as `--set` gives one."""
+    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                start="expr", cache=True)
+
+
+def parse_value(text: str, file: str) -> S.Expr:
+    """Parse one expression on its own (a `--set` value); errors point into `text`, which is
+    its own source (line 1), and never mention the declarations around a spec's values."""
+    try:
+        tree = _value_parser().parse(text)
+    except UnexpectedInput as exc:
+        raise DynError([_value_diagnostic(exc, text, file)], text) from None
+    try:
+        expr = _ToAst(file).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, DynError):
+            raise DynError(exc.orig_exc.diagnostics, text) from None
+        raise
+    too_deep = S.nesting_error([expr])
+    if too_deep is not None:
+        raise DynError([too_deep], text)
+    return expr
+
+
+def _value_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    """A syntax error in a lone value: what was unexpected, or that it ended too soon."""
+    col = exc.column if isinstance(exc.column, int) and exc.column > 0 else 1
+    span = Span(file, 1, col, 1, col + 1)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        if char == '"':
+            return Diagnostic("error", "a string is not closed", span, "end it with '\"'", "syntax")
+        return Diagnostic("error", f"unexpected character {char!r}", span, None, "syntax")
+    token = getattr(exc, "token", None)
+    if token is None or token.type == "$END":
+        return Diagnostic("error", "it ends too soon" if text.strip() else "it is empty", span, None, "syntax")
+    if str(token) in RESERVED_UNITS:
+        return Diagnostic("error", f"'{token}' is a unit and may only follow a number, once", span, None, "syntax")
+    before = text[:token.start_pos].strip()
+    return Diagnostic("error", f"unexpected {str(token)!r}" + (f" after {before!r}" if before else ""), span, None,
+                      "syntax")
+
+
 def parse_expression(text: str, file: str = "<override>") -> S.Expr:
-    """Parse a single expression (used for `--set name=value` overrides)."""
-    module = parse(f"param __value__ = {text}", file)
-    (decl,) = module.decls
-    assert isinstance(decl, S.ParamDecl)
-    return decl.value
+    """Parse a single expression (a `--set name=value` override's value)."""
+    return parse_value(text, file)
 
 
 # --------------------------------------------------------------- syntax errors

@@ -68,13 +68,16 @@ def _presence(graph, schedule, model) -> None:
 
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
-            optimize: bool = True) -> DynModel:
-    """Compile a spec (text or a Path) to a ready nn.Module."""
+            optimize: bool = True, check_finite: bool = False) -> DynModel:
+    """Compile a spec (text or a Path) to a ready nn.Module; with `check_finite`, `model(x)`
+    raises NonFiniteError at the first NaN or inf, as `model.run` does."""
     from .render import class_name, render
     from .model import instantiate
 
     program, _ = build(source, params, file, optimize)
-    return instantiate(render(program), class_name(program.model.name), program, program.graph)
+    model = instantiate(render(program), class_name(program.model.name), program, program.graph)
+    model.check_finite = check_finite
+    return model
 
 
 def compile_file(path: str | Path, params: dict | None = None, **kw) -> DynModel:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_weights
+from .util.params import SetParams
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
@@ -139,7 +140,10 @@ def _pct(x: float) -> str:
 
 def _read_run(out: Path) -> tuple[Checkpoint | None, dict]:
     """The run in `out`: its last checkpoint (None if none) and run.json (empty if none)."""
-    last = load_checkpoint(out / "last.pt") if (out / "last.pt").exists() else None
+    try:
+        last = load_checkpoint(out / "last.pt") if (out / "last.pt").exists() else None
+    except CheckpointError as exc:
+        raise TrainError(f"{exc.problem}; restore it, or pass --force to start afresh") from None
     try:
         info = json.loads((out / "run.json").read_text())
     except (OSError, ValueError):
@@ -253,7 +257,10 @@ class _Run:
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, metrics, RNG states."""
-        self.model.load_state_dict(ckpt.model)
+        try:
+            load_weights(self.model, ckpt.model, source=str(self.out / "last.pt"))
+        except CheckpointError as exc:
+            raise TrainError(f"{exc.problem}; pass --force to start afresh") from None
         self.optimizer.load_state_dict(ckpt.extra["optimizer"])
         self.rows = [EpochMetrics(**r) for r in ckpt.extra.get("metrics", [])]
         self.best_epoch = ckpt.extra.get("best_epoch")
@@ -516,7 +523,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     (default: this process's arguments)."""
     spec = Path(spec)
     read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
-    params = {str(k): str(v) for k, v in (params or {}).items()}
+    params = SetParams({str(k): str(v) for k, v in (params or {}).items()}, getattr(params, "origins", {}))
     out = Path(out) if out is not None else Path("runs") / f"train-{spec.stem}"
     if resume and force:
         raise TrainError("pass either --resume (continue the run) or --force (start afresh), not both")
@@ -598,7 +605,7 @@ def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: in
                          f"pass a multiple of {ctx.world}")
     if len(train_set) < batch:
         raise TrainError(f"--batch {batch} is more than the {len(train_set)} training images; pass a smaller --batch")
-    args = {"params": params, "data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
+    args = {"params": dict(params), "data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
             "test_fraction": test_fraction}
     last = _prepare_folder(out, resume, force, args, text)
     model.to(ctx.device)

@@ -341,19 +341,23 @@ def test_cli_checkpoint_strict_and_partial(tmp_path, capsys):
     got = [float(r["value"]) for r in rows if r["variant"] == "rec=false" and r["measure"] == "summed"]
     np.testing.assert_allclose(got, direct.values("summed")["m"]["A"], rtol=1e-6)
 
-    # a checkpoint with more tensors than the variant: all of the variant's load, the rest is unused
+    # a checkpoint with more tensors than the model (no sweep): refused unless partial, then all of
+    # the model's load and the rest is unused
     full = dv.compile(REC, {"rec": "true"})
     ckpt2 = tmp_path / "full.pt"
     torch.save(full.state_dict(), ckpt2)  # a bare state dict
-    variants = E.make_variants(spec, {"rec": "false"}, [], 0, checkpoint.load(ckpt2), log=print)
+    with pytest.raises(checkpoint.CheckpointError, match="2 of the file's are unused .*--partial-weights"):
+        E.make_variants(spec, {"rec": "false"}, [], 0, checkpoint.load(ckpt2))
+    variants = E.make_variants(spec, {"rec": "false"}, [], 0, checkpoint.load(ckpt2), log=print, partial=True)
     assert variants[0].weights == "checkpoint partial: 4/4 loaded, 0 seeded, 2 unused"
     assert "0 keep their seeded initial values, 2 of the checkpoint's are unused" in capsys.readouterr().out
 
 
 def test_load_weights_refuses_a_foreign_checkpoint():
     model = conv1(LEAKY)
-    with pytest.raises(E.ExperimentError, match="none of the checkpoint"):
-        E.load_weights(model, {"other.weight": torch.zeros(3)})
+    for partial in (False, True):
+        with pytest.raises(checkpoint.CheckpointError, match="none of the 1 tensors of the checkpoint fits"):
+            E.load_weights(model, {"other.weight": torch.zeros(3)}, partial)
 
 
 def test_shipped_dyrcnn_recurrence_sweep(tmp_path, capsys):

@@ -172,22 +172,23 @@ def test_a_directory_names_specs_inside_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("1e400 ms", "--set tau=1e400 ms: the number '1e400 ms' is too large"),
-    ("inf", "--set tau=inf: 'inf' is not a number in a spec"),
-    ("nan", "--set tau=nan: 'nan' is not a number in a spec"),
-    ("1e300 ms * 1e300", "--set tau=1e300 ms * 1e300: '1e300 ms * 1e300' overflows"),
+    ("1e400 ms", "--set tau=1e400 ms: error: cannot read the value '1e400 ms': the number '1e400 ms' is too large"),
+    ("inf", "--set tau=inf: error: cannot read the value 'inf': 'inf' is not a number in a spec"),
+    ("nan", "--set tau=nan: error: cannot read the value 'nan': 'nan' is not a number in a spec"),
+    ("1e300 ms * 1e300", "--set tau=1e300 ms * 1e300: error: cannot read the value '1e300 ms * 1e300': "
+                         "'1e300 ms * 1e300' overflows"),
 ])
 def test_a_non_finite_set_value_is_an_error_naming_it(tmp_path, capsys, value, message):
     path = tmp_path / "s.dyn"
     path.write_text(spec())
     assert main(["check", str(path), "--set", f"tau={value}"]) == 1
     err = capsys.readouterr().err
-    assert f"--set: error: {message}" in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
 def test_a_non_finite_api_param_is_an_error(value):
-    with pytest.raises(DynError, match="every value of a spec is a finite number"):
+    with pytest.raises(DynError, match=r"params=\{'gain': .*\}: error: the value '.*' is not a finite number"):
         dd.compile(spec(), params={"gain": value})
 
 

@@ -14,6 +14,9 @@ def register(sub):
     s.add_argument("--sweep", action="append", metavar="NAME=V1,V2,...",
                    help="one variant per value, drawn as one curve each (repeat for a grid)")
     s.add_argument("--checkpoint", help="weights from `dynv train` (a checkpoint or a state dict)")
+    s.add_argument("--partial-weights", action="store_true",
+                   help="load only the checkpoint's tensors that fit (by name and shape) even when it fits no "
+                        "variant exactly; the rest keep their seeded values")
     s.add_argument("--images", default="digits",
                    help="digits (default: the held-out split), folder:PATH (a seeded sample of "
                         "--n-images of its images), or an image file")

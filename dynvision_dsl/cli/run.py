@@ -15,7 +15,10 @@ def register(sub):
                        description="simulate a spec on a stimulus and save responses and a plot")
     add_spec_args(s)
     s.add_argument("--image", help="an image file (default: a built-in grating)")
-    s.add_argument("--weights", help="a state dict saved with torch.save")
+    s.add_argument("--weights", help="a checkpoint of dynv train (best.pt, last.pt; its --set values apply "
+                                     "first) or a state dict saved with torch.save")
+    s.add_argument("--partial-weights", action="store_true",
+                   help="load only the tensors of --weights that fit (by name and shape); the rest stay seeded")
     s.add_argument("--out", help="output folder (default: runs/SPEC)")
     s.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
     s.add_argument("--force", action="store_true", help="replace existing outputs")
@@ -25,15 +28,22 @@ def register(sub):
 def run(args) -> int:
     import torch
 
+    from .. import checkpoint
     from ..pipeline import compile
+    from ..util.params import recorded
     from ..stimuli import builtin_image, load_image
     from ..util.files import RunFolder, check_replaceable
 
     path, source = read_spec(args.file)
+    weights = checkpoint.load(args.weights) if args.weights else None
     torch.manual_seed(args.seed)
-    model = compile(source, params(args), file=str(path))
-    if args.weights:
-        model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
+    given = recorded(weights.params, args.weights) if weights else {}
+    model = compile(source, given | params(args), file=str(path))
+    if weights is not None:
+        report = checkpoint.load_weights(model, weights.model, args.partial_weights, source=args.weights)
+        if not report.strict:
+            print(f"note: {report.loaded} of {report.total} tensors loaded from {args.weights}, "
+                  f"{len(report.seeded)} keep their seeded values", file=sys.stderr)
     model.eval()
     out = Path(args.out or f"runs/{path.stem}")
     targets = [out / name for name in OUTPUTS]
@@ -67,7 +77,7 @@ def write_outputs(args, path: Path, model, result, targets: list[Path]) -> None:
     from ..util.files import atomic_targets
     from ..util.provenance import BUILTIN_STIMULUS, describe, metadata
 
-    given = params(args)
+    given = dict(params(args))  # a plain dict: responses.pt loads with weights_only=True
     stimulus = args.image or BUILTIN_STIMULUS
     meta = metadata("dynv run", path, given, stimulus=stimulus, weights=args.weights, seed=args.seed,
                     command_line=getattr(args, "command_line", None))
