@@ -298,7 +298,7 @@ class RunFolder:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
-                holder = _read_fd(fd) or "another process"
+                holder = _holder(fd)
                 os.close(fd)
                 if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     raise
@@ -333,6 +333,19 @@ class RunFolder:
                 except OSError:
                     break
         self._created = []
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock: its `pid command` line, waited for briefly (the holder writes it just
+    after taking the lock), else 'another process'."""
+    import time
+
+    for _ in range(40):
+        text = _read_fd(fd)
+        if text:
+            return text
+        time.sleep(0.025)
+    return "another process"
 
 
 def _read_fd(fd: int) -> str:
