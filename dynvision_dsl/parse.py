@@ -45,16 +45,21 @@ def parse(source: str, file: str = "<string>") -> S.Module:
         tree = _parser().parse(source)
     except UnexpectedInput as exc:
         raise DynError([_syntax_diagnostic(exc, source, file)], source) from None
+    return S.Module(decls=tuple(_to_ast(tree, file, source)), source=source, file=file)
+
+
+def _to_ast(tree: Tree, file: str, source: str):
+    """The AST of a parse tree (a list of declarations, or one expression), its nesting bounded."""
     try:
-        decls = _ToAst(file).transform(tree)
+        ast = _ToAst(file).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, DynError):
             raise DynError(exc.orig_exc.diagnostics, source) from None
         raise
-    too_deep = S.nesting_error(decls)
+    too_deep = S.nesting_error(ast if isinstance(ast, (list, tuple)) else [ast])
     if too_deep is not None:
         raise DynError([too_deep], source)
-    return S.Module(decls=tuple(decls), source=source, file=file)
+    return ast
 
 
 def parse_file(path: str | Path) -> S.Module:
@@ -75,16 +80,7 @@ def parse_value(text: str, file: str) -> S.Expr:
         tree = _value_parser().parse(text)
     except UnexpectedInput as exc:
         raise DynError([_value_diagnostic(exc, text, file)], text) from None
-    try:
-        expr = _ToAst(file).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, DynError):
-            raise DynError(exc.orig_exc.diagnostics, text) from None
-        raise
-    too_deep = S.nesting_error([expr])
-    if too_deep is not None:
-        raise DynError([too_deep], text)
-    return expr
+    return _to_ast(tree, file, text)
 
 
 def _value_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
