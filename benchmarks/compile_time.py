@@ -1,8 +1,9 @@
 """Parse-to-module time for every spec (target: <= 0.3 s each).
 
 usage: python benchmarks/compile_time.py [--repeat N] [--out benchmarks/compile_time.md]
-Cold = the first compile in a fresh process (lark's cached parser tables
-loaded); warm = median of N further compiles; "compiler" = parse to generated
+Cold = the first compile in a fresh process, after importing the package and
+its back end (torch: `import dynvision_dsl` no longer loads it, so that checking
+stays torch-free); warm = median of N further compiles; "compiler" = parse to generated
 source, the rest of a compile is torch building and initialising the weights.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ def specs() -> list[Path]:
 
 def cold(path: Path) -> float:
     code = ("import time, dynvision_dsl as dd, pathlib\n"
+            "import dynvision_dsl.lower, dynvision_dsl.model, dynvision_dsl.render  # the back end: torch\n"
             f"p = pathlib.Path({str(path)!r})\n"
             "t = time.perf_counter(); dd.compile(p.read_text(), file=str(p)); print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
