@@ -24,8 +24,7 @@ class Png:
     def save(self, path: str | Path) -> Path:
         from .util.files import write_atomic_bytes
 
-        write_atomic_bytes(path, self.data, overwrite=True)
-        return Path(path)
+        return write_atomic_bytes(path, self.data, overwrite=True)
 
 
 @dataclass

@@ -211,6 +211,13 @@ def write_atomic(path: str | Path, text: str, overwrite: bool = False) -> None:
         fh.write(text)
 
 
+def write_atomic_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
+    """`write_atomic` for bytes (images, archives); returns the path written."""
+    with atomic_open(path, overwrite) as fh:
+        fh.write(data)
+    return Path(path)
+
+
 # ------------------------------------------------------------------ the run-folder lock
 def _stale_temp(name: str, outputs: Iterable[str]) -> bool:
     """Whether `name` is a temporary of one of `outputs` (`.NAME.XXXX.tmp`, as atomic_targets makes)."""
@@ -365,9 +372,3 @@ def _same_file(fd: int, path: Path) -> bool:
 def _describe_holder(text: str) -> str:
     pid, _, command = text.partition(" ")
     return f"pid {pid} ({command})" if pid.isdigit() and command else f"pid {pid}" if pid.isdigit() else text
-
-
-def write_atomic_bytes(path: str | Path, data: bytes, overwrite: bool = False) -> None:
-    """`write_atomic` for bytes (images, archives)."""
-    with atomic_target(path, overwrite) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)

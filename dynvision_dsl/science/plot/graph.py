@@ -15,9 +15,10 @@ from typing import Any
 
 import networkx as nx
 
+from ...util.files import write_atomic_bytes
 from . import labels as L
 from .layout import Drawing, Route, Text, layout
-from .picture import FORMATS, Picture, file_format, write
+from .picture import FORMATS, Picture, file_format
 
 __all__ = ["FORMATS", "GraphPicture", "draw_graph", "graph_to_dot"]
 
@@ -248,8 +249,9 @@ def draw_graph(graph: nx.MultiDiGraph, path: str | os.PathLike, engine: str = "a
     if engine not in ("auto", "graphviz", "matplotlib"):
         raise ValueError(f"engine must be 'auto', 'graphviz' or 'matplotlib', not {engine!r}")
     if fmt == "dot":
-        return write(path, graph_to_dot(graph, rankdir, wrap=rankdir == "LR").encode("utf-8"), overwrite)
+        dot = graph_to_dot(graph, rankdir, wrap=rankdir == "LR")
+        return write_atomic_bytes(path, dot.encode("utf-8"), overwrite)
     use_dot = fmt != "html" and (engine == "graphviz" or engine == "auto" and shutil.which("dot") is not None)
     if use_dot:
-        return write(path, _graphviz(graph, fmt, rankdir, dpi), overwrite)
+        return write_atomic_bytes(path, _graphviz(graph, fmt, rankdir, dpi), overwrite)
     return GraphPicture(graph).save(path, dpi, overwrite)

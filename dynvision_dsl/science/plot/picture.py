@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from ...util.files import atomic_target
+from ...util.files import write_atomic_bytes
 
 FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf", ".html": "html"}
 
@@ -26,14 +26,6 @@ def file_format(path) -> str:
     if fmt is None:
         raise ValueError(f"cannot draw to '{Path(path).name}': use a .svg, .png, .pdf, .html or .dot file")
     return fmt
-
-
-def write(path, data: bytes, overwrite: bool = True) -> Path:
-    """Write bytes atomically (a temporary file beside `path`, then a rename)."""
-    path = Path(path)
-    with atomic_target(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-    return path
 
 
 class Picture:
@@ -89,7 +81,7 @@ class Picture:
 
     def save(self, path: str | os.PathLike, dpi: float = 150, overwrite: bool = True) -> Path:
         """Write the picture in the format its suffix names."""
-        return write(path, self.data(file_format(path), dpi), overwrite)
+        return write_atomic_bytes(path, self.data(file_format(path), dpi), overwrite)
 
 
 _HTML = """<!DOCTYPE html>
