@@ -136,3 +136,18 @@ def test_dynv_fmt_refuses_a_syntax_error_and_leaves_the_file(tmp_path, capsys):
     assert spec.read_text() == "area V1 [4 {\n"
     assert main(["fmt", str(tmp_path / "missing.dyn")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is a binary file, not a .dyn spec"),
+    ("model A # caf\xe9\n".encode("latin-1"), "byte 0xe9 is not UTF-8 text"),
+    (None, "this is a directory, not a .dyn spec"),
+])
+def test_dynv_fmt_reads_through_the_one_spec_reader(tmp_path, capsys, data, message):
+    """fmt read files itself and a binary spec ended in a UnicodeDecodeError traceback."""
+    spec = tmp_path / "odd.dyn"
+    spec.mkdir() if data is None else spec.write_bytes(data)
+    assert main(["fmt", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert str(spec) in err and message in err and "Traceback" not in err
+    assert data is None or spec.read_bytes() == data

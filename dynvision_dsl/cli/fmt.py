@@ -18,15 +18,17 @@ def run(args) -> int:
     from ..diagnostics import DynError
     from ..tooling.fmt import format_source
     from ..util.files import write_atomic
+    from ..util.source import read_spec_text
 
     status = 0
     for name in args.files:
         path = Path(name)
-        if not path.is_file():
-            print(f"dynv: no such file: {name}", file=sys.stderr)
+        try:
+            source = read_spec_text(path)  # a missing, binary or non-UTF-8 file is a DynError naming it
+        except DynError as exc:
+            print(exc.render(), file=sys.stderr)
             status = 1
             continue
-        source = path.read_text()
         try:
             text = format_source(source, str(path))
         except DynError as exc:
