@@ -522,7 +522,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     the user can fix, and NonFiniteError for NaN/inf. `command_line` is recorded in run.json
     (default: this process's arguments)."""
     spec = Path(spec)
-    read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
+    text = read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
     params = SetParams({str(k): str(v) for k, v in (params or {}).items()}, getattr(params, "origins", {}))
     out = Path(out) if out is not None else Path("runs") / f"train-{spec.stem}"
     if resume and force:
@@ -539,7 +539,7 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
         # the caller's global RNG is restored afterwards; inside, it draws the initial
         # weights (seeded) and any dropout masks (its state is checkpointed)
         with torch.random.fork_rng(devices=rng_devices), _hold_folder(out, ctx, echo):
-            return _train(spec, params, data, epochs, batch, lr, test_fraction, seed, out, resume, force,
+            return _train(spec, text, params, data, epochs, batch, lr, test_fraction, seed, out, resume, force,
                           progress, echo, ctx, command_line)
     finally:
         if ctx.owns_group and dist.is_initialized():
@@ -575,10 +575,9 @@ def _hold_folder(out: Path, ctx: _Dist, echo: Callable[[str], None]) -> Iterator
             folder.release(failed=failed)
 
 
-def _train(spec: Path, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
+def _train(spec: Path, text: str, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
            test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
            echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None) -> TrainResult:
-    text = read_spec_text(spec)
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
     name = model.program.model.name

@@ -16,22 +16,22 @@ def read_spec_text(path: str | Path) -> str:
     """The text of the spec at `path` (a UTF-8 BOM stripped), or a DynError naming the file and the fix."""
     p, name = Path(path), str(path)
     try:
-        mode = p.stat().st_mode
+        st = p.stat()
     except FileNotFoundError:
         raise _error(name, "no such file", _nearby(p)) from None
     except OSError as exc:
         raise _error(name, f"cannot read the file: {exc.strerror or exc}", "check the path and its permissions") from None
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(st.st_mode):
         raise _error(name, "this is a directory, not a .dyn spec", _inside(p))
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(st.st_mode):
         raise _error(name, "this is not a regular file (a device, pipe or socket)", "name a .dyn text file")
+    if st.st_size > MAX_SPEC_BYTES:
+        raise _error(name, f"the file is {st.st_size / 2**20:.0f} MB; a spec is a small text file "
+                           f"(at most {MAX_SPEC_BYTES // 2**20} MB)", "name the .dyn spec, not a data file")
     try:
-        data = p.read_bytes() if p.stat().st_size <= MAX_SPEC_BYTES else None
+        data = p.read_bytes()
     except OSError as exc:
         raise _error(name, f"cannot read the file: {exc.strerror or exc}", "check the file's permissions") from None
-    if data is None:
-        raise _error(name, f"the file is {p.stat().st_size / 2**20:.0f} MB; a spec is a small text file "
-                           f"(at most {MAX_SPEC_BYTES // 2**20} MB)", "name the .dyn spec, not a data file")
     return decode_spec(data, name)
 
 
