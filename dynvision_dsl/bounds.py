@@ -8,7 +8,7 @@ import os
 import re
 
 from . import ir
-from .diagnostics import Diagnostic, Sink, Span
+from .diagnostics import Diagnostic, Sink, Span, source_lines
 from .ops import OPERATORS
 
 MAX_STEPS = 1_000_000  # idle + steps: the run loops over steps in Python, one call per step
@@ -139,7 +139,7 @@ def _area_hint(model: ir.Model, area: ir.Area, factor: float) -> str:
 
 
 def _line(source: str, span: Span) -> str:
-    lines = source.splitlines()
+    lines = source_lines(source)  # counted as the parser counts them
     return lines[span.line - 1] if 0 < span.line <= len(lines) else ""
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import syntax as S
 from .check import param_values
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, source_lines
 from .ops import FUNCTIONS, OPERATORS
 from .parse import parse
 from .values import Val, dim_text
@@ -37,7 +37,7 @@ def param_table(source: str, params: dict | None = None, file: str = "<string>"
     defaults, _ = param_values(module)
     values, diags = param_values(module, params) if params else (defaults, [])
     choices = _choices(module)
-    lines = source.splitlines()
+    lines = source_lines(module.source)  # BOM stripped; lines counted as the parser counts them
     rows = []
     for name in dict.fromkeys([*defaults, *values]):
         decl, default = defaults.get(name) or values[name]
