@@ -32,8 +32,9 @@ _EXPR_CONTINUATIONS = {"ADD_OP", "MUL_OP", "COMP_OP", "CIRCUMFLEX", "AND", "OR",
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The grammar, started at `start` (a spec) or at `expr` (a value alone, as `--set` gives one)."""
     return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                cache=True)  # lark keys the cached tables by the grammar text
+                start=["start", "expr"], cache=True)  # lark keys the cached tables by the grammar text
 
 
 def parse(source: str, file: str = "<string>") -> S.Module:
@@ -42,7 +43,7 @@ def parse(source: str, file: str = "<string>") -> S.Module:
     if "\x00" in source:
         raise DynError([_nul_diagnostic(source, file)], source.replace("\x00", "\u2400"))
     try:
-        tree = _parser().parse(source)
+        tree = _parser().parse(source, start="start")
     except UnexpectedInput as exc:
         raise DynError([_syntax_diagnostic(exc, source, file)], source) from None
     return S.Module(decls=tuple(_to_ast(tree, file, source)), source=source, file=file)
@@ -66,18 +67,11 @@ def parse_file(path: str | Path) -> S.Module:
     return parse(read_spec_text(path), str(path))
 
 
-@lru_cache(maxsize=1)
-def _value_parser() -> Lark:
-    """The same grammar started at `expr`: a value alone, as `--set` gives one."""
-    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                start="expr", cache=True)
-
-
 def parse_value(text: str, file: str) -> S.Expr:
     """Parse one expression on its own (a `--set` value); errors point into `text`, which is
     its own source (line 1), and never mention the declarations around a spec's values."""
     try:
-        tree = _value_parser().parse(text)
+        tree = _parser().parse(text, start="expr")
     except UnexpectedInput as exc:
         raise DynError([_value_diagnostic(exc, text, file)], text) from None
     return _to_ast(tree, file, text)
