@@ -101,13 +101,13 @@ from . import checkpoint as ckpt_mod
 from .checkpoint import CheckpointError, LoadReport, load_weights  # noqa: F401 (re-exported)
 from . import data as data_mod
 from .diagnostics import DynError
-from .util.files import RunFolder, atomic_targets, check_replaceable, write_atomic
+from .util.files import RunFolder, atomic_open, atomic_targets, check_replaceable, write_atomic
 from .util.params import SetParams, recorded
 from .util.provenance import describe, metadata
 from .util.source import read_spec_text
 from .model import DynModel, first_non_finite
 from .pipeline import compile as compile_spec
-from .plot import _atomic, _new_figure, _palette
+from .plot import _new_figure, _palette
 
 INTRO = 40  # blank steps before the first presentation (duration, contrast, interval): the
             # bias-driven baseline and any adaptation settle first (80 ms at dt = 2 ms)
@@ -692,7 +692,7 @@ def plot_measure(result: ExperimentResult, measure: str, path: str | Path, dpi: 
         fig.legend(handles=[handles[v] for v in result.variants if v in handles], loc="upper right",
                    bbox_to_anchor=(1 - 0.05 / fig.get_figwidth(), 1 - 0.55 / fig.get_figheight()), fontsize=7,
                    frameon=False, title="variant", title_fontsize=7.5)
-    with _atomic(path) as fh:
+    with atomic_open(path) as fh:
         fig.savefig(fh, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     return path
 
@@ -742,7 +742,7 @@ def plot_timecourse(result: ExperimentResult, path: str | Path, dpi: int = 110, 
         fig.legend(handles=[handles[k] for k in sorted(handles)], loc="upper right",
                    bbox_to_anchor=(1 - 0.05 / fig.get_figwidth(), 1 - 0.55 / fig.get_figheight()), fontsize=7,
                    frameon=False, title=axis, title_fontsize=7.5)
-    with _atomic(path) as fh:
+    with atomic_open(path) as fh:
         fig.savefig(fh, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     return path
 

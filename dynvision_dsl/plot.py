@@ -20,7 +20,7 @@ import numpy as np
 
 from .science.plot.graph import draw_graph, graph_to_dot
 from .science.plot.labels import short_pipeline
-from .util.files import atomic_open as _atomic  # the one atomic writer
+from .util.files import atomic_open
 
 __all__ = ["graph_to_dot", "draw_graph", "plot_responses", "short_pipeline"]
 
@@ -119,7 +119,7 @@ def plot_responses(result, path: str | os.PathLike, dt: float, idle: int = 0, ar
         lab.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=11, parse_math=False)  # user text: '$' is not mathtext
-    with _atomic(path) as fh:
+    with atomic_open(path) as fh:
         fig.savefig(fh, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     return path
 

@@ -37,12 +37,12 @@ from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import Dataset, split
 from .data import load as load_data
-from .util.files import STAGING_PREFIX, OutputError, RunFolder, user_entries, write_atomic
+from .util.files import STAGING_PREFIX, OutputError, RunFolder, atomic_open, user_entries, write_atomic
 from .util.provenance import metadata, set_text
 from .util.source import read_spec_text
 from .model import DynModel, NonFiniteError, non_finite_kind
 from .pipeline import compile as compile_spec
-from .plot import _atomic, _new_figure
+from .plot import _new_figure
 
 OUTPUTS = ("last.pt", "best.pt", "metrics.csv", "learning_curve.png", "run.json")
 RESUME_KEYS = ("params", "data", "batch", "lr", "seed", "test_fraction")  # must match to resume
@@ -211,7 +211,7 @@ def plot_learning_curve(rows: list[EpochMetrics], path: Path, dt: float, best_ep
             ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title, fontsize=11, parse_math=False)  # user text: '$' is not mathtext
-    with _atomic(path) as fh:
+    with atomic_open(path) as fh:
         fig.savefig(fh, format="png", facecolor="white", metadata={"Software": None})
     return path
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import dynvision_dsl
-from dynvision_dsl.plot import _atomic, draw_graph, graph_to_dot, plot_responses, short_pipeline
+from dynvision_dsl.plot import draw_graph, graph_to_dot, plot_responses, short_pipeline
+from dynvision_dsl.util.files import atomic_open
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
@@ -256,12 +257,12 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
     target = tmp_path / "keep.png"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError):
-        with _atomic(target) as fh:
+        with atomic_open(target) as fh:
             fh.write(b"partial")
             raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["keep.png"]
-    with _atomic(target) as fh:
+    with atomic_open(target) as fh:
         fh.write(b"new")
     assert target.read_bytes() == b"new"
     assert sorted(os.listdir(tmp_path)) == ["keep.png"]
