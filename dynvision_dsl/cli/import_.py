@@ -36,7 +36,7 @@ def run(args) -> int:
 
     from ..interop import InteropError
     from ..interop.nir import load
-    from ..util.files import atomic_target, write_atomic
+    from ..util.files import atomic_targets
 
     spec, weights = Path(args.output), Path(args.output).with_suffix(".pt")
     try:
@@ -47,9 +47,9 @@ def run(args) -> int:
         clash = [str(p) for p in (spec, weights) if p.exists()]
         if clash and not args.force:
             raise FileExistsError(f"{', '.join(clash)} exist; pass --force to replace them")
-        with atomic_target(weights, overwrite=True) as tmp:
-            torch.save(imported.state_dict, tmp)
-        write_atomic(spec, imported.spec, overwrite=True)
+        with atomic_targets([weights, spec], overwrite=True) as (tmp_weights, tmp_spec):  # both or neither
+            torch.save(imported.state_dict, tmp_weights)
+            Path(tmp_spec).write_text(imported.spec)
     except (InteropError, ValueError, FileExistsError) as exc:
         print(f"dynv: {args.file}: {exc}", file=sys.stderr)
         return 1
