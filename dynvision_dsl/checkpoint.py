@@ -18,20 +18,12 @@ from typing import Any
 
 import torch
 
+from .errors import CheckpointError  # noqa: F401 (re-exported: checkpoint.CheckpointError)
 from .util.files import atomic_target
 
 FORMAT = "dynvision-dsl/checkpoint/1"
 _ZIP_MAGIC = b"PK\x03\x04"
 _SHOWN = 4  # tensor names listed in a mismatch message
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be read or does not fit the model: `problem` names the file and
-    what is wrong with it, `fix` what to do (a caller may put its own)."""
-
-    def __init__(self, problem: str, fix: str = ""):
-        super().__init__(f"{problem}; {fix}" if fix else problem)
-        self.problem, self.fix = problem, fix
 
 
 @dataclass

@@ -11,6 +11,8 @@ import networkx as nx
 import torch
 from torch import nn
 
+from .errors import NonFiniteError  # noqa: F401 (re-exported: model.NonFiniteError)
+
 
 @dataclass(frozen=True)
 class Png:
@@ -47,26 +49,6 @@ class RunResult:
             return plot_responses(self, path, self.dt, self.idle, areas, title)
         with tempfile.TemporaryDirectory() as tmp:
             return Png(plot_responses(self, Path(tmp) / "run.png", self.dt, self.idle, areas, title).read_bytes())
-
-
-class NonFiniteError(RuntimeError):
-    """A NaN or inf in a run, located where it first appeared: `area` (None for
-    the logits), `step` (counted from the first frame), `item` of the batch, and
-    `kind` ('nan', 'inf' or '-inf')."""
-
-    def __init__(self, message: str, area: str | None = None, step: int | None = None,
-                 item: int | None = None, kind: str = "nan", ms: float | None = None):
-        super().__init__(message)
-        self.area, self.step, self.item, self.kind, self.ms = area, step, item, kind, ms
-
-    @property
-    def where(self) -> str:
-        """'area V2 at step 7 (14 ms)' or 'the logits at step 7 (14 ms)'."""
-        place = f"area {self.area}" if self.area is not None else "the logits"
-        when = f" at step {self.step}" if self.step is not None else ""
-        if self.step is not None and self.ms is not None:
-            when += f" ({self.ms:g} ms)"
-        return place + when
 
 
 def non_finite_kind(values: torch.Tensor) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import ImageError  # noqa: F401 (re-exported: stimuli.ImageError)
+
 
 def builtin_image(channels: int, height: int, width: int) -> torch.Tensor:
     """A deterministic test image (C, H, W) in [0, 1]: an oriented grating under
@@ -20,10 +22,6 @@ def builtin_image(channels: int, height: int, width: int) -> torch.Tensor:
     base = grating * aperture
     tints = [1.0, 0.7, 0.4, 0.85, 0.55]
     return torch.stack([base * tints[c % len(tints)] for c in range(channels)])
-
-
-class ImageError(ValueError):
-    """An image file that cannot be shown to a model; the message names the file and what is wrong."""
 
 
 MAX_PIXELS = 89_478_485  # Pillow's own bound for a decompression bomb (about 89 megapixels)

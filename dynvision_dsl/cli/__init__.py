@@ -9,6 +9,7 @@ import difflib
 import sys
 
 from ..diagnostics import DynError
+from ..errors import CheckpointError, ImageError, NonFiniteError  # torch-free: `dynv check` stays fast
 from . import check, compile, experiment, export, fmt, graph, import_, lsp, params, run, train
 
 COMMANDS = (check, compile, run, graph, experiment, train, params, export, import_, fmt, lsp)
@@ -49,16 +50,6 @@ def misspelt(argv: list[str], p: argparse.ArgumentParser) -> str | None:
     return f"{p.prog}: unknown command '{first}' ({hint}); see {p.prog} --help"
 
 
-# Errors the user can fix, raised by modules that need torch: matched only once their
-# module is loaded, so that `dynv check` never imports torch to catch them.
-USER_ERRORS = (("dynvision_dsl.model", "NonFiniteError"), ("dynvision_dsl.checkpoint", "CheckpointError"),
-               ("dynvision_dsl.stimuli", "ImageError"))
-
-
-def _user_error(exc: BaseException) -> bool:
-    return any(isinstance(exc, getattr(sys.modules[mod], name)) for mod, name in USER_ERRORS if mod in sys.modules)
-
-
 def main(argv: list[str] | None = None) -> int:
     from ..util.files import OutputError, Terminated, command_line, signals_as_exceptions
 
@@ -77,16 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         what = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         print(f"dynv: interrupted ({what}); nothing was left half-written", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
-    except OutputError as exc:
+    except (OutputError, NonFiniteError, CheckpointError, ImageError) as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1
     except DynError as exc:
         print(exc.render(), file=sys.stderr)
         n = len(exc.errors)
         print(f"{args.file}: {n} error{'s' * (n != 1)}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        if not _user_error(exc):
-            raise
-        print(f"dynv: {exc}", file=sys.stderr)
         return 1
