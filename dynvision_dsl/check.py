@@ -320,9 +320,9 @@ class _Checker:
             expr = parse_value(text, quote)
             self._params_first(expr)
             value = Evaluator(text, self._lookup_param)(expr)
-        except DynError as exc:
+        except DynError as exc:  # the Evaluator also refuses a non-finite result (values.py)
             raise self._unreadable(name, text, quote, exc) from None
-        return self._finite(name, value, text, quote)
+        return value
 
     def _unreadable(self, name: str, text: str, quote: str, exc: DynError) -> DynError:
         """An override's own errors, relocated to the override; a spec error it ran into stays put."""
