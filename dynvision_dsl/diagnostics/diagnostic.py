@@ -1,39 +1,12 @@
-"""Source spans, diagnostics and the one error type every stage raises.
-
-Diagnostics are values: stages collect them and raise :class:`DynError` only at
+"""Diagnostics are values: stages collect them and raise :class:`DynError` only at
 a stage boundary, so a user sees every problem of a spec at once.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Sequence
 
-
-@dataclass(frozen=True)
-class Span:
-    """A region of a source file, 1-based lines and columns (end exclusive)."""
-
-    file: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}" if self.line > 0 else self.file
-
-
-NO_SPAN = Span("<unknown>", 0, 0, 0, 0)
-
-
-@lru_cache(maxsize=4)
-def source_lines(source: str) -> tuple[str, ...]:
-    """The spec's lines as the parser counts them (only \\n ends a line, so a CR or
-    U+2028 in a comment shifts nothing), split once per source: messages, comments
-    and graph labels quote lines of a spec thousands of times (a 2000-area chain)."""
-    return tuple(source.split("\n"))
+from .span import Span, source_lines
 
 
 @dataclass(frozen=True)
@@ -117,46 +90,3 @@ class Sink:
         return any(d.is_error for d in self.items)
 
 
-def _distance(a: str, b: str) -> int:
-    """Optimal-string-alignment edit distance (a swap of neighbours costs one)."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
-def did_you_mean(name: str, candidates: Iterable[str] | dict[str, int], near_line: int = 0) -> str | None:
-    """The closest candidate to `name`, or None when nothing is close.
-
-    Ties go to the candidate declared nearest to `near_line` when `candidates`
-    maps names to their declaration lines.
-    """
-    if isinstance(candidates, dict):
-        lines = {c: (n if isinstance(n, int) else 0) for c, n in candidates.items()}
-    else:
-        lines = {c: 0 for c in candidates}
-    best: tuple[float, int, str] | None = None
-    for cand, line in lines.items():
-        if cand == name:
-            continue
-        dist = _distance(name.lower(), cand.lower())
-        limit = max(1, min(len(name), len(cand)) // 2)
-        close = dist <= limit or difflib.SequenceMatcher(None, name, cand).ratio() >= 0.75
-        if not close:
-            continue
-        key = (dist, abs(near_line - line), cand)
-        if best is None or key < best:
-            best = key
-    return best[2] if best else None
-
-
-def unknown(kind: str, name: str, candidates: Iterable[str] | dict[str, int], near_line: int = 0) -> str:
-    """`unknown KIND 'NAME' (did you mean 'X'?)`."""
-    guess = did_you_mean(name, candidates, near_line)
-    return f"unknown {kind} '{name}'" + (f" (did you mean '{guess}'?)" if guess else "")
