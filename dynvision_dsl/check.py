@@ -22,6 +22,7 @@ from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpS
 from .parse import parse_value
 from .util import params as P
 from .values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
+from .frontend.check import noise as noise_rules, variables
 
 SOLVERS = ("euler", "rk4", "exponential")
 # Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each
@@ -924,9 +925,13 @@ class _AreaBuilder:
             stmts.extend(self._instantiate(d.template))
         stmts.extend(self._flatten(d.body))
         self._declare(stmts)
+        self.pre = variables.before_odes(stmts)
+        self._in_pre = False
         before = len(self.ck.sink.items)
+        self.ck.sink.items.extend(variables.placement_errors(stmts, self.states, self.pre))
         for s in stmts:
             self.ck._try(lambda s=s: self._statement(s))
+        self.ck.sink.items.extend(noise_rules.area_errors(self.area))
         self.area.incomplete = any(d.is_error for d in self.ck.sink.items[before:])
         self._finish(stmts)
         return self.area
@@ -1039,11 +1044,12 @@ class _AreaBuilder:
                 line = self.ck.params[s.var.name].decl.span.line if s.var.name in self.ck.params else None
                 raise err(f"cannot assign to param '{s.var.name}'" + (f" (declared at line {line})" if line else ""),
                           s.var.span, "params are constants; give the variable another name")
+            self._in_pre = id(s) in self.pre
             value, vdim = self._expr(s.value, in_ode=False)
             if vdim != 0:
                 raise err(f"'{s.var.name}' must be dimensionless, but the value is {dim_text(vdim)}", s.value.span)
             self.assigned.add(s.var.name)
-            a.assigns.append(ir.AssignEq(s.var.name, value, s.span))
+            (a.before_odes if self._in_pre else a.assigns).append(ir.AssignEq(s.var.name, value, s.span))
         elif isinstance(s, S.OutputStmt):
             a.output = s.var.name
             self._output_span = s.var.span
@@ -1095,8 +1101,9 @@ class _AreaBuilder:
             else:
                 self.ck.sink.error(unknown(f"variable of {a.name}", a.output, sorted(known)), span)
         if a.solver == "exponential":
+            defs = variables.definitions(a)
             for ode in a.odes:
-                self.ck._try(lambda ode=ode: linear_split(ode.rhs, ode.var))
+                self.ck._try(lambda ode=ode: linear_split(variables.inline(ode.rhs, defs), ode.var))
 
     @staticmethod
     def _defines(var: str, stmts) -> bool:
@@ -1140,10 +1147,7 @@ class _AreaBuilder:
             val = self.ck._param_value(name, e.span)
             return self._const(val, e), val.dim
         if any(isinstance(s, S.Assign) and s.var.name == name for s in self._all_stmts()):
-            where = "the differential equations are integrated before the assignments run" if in_ode else \
-                "it is assigned further down"
-            raise err(f"'{name}' is used before it is assigned ({where})", e.span,
-                      f"declare it as a state ('state {name} = 0') to read its previous value")
+            raise variables.read_before_assigned(name, e.span, in_ode, not in_ode and self._in_pre)
         if name in self.ck.all_param_names:
             raise err(f"param '{name}' is not defined in this variant", e.span)
         if name.lower() in NON_FINITE_NAMES:
@@ -1225,7 +1229,9 @@ class _AreaBuilder:
             return ir.Apply(name, tuple(p for p, _ in parts), e.span), dim
         if name in FUNCTIONS:
             return self._learnable(e, in_ode)
-        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS)
+        if name == noise_rules.NAME:
+            return noise_rules.call(e)
+        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + [noise_rules.NAME]
         hint = "operators like conv belong on connections" if name in OPERATORS else None
         raise err(unknown("function", name, cands), e.func.span, hint)
 

@@ -237,7 +237,7 @@ class _Run:
     final: Path | None = None  # the run folder while `out` is a staging folder (see stage)
 
     def __post_init__(self) -> None:
-        self.first = int(self.model.readout_from)
+        self.first = max(0, int(self.model.readout_from))  # present during idle (negative): from the first frame
         self.batch = int(self.args["batch"])
         self.n_batches = len(self.train_set) // self.batch
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(self.args["lr"]))
