@@ -926,6 +926,7 @@ class _AreaBuilder:
         stmts.extend(self._flatten(d.body))
         self._declare(stmts)
         self.pre = variables.before_odes(stmts)
+        self.pre_names = {s.var.name for s in stmts if id(s) in self.pre}
         self._in_pre = False
         before = len(self.ck.sink.items)
         self.ck.sink.items.extend(variables.placement_errors(stmts, self.states, self.pre))
@@ -1146,6 +1147,8 @@ class _AreaBuilder:
         if name in self.ck.params:
             val = self.ck._param_value(name, e.span)
             return self._const(val, e), val.dim
+        if in_ode and name in self.pre_names:  # a variable above the ODEs whose own check failed
+            return ir.Ref("var", name, e.span), 0
         if any(isinstance(s, S.Assign) and s.var.name == name for s in self._all_stmts()):
             raise variables.read_before_assigned(name, e.span, in_ode, not in_ode and self._in_pre)
         if name in self.ck.all_param_names:
