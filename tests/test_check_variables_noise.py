@@ -61,3 +61,24 @@ def test_exponential_refuses_a_variable_that_makes_the_ode_nonlinear():
     body = "g = r * r\ntau * dr/dt = -g + input"
     errors = [d for d in dd.check(_spec(body, "solver exponential\n")) if d.is_error]
     assert len(errors) == 1 and "linear in 'r'" in errors[0].message
+
+
+def test_nir_export_refuses_variables_above_odes_and_noise_by_name():
+    from dynvision_dsl.check import check_module
+    from dynvision_dsl.interop import InteropError
+    from dynvision_dsl.interop.nir import leak_of, stage_of
+    from dynvision_dsl.parse import parse
+
+    def area(body):
+        model, diags = check_module(parse(_spec(body)))
+        assert model is not None, diags
+        return model, model.areas["V1"]
+
+    model, a = area("g = 1 + relu(input)\ntau * dr/dt = -r + input * g")
+    with pytest.raises(InteropError, match="variable\\(s\\) g assigned above it"):
+        leak_of(a, model)
+    model, a = area("tau * dr/dt = -r + input + sigma * noise()")
+    with pytest.raises(InteropError, match="noise"):
+        leak_of(a, model)
+    model, a = area("r = input + noise()")
+    assert stage_of(a) is None
