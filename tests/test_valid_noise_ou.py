@@ -102,3 +102,32 @@ readout V1 : avgpool | linear(2)
     r = dd.compile(src).run(ZERO, record=["V1"], seed=0).responses["V1"].double()
     n = BATCH * 32 * 32
     assert abs(r.var(unbiased=False).item() / 2 - 1) < 5 * math.sqrt(2 / n)
+
+
+def test_dynv_run_seed_repeats_a_noisy_run(tmp_path):
+    """`dynv run --seed S` gives the same responses for the same S, other ones for another."""
+    from dynvision_dsl.cli import main
+
+    spec = tmp_path / "ou.dyn"
+    spec.write_text(SPEC.replace("[1, 32, 32]", "[1, 8, 8]"))
+    outs = {}
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        assert main(["run", str(spec), "--seed", seed, "--out", str(tmp_path / name)]) == 0
+        outs[name] = torch.load(tmp_path / name / "responses.pt")["responses"]["V1"]
+    assert torch.equal(outs["a"], outs["b"]) and not torch.equal(outs["a"], outs["c"])
+
+
+def test_an_area_driven_only_by_noise_is_present_from_step_0():
+    src = """model OnlyNoise
+time { dt = 1 ms  steps = 3 }
+input image [1, 8, 8]
+param tau = 5 ms
+area V1 [2, 8, 8] { tau * dr/dt = -r + noise() }
+image -> V2 : identity
+area V2 [1] { r = input }
+readout V2 : avgpool | linear(2)
+"""
+    model = dd.compile(src)
+    assert model.present_from["V1"] == 0
+    r = model.run(torch.zeros(2, 1, 8, 8), record=["V1"], seed=0)
+    assert r.present["V1"].all() and (r.responses["V1"][:, 0] != 0).all()
