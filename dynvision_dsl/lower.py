@@ -50,7 +50,8 @@ class Program:
     modules: list[ModuleDef]
     trainables: list[tuple[str, float, int]]
     steps: list[StepFn]
-    outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("logits", "")
+    outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("var", "V1.g"),
+    # ("logits", readout name)
 
 
 def read_name(r: Read) -> str:
@@ -61,9 +62,26 @@ def state_name(area: str, var: str) -> str:
     return f"{area}_{var}_prev"
 
 
+def frame_name(model: ir.Model, name: str) -> str:
+    """The step function's argument for an input's current frame: `x`, or `x_NAME` with several inputs."""
+    return "x" if len(model.inputs) == 1 else f"x_{name}"
+
+
+def variables(model: ir.Model, order: list[str]) -> list[tuple[str, str]]:
+    """(area, name) of every assigned variable that is not a state or the output, in evaluation order: a step
+    returns them so that `record=["V1.g"]` and `V1.g -> ...` can read them."""
+    out = []
+    for a in order:
+        area = model.areas[a]
+        out.extend((a, v) for v in dict.fromkeys(s.var for s in area.assigns) if v not in area.states and v != area.output)
+    return out
+
+
 def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program:
     modules, trainables = _module_defs(model)
-    outputs = [("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order] + [("logits", "")]
+    outputs = ([("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order]
+               + [("var", f"{a}.{v}") for a, v in variables(model, schedule.order)]
+               + [("logits", r.name) for r in model.readouts])
     steps = []
     for k, key in enumerate(schedule.variants):
         graph = _StepBuilder(model, schedule, key).build()
@@ -87,7 +105,8 @@ def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, floa
                                   f"{fn} in area {a.name}"))
     for c in model.conns:
         defs.extend(_op_modules(c.ops, c.span.line, c.label))
-    defs.extend(_op_modules(model.readout.ops, model.readout.span.line, "readout"))
+    for r in model.readouts:
+        defs.extend(_op_modules(r.ops, r.span.line, "readout" if len(model.readouts) == 1 else f"readout {r.name}"))
     return defs, trainables
 
 
@@ -142,8 +161,8 @@ class _StepBuilder:
         return self._silent
 
     def build(self) -> fx.Graph:
-        x = self.g.placeholder("x")
-        self.x = x
+        self.xs = {i.name: self.g.placeholder(frame_name(self.m, i.name)) for i in self.m.inputs}
+        x = self.xs[self.m.inputs[0].name]
         self.reads = {}
         for r, present in zip(self.s.reads, self.key.reads):
             p = self.g.placeholder(read_name(r))
@@ -165,14 +184,16 @@ class _StepBuilder:
             for v in area.states:
                 new_states[(name, v)] = as_maps[("state", v)]
             self.out[name] = as_maps[("state" if area.output in area.states else "var", area.output)]
-        logits = self._readout()
-        result = [new_states[k] for k in self.s.state_keys] + [self.out[a] for a in self.s.order] + [logits]
+            self.out.update({f"{name}.{v}": m for (kind, v), m in as_maps.items()})
+        logits = [self._readout(r) for r in self.m.readouts]
+        result = ([new_states[k] for k in self.s.state_keys] + [self.out[a] for a in self.s.order]
+                  + [self.out[f"{a}.{v}"] for a, v in variables(self.m, self.s.order)] + logits)
         self.g.output(tuple(result))
         return self.g
 
     def source_value(self, source: str, delay: int):
         if delay == 0:
-            return self.x if source == self.m.input.name else self.out[source]
+            return self.xs[source] if source in self.xs else self.out[source]
         return self.reads[(source, delay)]
 
     # connections
@@ -229,7 +250,7 @@ class _StepBuilder:
             terms = []
             for c in self.m.conns_into(area.name):
                 if c.port == port:
-                    term = self._pipeline(self.source_value(c.source, c.delay_steps), c.ops, c.span)
+                    term = self._pipeline(self.source_value(c.signal, c.delay_steps), c.ops, c.span)
                     if c.ops and len(c.ops[-1].out_shape) == 1:  # a vector into an area [n]: n maps of 1 x 1
                         term = self.fn(torch.unflatten, term, 1, (c.ops[-1].out_shape[0], 1, 1))
                     terms.append(term)
@@ -348,8 +369,7 @@ class _StepBuilder:
             return self.node("call_method", "type_as", (cmp, ref))
         raise NotImplementedError(e.fn)
 
-    def _readout(self):
-        r = self.m.readout
+    def _readout(self, r: ir.ReadoutSpec):
         v = self._pipeline(self.source_value(r.source, r.delay_steps), r.ops, r.span)
         if len(r.ops[-1].out_shape if r.ops else self.m.areas[r.source].shape) > 1:
             v = self.fn(torch.flatten, v, 1)

@@ -9,7 +9,7 @@ import jinja2
 
 from . import layers
 from .diagnostics import source_lines
-from .lower import Program, read_name, state_name
+from .lower import Program, frame_name, read_name, state_name
 from .pycode import comment_text, docstring_text, spec_line, string_literal
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
@@ -61,31 +61,53 @@ def _tables(program: Program) -> list[tuple[str, str]]:
     step_inputs = []
     reads = {read_name(r): ("read", r.source, r.delay) for r in s.reads}
     states = {state_name(a, v): ("state", a, v) for a, v in s.state_keys}
+    frames = {frame_name(m, i.name): ("frame", i.name, 0) for i in m.inputs}
     for step in program.steps:
         row = []
         for name in step.inputs:
-            row.append(("frame", "", 0) if name == "x" else reads.get(name) or states[name])
+            row.append(frames.get(name) or reads.get(name) or states[name])
         step_inputs.append(tuple(row))
     buffer_len = dict(s.buffer_len)
+    readout_from = {r.name: None if s.term_present_from[r.index] is None else s.term_present_from[r.index] - m.idle
+                    for r in m.readouts}
     return [
         ("input_name", repr(m.input.name)),
         ("input_shape", repr(tuple(m.input.shape))),
+        ("inputs", repr({i.name: tuple(i.shape) for i in m.inputs})),
         ("steps", repr(m.steps)),
         ("idle", repr(m.idle)),
         ("classes", repr(m.readout.classes)),
+        ("readouts", repr({r.name: r.classes for r in m.readouts})),
         ("dt", repr(m.dt)),
         ("areas", repr(tuple(areas))),
         ("area_shapes", repr({a: tuple(m.areas[a].shape) for a in areas})),
         ("outputs", repr({a: m.areas[a].output for a in areas})),
+        ("signals", repr(_signals(program))),
         ("state_slots", repr(state_slots)),
         ("buffer_len", repr(buffer_len)),
         ("present_from", repr({a: s.present_from[a] for a in areas})),
-        ("readout_from", repr(None if s.term_present_from[-1] is None else s.term_present_from[-1] - m.idle)),
+        ("readout_from", repr(readout_from[m.readout.name])),
+        ("readouts_from", repr(readout_from)),
         ("step_names", repr(tuple(st.name for st in program.steps))),
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
     ]
+
+
+def _signals(program: Program) -> dict[str, tuple[str, str, int]]:
+    """What a run can record or buffer, by name (`V1` the output, `V1.a` a state or variable):
+    (area, variable, index in a step's outputs)."""
+    m = program.model
+    out: dict[str, tuple[str, str, int]] = {}
+    for i, (kind, name) in enumerate(program.outputs):
+        if kind == "out":
+            out[name] = (name, m.areas[name].output, i)
+        elif kind in ("state", "var"):
+            area, var = name.split(".", 1)
+            if var != m.areas[area].output:
+                out[name] = (area, var, i)
+    return out
 
 
 def _rows(rows: list[tuple]) -> str:
