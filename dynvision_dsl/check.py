@@ -564,8 +564,8 @@ class _Checker:
             self.sink.error("the spec has no readout", Span(self.file, 1, 1, 1, 2),
                             "add e.g. 'readout IT : avgpool | linear(10)'")
             return []
-        IO.check_readout_names(decls, self.sink)
-        return [self._readout(d, i, areas, dt, len(decls) > 1) for i, d in enumerate(decls)]
+        clashes = IO.check_readout_names(decls, self.sink)
+        return [None if i in clashes else self._readout(d, i, areas, dt, len(decls) > 1) for i, d in enumerate(decls)]
 
     def _readout(self, d: S.Readout, i: int, areas, dt, several: bool):
         ok = self._area_ref(d.source, areas, None, allow_input=False)

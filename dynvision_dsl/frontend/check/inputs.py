@@ -41,15 +41,19 @@ def readout_name(d: S.Readout) -> tuple[str, Span]:
     return d.source.name, d.source.span
 
 
-def check_readout_names(decls: list[S.Readout], sink: Sink) -> None:
-    """Two readouts with one name would be one key of `forward`'s dict: an error at the second."""
+def check_readout_names(decls: list[S.Readout], sink: Sink) -> set[int]:
+    """Two readouts with one name would be one key of `forward`'s dict: an error at the second.
+    Returns the positions of the readouts reported (they are left out of later checks)."""
     seen: dict[str, int] = {}
-    for d in decls:
+    clashes: set[int] = set()
+    for i, d in enumerate(decls):
         name, span = readout_name(d)
         if name in seen:
             sink.error(f"two readouts are named '{name}' (the first at line {seen[name]})", span,
                        "name each readout by its last operator, e.g. '... | linear(10) as objects'", code="E151")
+            clashes.add(i)
         seen.setdefault(name, d.span.line)
+    return clashes
 
 
 def readout_base(name: str, several: bool) -> str:
