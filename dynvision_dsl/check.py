@@ -18,6 +18,7 @@ from . import ir
 from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .frontend.check import bounded_params as BP
 from .frontend.check import inputs as IO
 from .frontend.check import state_links as SL
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
@@ -982,8 +983,16 @@ class _AreaBuilder:
         if not val.is_number and s.trainable:
             self.ck.sink.error(f"trainable param '{name}' must be a number, got {val.describe()}", s.value.span)
             return
+        bounds = None
+        if s.options:
+            bounds = BP.trainable_bounds(s, val, Evaluator(self.ck.src, BP.with_dt(self.lookup_const, self.ck.dt)),
+                                         self.ck.sink)
+            if bounds is None:
+                return
         if s.trainable:
             path = f"{self.name}.{name}"
+            if bounds is not None and bounds != ir.TrainableBounds():
+                self.area.bounds[path] = bounds
             self.trainable[name] = (path, val.dim)
             self.ck.modules.setdefault(path, s.name.span)
             self.area.trainables[path] = _float32(float(val.v), self.ck._text(s.value), s.value.span)

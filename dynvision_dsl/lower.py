@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from . import ir
 from .check import linear_split
+from .layers import Bounded
 from .ops import OPERATORS, OpSpec, function_module
 from .passes import REQUIRED, as_map, keep_if_silent, optimise
 from .pycode import print_step
@@ -48,7 +49,7 @@ class Program:
     model: ir.Model
     schedule: Schedule
     modules: list[ModuleDef]
-    trainables: list[tuple[str, float, int]]
+    trainables: list[tuple[str, str, int]]  # path, constructor source, spec line
     steps: list[StepFn]
     outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("var", "V1.g"),
     # ("logits", readout name)
@@ -93,12 +94,12 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
 
 
 # ---------------------------------------------------------------- modules
-def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, float, int]]]:
+def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, str, int]]]:
     defs: list[ModuleDef] = []
-    trainables: list[tuple[str, float, int]] = []
+    trainables: list[tuple[str, str, int]] = []
     for a in model.areas.values():
         for path, value in a.trainables.items():
-            trainables.append((path, value, a.span.line))
+            trainables.append((path, trainable_ctor(value, a.bounds.get(path), a.channels), a.span.line))
         for path, fn in a.functions.items():
             apply = next(n for n in _all_applies(a) if n.module == path)
             defs.append(ModuleDef(path, function_module(fn, dict(apply.options), a.shape), apply.span.line,
@@ -108,6 +109,64 @@ def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, floa
     for r in model.readouts:
         defs.extend(_op_modules(r.ops, r.span.line, "readout" if len(model.readouts) == 1 else f"readout {r.name}"))
     return defs, trainables
+
+
+def trainable_ctor(value: float, bounds: ir.TrainableBounds | None, channels: int) -> str:
+    """The constructor source of a trainable param: a plain nn.Parameter (a scalar, or (C, 1, 1)
+    per channel), or a Bounded module whose value starts at exactly `value` in float32."""
+    shape = (channels, 1, 1) if bounds is not None and bounds.per_channel else ()
+    if bounds is None or bounds.lo is None and bounds.hi is None:
+        return f"nn.Parameter(torch.tensor({value}))" if not shape else f"nn.Parameter(torch.full({shape}, {value}))"
+    raw, scale, shift = exact_raw(value, bounds.lo, bounds.hi)
+    return f"Bounded({shape}, {raw!r}, lo={bounds.lo!r}, hi={bounds.hi!r}, scale={scale!r}, shift={shift!r})"
+
+
+def exact_raw(value: float, lo: float | None, hi: float | None) -> tuple[float, float, float]:
+    """(raw, scale, shift) at which Bounded gives float32(value) exactly, within its bounds even
+    at raw = +-inf (see _exact_start; two bounds: the scale shrinks until the top holds too)."""
+    cap = None
+    while True:
+        raw, scale, shift = _exact_start(value, lo, hi, cap)
+        if lo is None or hi is None:
+            return raw, scale, shift
+        with torch.no_grad():
+            top = float(Bounded((), math.inf, lo, hi, scale, shift)())
+        if top <= hi:
+            return raw, scale, shift
+        cap = float(torch.nextafter(torch.tensor(scale), torch.tensor(0.0)))
+
+
+def _exact_start(value: float, lo: float | None, hi: float | None, cap: float | None,
+                 tries: int = 256) -> tuple[float, float, float]:
+    """(raw, scale, shift) at which Bounded gives float32(value) exactly. One bound: raw = 0 and
+    the scale is walked; two: scale = hi - lo (rounded down, so lo + scale <= hi) and raw is
+    walked. Where the float32 grid skips the value, `shift` (a few ulps, towards the open side:
+    >= 0 above a min, <= 0 below a max) makes up the rest, so the bounds still hold."""
+    f32 = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+    target = f32(value)
+    if lo is None or hi is None:
+        raw, scale = f32(0.0), f32((value - lo if hi is None else hi - value) / math.log(2.0))
+    else:
+        scale = f32(hi - lo if cap is None else cap)
+        while float(f32(lo) + scale) > hi:
+            scale = torch.nextafter(scale, f32(0.0))
+        raw = f32(math.log((value - lo) / (hi - lo)) - math.log1p(-(value - lo) / (hi - lo)))
+    below = hi is None or lo is not None  # the side `base` must stay on: <= target (a min) or >= (a max)
+    best = None
+    with torch.no_grad():
+        for _ in range(tries):
+            base = Bounded((), float(raw), lo, hi, float(scale))()
+            if (base <= target) == below or base == target:
+                gap = abs(float(target) - float(base))
+                best = (gap, float(raw), float(scale)) if best is None or gap < best[0] else best
+                if gap == 0:
+                    break
+            grow = (base < target) == below  # hi - scale * softplus falls as scale grows
+            step = f32(math.inf if grow else -math.inf)
+            raw, scale = (raw, torch.nextafter(scale, step)) if hi is None or lo is None else (torch.nextafter(raw, step), scale)
+        _, raw, scale = best
+        base = Bounded((), raw, lo, hi, scale)()
+    return raw, scale, float(target - base)
 
 
 def _op_modules(ops: list[OpSpec], line: int, label: str) -> list[ModuleDef]:
@@ -346,6 +405,9 @@ class _StepBuilder:
         if isinstance(e, ir.Ref):
             return env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
+            bounds = self.area.bounds.get(e.path)
+            if bounds is not None and (bounds.lo is not None or bounds.hi is not None):
+                return self.node("call_module", e.path, ())  # a Bounded module: its value
             return self.node("get_attr", e.path)
         if e.module is not None:
             return self.node("call_module", e.module, tuple(args))

@@ -18,7 +18,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
 _ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=string_literal)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "parallel_init", "torch", "nn",
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "sheet_maps", "parallel_init", "torch", "nn",
           "F", "math", "None", "True", "False"}
 
 # Layers at least this large are initialised by layers.parallel_init: the random draw
@@ -124,7 +124,7 @@ def render(program: Program, spec_name: str | None = None) -> str:
     modules = [_mod(md, lines) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
-        helpers=_helpers([x["ctor"] for x in modules]), tables=_tables(program), modules=modules,
+        helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables]), tables=_tables(program), modules=modules,
         trainables=program.trainables, steps=[st.source for st in program.steps])
 
 
