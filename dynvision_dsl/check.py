@@ -986,9 +986,7 @@ class _AreaBuilder:
         bounds = None
         if s.options:
             bounds = BP.trainable_bounds(s, val, Evaluator(self.ck.src, BP.with_dt(self.lookup_const, self.ck.dt)),
-                                         self.ck.sink)
-            if bounds is None:
-                return
+                                         self.ck.sink)  # None after an error: the param stays, unbounded
         if s.trainable:
             path = f"{self.name}.{name}"
             if bounds is not None and bounds != ir.TrainableBounds():
