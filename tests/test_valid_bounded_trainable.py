@@ -108,3 +108,23 @@ def test_a_wrong_bound_is_an_error_at_the_bound(old, new, code, where, message):
 def test_min_may_name_the_time_step_when_no_param_is_called_dt():
     text = SPEC.read_text().replace("param dt = 1 ms", "").replace("dt = dt", "dt = 1 ms")
     assert not [d for d in dd.check(text) if d.is_error]
+
+
+def test_fmt_keeps_the_options_and_writes_them_tight():
+    from dynvision_dsl.tooling.fmt import format_source
+
+    text = format_source(SPEC.read_text())
+    assert "trainable(min=dt, max=100 ms, per=channel)" in text
+    assert format_source(text) == text and not [d for d in dd.check(text) if d.is_error]
+
+
+@pytest.mark.parametrize("spec, words", [("bounded_trainable", "the trainable V1.tau is bounded or per channel"),
+                                         ("state_link", "V1.c -> V2.inh reads a state")])
+def test_nir_export_refuses_what_nir_cannot_hold_in_one_line(spec, words, tmp_path, capsys):
+    from dynvision_dsl.cli import main
+
+    pytest.importorskip("nir")
+    out = tmp_path / "x.nir"
+    assert main(["export", str(VALID / f"{spec}.dyn"), "--to", "nir", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and not out.exists()
