@@ -84,9 +84,9 @@ def first_non_finite(logits: torch.Tensor, responses: dict[str, torch.Tensor],
     return error
 
 
-def input_non_finite(x: torch.Tensor, dt: float | None = None) -> NonFiniteError | None:
+def input_non_finite(x: torch.Tensor, dt: float | None = None, name: str | None = None) -> NonFiniteError | None:
     """A NaN or inf in a stimulus (B, C, H, W) or (B, T, C, H, W), as an error naming its first
-    step and batch item (`area` is 'input'), or None when it is finite."""
+    step and batch item (`area` is 'input'; `name` says which of several inputs), or None when it is finite."""
     if not x.is_floating_point() or bool(torch.isfinite(x).all()):
         return None
     timed = x.dim() == 5
@@ -97,7 +97,8 @@ def input_non_finite(x: torch.Tensor, dt: float | None = None) -> NonFiniteError
     ms = step * float(dt) if timed and dt is not None else None
     error = NonFiniteError("", "input", step if timed else None, item, non_finite_kind(frames[item, step]), ms)
     when = f" at step {step}" + (f" ({ms:g} ms)" if ms is not None else "") if timed else ""
-    error.args = (f"non-finite values ({error.kind}) in the input{when}, batch item {item}",)
+    which = "the input" if name is None else f"input '{name}'"
+    error.args = (f"non-finite values ({error.kind}) in {which}{when}, batch item {item}",)
     return error
 
 
@@ -129,7 +130,7 @@ class DynModel(nn.Module):
         """Notebooks show a compiled model as its connectivity drawing."""
         return self.picture().svg()
 
-    def run(self, x, record=None, check_finite: bool = True, **named) -> RunResult:
+    def run(self, x=None, record=None, check_finite: bool = True, **named) -> RunResult:
         """Simulate and record responses (all areas when `record` is None; `V1.a` records state
         or variable `a` of V1). `x` is the input, a dict of the inputs by name, or None with
         the inputs by name (`run(image=x, cue=c)`). A NaN or inf in an input, a recorded area
@@ -138,10 +139,12 @@ class DynModel(nn.Module):
         record = list(self.areas) if record is None else list(record)
         for name in record:
             self._check_recordable(name)
-        frames = self.frames(() if x is None else (x,), named) if not isinstance(x, dict) else self.frames((), x)
-        if check_finite:
-            for value in frames.values():
-                error = input_non_finite(value, self.dt)
+        positional = () if x is None or isinstance(x, dict) else (x,)
+        given = dict(x) if isinstance(x, dict) else {**dict(zip(self.inputs, positional)), **named}
+        frames = self.frames((), x) if isinstance(x, dict) else self.frames(positional, named)
+        if check_finite:  # on the tensors as given: a static image's NaN has no step
+            for name, value in given.items():
+                error = input_non_finite(value, self.dt, name if len(self.inputs) > 1 else None)
                 if error is not None:
                     raise error
         logits, raw = self.simulate(frames, record)

@@ -40,6 +40,15 @@ def test_a_static_image_per_input_is_shown_for_every_step():
     assert torch.equal(model(x, c), timed)
     assert model({"image": x, "cue": c}.get("image"), c).shape == (2, 6, 3)
     assert torch.equal(model.run({"image": x, "cue": c}).logits, timed)
+    assert torch.equal(model.run(image=x, cue=c, record=["V2"]).logits, timed)
+
+
+def test_a_nan_in_the_second_input_is_named():
+    model = compiled("several_inputs")
+    x, c = _frames(4)
+    c[1, 3, 0, 1, 1] = float("nan")
+    with pytest.raises(dd.NonFiniteError, match=r"non-finite values \(nan\) in input 'cue' at step 3 \(3 ms\), batch item 1"):
+        model.run(x, cue=c)
 
 
 def test_the_emitted_module_takes_the_inputs_the_same_ways():
