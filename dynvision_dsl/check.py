@@ -18,6 +18,9 @@ from . import ir
 from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .frontend.check import bounded_params as BP
+from .frontend.check import inputs as IO
+from .frontend.check import state_links as SL
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_value
 from .util import params as P
@@ -31,7 +34,7 @@ SOLVERS = ("euler", "rk4", "exponential")
 GENERATED_ATTRIBUTES = frozenset((
     "input_name", "input_shape", "steps", "idle", "classes", "dt", "areas", "area_shapes", "outputs",
     "state_slots", "buffer_len", "present_from", "readout_from", "step_names", "step_inputs", "variant_of", "steady",
-    "simulate", "graph"))
+    "simulate", "graph", "inputs", "readouts", "readouts_from", "signals", "frames"))
 # The public attributes of nn.Module and DynModel, written out so that checking never imports torch
 # (names starting with '_' are refused anyway); tests/test_check.py compares it with the installed torch.
 MODULE_ATTRIBUTES = frozenset((
@@ -42,7 +45,7 @@ MODULE_ATTRIBUTES = frozenset((
     "program", "register_backward_hook", "register_buffer", "register_forward_hook",
     "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
     "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
-    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "require", "requires_grad_",
     "run", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
     "training", "type", "xpu", "zero_grad",))
 TIME_ITEMS = ("dt", "steps", "idle")
@@ -141,19 +144,20 @@ class _Checker:
         if self.sink.has_errors and (dt is None or inp is None):
             return None
         conns = self._connections(by_kind.get(S.Connection, []), areas, inp, dt)
-        readout = self._readout(by_kind.get(S.Readout, []), areas, dt)
+        readouts = self._readouts(by_kind.get(S.Readout, []), areas, dt)
         if inp is None or dt is None:
             return None
         self._infer_shapes(areas, conns, inp)
-        readout = self._readout_shapes(readout, areas)
+        readouts = [self._readout_shapes(r, areas) for r in readouts]
+        readout = None if None in readouts or not readouts else readouts
         self._check_ports(areas, conns)
         self._check_zero_delay_cycles(conns)
         self._check_reachability(areas, conns, inp)
-        self._check_module_names(areas, conns, readout)
+        self._check_module_names(areas, conns, [r for r in readouts if r is not None])
         if self.sink.has_errors or readout is None:
             return None
         final = {n: s.value.v for n, s in self.params.items() if s.value is not None}
-        return ir.Model(name, self.file, self.src, dt, steps, idle, inp, areas, conns, readout, final)
+        return ir.Model(name, self.file, self.src, dt, steps, idle, inp, areas, conns, readouts, final)
 
     def _try(self, fn, default=None, record: bool = True):
         """Run `fn`, turning a DynError into collected diagnostics (or, with record off, into the default)."""
@@ -420,24 +424,16 @@ class _Checker:
             raise err(f"dt must be positive, got {val.describe()}", expr.span)
         return _float32(float(val.v), self._text(expr), expr.span)
 
-    def _input(self, decls: list[S.InputDecl]) -> ir.InputSpec | None:
-        if not decls:
-            self.sink.error("the spec has no input", Span(self.file, 1, 1, 1, 2),
-                            "add 'input image [3, 64, 64]'")
-            return None
-        for extra in decls[1:]:
-            self.sink.error(f"a second input (the first is at line {decls[0].span.line})", extra.span)
-        d = decls[0]
+    def _input(self, decls: list[S.InputDecl]) -> list[ir.InputSpec] | None:
+        spans = {n: self.area_name_spans[n] for n in self.all_area_names if n in self.area_name_spans}
+        return IO.check_inputs(decls, self.sink, self._input_dims, spans, self.file)
+
+    def _input_dims(self, d: S.InputDecl) -> tuple[int, int, int] | None:
         if len(d.shape) != 3:
             self.sink.error(f"the input shape has {len(d.shape)} entries; it needs [channels, height, width]", d.span)
             return None
         dims = [self._try(lambda e=e, w=w: self._int(e, f"the input's {w}", 1)) for e, w in zip(d.shape, ("channels", "height", "width"))]
-        if None in dims:
-            return None
-        if d.name.name in self.all_area_names:
-            self.sink.error(f"area '{d.name.name}' has the name of the input (line {d.span.line})",
-                            self.area_name_spans[d.name.name], "give the area another name")
-        return ir.InputSpec(d.name.name, tuple(dims), d.span)
+        return None if None in dims else tuple(dims)
 
     # ------------------------------------------------------------------ areas
     def _declare_dynamics(self, d: S.DynamicsDecl) -> None:
@@ -465,9 +461,10 @@ class _Checker:
     # ------------------------------------------------------------ connections
     def _area_ref(self, ident: S.Ident, areas, inp, allow_input: bool) -> bool:
         name = ident.name
-        if name in areas or (allow_input and inp is not None and name == inp.name):
+        inputs = {i.name: i for i in inp or ()}
+        if name in areas or (allow_input and name in inputs):
             return True
-        if inp is not None and name == inp.name:
+        if name in inputs:
             self.sink.error(f"the input '{name}' cannot receive connections", ident.span,
                             "connections run from the input to areas")
             return False
@@ -478,8 +475,8 @@ class _Checker:
                             f"that is false, line {self.all_area_names[name]})", ident.span)
             return False
         cands = dict(self.all_area_names)
-        if inp is not None:
-            cands.setdefault(inp.name, inp.span.line)
+        for i in inp or ():
+            cands.setdefault(i.name, i.span.line)
         self.sink.error(unknown("area", name, cands, ident.span.line), ident.span)
         if not allow_input:  # the area probably meant is fed by this broken connection
             self.broken_targets.add(did_you_mean(name, cands, ident.span.line) or name)
@@ -513,10 +510,9 @@ class _Checker:
         for d in decls:
             delay = self._try(lambda d=d: self._delay(d.delay, dt))
             for src, dst in zip(d.chain, d.chain[1:]):
-                if src.port is not None:
-                    self.sink.error(f"a connection reads an area's output, not a port ('{src.area.name}.{src.port.name}')",
-                                    src.port.span, f"write '{src.area.name}'")
                 ok_src = self._area_ref(src.area, areas, inp, allow_input=True)
+                var = SL.source_var(src, areas, inp, self.sink) if ok_src and src.port is not None else None
+                ok_src = ok_src and var is not False
                 ok_dst = self._area_ref(dst.area, areas, inp, allow_input=False)
                 ops = self._pipeline_args(d.pipeline)
                 if not (ok_src and ok_dst) or ops is None or delay is None:
@@ -525,13 +521,13 @@ class _Checker:
                 if any(kind == "lateral" and args["kind"] == "none" for kind, args, _, _ in ops):
                     continue  # lateral(none, k): no recurrence, no connection
                 port = dst.port.name if dst.port else "input"
-                label = f"{src.area.name} -> {dst.area.name}" + (f".{port}" if dst.port else "")
-                base = f"{src.area.name}_to_{dst.area.name}" + (f"_{port}" if dst.port else "")
+                label = f"{ir.signal_name(src.area.name, var)} -> {dst.area.name}" + (f".{port}" if dst.port else "")
+                base = f"{src.area.name}{'_' + var if var else ''}_to_{dst.area.name}" + (f"_{port}" if dst.port else "")
                 names[base] = names.get(base, 0) + 1
                 if names[base] > 1:
                     base += f"_{names[base]}"
                 conns.append(ir.Conn(len(conns), src.area.name, dst.area.name, port, self._op_stubs(ops, base),
-                                     delay[0], delay[1], d.span, label, self._text(d)))
+                                     delay[0], delay[1], d.span, label, self._text(d), var))
         return conns
 
     def _op_stubs(self, ops, base: str) -> list[OpSpec]:
@@ -564,31 +560,34 @@ class _Checker:
             raise err(f"{name}: {exc.message}", op.span, exc.hint) from None
         return name, args, op.alias.name if op.alias else None, op.span
 
-    def _readout(self, decls: list[S.Readout], areas, dt):
+    def _readouts(self, decls: list[S.Readout], areas, dt) -> list:
+        """Every readout in declaration order (None for one that failed its checks)."""
         if not decls:
             self.sink.error("the spec has no readout", Span(self.file, 1, 1, 1, 2),
                             "add e.g. 'readout IT : avgpool | linear(10)'")
-            return None
-        for extra in decls[1:]:
-            self.sink.error(f"a second readout (the first is at line {decls[0].span.line})", extra.span)
-        d = decls[0]
+            return []
+        clashes = IO.check_readout_names(decls, self.sink)
+        return [None if i in clashes else self._readout(d, i, areas, dt, len(decls) > 1) for i, d in enumerate(decls)]
+
+    def _readout(self, d: S.Readout, i: int, areas, dt, several: bool):
         ok = self._area_ref(d.source, areas, None, allow_input=False)
         ops = self._pipeline_args(d.pipeline)
         delay = self._try(lambda: self._delay(d.delay, dt))
         if not ok or ops is None or delay is None:
             return None
-        specs = self._op_stubs(ops, "readout")
-        return ir.ReadoutSpec(d.source.name, specs, delay[0], delay[1], 0, d.span, self._text(d))
+        name = IO.readout_name(d)[0]
+        specs = self._op_stubs(ops, IO.readout_base(name, several))
+        return ir.ReadoutSpec(d.source.name, specs, delay[0], delay[1], 0, d.span, self._text(d), name, -1 - i)
 
     # ----------------------------------------------------------------- shapes
     def _infer_shapes(self, areas: dict[str, ir.Area], conns: list[ir.Conn], inp: ir.InputSpec) -> None:
-        sizes: dict[str, tuple[int, int]] = {inp.name: inp.shape[1:]}
+        sizes: dict[str, tuple[int, int]] = {i.name: i.shape[1:] for i in inp}
         origin: dict[str, ir.Conn | None] = {}
         for a in areas.values():
             if a.size is not None:
                 sizes[a.name], origin[a.name] = a.size, None
         channels = {a.name: a.channels for a in areas.values()}
-        channels[inp.name] = inp.shape[0]
+        channels.update({i.name: i.shape[0] for i in inp})
         self._size_areas(areas, conns, sizes, channels, origin)
         for a in areas.values():
             if a.name in sizes:
@@ -644,7 +643,7 @@ class _Checker:
         orphans = [a for a in unsized if a.name not in fed and a.name not in self.broken_targets]
         for a in orphans:
             self.sink.error(f"cannot infer the size of area {a.name}: no connection leads into it", a.span,
-                            f"connect it, e.g. '{inp.name} -> {a.name} : conv(3)', or give its size: "
+                            f"connect it, e.g. '{inp[0].name} -> {a.name} : conv(3)', or give its size: "
                             f"'area {a.name} [{a.channels}, H, W]'")
         explained = self._downstream(conns, self.broken_targets | {a.name for a in orphans})
         for a in unsized:
@@ -780,16 +779,16 @@ class _Checker:
         g = nx.DiGraph()
         g.add_nodes_from(areas)
         g.add_edges_from((c.source, c.target) for c in conns)
-        g.add_node(inp.name)
+        g.add_nodes_from(i.name for i in inp)
         reached = set(self.broken_targets)  # fed by a failed connection: reported already
-        for start in [inp.name, *self.broken_targets]:
+        for start in [*(i.name for i in inp), *self.broken_targets]:
             if start in g:
                 reached |= nx.descendants(g, start)
         for a in areas.values():
             if a.name not in reached and not any(v is not None for v in a.states.values()) and not any(
                     m.startswith(("Bias",)) for m in a.functions.values()):
-                self.sink.warning(f"no connection path from '{inp.name}' reaches area {a.name}; it stays silent",
-                                  a.span, f"connect it, e.g. '{inp.name} -> {a.name} : conv(3)'")
+                self.sink.warning(f"no connection path from '{inp[0].name}' reaches area {a.name}; it stays silent",
+                                  a.span, f"connect it, e.g. '{inp[0].name} -> {a.name} : conv(3)'")
 
     def _check_module_names(self, areas, conns, readout) -> None:
         owners: dict[str, Span] = {}
@@ -808,7 +807,7 @@ class _Checker:
         for a in areas.values():
             for path in list(a.functions) + list(a.trainables):
                 claim(path, self.modules.get(path, a.span))
-        pipelines = [c.ops for c in conns] + ([readout.ops] if readout is not None else [])
+        pipelines = [c.ops for c in conns] + [r.ops for r in readout or ()]
         for ops in pipelines:
             for o in ops:
                 if o.kind not in MODULE_FREE:
@@ -990,8 +989,14 @@ class _AreaBuilder:
         if not val.is_number and s.trainable:
             self.ck.sink.error(f"trainable param '{name}' must be a number, got {val.describe()}", s.value.span)
             return
+        bounds = None
+        if s.options:
+            bounds = BP.trainable_bounds(s, val, Evaluator(self.ck.src, BP.with_dt(self.lookup_const, self.ck.dt)),
+                                         self.ck.sink)  # None after an error: the param stays, unbounded
         if s.trainable:
             path = f"{self.name}.{name}"
+            if bounds is not None and bounds != ir.TrainableBounds():
+                self.area.bounds[path] = bounds
             self.trainable[name] = (path, val.dim)
             self.ck.modules.setdefault(path, s.name.span)
             self.area.trainables[path] = _float32(float(val.v), self.ck._text(s.value), s.value.span)

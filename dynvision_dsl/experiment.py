@@ -551,6 +551,7 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
             if sweeps:
                 print(f"dynv: variant {label} does not compile:", file=sys.stderr)
             raise
+        model.require("dynv experiment")  # its protocols show one stimulus and score one readout
         out.append(Variant(label, p, model, f"seeded {seed}"))
     if checkpoint is not None:
         unswept = (lambda: out[0].model) if not sweeps else (lambda: compile_spec(spec, base, file=file))

@@ -372,7 +372,11 @@ class _ToAst(Transformer_NonRecursive):
         return S.TimeItem(self._ident(c[0]), c[1])
 
     def param(self, meta, c):
-        return S.ParamDecl(self._decl(c[0], "a param"), c[1], len(c) > 2 and c[2] is not None, self._sp(meta))
+        options = tuple(c[2]) if len(c) > 2 and c[2] is not None else ()
+        return S.ParamDecl(self._decl(c[0], "a param"), c[1], len(c) > 2 and c[2] is not None, self._sp(meta), options)
+
+    def trainable(self, meta, c):
+        return list(c[1] or ()) if len(c) > 1 else []
 
     def input(self, meta, c):
         return S.InputDecl(self._decl(c[0], "the input"), c[1], self._sp(meta))

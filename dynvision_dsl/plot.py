@@ -59,7 +59,9 @@ def plot_responses(result, path: str | os.PathLike, dt: float, idle: int = 0, ar
     for n in names:
         if n not in responses:
             raise KeyError(f"no responses recorded for area '{n}' (recorded: {', '.join(responses) or 'none'})")
-    logits = _numpy(result.logits)
+    heads = result.logits if isinstance(result.logits, dict) else {"": result.logits}  # several readouts: each
+    heads = {name: _numpy(v) for name, v in heads.items()}
+    logits = next(iter(heads.values()))
     steps = logits.shape[1] if logits.ndim >= 2 else max((responses[n].shape[1] for n in names), default=0)
     dt = float(dt)
 
@@ -88,18 +90,25 @@ def plot_responses(result, path: str | os.PathLike, dt: float, idle: int = 0, ar
         ax_r.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
                     ncol=1 if len(names) <= 12 else 2, title="area", title_fontsize=8)
 
-    if logits.ndim == 3 and logits.shape[0] > 0:
+    width = sum(v.shape[-1] for v in heads.values() if v.ndim == 3)
+    colors = _palette(width)
+    k = 0
+    for head, logits in heads.items():
+        if logits.ndim != 3 or logits.shape[0] == 0:
+            continue
         lg = logits[0].astype(np.float64)
-        silent = np.all(lg == 0, axis=1)
+        silent = np.all(lg == 0, axis=1)  # per readout: each has its own silent steps
         lg[silent] = np.nan
         t = np.arange(lg.shape[0]) * dt
-        colors = _palette(lg.shape[1])
         for c in range(lg.shape[1]):
-            ax_l.plot(t, lg[:, c], color=colors[c], lw=1.0, marker="o", markersize=1.6,
-                      label=str(c) if lg.shape[1] <= 20 else None)
-        if lg.shape[1] <= 20:
+            ax_l.plot(t, lg[:, c], color=colors[k], lw=1.0, marker="o", markersize=1.6,
+                      label=(f"{head}:{c}" if head else str(c)) if width <= 20 else None)
+            k += 1
+    if logits.ndim == 3 and logits.shape[0] > 0:
+        lg = logits[0]
+        if width <= 20:
             ax_l.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5, frameon=False,
-                        ncol=1 if lg.shape[1] <= 10 else 2, title="class", title_fontsize=7.5)
+                        ncol=1 if width <= 10 else 2, title="class", title_fontsize=7.5)
     ax_l.set_ylabel("logit (sample 0)", fontsize=9)
     ax_l.set_xlabel("time (ms)", fontsize=9)
 

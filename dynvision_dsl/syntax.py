@@ -115,6 +115,7 @@ class ParamDecl:
     value: Expr
     trainable: bool
     span: Span
+    options: tuple = ()  # `trainable(min = dt, max = 100 ms, per = channel)`: its arguments (Kwarg or Expr)
 
 
 @dataclass(frozen=True)

@@ -322,6 +322,15 @@ def to_nir(model) -> Any:
     """The NIR graph of a compiled model: areas -> LI, operators -> Conv2d/Affine/..., delays -> Delay."""
     nir = _nir()
     spec = model.program.model
+    model.require("NIR export")  # one Input node, one Output node
+    bounded = next((p for a in spec.areas.values() for p in a.bounds), None)
+    if bounded is not None:
+        raise InteropError(f"{spec.name} cannot be written as NIR: the trainable {bounded} is bounded or per "
+                           f"channel, and a NIR LI node holds one plain time constant")
+    if any(c.source_var is not None for c in spec.conns):
+        link = next(c for c in spec.conns if c.source_var is not None)
+        raise InteropError(f"{spec.name} cannot be written as NIR: {link.label} reads a state, and a NIR "
+                           f"edge carries an area's output only")
     found = problems(spec, model)
     if found:
         raise InteropError(f"{spec.name} cannot be written as NIR ({len(found)} problem{'s' * (len(found) > 1)}):\n  "

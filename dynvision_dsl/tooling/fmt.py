@@ -116,7 +116,7 @@ def _tight(a: tuple[Token, str], b: tuple[Token, str]) -> bool:
     (ta, pa), (tb, pb) = a, b
     if str(tb) in _TIGHT_BEFORE or str(ta) in _TIGHT_AFTER:
         return True
-    if str(tb) == "(" and ta.type == "NAME":
+    if str(tb) == "(" and ta.type in ("NAME", "TRAINABLE"):  # f(x), trainable(min=dt)
         return True
     if pa == "unary_op" and ta.type == "ADD_OP":  # -r
         return True

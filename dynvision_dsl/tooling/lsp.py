@@ -130,7 +130,8 @@ def hover(a: Analysis, name: str, line: int | None = None) -> str | None:
     if "template" in kinds:
         return _hover_template(a, name)
     if "input" in kinds and a.model is not None:
-        return f"**input** `{name}` `[{', '.join(map(str, a.model.input.shape))}]`"
+        inp = a.model.input_named(name) or a.model.input
+        return f"**input** `{name}` `[{', '.join(map(str, inp.shape))}]`"
     if name in OPERATORS:
         op = OPERATORS[name]
         return f"**operator** `{name}({_signature(op.args)})`: {op.doc}"
