@@ -18,6 +18,7 @@ from . import ir
 from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .frontend.check import generators as G
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_value
 from .util import params as P
@@ -82,7 +83,7 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None,
     model = checker.run()
     if model is not None and not checker.sink.has_errors:
         checker.sink.items.extend(resource_diagnostics(model, memory))
-    unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
+    unique = G.with_loop_notes(checker.sink.items)  # a template's error repeats for each area using it
     return (None if checker.sink.has_errors else model), unique
 
 
@@ -97,7 +98,7 @@ def param_values(module: S.Module, params: dict[str, Override] | None = None
     checker.run()
     failed = {n for n, slot in checker.params.items() if n in (params or {}) and slot.override is None}
     values = {name: (slot.decl, None if name in failed else slot.value) for name, slot in checker.params.items()}
-    return values, list(dict.fromkeys(checker.sink.items))
+    return values, G.with_loop_notes(checker.sink.items)
 
 
 class _Checker:
@@ -173,9 +174,11 @@ class _Checker:
         for d in decls:
             if isinstance(d, S.ParamDecl) and depth >= 0:
                 self.all_param_names.setdefault(d.name.name, d.name.span.line)
-            elif isinstance(d, S.AreaDecl):
+            elif isinstance(d, S.AreaDecl) and not d.name.parts:
                 self.all_area_names.setdefault(d.name.name, d.name.span.line)
                 self.area_name_spans.setdefault(d.name.name, d.name.span)
+            elif isinstance(d, S.For):
+                self._survey(d.body, depth + 1)
             elif isinstance(d, S.If):
                 self._survey(d.then, depth + 1)
                 self._survey(d.orelse, depth + 1)
@@ -208,8 +211,18 @@ class _Checker:
                         if isinstance(sub, S.ParamDecl):
                             self._declare_param(sub)
                 out.extend(self._select(branch, top))
+            elif isinstance(d, S.For):
+                body = self._try(lambda d=d: G.unroll(d, self._lookup_param, self.src, self.all_param_names), [])
+                if top:
+                    for sub in body:
+                        if isinstance(sub, S.ParamDecl):
+                            self._declare_param(sub)
+                out.extend(self._select(body, top))
             else:
-                out.append(d)
+                d = self._try(lambda d=d: G.plain_names(d, self._lookup_param, self.src, self.all_param_names))
+                if d is not None:
+                    G.register_areas(d, self.all_area_names, self.area_name_spans)
+                    out.append(d)
         return out
 
     def _condition(self, expr: S.Expr, lookup) -> bool:
