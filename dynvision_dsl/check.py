@@ -18,7 +18,10 @@ from . import ir
 from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .frontend.check import fixed_ops as FX
 from .frontend.check import generators as G
+from .frontend.check import reductions as R
+from .frontend.check import solver_param as SP
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_value
 from .util import params as P
@@ -46,6 +49,7 @@ MODULE_ATTRIBUTES = frozenset((
     "run", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
     "training", "type", "xpu", "zero_grad",))
 TIME_ITEMS = ("dt", "steps", "idle")
+TIME_NAME = "t"  # in an equation: the time of the current step in ms (0 at the first recorded step)
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
 Override = Any  # str | int | float | bool
 
@@ -569,11 +573,13 @@ class _Checker:
         if name not in OPERATORS:
             raise err(unknown("operator", name, list(OPERATORS)), op.name.span,
                       "operators: " + ", ".join(OPERATORS))
+        FX.check_before_binding(op)
         args = _bind_args(self, OPERATORS[name].args, op.args, op.kwargs, name, op.span, self._lookup_param)
         try:
             args = resolve_defaults(OPERATORS[name], args)
         except OpError as exc:
             raise err(f"{name}: {exc.message}", op.span, exc.hint) from None
+        FX.check_after_binding(op, args)
         return name, args, op.alias.name if op.alias else None, op.span
 
     def _readout(self, decls: list[S.Readout], areas, dt):
@@ -850,7 +856,9 @@ def _bind_args(ck: _Checker, sig, args, kwargs, fname: str, span: Span, lookup) 
         raise err(f"{fname}() takes at most {len(sig)} argument{'s' * (len(sig) != 1)}, got {len(args)}",
                   args[len(sig)].span)
     for a, expr in zip(sig, args):
-        out[a.name] = _arg_value(ck, ev, a, expr, fname, sig, out, lookup)
+        value = _arg_value(ck, ev, a, expr, fname, sig, out, lookup)
+        if not _took_flag(expr, a, out, sig):  # a bare flag (`conv(3, fixed)`) sets itself, not the slot
+            out[a.name] = value
     for kw in kwargs:
         match = [a for a in sig if a.name == kw.name.name]
         if not match:
@@ -862,6 +870,12 @@ def _bind_args(ck: _Checker, sig, args, kwargs, fname: str, span: Span, lookup) 
         if a.required and out.get(a.name) is None:  # a bare flag may have taken its place
             raise err(f"{fname}() needs the argument '{a.name}'", span)
     return out
+
+
+def _took_flag(expr, a, out: dict, sig) -> bool:
+    """Whether positional `expr` was a bare flag naming another argument of `sig`."""
+    return (isinstance(expr, S.Name) and expr.name != a.name and out.get(expr.name) is True
+            and any(s.kind == "bool" and s.name == expr.name for s in sig))
 
 
 def _arg_value(ck, ev, a, expr, fname, sig, out, lookup):
@@ -1061,9 +1075,12 @@ class _AreaBuilder:
             a.output = s.var.name
             self._output_span = s.var.span
         elif isinstance(s, S.SolverStmt):
-            if s.solver.name not in SOLVERS:
-                raise err(unknown("solver", s.solver.name, SOLVERS), s.solver.span, "solvers: " + ", ".join(SOLVERS))
-            a.solver = s.solver.name
+            a.solver = SP.solver_name(s, SOLVERS, self._param_or_none)
+
+    def _param_or_none(self, name: str) -> Val | None:
+        """The value of the param or template argument `name` visible here, or None if there is none."""
+        known = self.scope.get(name) is not None or name in self.ck.params
+        return self.lookup_const(name, self.d.span) if known else None
 
     def _positive_time_constant(self, coef: ir.EqExpr, s: S.Ode) -> None:
         value = coef.value if isinstance(coef, ir.Const) else (
@@ -1161,6 +1178,8 @@ class _AreaBuilder:
             raise err(f"param '{name}' is not defined in this variant", e.span)
         if name.lower() in NON_FINITE_NAMES:
             raise _not_a_number(name, e.span)
+        if name == TIME_NAME:
+            return ir.Ref("time", name, e.span), 1
         if name not in self.ports:
             self.ports.append(name)
         return ir.Ref("port", name, e.span), 0
@@ -1217,6 +1236,8 @@ class _AreaBuilder:
 
     def _call(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
         name = e.func.name
+        if R.is_reduction(e):
+            return R.reduction(e, lambda x: self._expr(x, in_ode))
         if name in MATH_FUNCTIONS:
             if e.alias is not None:
                 raise err(f"{name}() has no parameters to name with 'as'", e.alias.span)
@@ -1238,7 +1259,7 @@ class _AreaBuilder:
             return ir.Apply(name, tuple(p for p, _ in parts), e.span), dim
         if name in FUNCTIONS:
             return self._learnable(e, in_ode)
-        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS)
+        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + ["mean", "sum"]
         hint = "operators like conv belong on connections" if name in OPERATORS else None
         raise err(unknown("function", name, cands), e.func.span, hint)
 

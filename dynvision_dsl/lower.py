@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from . import ir
 from .check import linear_split
-from .ops import OPERATORS, OpSpec, function_module
+from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .passes import REQUIRED, as_map, keep_if_silent, optimise
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
@@ -22,6 +22,7 @@ _MATH = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp"
          "abs": torch.abs, "sign": torch.sign, "sqrt": torch.sqrt}
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
           "pow": operator.pow, "neg": operator.neg}
+_REDUCE = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax}
 _COMPARE = {"lt": torch.lt, "gt": torch.gt, "le": torch.le, "ge": torch.ge, "eq": torch.eq, "ne": torch.ne}
 
 
@@ -51,6 +52,9 @@ class Program:
     trainables: list[tuple[str, float, int]]
     steps: list[StepFn]
     outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("logits", "")
+
+
+TIME_INPUT = "time_ms"  # the step function's argument that carries `t`
 
 
 def read_name(r: Read) -> str:
@@ -124,6 +128,7 @@ class _StepBuilder:
         self.g = fx.Graph()
         self.out: dict[str, fx.Node] = {}  # area outputs computed this step
         self._silent: fx.Node | None = None
+        self._time: fx.Node | None = None
         self._span = None
 
     def node(self, op: str, target, args=(), name: str | None = None, span=None) -> fx.Node:
@@ -140,6 +145,13 @@ class _StepBuilder:
             self._silent = self.g.placeholder("silent")
             self._silent.meta["silent"] = True
         return self._silent
+
+    def time(self) -> fx.Node:
+        """The step's time in ms, a 0-dim tensor the runtime passes (one graph serves many steps)."""
+        if self._time is None:
+            self._time = self.g.placeholder(TIME_INPUT)
+            self._time.meta["unbatched"] = True
+        return self._time
 
     def build(self) -> fx.Graph:
         x = self.g.placeholder("x")
@@ -323,7 +335,7 @@ class _StepBuilder:
         if isinstance(e, ir.Const):
             return e.value
         if isinstance(e, ir.Ref):
-            return env[(e.kind, e.name)]
+            return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
             return self.node("get_attr", e.path)
         if e.module is not None:
@@ -332,6 +344,8 @@ class _StepBuilder:
             return self.fn(_ARITH[e.fn], *args)
         if e.fn in _MATH:
             return self.fn(_MATH[e.fn], *args)
+        if e.fn in REDUCED:
+            return self._reduce(e.fn, args[0])
         if e.fn in ("min", "max"):
             a, b = args
             if not isinstance(a, fx.Node) and not isinstance(b, fx.Node):
@@ -347,6 +361,15 @@ class _StepBuilder:
             ref = next(a for a in args if isinstance(a, fx.Node))
             return self.node("call_method", "type_as", (cmp, ref))
         raise NotImplementedError(e.fn)
+
+    def _reduce(self, fn: str, value):
+        """mean/sum/max over channels or space, kept as a broadcastable dimension of 1."""
+        name, over = REDUCED[fn]
+        dims = REDUCE_OVER[over]
+        if not isinstance(value, fx.Node):  # a constant: its mean and max are itself, its sum n times it
+            c, h, w = self.area.shape
+            return value * (c if over == "channels" else h * w) if name == "sum" else value
+        return self.fn(_REDUCE[name], value, dims, True)
 
     def _readout(self):
         r = self.m.readout

@@ -352,6 +352,8 @@ class _ToAst(Transformer_NonRecursive):
         for a in arglist or ():
             if isinstance(a, S.Kwarg):
                 kwargs.append(a)
+            elif kwargs and isinstance(a, S.Name):  # a bare flag after keywords: `pointwise(bias=false, fixed)`
+                kwargs.append(S.Kwarg(S.Ident(a.name, a.span), S.Bool(True, a.span)))
             elif kwargs:
                 raise DynError([Diagnostic("error", "a positional argument follows a keyword argument",
                                            a.span, "put positional arguments first, as in Python", "syntax")])

@@ -9,7 +9,7 @@ import jinja2
 
 from . import layers
 from .diagnostics import source_lines
-from .lower import Program, read_name, state_name
+from .lower import TIME_INPUT, Program, read_name, state_name
 from .pycode import comment_text, docstring_text, spec_line, string_literal
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
@@ -18,7 +18,8 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
 _ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=string_literal)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "parallel_init", "torch", "nn",
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "parallel_init", "fixed_weights",
+          "torch", "nn",
           "F", "math", "None", "True", "False"}
 
 # Layers at least this large are initialised by layers.parallel_init: the random draw
@@ -64,7 +65,8 @@ def _tables(program: Program) -> list[tuple[str, str]]:
     for step in program.steps:
         row = []
         for name in step.inputs:
-            row.append(("frame", "", 0) if name == "x" else reads.get(name) or states[name])
+            row.append(("frame", "", 0) if name == "x" else ("time", "", 0) if name == TIME_INPUT else
+                       reads.get(name) or states[name])
         step_inputs.append(tuple(row))
     buffer_len = dict(s.buffer_len)
     return [
@@ -103,7 +105,8 @@ def render(program: Program, spec_name: str | None = None) -> str:
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
         helpers=_helpers([x["ctor"] for x in modules]), tables=_tables(program), modules=modules,
-        trainables=program.trainables, steps=[st.source for st in program.steps])
+        trainables=program.trainables, steps=[st.source for st in program.steps],
+        uses_time=any(TIME_INPUT in st.inputs for st in program.steps))
 
 
 def _mod(md, lines: list[str]):
