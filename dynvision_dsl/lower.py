@@ -369,7 +369,8 @@ class _StepBuilder:
         if not isinstance(value, fx.Node):  # a constant: its mean and max are itself, its sum n times it
             c, h, w = self.area.shape
             return value * (c if over == "channels" else h * w) if name == "sum" else value
-        return self.fn(_REDUCE[name], value, dims, True)
+        reduced = self.fn(_REDUCE[name], value, dims, True)
+        return self.node("call_method", "expand_as", (reduced, value))  # broadcast back: [1, H, W] -> [C, H, W]
 
     def _readout(self):
         r = self.m.readout
