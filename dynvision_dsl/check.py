@@ -18,6 +18,7 @@ from . import ir
 from . import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
+from .frontend.check import coefficient as CO
 from .frontend.check import fixed_ops as FX
 from .frontend.check import generators as G
 from .frontend.check import reductions as R
@@ -1084,7 +1085,7 @@ class _AreaBuilder:
 
     def _positive_time_constant(self, coef: ir.EqExpr, s: S.Ode) -> None:
         value = coef.value if isinstance(coef, ir.Const) else (
-            self.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else None)
+            self.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else CO.constant_value(coef))
         if value is not None and value <= 0:
             raise err(f"the time constant of d{s.var.name}/dt must be positive, but '{self.ck._text(s.coef)}' is "
                       f"{fmt_quantity(value, 1)}", s.coef.span, "a leak 'tau * dr/dt = -r + ...' needs tau > 0")
@@ -1095,7 +1096,9 @@ class _AreaBuilder:
 
     def _known_coefficient(self, coef: S.Expr) -> None:
         """A time constant must be a param or template argument; any other name would read as a port."""
-        if not isinstance(coef, S.Name):
+        if not isinstance(coef, S.Name):  # a parenthesised coefficient: each name in it
+            for name in [e for e in S.walk_exprs(coef) if isinstance(e, S.Name) and e.name != TIME_NAME]:
+                self._known_coefficient(name)
             return
         name = coef.name
         if (self.scope.get(name) is not None or name in self.trainable or name in self.states
