@@ -50,4 +50,4 @@ def test_a_parenthesised_coefficient_must_be_a_positive_time():
     assert "must be a time" in _first_error(text.replace("(2 * tau)", "(2 * tau / tau)")).message
     assert "must be positive" in _first_error(text.replace("(2 * tau)", "(tau - 2 * tau)")).message
     typo = _first_error(text.replace("(2 * tau)", "(2 * tua)"))
-    assert typo.message == "unknown param 'tua' (did you mean 'tau'?)" and typo.span.col == 9
+    assert typo.message == "unknown param 'tua' (did you mean 'tau'?)" and typo.span.col == 8
