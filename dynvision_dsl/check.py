@@ -245,6 +245,9 @@ class _Checker:
         if name in self.all_param_names:
             raise err(f"param '{name}' is not defined in this variant (it is declared under a condition "
                       f"that is false, line {self.all_param_names[name]})", span)
+        if name == TIME_NAME:
+            raise DynError([Diagnostic("error", "'t' is the time of a step and changes during the run; a value "
+                                       "here must be constant", span, "use t in an area's equations", "E118")])
         raise err(unknown("param", name, self.all_param_names, span.line), span)
 
     def _param_value(self, name: str, span: Span) -> Val:

@@ -41,7 +41,7 @@ def unroll(loop: S.For, lookup: Lookup, source: str, params: dict) -> list:
     var = loop.var.name
     if var in params:
         raise _error("E116", f"loop variable '{var}' has the name of param '{var}' (line {params[var]})",
-                     loop.var.span, "rename the loop variable, e.g. 'for k in ...'")
+                     loop.var.span, f"rename the loop variable, e.g. 'for {'j' if var != 'j' else 'k'} in ...'")
     outer = dict(loop.span.loop) if isinstance(loop.span, LoopSpan) else {}
     if var in outer:
         raise _error("E117", f"loop variable '{var}' is already the variable of an enclosing loop",
