@@ -224,7 +224,7 @@ def _opened(toks: list[_Tok], i: int, stack: list[_Block]) -> _Block:
             return _Block("body", f"the body of {word} {toks[j + 1].text}", toks[i].line)
         if word == "time":
             return _Block("time", "the time block", toks[i].line)
-        if word in ("if", "else"):
+        if word in ("if", "else", "for"):
             return _Block(outer, f"the '{word}' block", toks[i].line)
     return _Block(outer, "the block", toks[i].line)
 
@@ -494,8 +494,9 @@ class _ToAst(Transformer_NonRecursive):
         return c[0]
 
     def _raw(self, meta) -> str:
-        """The text a node covers, as written (an interpolated name before it is expanded)."""
-        return self.source[meta.start_pos:meta.end_pos] if self.source else "?"
+        """The text a node covers without whitespace (an interpolated name before it is expanded:
+        `L{i+1}`, however it is spaced, so that layout never changes a name)."""
+        return re.sub(r"\s+", "", self.source[meta.start_pos:meta.end_pos]) if self.source else "?"
 
     # expressions
     def arglist(self, meta, c):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from valid_helpers import compile_valid, standalone
+from dynvision_dsl.tooling.fmt import format_source
+from valid_helpers import compile_valid, source, standalone
 
 pytestmark = pytest.mark.frontend
 
@@ -85,3 +86,10 @@ def test_an_error_inside_a_loop_is_reported_once_for_the_first_value():
     errors = _errors(1, body)
     assert len(errors) == 1, [d.message for d in errors]
     assert errors[0].message == "relu() takes 1 argument, got 2 (for i = 1)"
+
+
+def test_fmt_lays_out_loops_and_keeps_interpolated_names_whole():
+    text = format_source(source("generators.dyn").replace("L{i+1}", "L{ i+1 }"))
+    assert "for i in 1..n {\n  area L{i} [2] {" in text
+    assert "    L{i} -> L{i + 1} : conv(3) as ff{i}, delay t_ff" in text
+    assert format_source(text) == text
