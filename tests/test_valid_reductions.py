@@ -65,3 +65,11 @@ def test_a_reduction_over_something_else_is_located():
     assert _first_error("sum(input)").code == "E122"
     # max with another second argument stays the elementwise max
     assert [d for d in dd.check(SPEC.format(expr="max(input, 0.5)")) if d.is_error] == []
+
+
+def test_nir_export_names_a_reduction_instead_of_writing_it_as_pointwise():
+    from dynvision_dsl.interop import nir as dnir
+
+    problems = dnir.problems(compile_valid("reductions.dyn").program.model)
+    want = "area MeanC: it has no ODE and uses mean(x, channels) (a reduction, not a pointwise function)"
+    assert any(p.startswith(want) for p in problems), problems
