@@ -584,6 +584,7 @@ class _Checker:
         except OpError as exc:
             raise err(f"{name}: {exc.message}", op.span, exc.hint) from None
         FX.check_after_binding(op, args)
+        args = FX.trimmed(name, args)
         return name, args, op.alias.name if op.alias else None, op.span
 
     def _readout(self, decls: list[S.Readout], areas, dt):

@@ -93,3 +93,18 @@ def test_fmt_lays_out_loops_and_keeps_interpolated_names_whole():
     assert "for i in 1..n {\n  area L{i} [2] {" in text
     assert "    L{i} -> L{i + 1} : conv(3) as ff{i}, delay t_ff" in text
     assert format_source(text) == text
+
+
+def test_every_code_of_this_part_is_in_the_catalogue_with_examples():
+    import re
+    from pathlib import Path
+
+    from dynvision_dsl.diagnostics import CATALOGUE
+
+    root = Path(dd.__file__).parent
+    files = [root / "check.py", *(root / "frontend" / "check").glob("*.py")]
+    used = {c for f in files for c in re.findall(r'"(E1[12]\d)"', f.read_text())}
+    assert {"E110", "E111", "E115", "E118", "E121", "E123", "E126"} <= used
+    for code in used:
+        entry = CATALOGUE[code]
+        assert entry.title and entry.explanation and entry.wrong and entry.fixed, code

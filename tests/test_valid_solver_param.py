@@ -51,3 +51,11 @@ def test_a_parenthesised_coefficient_must_be_a_positive_time():
     assert "must be positive" in _first_error(text.replace("(2 * tau)", "(tau - 2 * tau)")).message
     typo = _first_error(text.replace("(2 * tau)", "(2 * tua)"))
     assert typo.message == "unknown param 'tua' (did you mean 'tau'?)" and typo.span.col == 8
+
+
+def test_fmt_aligns_a_parenthesised_coefficient_at_its_own_star():
+    from dynvision_dsl.tooling.fmt import format_source
+
+    text = source("solver_param.dyn").replace("  (2 * tau) * dr/dt = -r + input\n",
+                                              "  (2*tau) * dr/dt = -r + input\n  tau * da/dt = -a\n")
+    assert "  (2 * tau) * dr/dt = -r + input\n  tau       * da/dt = -a\n" in format_source(text)

@@ -153,7 +153,7 @@ def _split(tree: Tree, toks: list[tuple[Token, str]]) -> tuple[str, str, str]:
         at = "*"
     if at is None:
         return "", "", ""
-    k = next(i for i, (t, _) in enumerate(toks) if str(t) == at)
+    k = next(i for i, (t, rule) in enumerate(toks) if str(t) == at and (at != "*" or rule == "ode"))  # not in (2 * tau)
     kind = {"time_item": "time", "connection": "conn"}.get(tree.data, tree.data)
     return kind, _join(toks[:k]), _join(toks[k:])
 

@@ -45,3 +45,11 @@ def check_after_binding(op: S.Op, args: dict) -> None:
         flag = next((kw.name for kw in op.kwargs if kw.name.name == "weightnorm"), op.name)
         raise DynError([Diagnostic("error", f"a fixed {op.name.name} cannot have weightnorm (its weights would be "
                                    "trained through it)", flag.span, "drop weightnorm or fixed", "E125")])
+
+
+def trimmed(name: str, args: dict) -> dict:
+    """The arguments without `fixed=false` and an unset `init` (scale keeps its own): a trainable
+    operator reads, in graphs and tooltips, as it did before operators could be fixed."""
+    if name == "scale" or args.get("fixed") or args.get("init") is not None:
+        return args
+    return {k: v for k, v in args.items() if k not in ("fixed", "init")}
