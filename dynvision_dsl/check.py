@@ -21,6 +21,11 @@ from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .frontend.check import bounded_params as BP
 from .frontend.check import inputs as IO
 from .frontend.check import state_links as SL
+from .frontend.check import coefficient as CO
+from .frontend.check import fixed_ops as FX
+from .frontend.check import generators as G
+from .frontend.check import reductions as R
+from .frontend.check import solver_param as SP
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
 from .parse import parse_value
 from .util import params as P
@@ -49,6 +54,7 @@ MODULE_ATTRIBUTES = frozenset((
     "run", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
     "training", "type", "xpu", "zero_grad",))
 TIME_ITEMS = ("dt", "steps", "idle")
+TIME_NAME = "t"  # in an equation: the time of the current step in ms (0 at the first recorded step)
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
 Override = Any  # str | int | float | bool
 
@@ -86,7 +92,7 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None,
     model = checker.run()
     if model is not None and not checker.sink.has_errors:
         checker.sink.items.extend(resource_diagnostics(model, memory))
-    unique = list(dict.fromkeys(checker.sink.items))  # a template's error repeats for each area using it
+    unique = G.with_loop_notes(checker.sink.items)  # a template's error repeats for each area using it
     return (None if checker.sink.has_errors else model), unique
 
 
@@ -101,7 +107,7 @@ def param_values(module: S.Module, params: dict[str, Override] | None = None
     checker.run()
     failed = {n for n, slot in checker.params.items() if n in (params or {}) and slot.override is None}
     values = {name: (slot.decl, None if name in failed else slot.value) for name, slot in checker.params.items()}
-    return values, list(dict.fromkeys(checker.sink.items))
+    return values, G.with_loop_notes(checker.sink.items)
 
 
 class _Checker:
@@ -178,9 +184,11 @@ class _Checker:
         for d in decls:
             if isinstance(d, S.ParamDecl) and depth >= 0:
                 self.all_param_names.setdefault(d.name.name, d.name.span.line)
-            elif isinstance(d, S.AreaDecl):
+            elif isinstance(d, S.AreaDecl) and not d.name.parts:
                 self.all_area_names.setdefault(d.name.name, d.name.span.line)
                 self.area_name_spans.setdefault(d.name.name, d.name.span)
+            elif isinstance(d, S.For):
+                self._survey(d.body, depth + 1)
             elif isinstance(d, S.If):
                 self._survey(d.then, depth + 1)
                 self._survey(d.orelse, depth + 1)
@@ -213,8 +221,18 @@ class _Checker:
                         if isinstance(sub, S.ParamDecl):
                             self._declare_param(sub)
                 out.extend(self._select(branch, top))
+            elif isinstance(d, S.For):
+                body = self._try(lambda d=d: G.unroll(d, self._lookup_param, self.src, self.all_param_names), [])
+                if top:
+                    for sub in body:
+                        if isinstance(sub, S.ParamDecl):
+                            self._declare_param(sub)
+                out.extend(self._select(body, top))
             else:
-                out.append(d)
+                d = self._try(lambda d=d: G.plain_names(d, self._lookup_param, self.src, self.all_param_names))
+                if d is not None:
+                    G.register_areas(d, self.all_area_names, self.area_name_spans)
+                    out.append(d)
         return out
 
     def _condition(self, expr: S.Expr, lookup) -> bool:
@@ -232,6 +250,9 @@ class _Checker:
         if name in self.all_param_names:
             raise err(f"param '{name}' is not defined in this variant (it is declared under a condition "
                       f"that is false, line {self.all_param_names[name]})", span)
+        if name == TIME_NAME:
+            raise DynError([Diagnostic("error", "'t' is the time of a step and changes during the run; a value "
+                                       "here must be constant", span, "use t in an area's equations", "E118")])
         raise err(unknown("param", name, self.all_param_names, span.line), span)
 
     def _param_value(self, name: str, span: Span) -> Val:
@@ -553,11 +574,14 @@ class _Checker:
         if name not in OPERATORS:
             raise err(unknown("operator", name, list(OPERATORS)), op.name.span,
                       "operators: " + ", ".join(OPERATORS))
+        FX.check_before_binding(op)
         args = _bind_args(self, OPERATORS[name].args, op.args, op.kwargs, name, op.span, self._lookup_param)
         try:
             args = resolve_defaults(OPERATORS[name], args)
         except OpError as exc:
             raise err(f"{name}: {exc.message}", op.span, exc.hint) from None
+        FX.check_after_binding(op, args)
+        args = FX.trimmed(name, args)
         return name, args, op.alias.name if op.alias else None, op.span
 
     def _readouts(self, decls: list[S.Readout], areas, dt) -> list:
@@ -837,7 +861,9 @@ def _bind_args(ck: _Checker, sig, args, kwargs, fname: str, span: Span, lookup) 
         raise err(f"{fname}() takes at most {len(sig)} argument{'s' * (len(sig) != 1)}, got {len(args)}",
                   args[len(sig)].span)
     for a, expr in zip(sig, args):
-        out[a.name] = _arg_value(ck, ev, a, expr, fname, sig, out, lookup)
+        value = _arg_value(ck, ev, a, expr, fname, sig, out, lookup)
+        if not _took_flag(expr, a, out, sig):  # a bare flag (`conv(3, fixed)`) sets itself, not the slot
+            out[a.name] = value
     for kw in kwargs:
         match = [a for a in sig if a.name == kw.name.name]
         if not match:
@@ -849,6 +875,12 @@ def _bind_args(ck: _Checker, sig, args, kwargs, fname: str, span: Span, lookup) 
         if a.required and out.get(a.name) is None:  # a bare flag may have taken its place
             raise err(f"{fname}() needs the argument '{a.name}'", span)
     return out
+
+
+def _took_flag(expr, a, out: dict, sig) -> bool:
+    """Whether positional `expr` was a bare flag naming another argument of `sig`."""
+    return (isinstance(expr, S.Name) and expr.name != a.name and out.get(expr.name) is True
+            and any(s.kind == "bool" and s.name == expr.name for s in sig))
 
 
 def _arg_value(ck, ev, a, expr, fname, sig, out, lookup):
@@ -1060,13 +1092,16 @@ class _AreaBuilder:
             a.output = s.var.name
             self._output_span = s.var.span
         elif isinstance(s, S.SolverStmt):
-            if s.solver.name not in SOLVERS:
-                raise err(unknown("solver", s.solver.name, SOLVERS), s.solver.span, "solvers: " + ", ".join(SOLVERS))
-            a.solver = s.solver.name
+            a.solver = SP.solver_name(s, SOLVERS, self._param_or_none)
+
+    def _param_or_none(self, name: str) -> Val | None:
+        """The value of the param or template argument `name` visible here, or None if there is none."""
+        known = self.scope.get(name) is not None or name in self.ck.params
+        return self.lookup_const(name, self.d.span) if known else None
 
     def _positive_time_constant(self, coef: ir.EqExpr, s: S.Ode) -> None:
         value = coef.value if isinstance(coef, ir.Const) else (
-            self.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else None)
+            self.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else CO.constant_value(coef))
         if value is not None and value <= 0:
             raise err(f"the time constant of d{s.var.name}/dt must be positive, but '{self.ck._text(s.coef)}' is "
                       f"{fmt_quantity(value, 1)}", s.coef.span, "a leak 'tau * dr/dt = -r + ...' needs tau > 0")
@@ -1077,7 +1112,9 @@ class _AreaBuilder:
 
     def _known_coefficient(self, coef: S.Expr) -> None:
         """A time constant must be a param or template argument; any other name would read as a port."""
-        if not isinstance(coef, S.Name):
+        if not isinstance(coef, S.Name):  # a parenthesised coefficient: each name in it
+            for name in [e for e in S.walk_exprs(coef) if isinstance(e, S.Name) and e.name != TIME_NAME]:
+                self._known_coefficient(name)
             return
         name = coef.name
         if (self.scope.get(name) is not None or name in self.trainable or name in self.states
@@ -1160,6 +1197,8 @@ class _AreaBuilder:
             raise err(f"param '{name}' is not defined in this variant", e.span)
         if name.lower() in NON_FINITE_NAMES:
             raise _not_a_number(name, e.span)
+        if name == TIME_NAME:
+            return ir.Ref("time", name, e.span), 1
         if name not in self.ports:
             self.ports.append(name)
         return ir.Ref("port", name, e.span), 0
@@ -1216,6 +1255,8 @@ class _AreaBuilder:
 
     def _call(self, e: S.Call, in_ode: bool) -> tuple[ir.EqExpr, int]:
         name = e.func.name
+        if R.is_reduction(e):
+            return R.reduction(e, lambda x: self._expr(x, in_ode))
         if name in MATH_FUNCTIONS:
             if e.alias is not None:
                 raise err(f"{name}() has no parameters to name with 'as'", e.alias.span)
@@ -1239,7 +1280,7 @@ class _AreaBuilder:
             return self._learnable(e, in_ode)
         if name == noise_rules.NAME:
             return noise_rules.call(e)
-        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + [noise_rules.NAME]
+        cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + [noise_rules.NAME, "mean", "sum"]
         hint = "operators like conv belong on connections" if name in OPERATORS else None
         raise err(unknown("function", name, cands), e.func.span, hint)
 

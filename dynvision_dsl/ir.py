@@ -20,7 +20,7 @@ class Const:
 class Ref:
     """A state, variable or port of the area, by name."""
 
-    kind: str  # "state" | "var" | "port"
+    kind: str  # "state" | "var" | "port" | "time" (`t`, the step's time in ms)
     name: str
     span: Span
 

@@ -28,6 +28,18 @@ class Scale(nn.Module):
         return x * self.weight
 
 
+def fixed_weights(module, init=None):
+    """`module` with its weights and bias as constant buffers: kept in the state dict, never
+    trained (not parameters). With `init`, every weight is `init` and the bias 0."""
+    for name, param in list(module.named_parameters(recurse=False)):
+        value = param.detach().clone()
+        if init is not None:
+            value.fill_(init if name == "weight" else 0.0)
+        del module._parameters[name]
+        module.register_buffer(name, value)
+    return module
+
+
 class SelfRecurrence(nn.Module):
     """DynVision's `self` recurrence: y = w * x + b with two learnable scalars."""
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from . import ir
 from .check import linear_split
 from .layers import Bounded
-from .ops import OPERATORS, OpSpec, function_module
+from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .frontend.check.variables import definitions, inline
 from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, phi1
 from .pycode import print_step
@@ -24,6 +24,7 @@ _MATH = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp"
          "abs": torch.abs, "sign": torch.sign, "sqrt": torch.sqrt}
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
           "pow": operator.pow, "neg": operator.neg}
+_REDUCE = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax}
 _COMPARE = {"lt": torch.lt, "gt": torch.gt, "le": torch.le, "ge": torch.ge, "eq": torch.eq, "ne": torch.ne}
 
 
@@ -54,6 +55,9 @@ class Program:
     steps: list[StepFn]
     outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("var", "V1.g"),
     # ("logits", readout name)
+
+
+TIME_INPUT = "time_ms"  # the step function's argument that carries `t`
 
 
 def read_name(r: Read) -> str:
@@ -204,6 +208,7 @@ class _StepBuilder:
         self.g = fx.Graph()
         self.out: dict[str, fx.Node] = {}  # area outputs computed this step
         self._silent: fx.Node | None = None
+        self._time: fx.Node | None = None
         self._span = None
         self._noise_scale = 1.0  # 1/sqrt(dt) inside an ODE's right side: white noise (Euler-Maruyama)
 
@@ -221,6 +226,13 @@ class _StepBuilder:
             self._silent = self.g.placeholder("silent")
             self._silent.meta["silent"] = True
         return self._silent
+
+    def time(self) -> fx.Node:
+        """The step's time in ms, a 0-dim tensor the runtime passes (one graph serves many steps)."""
+        if self._time is None:
+            self._time = self.g.placeholder(TIME_INPUT)
+            self._time.meta["unbatched"] = True
+        return self._time
 
     def build(self) -> fx.Graph:
         self.xs = {i.name: self.g.placeholder(frame_name(self.m, i.name)) for i in self.m.inputs}
@@ -427,7 +439,7 @@ class _StepBuilder:
         if isinstance(e, ir.Const):
             return e.value
         if isinstance(e, ir.Ref):
-            return env[(e.kind, e.name)]
+            return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
             bounds = self.area.bounds.get(e.path)
             if bounds is not None and (bounds.lo is not None or bounds.hi is not None):
@@ -442,6 +454,8 @@ class _StepBuilder:
             return self.fn(_ARITH[e.fn], *args)
         if e.fn in _MATH:
             return self.fn(_MATH[e.fn], *args)
+        if e.fn in REDUCED:
+            return self._reduce(e.fn, args[0])
         if e.fn in ("min", "max"):
             a, b = args
             if not isinstance(a, fx.Node) and not isinstance(b, fx.Node):
@@ -457,6 +471,16 @@ class _StepBuilder:
             ref = next(a for a in args if isinstance(a, fx.Node))
             return self.node("call_method", "type_as", (cmp, ref))
         raise NotImplementedError(e.fn)
+
+    def _reduce(self, fn: str, value):
+        """mean/sum/max over channels or space, kept as a broadcastable dimension of 1."""
+        name, over = REDUCED[fn]
+        dims = REDUCE_OVER[over]
+        if not isinstance(value, fx.Node):  # a constant: its mean and max are itself, its sum n times it
+            c, h, w = self.area.shape
+            return value * (c if over == "channels" else h * w) if name == "sum" else value
+        reduced = self.fn(_REDUCE[name], value, dims, True)
+        return self.node("call_method", "expand_as", (reduced, value))  # broadcast back: [1, H, W] -> [C, H, W]
 
     def _readout(self, r: ir.ReadoutSpec):
         v = self._pipeline(self.source_value(r.source, r.delay_steps), r.ops, r.span)

@@ -19,7 +19,8 @@ _NAMES = {
     torch.minimum: "torch.minimum", torch.maximum: "torch.maximum", torch.clamp: "torch.clamp",
     torch.lerp: "torch.lerp", torch.flatten: "torch.flatten", torch.unflatten: "torch.unflatten", torch.cat: "torch.cat",
     torch.lt: "torch.lt", torch.gt: "torch.gt", torch.le: "torch.le", torch.ge: "torch.ge",
-    torch.eq: "torch.eq", torch.ne: "torch.ne",
+    torch.eq: "torch.eq", torch.ne: "torch.ne", torch.mean: "torch.mean", torch.sum: "torch.sum",
+    torch.amax: "torch.amax",
     F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
     F.interpolate: "F.interpolate", F.conv2d: "F.conv2d",
 }

@@ -9,7 +9,7 @@ import jinja2
 
 from . import layers
 from .diagnostics import source_lines
-from .lower import Program, frame_name, read_name, state_name
+from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
 from .schedule import recorded
 from .pycode import comment_text, docstring_text, spec_line, string_literal
 
@@ -19,7 +19,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
 _ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=string_literal)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "sheet_maps", "parallel_init", "torch", "nn",
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "fixed_weights", "sheet_maps", "parallel_init", "torch", "nn",
           "F", "math", "None", "True", "False"}
 
 # Layers at least this large are initialised by layers.parallel_init: the random draw
@@ -66,7 +66,8 @@ def _tables(program: Program) -> list[tuple[str, str]]:
     for step in program.steps:
         row = []
         for name in step.inputs:
-            row.append(frames.get(name) or reads.get(name) or states[name])
+            row.append(frames.get(name) or (("time", "", 0) if name == TIME_INPUT else None) or reads.get(name)
+                       or states[name])
         step_inputs.append(tuple(row))
     buffer_len = dict(s.buffer_len)
     readout_from = {r.name: recorded(s.term_present_from[r.index], m.idle) for r in m.readouts}
@@ -125,7 +126,8 @@ def render(program: Program, spec_name: str | None = None) -> str:
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
         helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables]), tables=_tables(program), modules=modules,
-        trainables=program.trainables, steps=[st.source for st in program.steps])
+        trainables=program.trainables, steps=[st.source for st in program.steps],
+        uses_time=any(TIME_INPUT in st.inputs for st in program.steps))
 
 
 def _mod(md, lines: list[str]):

@@ -69,7 +69,7 @@ def _present(e: ir.EqExpr, args: list[bool], env: dict[tuple[str, str], bool]) -
     if isinstance(e, (ir.Const, ir.ParamRef)):
         return True
     if isinstance(e, ir.Ref):
-        return env[(e.kind, e.name)]
+        return e.kind == "time" or env[(e.kind, e.name)]  # the time is present at every step
     return any(args) if e.fn in ("add", "sub") else all(args)
 
 

@@ -10,8 +10,12 @@ from .diagnostics import Diagnostic, Span
 
 @dataclass(frozen=True)
 class Ident:
+    """A name as written. An interpolated name (`L{i+1}`) keeps its pieces in `parts`
+    (text and expressions) until the generator stage makes it plain (`L3`, parts empty)."""
+
     name: str
     span: Span
+    parts: tuple = ()
 
 
 # ---------------------------------------------------------------- expressions
@@ -126,6 +130,17 @@ class If:
     span: Span
 
 
+@dataclass(frozen=True)
+class For:
+    """`for var in start..stop { body }`: the body once per whole number, both bounds included."""
+
+    var: Ident
+    start: "Expr"
+    stop: "Expr"
+    body: tuple["Decl", ...]
+    span: Span
+
+
 # ------------------------------------------------------------ top-level decls
 @dataclass(frozen=True)
 class ModelDecl:
@@ -218,7 +233,7 @@ class DynamicsDecl:
 
 
 Decl = Union[
-    ModelDecl, TimeBlock, ParamDecl, InputDecl, Readout, AreaDecl, DynamicsDecl, Connection, If,
+    ModelDecl, TimeBlock, ParamDecl, InputDecl, Readout, AreaDecl, DynamicsDecl, Connection, If, For,
     Ode, Assign, StateDecl, OutputStmt, SolverStmt,
 ]
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import ir
+from ..ops import REDUCED
 from . import InteropError
 
 SOURCE = "dynvision-dsl"
@@ -113,6 +114,11 @@ def _stage_problem(area: ir.Area) -> str | None:
                 return "it has no ODE and uses noise(), which NIR has no node for"
             if isinstance(n, ir.Apply) and n.module:
                 return f"it has no ODE and uses {n.fn}() (a learnable function NIR has no node for)"
+            if isinstance(n, ir.Apply) and n.fn in REDUCED:
+                name, over = REDUCED[n.fn]
+                return f"it has no ODE and uses {name}(x, {over}) (a reduction, not a pointwise function)"
+            if isinstance(n, ir.Ref) and n.kind == "time":
+                return "it has no ODE and reads the time t"
             if isinstance(n, ir.ParamRef):
                 return f"it has no ODE and reads the trainable {n.path}"
             if isinstance(n, ir.Ref) and n.kind == "port" and n.name != "input":
