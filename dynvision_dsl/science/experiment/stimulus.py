@@ -94,8 +94,10 @@ def _phasescrambled(img, snr, n, gen):
     the amplitude spectrum is kept; at SNR <= 1 the phases are fully scrambled."""
     w = min(1.0, 1.0 / snr)
     spectrum = torch.fft.fft2(img.double())
-    noise = torch.fft.fft2(torch.rand((n,) + tuple(img.shape), generator=gen, dtype=torch.float64))
-    mixed = torch.polar(spectrum.abs().expand(n, *img.shape), spectrum.angle() + w * noise.angle())
+    phase = torch.fft.fft2(torch.rand((n,) + tuple(img.shape), generator=gen, dtype=torch.float64)).angle()
+    mirrored = torch.roll(torch.flip(phase, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))  # the phase at -k
+    phase = (phase - mirrored) / 2  # odd in k, 0 at the self-conjugate bins: the result stays real for any w
+    mixed = torch.polar(spectrum.abs().expand(n, *img.shape), spectrum.angle() + w * phase)
     return torch.fft.ifft2(mixed).real.to(img.dtype)
 
 
