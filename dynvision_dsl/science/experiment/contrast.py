@@ -37,5 +37,5 @@ def run(model, images, levels, batch, rec, settings, labels=None) -> None:
                 rec.pin(area, c, "peak", "peak_step", "peak_ms")
 
 
-PROTOCOL = Protocol("contrast", (0.05, 0.1, 0.2, 0.4, 0.7, 1.0), False, ("peak", "peak_step", "peak_ms"), "peak",
+PROTOCOL = Protocol("contrast", (0.05, 0.1, 0.2, 0.4, 0.7, 1.0), False, ("peak", "peak_ms"), "peak",
                     "contrast", 0.0, run, "peak response and time to peak against the image's contrast")
