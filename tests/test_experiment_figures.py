@@ -155,3 +155,9 @@ def test_responses_of_one_area_have_no_legend():
     fig = responses_figure(result, dt=1.0)
     assert fig.axes[0].get_legend() is None and fig.axes[1].get_legend() is not None  # two classes
     assert fig.axes[0].get_ylabel() == "A: mean |r|"
+
+
+def test_every_figure_a_protocol_names_is_in_the_figure_table():
+    for proto in E.PROTOCOLS.values():
+        assert set(proto.figures) <= set(F.FIGURES), proto.name
+        assert not proto.model_info or {"unrolling", "weights"} & set(proto.figures)

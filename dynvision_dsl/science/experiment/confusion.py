@@ -29,4 +29,4 @@ def run(model, images, levels, batch, rec, settings, labels=None) -> None:
 
 PROTOCOL = Protocol("confusion", (), True, ("accuracy",), "accuracy", "class", 0, run,
                     "the confusion matrix of the readout at the last step", labelled=True, fixed_levels=True,
-                    figures=("confusion",))
+                    figures=("matrix",))

@@ -15,7 +15,7 @@ from .unrolling import unrolling_figure
 from .weights import weights_figure
 
 FIGURES = {"timecourse": timecourse_figure, "ridge": ridge_figure, "unrolling": unrolling_figure,
-           "weights": weights_figure, "confusion": confusion_figure}
+           "weights": weights_figure, "matrix": confusion_figure}
 DPI = 110
 
 
