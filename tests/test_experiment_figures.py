@@ -161,3 +161,14 @@ def test_every_figure_a_protocol_names_is_in_the_figure_table():
     for proto in E.PROTOCOLS.values():
         assert set(proto.figures) <= set(F.FIGURES), proto.name
         assert not proto.model_info or {"unrolling", "weights"} & set(proto.figures)
+
+
+def test_ffonly_draws_full_and_ffonly_on_the_same_axes():
+    from dynvision_dsl.science.plot.experiment import compare_figure
+
+    res = E.run_protocol("ffonly", {"default": model(REC)}, images(), levels=[3], intro=2)
+    assert E.PROTOCOLS["ffonly"].figures[0] == "compare"
+    fig = compare_figure(res)
+    assert [len([ln for ln in ax.lines if ln.get_gid() is None]) for ax in fig.axes] == [2, 2]  # A, B
+    assert [t.get_text() for t in legends(fig)[0].get_texts()] == ["full", "ffonly"]
+    assert [(p.get_x(), p.get_width()) for p in fig.axes[0].patches if p.get_gid() == "window"] == [(2.0, 3.0)]

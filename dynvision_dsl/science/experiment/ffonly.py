@@ -38,4 +38,5 @@ def run(model, images, levels, batch, rec, settings, labels=None) -> None:
 
 
 PROTOCOL = Protocol("ffonly", (8,), True, ("peak", "summed"), "summed", "presentation", 1, run,
-                    "the model beside itself with recurrence and feedback silenced", steps_axis=True)
+                    "the model beside itself with recurrence and feedback silenced", steps_axis=True,
+                    figures=("compare", "timecourse"))

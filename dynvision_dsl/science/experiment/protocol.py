@@ -53,7 +53,7 @@ class Protocol:
     strict: bool = False  # levels must exceed `minimum` rather than reach it
     steps_axis: bool = False  # the levels are durations in steps: drawn in ms
     labelled: bool = False  # needs labelled images (measures accuracy)
-    figures: tuple[str, ...] = ("timecourse",)  # other figures: timecourse, ridge, unrolling, weights, matrix
+    figures: tuple[str, ...] = ("timecourse",)  # other figures, by name in science/plot/figures.py
     fixed_levels: bool = False  # the levels come from the images (confusion: the classes), not --levels
     model_info: bool = False  # record ModelInfo (presence, connections, weights) for model-level figures
 

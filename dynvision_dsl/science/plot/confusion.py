@@ -24,7 +24,7 @@ def confusion_figure(result: ExperimentResult, dpi: int = 110):
     """One confusion matrix per variant."""
     rows, cols = grid(len(result.variants), 3)
     size = max(2.8, 0.32 * max(result.classes.values(), default=2) + 1.2)
-    fig = new_figure(0.4 + size * cols, 0.9 + size * rows, dpi)
+    fig = new_figure(max(6.5, 0.4 + size * cols), 0.9 + size * rows, dpi)  # room for the title's source line
     for i, variant in enumerate(result.variants):
         ax = fig.add_subplot(rows, cols, i + 1)
         m = confusion_matrix(result, variant)
@@ -44,7 +44,7 @@ def confusion_figure(result: ExperimentResult, dpi: int = 110):
         chance = 100 / max(result.classes[variant], 1)
         ax.set_title(f"{variant + ': ' if len(result.variants) > 1 else ''}accuracy {100 * acc:.0f}% "
                      f"(chance {chance:.0f}%)", fontsize=8)
-    fig.suptitle(title_of(result, "confusion at the last step"), fontsize=9, parse_math=False)
+    fig.suptitle(title_of(result, "readout at the last step"), fontsize=9, parse_math=False)
     fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.97, bottom=0.55 / fig.get_figheight(),
                         top=1 - 0.6 / fig.get_figheight(), wspace=0.35, hspace=0.5)
     return fig

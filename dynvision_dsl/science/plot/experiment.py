@@ -169,6 +169,36 @@ def timecourse_figure(result: ExperimentResult, dpi: int = 110, max_panels: int 
     return fig
 
 
+def compare_figure(result: ExperimentResult, level=None, dpi: int = 110):
+    """One panel per area, the variants' time courses at one level (the first) on the same axes:
+    `ffonly` beside `full`, or any sweep, side by side."""
+    level = result.levels[0] if level is None and result.levels else level
+    areas = result.all_areas()
+    courses = _courses(result, result.variants)
+    rows, cols = grid(max(len(areas), 1))
+    legend_w = legend_width(result.variants)
+    fig = new_figure(0.75 + 2.8 * cols + legend_w, 0.65 + source_room(result) + 2.3 * rows, dpi)
+    colors = palette(len(result.variants))
+    handles: dict[str, object] = {}
+    for j, area in enumerate(areas):
+        ax = fig.add_subplot(rows, cols, j + 1)
+        for k, variant in enumerate(result.variants):
+            pts = sorted(courses.get((variant, area, level), []))
+            if pts:
+                t = np.array([p[0] for p in pts]) * result.dt[variant]
+                handles.setdefault(variant, ax.plot(t, [p[1] for p in pts], color=colors[k], lw=1.2)[0])
+        shade_windows(ax, result.windows.get(level, []), result.dt[result.variants[0]])
+        _course_axes(ax, 0, j % cols, 1, area, "", 1)
+        ax.set_xlabel("time (ms)", fontsize=8)
+    at = f" at {_level_label(result, level)}" if level is not None else ""
+    fig.suptitle(title_of(result, f"response time courses{at}"), fontsize=10, parse_math=False)
+    margins(fig, legend_w, source_room(result))
+    names = [v for v in result.variants if v in handles]
+    legend(fig, [handles[v] for v in names], names, loc="upper right", fontsize=7, title="variant",
+           title_fontsize=7.5, bbox_to_anchor=(1 - 0.05 / fig.get_figwidth(), 1 - 0.55 / fig.get_figheight()))
+    return fig
+
+
 def _level_label(result: ExperimentResult, level) -> str:
     if PROTOCOLS[result.protocol].steps_axis and level is not None:
         return f"{level * result.dt[result.variants[0]]:g} ms"

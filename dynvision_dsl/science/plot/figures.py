@@ -8,13 +8,13 @@ from ..experiment.result import ExperimentResult
 from ..experiment.runner import output_paths
 from ..experiment.table import PROTOCOLS
 from .confusion import confusion_figure
-from .experiment import measure_figure, timecourse_figure
+from .experiment import compare_figure, measure_figure, timecourse_figure
 from .figure import save_png
 from .ridge import ridge_figure
 from .unrolling import unrolling_figure
 from .weights import weights_figure
 
-FIGURES = {"timecourse": timecourse_figure, "ridge": ridge_figure, "unrolling": unrolling_figure,
+FIGURES = {"timecourse": timecourse_figure, "compare": compare_figure, "ridge": ridge_figure, "unrolling": unrolling_figure,
            "weights": weights_figure, "matrix": confusion_figure}
 DPI = 110
 

@@ -34,7 +34,7 @@ def ridge_figure(result: ExperimentResult, variant: str | None = None, level=Non
     ax.set_ylim(-0.1, max(len(areas), 1))
     ax.tick_params(labelsize=7)
     ax.grid(True, axis="x", color="#e5e5e5", lw=0.6)
-    what = f"response time courses (each scaled to its peak), {variant if len(result.variants) > 1 else ''}"
-    fig.suptitle(title_of(result, what.rstrip(", ")), fontsize=9, parse_math=False)
+    what = "time courses, each scaled to its peak" + (f" ({variant})" if len(result.variants) > 1 else "")
+    fig.suptitle(title_of(result, what), fontsize=9, parse_math=False)
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.86 if result.source else 0.9)
     return fig

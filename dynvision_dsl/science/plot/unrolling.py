@@ -58,7 +58,8 @@ def _dots(ax, rows, info, steps, y) -> None:
 def _arrow(ax, t0, y0, t1, y1, color, loop: bool):
     from matplotlib.patches import FancyArrowPatch
 
-    style = "arc3,rad=0.6" if loop or (t0 == t1 and abs(y1 - y0) > 1) else "arc3,rad=0.0"
+    rad = -0.25 / max(t1 - t0, 1) if loop else 0.35 if t0 == t1 and abs(y1 - y0) > 1 else 0.0
+    style = f"arc3,rad={rad}"  # a loop arcs just above its row; a same-step skip bows past the rows between
     patch = FancyArrowPatch((t0, y0), (t1, y1), arrowstyle="-|>", mutation_scale=7, color=color, lw=0.9,
                             connectionstyle=style, shrinkA=5, shrinkB=5, alpha=0.8, gid="connection")
     ax.add_patch(patch)
