@@ -262,3 +262,9 @@ def test_confusion_from_the_cli_refuses_levels(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 1
     assert "confusion takes no --levels" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_ffonly_refuses_a_recurrent_connection_without_weights():
+    weightless = LEAKY.replace("image -> A : conv(1)\n", "image -> A : conv(1)\nA -> A : identity, delay 1 ms\n")
+    with pytest.raises(E.ExperimentError, match="cannot silence the lateral connection A -> A: it has no weights"):
+        E.run_protocol("ffonly", {"a": model(weightless)}, images(), levels=[2])

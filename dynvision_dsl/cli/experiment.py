@@ -99,7 +99,7 @@ def _run(args, stack: ExitStack) -> int:
     from ..science.experiment import Images, format_table, make_variants, parse_sweep, run_protocol, write_csv
     from ..science.plot import figures as figures_mod
     from ..util.params import parse_set
-    from ..util.provenance import describe, metadata
+    from ..util.provenance import describe
     from ..util.files import atomic_targets
     from ..util.source import read_spec_text
 
@@ -122,12 +122,7 @@ def _run(args, stack: ExitStack) -> int:
                           noise=args.noise, noise_mode=args.noise_mode)
     stimulus = args.images if Path(args.images).is_file() else f"{args.images} ({args.n_images} images)"
     result.source = describe(params, stimulus, args.checkpoint, args.seed)
-    meta = {**metadata("dynv experiment", spec, params, stimulus=stimulus, weights=args.checkpoint, seed=args.seed,
-                       command_line=getattr(args, "command_line", None)),
-            "protocol": proto.name, "levels": result.levels, "sweeps": dict(sweeps),
-            "weights_per_variant": result.weights}
-    if proto.name == "noise":
-        meta |= {"noise": args.noise, "noise_mode": args.noise_mode}
+    meta = _metadata(args, spec, params, stimulus, result, sweeps)
     with atomic_targets(targets, overwrite=args.force) as temps:  # all files or none
         write_csv(result, temps[0], overwrite=True)
         figures_mod.write_figures(result, temps[1:-1])
@@ -135,3 +130,16 @@ def _run(args, stack: ExitStack) -> int:
     print(format_table(result))
     print("wrote " + ", ".join(str(t) for t in targets))
     return 0
+
+
+def _metadata(args, spec: Path, params, stimulus: str, result, sweeps) -> dict:
+    """NAME.json: where the values came from (spec, params, images, weights, versions) and the protocol's settings."""
+    from ..util.provenance import metadata
+
+    meta = {**metadata("dynv experiment", spec, params, stimulus=stimulus, weights=args.checkpoint, seed=args.seed,
+                       command_line=getattr(args, "command_line", None)),
+            "protocol": result.protocol, "levels": result.levels, "sweeps": dict(sweeps),
+            "weights_per_variant": result.weights}
+    if result.protocol == "noise":
+        meta |= {"noise": args.noise, "noise_mode": args.noise_mode}
+    return meta

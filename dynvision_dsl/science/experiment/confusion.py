@@ -13,6 +13,7 @@ from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     check_labels(model, images, labels, "confusion")
     T = model.steps
     (r,) = simulate(model, images, [None], lambda img, idx, _: show(img, T, [(0, T)]), batch, labels)

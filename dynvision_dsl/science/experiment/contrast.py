@@ -13,6 +13,7 @@ from .stimulus import blank
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     intro = settings.intro
     T = intro + max(20, model.steps)
 

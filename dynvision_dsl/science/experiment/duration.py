@@ -13,6 +13,7 @@ from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     intro = settings.intro
     T = intro + max(levels) + max(10, model.steps)
     for d in levels:

@@ -14,6 +14,7 @@ from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     intro = settings.intro
     T = intro + max(levels) + max(20, model.steps)
     for d in levels:
@@ -21,9 +22,9 @@ def run(model, images, levels, batch, rec, settings, labels=None) -> None:
 
     def make(img, idx, d):
         return show(img, T, [(intro, intro + d)])
-    full = simulate(model, images, levels, make, batch)
-    with silenced(model):
+    with silenced(model):  # first: a connection that cannot be silenced is refused before anything runs
         ff = simulate(model, images, levels, make, batch)
+    full = simulate(model, images, levels, make, batch)
     whole, only = rec.branch("full"), rec.branch("ffonly")
     for area in model.areas:
         for d, a, b in zip(levels, full, ff):

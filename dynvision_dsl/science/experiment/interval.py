@@ -16,6 +16,7 @@ from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     intro, on = settings.intro, settings.on
     if on < 1:
         raise ExperimentError(f"the interval protocol needs on >= 1 step, got {on}")

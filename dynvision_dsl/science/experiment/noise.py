@@ -15,6 +15,7 @@ from .stimulus import generator, noisy
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     first = check_labels(model, images, labels, "noise")
     T = model.steps
     static = settings.noise_mode == "static"

@@ -11,6 +11,7 @@ from .stimulus import blank
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     T = settings.intro + max(20, model.steps)
     runs = simulate(model, images[:1], levels, lambda img, idx, v: blank(img, T, float(v)), batch)
     for area in model.areas:

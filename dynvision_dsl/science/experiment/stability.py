@@ -12,6 +12,7 @@ from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
+    """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
     n = model.steps
     T = max(levels) * n
     for k in levels:
