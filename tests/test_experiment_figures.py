@@ -172,3 +172,13 @@ def test_ffonly_draws_full_and_ffonly_on_the_same_axes():
     assert [len([ln for ln in ax.lines if ln.get_gid() is None]) for ax in fig.axes] == [2, 2]  # A, B
     assert [t.get_text() for t in legends(fig)[0].get_texts()] == ["full", "ffonly"]
     assert [(p.get_x(), p.get_width()) for p in fig.axes[0].patches if p.get_gid() == "window"] == [(2.0, 3.0)]
+
+
+def test_titles_fit_and_name_the_noise():
+    res = E.run_protocol("noise", {"a": conv1(LEAKY)}, images(4), labels=torch.tensor([0, 1, 0, 1]), levels=[1],
+                         noise="poisson", noise_mode="static")
+    res.source = "--set size=16 --set steps=6 | stimulus digits (8 images) | seeded weights (--seed 0)"
+    fig = measure_figure(res, "accuracy")
+    title = fig._suptitle.get_text()
+    assert "noise (poisson, static), accuracy" in title
+    assert fig.get_figwidth() >= 0.075 * len(res.source)  # the provenance line is not cut off

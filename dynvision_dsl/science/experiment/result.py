@@ -50,6 +50,7 @@ class ExperimentResult:
     weights: dict[str, str] = field(default_factory=dict)  # per variant: where its weights came from
     title: str = ""
     source: str = ""  # one line of provenance under the title: --set values, images, checkpoint
+    detail: str = ""  # the protocol's settings that change what is shown (the noise's kind and mode)
     windows: dict = field(default_factory=dict)  # level -> [(first step, end step)] the image is shown
     pinned: set = field(default_factory=set)  # (variant, area, level, measure) at the last step measured
     classes: dict[str, int] = field(default_factory=dict)  # per variant: readout classes (chance lines)

@@ -31,7 +31,7 @@ def run_protocol(name: str, variants: dict[str, DynModel],
         raise ExperimentError(f"the batch must hold at least one image, got {batch}")
     if not variants:
         raise ExperimentError("no variants to run")
-    result = ExperimentResult(name, levels, [], {}, {})
+    result = ExperimentResult(name, levels, [], {}, {}, detail=f"{noise}, {noise_mode}" if name == "noise" else "")
     for label, model in variants.items():
         x = _images_for(label, model, images)
         rec = Recorder(name, label, float(model.dt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..experiment.result import ExperimentResult
-from .experiment import grid, title_of
+from .experiment import grid, set_title, title_of
 from .figure import new_figure
 
 
@@ -44,7 +44,7 @@ def confusion_figure(result: ExperimentResult, dpi: int = 110):
         chance = 100 / max(result.classes[variant], 1)
         ax.set_title(f"{variant + ': ' if len(result.variants) > 1 else ''}accuracy {100 * acc:.0f}% "
                      f"(chance {chance:.0f}%)", fontsize=8)
-    fig.suptitle(title_of(result, "readout at the last step"), fontsize=9, parse_math=False)
+    set_title(fig, title_of(result, "readout at the last step"), 9)
     fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.97, bottom=0.55 / fig.get_figheight(),
                         top=1 - 0.6 / fig.get_figheight(), wspace=0.35, hspace=0.5)
     return fig

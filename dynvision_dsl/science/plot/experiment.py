@@ -13,7 +13,7 @@ import numpy as np
 from ..experiment.result import ExperimentResult
 from ..experiment.table import PROTOCOLS
 from ..experiment.tidy import level_text
-from .figure import PINNED, chance_line, legend, new_figure, palette, save_png, shade_windows
+from .figure import PINNED, chance_line, fit_title, legend, new_figure, palette, save_png, shade_windows
 
 YLABEL = {"summed": "summed mean |r|", "normalised": "summed / max", "peak": "peak mean |r|",
           "peak_step": "time to peak (steps)", "peak_ms": "time to peak (ms)", "ratio": "peak2 / peak1",
@@ -54,7 +54,14 @@ def margins(fig, legend_w: float, title_extra: float = 0.0, caption: float = 0.0
 def title_of(result: ExperimentResult, what: str) -> str:
     """The title, naming the only variant when there is one (instead of a one-entry legend)."""
     only = f" [{result.variants[0]}]" if len(result.variants) == 1 and result.variants[0] != "default" else ""
-    return f"{result.title}: {result.protocol}, {what}{only}{source_line(result)}"
+    detail = f" ({result.detail})" if result.detail else ""
+    return f"{result.title}: {result.protocol}{detail}, {what}{only}{source_line(result)}"
+
+
+def set_title(fig, text: str, points: float = 10) -> None:
+    """The figure's title as plain text (user text: '$' is not mathtext), the figure widened to fit it."""
+    fit_title(fig, text, points)
+    fig.suptitle(text, fontsize=points, parse_math=False)
 
 
 def _xs(result: ExperimentResult, variant: str) -> np.ndarray:
@@ -87,7 +94,7 @@ def measure_figure(result: ExperimentResult, measure: str, dpi: int = 110):
         _level_axis(ax, result, area, measure)
     if not areas:
         fig.text(0.5, 0.5, f"no values of {measure}", ha="center", va="center", color="#777777")
-    fig.suptitle(title_of(result, measure), fontsize=10, parse_math=False)
+    set_title(fig, title_of(result, measure))
     margins(fig, legend_w, source_room(result), 0.25 * pinned)
     if pinned:
         fig.text(0.01, 0.01, f"hollow: {PINNED}", fontsize=7, color="#555555", gid="pinned")
@@ -161,7 +168,7 @@ def timecourse_figure(result: ExperimentResult, dpi: int = 110, max_panels: int 
             _course_axes(ax, i, j, rows, area, variant, len(variants))
     shown = "" if len(variants) == len(result.variants) else f" (variant {variants[0]})"
     one = f" at {_level_label(result, levels[0])}" if len(levels) == 1 and levels[0] is not None else ""
-    fig.suptitle(title_of(result, f"response time courses{one}{shown}"), fontsize=10, parse_math=False)
+    set_title(fig, title_of(result, f"response time courses{one}{shown}"))
     margins(fig, legend_w, source_room(result))
     legend(fig, [handles[k] for k in sorted(handles)], [_level_label(result, levels[k]) for k in sorted(handles)],
            loc="upper right", fontsize=7, title=axis, title_fontsize=7.5,
@@ -191,7 +198,7 @@ def compare_figure(result: ExperimentResult, level=None, dpi: int = 110):
         _course_axes(ax, 0, j % cols, 1, area, "", 1)
         ax.set_xlabel("time (ms)", fontsize=8)
     at = f" at {_level_label(result, level)}" if level is not None else ""
-    fig.suptitle(title_of(result, f"response time courses{at}"), fontsize=10, parse_math=False)
+    set_title(fig, title_of(result, f"response time courses{at}"))
     margins(fig, legend_w, source_room(result))
     names = [v for v in result.variants if v in handles]
     legend(fig, [handles[v] for v in names], names, loc="upper right", fontsize=7, title="variant",

@@ -24,6 +24,13 @@ def new_figure(width: float, height: float, dpi: float = 100):
     return fig
 
 
+def fit_title(fig, text: str, points: float = 10) -> None:
+    """Widen the figure (never narrow it) so that each line of its title fits."""
+    need = 0.6 + 0.0075 * points * max((len(line) for line in text.splitlines()), default=0)
+    if fig.get_figwidth() < need:
+        fig.set_figwidth(need)
+
+
 def palette(n: int) -> list:
     """n distinguishable colours: tab10, tab20, then viridis."""
     from matplotlib import colormaps

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..experiment.result import ExperimentResult
-from .experiment import title_of
+from .experiment import set_title, title_of
 from .figure import new_figure, palette, shade_windows
 
 
@@ -35,6 +35,6 @@ def ridge_figure(result: ExperimentResult, variant: str | None = None, level=Non
     ax.tick_params(labelsize=7)
     ax.grid(True, axis="x", color="#e5e5e5", lw=0.6)
     what = "time courses, each scaled to its peak" + (f" ({variant})" if len(result.variants) > 1 else "")
-    fig.suptitle(title_of(result, what), fontsize=9, parse_math=False)
+    set_title(fig, title_of(result, what), 9)
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.86 if result.source else 0.9)
     return fig

@@ -6,7 +6,7 @@ one; the x axis gives steps below and ms above."""
 from __future__ import annotations
 
 from ..experiment.result import ExperimentResult
-from .experiment import title_of
+from .experiment import set_title, title_of
 from .figure import new_figure, palette
 
 KIND_COLOR = {"feedforward": 0, "skip": 1, "lateral": 2, "feedback": 3}
@@ -37,7 +37,7 @@ def unrolling_figure(result: ExperimentResult, variant: str | None = None, max_s
     if len(handles) > 1:
         ax.legend(handles, [k for k in KIND_COLOR if k in seen], loc="upper left", bbox_to_anchor=(1.01, 1),
                   fontsize=7, frameon=False, title="connection", title_fontsize=7.5)
-    fig.suptitle(title_of(result, "unrolled in time"), fontsize=9, parse_math=False)
+    set_title(fig, title_of(result, "unrolled in time"), 9)
     fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - 1.3 / fig.get_figwidth(), bottom=0.18, top=0.78)
     return fig
 

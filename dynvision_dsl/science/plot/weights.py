@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..experiment.result import ExperimentResult
-from .experiment import grid, source_room, title_of
+from .experiment import grid, set_title, source_room, title_of
 from .figure import new_figure, palette
 
 ORDER = ("feedforward", "skip", "lateral", "feedback", "readout", "area")
@@ -31,8 +31,8 @@ def weights_figure(result: ExperimentResult, variant: str | None = None, dpi: in
         ax.tick_params(labelsize=7)
     if not kinds:
         fig.text(0.5, 0.5, "the model has no parameters", ha="center", va="center", color="#777777")
-    fig.suptitle(title_of(result, f"weights by connection kind{'' if len(result.variants) < 2 else ', ' + variant}"),
-                 fontsize=9, parse_math=False)
+    what = "weights by connection kind" + (f", {variant}" if len(result.variants) > 1 else "")
+    set_title(fig, title_of(result, what), 9)
     fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.97, bottom=0.5 / fig.get_figheight(),
                         top=1 - (0.55 + source_room(result)) / fig.get_figheight(), wspace=0.35, hspace=0.7)
     return fig
