@@ -62,9 +62,9 @@ def run(args) -> int:
 
 def _checked(args):
     """The protocol, its levels and the output files, refusing bad numbers before anything runs."""
-    from ..science.experiment import ExperimentError, output_paths, protocol
+    from ..science.experiment import ExperimentError, get_protocol, output_paths
 
-    proto = protocol(args.name)
+    proto = get_protocol(args.name)
     levels = proto.parse_levels(args.levels) if args.levels else None
     if args.n_images < 1:
         raise ExperimentError(f"--n-images must be at least 1, got {args.n_images}")

@@ -11,17 +11,56 @@ channels and space, averaged over the images (an area that is still silent respo
 or inf in any area stops the experiment with `NonFiniteError`, naming area, step and item.
 Each protocol's module docstring says what it shows and measures.
 """
-from .images import Images
-from .protocol import INTRO, NOISE_MODES, NOISES, ON, THRESHOLD, Protocol, Settings
-from .result import COLUMNS, ExperimentError, ExperimentResult, ModelInfo, Recorder, Row
-from .runner import output_paths, run_protocol
-from .silence import parameter_kinds, silenced, weights_by_kind
-from .table import PROTOCOLS, check_levels, parse_levels, protocol
-from .tidy import format_table, level_text, to_csv, write_csv
-from .variants import Variant, load_variant_weights, make_variants, parse_sweep, sweep_params
+from __future__ import annotations
 
-__all__ = ["Images", "INTRO", "NOISE_MODES", "NOISES", "ON", "THRESHOLD", "Protocol", "Settings", "COLUMNS",
-           "ExperimentError", "ExperimentResult", "ModelInfo", "Recorder", "Row", "output_paths", "run_protocol",
-           "parameter_kinds", "silenced", "weights_by_kind", "PROTOCOLS", "check_levels", "parse_levels",
-           "protocol", "format_table", "level_text", "to_csv", "write_csv", "Variant", "load_variant_weights",
-           "make_variants", "parse_sweep", "sweep_params"]
+import importlib
+
+# name -> the submodule that defines it; loaded on first use, so that listing the protocols
+# (`dynv`'s argument parser reads table.PROTOCOLS) imports neither torch nor numpy
+_EXPORTS = {
+    "Images": "images",
+    "INTRO": "protocol",
+    "NOISE_MODES": "protocol",
+    "NOISES": "protocol",
+    "ON": "protocol",
+    "THRESHOLD": "protocol",
+    "ExperimentError": "protocol",
+    "Protocol": "protocol",
+    "Settings": "protocol",
+    "COLUMNS": "result",
+    "ExperimentResult": "result",
+    "ModelInfo": "result",
+    "Recorder": "result",
+    "Row": "result",
+    "output_paths": "runner",
+    "run_protocol": "runner",
+    "parameter_kinds": "silence",
+    "silenced": "silence",
+    "weights_by_kind": "silence",
+    "PROTOCOLS": "table",
+    "check_levels": "table",
+    "parse_levels": "table",
+    "get_protocol": "table",
+    "format_table": "tidy",
+    "level_text": "tidy",
+    "to_csv": "tidy",
+    "write_csv": "tidy",
+    "Variant": "variants",
+    "load_variant_weights": "variants",
+    "make_variants": "variants",
+    "parse_sweep": "variants",
+    "sweep_params": "variants",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

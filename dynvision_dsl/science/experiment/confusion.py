@@ -5,15 +5,15 @@ predicted as class j (one row per j: the confusion matrix, rows summing to 1); `
 without a level is the share of all images. Drawn as the confusion matrix."""
 from __future__ import annotations
 
-import numpy as np
 
-from .measure import check_labels, simulate
 from .protocol import Protocol
-from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    import numpy as np
+    from .measure import check_labels, simulate
+    from .stimulus import show
     check_labels(model, images, labels, "confusion")
     T = model.steps
     (r,) = simulate(model, images, [None], lambda img, idx, _: show(img, T, [(0, T)]), batch, labels)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 
-from .measure import peak, simulate
 from .protocol import Protocol
-from .stimulus import blank
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import peak, simulate
+    from .stimulus import blank
     intro = settings.intro
     T = intro + max(20, model.steps)
 

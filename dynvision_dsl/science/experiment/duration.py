@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 
-from .measure import simulate
 from .protocol import Protocol
-from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import simulate
+    from .stimulus import show
     intro = settings.intro
     T = intro + max(levels) + max(10, model.steps)
     for d in levels:

@@ -7,14 +7,14 @@ which it differs from `full`: the shortest recurrent or feedback delay that reac
 NaN if it never does) and `divergence_ms`."""
 from __future__ import annotations
 
-from .measure import first_difference, peak, simulate
 from .protocol import Protocol
-from .silence import silenced
-from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import first_difference, peak, simulate
+    from .silence import silenced
+    from .stimulus import show
     intro = settings.intro
     T = intro + max(levels) + max(20, model.steps)
     for d in levels:

@@ -5,13 +5,13 @@ response over those steps; with labelled images `accuracy` (area readout) is the
 classified right at that step. A model whose response still depends on n needs a warm-up."""
 from __future__ import annotations
 
-from .measure import simulate
 from .protocol import Protocol
-from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import simulate
+    from .stimulus import show
     n = model.steps
     T = max(levels) + n
     for k in levels:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ... import data as data_mod
-from .result import ExperimentError
+from .protocol import ExperimentError
 
 
 @dataclass

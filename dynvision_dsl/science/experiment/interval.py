@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 
-from .measure import latency, peak, simulate
 from .protocol import Protocol
-from .result import ExperimentError
-from .stimulus import show
+from .protocol import ExperimentError
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import latency, peak, simulate
+    from .stimulus import show
     intro, on = settings.intro, settings.on
     if on < 1:
         raise ExperimentError(f"the interval protocol needs on >= 1 step, got {on}")
@@ -40,6 +40,9 @@ def run(model, images, levels, batch, rec, settings, labels=None) -> None:
 
 
 def _peaks(rec, area, gap, course, lat, intro, on) -> None:
+    """peak1, peak2 and their ratio for one gap (NaN without a latency)."""
+    from .measure import peak
+
     onset2 = intro + on + gap
     rec.course(area, gap, "response", course)
     if math.isnan(lat):

@@ -107,7 +107,7 @@ def first_difference(a: np.ndarray, b: np.ndarray, onset: int = 0, rtol: float =
 
 def check_labels(model: DynModel, images: torch.Tensor, labels: torch.Tensor | None, protocol: str) -> int:
     """The labels fit the images and the readout; returns the first step at which the readout is present."""
-    from .result import ExperimentError
+    from .protocol import ExperimentError
 
     if labels is None:
         raise ExperimentError(f"the {protocol} protocol measures accuracy and needs labelled images: "

@@ -7,15 +7,15 @@ the last step is their label (area `readout`, empty step); with a step, the same
 the steps at which the readout is present. Needs labelled images."""
 from __future__ import annotations
 
-import torch
 
-from .measure import check_labels, simulate
 from .protocol import Protocol
-from .stimulus import generator, noisy
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    import torch
+    from .measure import check_labels, simulate
+    from .stimulus import generator, noisy
     first = check_labels(model, images, labels, "noise")
     T = model.steps
     static = settings.noise_mode == "static"

@@ -5,13 +5,13 @@ the largest: what biases and recurrence do without input (0 everywhere for a mod
 without biases)."""
 from __future__ import annotations
 
-from .measure import simulate
 from .protocol import Protocol
-from .stimulus import blank
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import simulate
+    from .stimulus import blank
     T = settings.intro + max(20, model.steps)
     runs = simulate(model, images[:1], levels, lambda img, idx, v: blank(img, T, float(v)), batch)
     for area in model.areas:

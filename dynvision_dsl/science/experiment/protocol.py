@@ -1,12 +1,15 @@
 """A protocol's row of the one protocol table, the settings every runner reads, and the
-checks of its levels."""
+checks of its levels. Imports neither torch nor numpy: `dynv` lists the protocols at start-up."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .result import ExperimentError
+
+
+class ExperimentError(ValueError):
+    """A problem the user can fix (bad levels, unlabelled images for noise, ...)."""
 
 INTRO = 40  # blank steps before the first presentation: the bias-driven baseline and any
             # adaptation settle first (80 ms at dt = 2 ms)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 
-from .measure import latency, peak, simulate
 from .protocol import Protocol
-from .stimulus import show
 
 
 def run(model, images, levels, batch, rec, settings, labels=None) -> None:
     """Show this protocol's stimuli to `model` and record the measures the module describes in `rec`."""
+    from .measure import latency, peak, simulate
+    from .stimulus import show
     intro = settings.intro
     T = intro + max(levels) + max(20, model.steps)
     for d in levels:

@@ -6,11 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .protocol import ExperimentError  # noqa: F401 (re-exported)
+
 COLUMNS = ("protocol", "variant", "area", "level", "step", "ms", "measure", "value", "weights")
-
-
-class ExperimentError(ValueError):
-    """A problem the user can fix (bad levels, unlabelled images for noise, ...)."""
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ import torch
 from ...model import DynModel
 from .measure import device_of
 from .protocol import INTRO, ON, Settings
-from .result import ExperimentError, ExperimentResult, ModelInfo, Recorder
+from .protocol import ExperimentError
+from .result import ExperimentResult, ModelInfo, Recorder
 from .silence import weights_by_kind
-from .table import protocol
+from .table import get_protocol
 
 
 def run_protocol(name: str, variants: dict[str, DynModel],
@@ -24,7 +25,7 @@ def run_protocol(name: str, variants: dict[str, DynModel],
     [0, 1], or a function giving them for a model's input shape (for variants of other sizes).
     `on` is the interval's presentation length and `intro` the blank steps before the first
     presentation, both in steps; `noise` and `noise_mode` the noise protocol's noise."""
-    proto = protocol(name)
+    proto = get_protocol(name)
     settings = Settings(intro, on, seed, noise, noise_mode).check()
     levels = _levels(proto, levels, labels)
     if batch < 1:
@@ -96,6 +97,6 @@ def _model_info(model: DynModel) -> ModelInfo:
 def output_paths(name: str, out_dir: str | Path, stem: str | None = None) -> list[Path]:
     """The files an experiment writes: NAME.csv, NAME_<measure>.png per drawn measure, one PNG per
     other figure (NAME_timecourse.png, NAME_ridge.png, ...) and NAME.json (provenance)."""
-    out_dir, stem, proto = Path(out_dir), stem or name, protocol(name)
+    out_dir, stem, proto = Path(out_dir), stem or name, get_protocol(name)
     return ([out_dir / f"{stem}.csv"] + [out_dir / f"{stem}_{m}.png" for m in proto.measures]
             + [out_dir / f"{stem}_{f}.png" for f in proto.figures] + [out_dir / f"{stem}.json"])

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .result import ExperimentError
+from .protocol import ExperimentError
 
 AREA = "area"  # parameters of no connection (time constants, area-level tensors)
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from . import confusion, contrast, duration, ffonly, idle, interval, noise, null, response, stability
 from .protocol import Protocol
-from .result import ExperimentError
+from .protocol import ExperimentError
 
 PROTOCOLS: dict[str, Protocol] = {m.PROTOCOL.name: m.PROTOCOL for m in (
     duration, contrast, interval, noise, response, stability, null, idle, ffonly, confusion)}
 
 
-def protocol(name: str) -> Protocol:
+def get_protocol(name: str) -> Protocol:
     """The protocol called `name`, or an ExperimentError listing them."""
     if name not in PROTOCOLS:
         raise ExperimentError(f"unknown protocol '{name}' (one of {', '.join(PROTOCOLS)})")
@@ -18,9 +18,9 @@ def protocol(name: str) -> Protocol:
 
 def check_levels(name: str, levels=None) -> list[float]:
     """The protocol's levels (defaults when None), validated, sorted and without repeats."""
-    return protocol(name).check_levels(levels)
+    return get_protocol(name).check_levels(levels)
 
 
 def parse_levels(name: str, text: str) -> list[float]:
     """`--levels 1,2,4` as numbers (whole steps where the levels are steps)."""
-    return protocol(name).parse_levels(text)
+    return get_protocol(name).parse_levels(text)

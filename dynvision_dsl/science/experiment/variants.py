@@ -14,7 +14,7 @@ from ...diagnostics import DynError
 from ...model import DynModel
 from ...pipeline import compile as compile_spec
 from ...util.params import SetParams, recorded
-from .result import ExperimentError
+from .protocol import ExperimentError
 
 import torch
 
