@@ -268,3 +268,18 @@ def test_ffonly_refuses_a_recurrent_connection_without_weights():
     weightless = LEAKY.replace("image -> A : conv(1)\n", "image -> A : conv(1)\nA -> A : identity, delay 1 ms\n")
     with pytest.raises(E.ExperimentError, match="cannot silence the lateral connection A -> A: it has no weights"):
         E.run_protocol("ffonly", {"a": model(weightless)}, images(), levels=[2])
+
+
+def test_stability_flags_growth_still_rising_at_the_end_of_the_run():
+    grow = E.run_protocol("stability", {"g": conv1(GROW, 1.0, params={"g": 1.5})}, images(), levels=[2])
+    assert ("g", "A", 2, "growth") in grow.pinned
+    steady = E.run_protocol("stability", {"s": conv1(GROW, 1.0, params={"g": 0})}, images(), levels=[2])
+    assert not steady.pinned  # constant from the first step: the maximum is not at the end
+
+
+def test_interval_flags_a_second_peak_cut_off_by_the_end_of_the_run():
+    grow = E.run_protocol("interval", {"g": conv1(GROW, 1.0, params={"g": 1.05})}, images(), levels=[16], intro=0,
+                          on=1)
+    assert {("g", "A", 16, "peak2"), ("g", "A", 16, "ratio")} <= grow.pinned
+    leak = E.run_protocol("interval", {"l": conv1(LEAKY)}, images(), levels=[16], intro=0, on=1)
+    assert not leak.pinned  # the second response decays inside its window

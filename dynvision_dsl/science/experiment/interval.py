@@ -50,7 +50,9 @@ def _peaks(rec, area, gap, course, lat, intro, on) -> None:
     else:
         L = int(lat)
         p1, _ = peak(course, intro + L, onset2 + L)
-        p2, _ = peak(course, onset2 + L, onset2 + L + on + gap)
+        p2, at = peak(course, onset2 + L, onset2 + L + on + gap)
+        if at is not None and at == len(course) - 1 and onset2 + L + on + gap > len(course):
+            rec.pin(area, gap, "peak2", "ratio")  # the window runs past the end and the peak is its last step
     rec.scalar(area, gap, "peak1", p1)
     rec.scalar(area, gap, "peak2", p2)
     rec.scalar(area, gap, "ratio", p2 / p1 if p1 > 0 and not math.isnan(p2) else math.nan)

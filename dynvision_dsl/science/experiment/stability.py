@@ -27,6 +27,8 @@ def run(model, images, levels, batch, rec, settings, labels=None) -> None:
             rec.scalar(area, k, "late", late)
             rec.scalar(area, k, "growth", late / early if early > 0 else math.nan)
             rec.scalar(area, k, "max", float(course.max()))
+            if course.max() > 0 and int(course.argmax()) == len(course) - 1:
+                rec.pin(area, k, "max", "late", "growth")  # still growing when the run ends
 
 
 PROTOCOL = Protocol("stability", (10,), True, ("growth", "late", "max"), "growth",
