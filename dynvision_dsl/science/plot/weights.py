@@ -17,13 +17,18 @@ def weights_figure(result: ExperimentResult, variant: str | None = None, dpi: in
     weights = result.models[variant].weights
     kinds = [k for k in ORDER if k in weights] + [k for k in weights if k not in ORDER]
     rows, cols = grid(max(len(kinds), 1), 3)
-    fig = new_figure(0.6 + 2.9 * cols, 0.9 + source_room(result) + 2.3 * rows, dpi)
+    fig = new_figure(0.8 + 2.9 * cols, 0.9 + source_room(result) + 2.3 * rows, dpi)
     colors = palette(len(ORDER))
     for i, kind in enumerate(kinds):
         ax = fig.add_subplot(rows, cols, i + 1)
         w = weights[kind]
-        ax.hist(w, bins=60, color=colors[ORDER.index(kind) if kind in ORDER else 0], alpha=0.85, log=True,
-                gid=f"weights:{kind}")
+        counts, _, _ = ax.hist(w, bins=60, color=colors[ORDER.index(kind) if kind in ORDER else 0], alpha=0.85,
+                               gid=f"weights:{kind}")
+        if counts.max() > 100 * max(counts[counts > 0].min(), 1):  # heavy tails: a log scale shows them
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.axvline(0, color="#999999", lw=0.7)
         ax.set_title(f"{kind} ({len(w):,} values, sd {float(np.std(w)):.3g})", fontsize=8)
         ax.set_xlabel("value", fontsize=8)
@@ -33,6 +38,6 @@ def weights_figure(result: ExperimentResult, variant: str | None = None, dpi: in
         fig.text(0.5, 0.5, "the model has no parameters", ha="center", va="center", color="#777777")
     what = "weights by connection kind" + (f", {variant}" if len(result.variants) > 1 else "")
     set_title(fig, title_of(result, what), 9)
-    fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.97, bottom=0.5 / fig.get_figheight(),
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=0.97, bottom=0.5 / fig.get_figheight(),
                         top=1 - (0.55 + source_room(result)) / fig.get_figheight(), wspace=0.35, hspace=0.7)
     return fig
