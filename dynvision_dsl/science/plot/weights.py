@@ -24,7 +24,7 @@ def weights_figure(result: ExperimentResult, variant: str | None = None, dpi: in
         w = weights[kind]
         counts, _, _ = ax.hist(w, bins=60, color=colors[ORDER.index(kind) if kind in ORDER else 0], alpha=0.85,
                                gid=f"weights:{kind}")
-        if counts.max() > 100 * max(counts[counts > 0].min(), 1):  # heavy tails: a log scale shows them
+        if counts.any() and counts.max() > 100 * max(counts[counts > 0].min(), 1):  # heavy tails: a log scale shows them
             from matplotlib.ticker import NullFormatter
 
             ax.set_yscale("log")
