@@ -133,9 +133,11 @@ class CordsNet(nn.Module):
     def forward(self, x):
         return self.simulate(x)[0]
 
-    def simulate(self, x, record=()):
+    def simulate(self, x, record=(), detach_every=0):
         """Run every step. Returns logits (B, T, classes) and, for each area in
-        `record`, its output per recorded step (None while it is silent)."""
+        `record`, its output per recorded step (None while it is silent).
+        `detach_every=K` cuts the autograd graph of every state and delay buffer
+        each K steps (truncated backpropagation through time)."""
         if x.dim() == 4:
             x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
         if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:
@@ -153,6 +155,10 @@ class CordsNet(nn.Module):
         logits, responses = [], {area: [] for area in record}
         n_states = len(self.state_slots)
         for t in range(self.idle + steps):
+            if detach_every and t and t % detach_every == 0:
+                states = {key: None if v is None else v.detach() for key, v in states.items()}
+                history = {key: [None if v is None else v.detach() for v in values]
+                           for key, values in history.items()}
             frame = x[:, t - self.idle] if t >= self.idle else blank
             k = self.variant_of[t] if t < len(self.variant_of) else self.steady
             args = []
