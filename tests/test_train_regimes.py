@@ -90,9 +90,9 @@ def test_masked_steps_carry_no_loss():
 
 
 # ------------------------------------------------------------------ --activity-loss
-def test_activity_is_the_mean_squared_output_of_the_present_steps():
-    responses = {"A": [None, torch.full((1, 2), 2.0)], "B": [torch.full((1, 3), 1.0), torch.zeros(1, 3)]}
-    assert float(activity(responses)) == pytest.approx((4 + 1 + 0) / 3)
+def test_activity_is_the_mean_absolute_output_of_the_present_steps():
+    responses = {"A": [None, torch.full((1, 2), -2.0)], "B": [torch.full((1, 3), 1.0), torch.zeros(1, 3)]}
+    assert float(activity(responses)) == pytest.approx((2 + 1 + 0) / 3)
     model = compile_spec(TINY, {"drop": "0"})
     unroll = Unroll(model, stretch("1", 4), record_activity=True)
     _, penalty = unroll(torch.rand(2, 1, 12, 12))
@@ -228,6 +228,9 @@ def test_every_flag_is_recorded_and_resume_restores_optimizer_and_schedule(tiny,
     info = json.loads((tmp_path / "b" / "run.json").read_text())
     assert {k: info["args"][k] for k in expected} == expected
     assert {k: a.extra["args"][k] for k in expected} == expected
+    assert info["param_groups"] == {"feedback": {"lr": 0.005, "parameters": 2},
+                                    "feedforward": {"lr": 0.01, "parameters": 4},
+                                    "readout": {"lr": 0.01, "parameters": 2}}
     assert info["model_info"]["labelled_steps"] == [3]  # 1011 over 4 steps: step 2 is an onset, 1 is blank
     groups = {g["kind"]: g["initial_lr"] for g in a.extra["optimizer"]["param_groups"]}
     assert groups == pytest.approx({"feedback": 0.005, "feedforward": 0.01, "readout": 0.01})  # TINY has no loop

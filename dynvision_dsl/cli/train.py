@@ -32,7 +32,7 @@ def _regime_args(g) -> None:
     g.add_argument("--reaction-time", default="0ms", metavar="DURATION",
                    help="labels ignored for this long after each onset, e.g. 8ms (default 0ms)")
     g.add_argument("--activity-loss", type=float, default=0.0, metavar="W",
-                   help="weight of the mean squared area output added to the loss (default 0)")
+                   help="weight of the mean absolute area output added to the loss (default 0)")
     g.add_argument("--lr-scale", action="append", metavar="KIND=FACTOR",
                    help="learning-rate factor of a connection kind: recurrence, feedback, feedforward, readout "
                         "or area (repeatable)")

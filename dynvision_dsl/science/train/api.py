@@ -25,6 +25,7 @@ from ...util.params import SetParams
 from ...util.provenance import metadata
 from ...util.source import read_spec_text
 from .dist import _Dist, _distributed
+from .groups import param_groups
 from .folder import OUTPUTS, _hold_folder, _prepare_folder, _read_run, _same_epoch
 from .loop import _Run
 from .options import Regime, TrainError
@@ -174,6 +175,8 @@ def _run_info(job: _Job, run: _Run, dataset: Dataset, last: Checkpoint | None) -
                        "dt_ms": model.dt, "readout_from": model.readout_from, "classes": model.classes,
                        "parameters": sum(p.numel() for p in model.parameters()),
                        "labelled_steps": [t for t, on in enumerate(run.labelled.tolist()) if on]},
+        "param_groups": {g["kind"]: {"lr": g["lr"], "parameters": len(g["params"])}
+                         for g in param_groups(model, model.graph, job.lr, dict(job.regime.lr_scale))},
         "device": str(ctx.device), "world_size": ctx.world,
         "started": old.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")),
         "resumed_at_epochs": old.get("resumed_at_epochs", []) + ([last.epoch] if last is not None else []),

@@ -114,7 +114,7 @@ class _Run:
         c, h, w = self.model.input_shape
         with torch.enable_grad():
             logits, penalty = self.unroll(torch.zeros(1, c, h, w, device=self.ctx.device))
-            probe = logits[:, self.labelled].sum() + penalty
+            probe = logits[:, self.labelled.to(logits.device)].sum() + penalty
             params = [p for p in self.model.parameters() if p.requires_grad]
             grads = torch.autograd.grad(probe, params, allow_unused=True)
         self.model.train()

@@ -16,9 +16,10 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, steps: torch.Tensor, reduc
 
 
 def activity(responses: dict[str, list[torch.Tensor | None]]) -> torch.Tensor:
-    """The energy penalty: the mean squared output of every area at every step it is present
-    (each (area, step) weighs the same), in fp32."""
-    values = [v.float().pow(2).mean() for seq in responses.values() for v in seq if v is not None]
+    """The activity penalty: the mean absolute output (L1 per unit, as DynVision's ActivityLoss in
+    its default 'absolute' mode) of every area at every step it is present, blank frames and
+    reaction time included; each (area, step) weighs the same; in fp32."""
+    values = [v.float().abs().mean() for seq in responses.values() for v in seq if v is not None]
     if not values:
         raise ValueError("no area is present at any step, so there is no activity to penalise")
     return torch.stack(values).mean()

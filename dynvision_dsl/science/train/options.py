@@ -28,7 +28,7 @@ class Regime:
 
     pattern: presentation pattern ('1011': shown, blank, shown, shown), stretched over the steps;
     reaction_ms: steps less than this long after an onset carry no label; activity_loss: weight of
-    the mean squared area output; lr_scale: learning-rate factor per connection kind; tbptt: cut the
+    the mean absolute area output; lr_scale: learning-rate factor per connection kind; tbptt: cut the
     graph every K steps (0: never); clip: gradient-norm limit; schedule/warmup: learning-rate
     schedule over optimiser steps; weight_decay None: the optimiser's default; device None: CUDA
     when available."""
