@@ -297,8 +297,19 @@ def test_bad_values_are_one_line_errors(tiny, images, tmp_path, capsys, flags, m
     assert not (tmp_path / "r").exists()
 
 
-def test_the_api_refuses_bad_regimes():
+def test_the_api_takes_a_reaction_time_as_text_and_refuses_bad_regimes():
+    assert Regime(reaction_ms="8ms").reaction_ms == 8.0 and Regime(reaction_ms="0.01 s").reaction_ms == 10.0
+    assert Regime(precision=32).precision == "32"
     with pytest.raises(TrainError, match="--tbptt must be a whole number"):
         Regime(tbptt=2.5)
     with pytest.raises(TrainError, match="--precision: unknown value '16'"):
         Regime(precision="16")
+
+
+def test_the_science_layer_imports_no_cli():
+    import subprocess
+    import sys
+
+    code = "import sys, dynvision_dsl.science.train; print(sorted(m for m in sys.modules if m.startswith('dynvision_dsl.cli')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"

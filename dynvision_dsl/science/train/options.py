@@ -47,6 +47,10 @@ class Regime:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.reaction_ms, str):  # '8ms', as on the command line
+            object.__setattr__(self, "reaction_ms", parse_duration(self.reaction_ms))
+        if isinstance(self.precision, int) and not isinstance(self.precision, bool):
+            object.__setattr__(self, "precision", str(self.precision))
         for ok, message in _problems(self):
             if not ok:
                 raise TrainError(message)
