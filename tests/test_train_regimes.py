@@ -218,7 +218,13 @@ def test_every_flag_is_recorded_and_resume_restores_optimizer_and_schedule(tiny,
     monkeypatch.setattr(loop._Run, "train_epoch", interrupted)
     assert main(_argv(tiny, images, tmp_path / "b", 2)) == 130
     monkeypatch.setattr(loop._Run, "train_epoch", real)
+    capsys.readouterr()
     assert main(_argv(tiny, images, tmp_path / "b", 2, "--resume")) == 0
+    said = capsys.readouterr().out
+    assert ("1 x cpu; --pattern 1011 --reaction-time 2ms --activity-loss 0.5 --lr-scale feedback=0.5 --lr-scale "
+            "recurrence=0.2 --tbptt 3 --clip 5.0 --schedule cosine --warmup 2 --optimizer adamw --weight-decay 0.001 "
+            "--precision bf16 --device cpu\n") in said
+    assert "note: --lr-scale recurrence= has no effect: Tiny has no trainable recurrence parameters" in said
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     assert _tensors_equal(a.model, b.model) and _tensors_equal(a.extra["optimizer"], b.extra["optimizer"])
     assert a.extra["schedule"] == b.extra["schedule"] and a.extra["schedule"]["last_epoch"] == 2 * 4  # 4 batches

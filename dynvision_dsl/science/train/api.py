@@ -28,7 +28,7 @@ from .dist import _Dist, _distributed
 from .groups import param_groups
 from .folder import OUTPUTS, _hold_folder, _prepare_folder, _read_run, _same_epoch
 from .loop import _Run
-from .options import Regime, TrainError
+from .options import Regime, TrainError, regime_text
 from .presentation import label_steps, stretch
 from .report import EpochMetrics, _pct
 
@@ -239,6 +239,11 @@ def _announce(job: _Job, run: _Run, dataset: Dataset, resumed: bool) -> None:
         return
     n_params = sum(p.numel() for p in run.model.parameters())
     what = f"resuming {job.out} at epoch {len(run.rows) + 1}" if resumed else f"training into {job.out}"
+    flags = regime_text(job.regime)
     job.echo(f"{what}: {run.model.program.model.name} ({n_params:,} parameters) on {dataset.name}, "
              f"{len(run.train_set)} training / {len(run.test_set)} held-out images, {run.n_batches} batches of "
-             f"{job.batch} per epoch, {run.ctx.world} x {run.ctx.device.type}")
+             f"{job.batch} per epoch, {run.ctx.world} x {run.ctx.device.type}" + (f"; {flags}" if flags else ""))
+    kinds = {g["kind"] for g in param_groups(run.model, run.model.graph, job.lr, {})}
+    for kind in sorted(set(job.regime.lr_scale) - kinds):
+        job.echo(f"note: --lr-scale {kind}= has no effect: {run.model.program.model.name} has no trainable "
+                 f"{kind} parameters")

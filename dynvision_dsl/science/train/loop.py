@@ -27,7 +27,7 @@ from .dist import _Dist
 from .folder import OUTPUTS
 from .losses import _loss
 from .optim import make_optimizer, make_schedule
-from .options import Regime, TrainError
+from .options import Regime, TrainError, regime_text
 from .presentation import label_steps, show, stretch
 from .report import EpochMetrics, _pct, _write_csv, plot_learning_curve
 from .unroll import Unroll
@@ -274,9 +274,10 @@ class _Run:
 
     def title(self) -> str:
         """The learning curve's title: model, spec and data, then the --set values and the settings."""
-        a = self.args
+        a, flags = self.args, regime_text(self.regime)
         return (f"{self.model.program.model.name} ({self.spec.name}) on {a['data']}\n"
-                f"{set_text(self.params)} | --seed {a['seed']} --lr {a['lr']:g} --batch {a['batch']}")
+                f"{set_text(self.params)} | --seed {a['seed']} --lr {a['lr']:g} --batch {a['batch']}" +
+                (f"\n{flags}" if flags else ""))
 
     def write_info(self) -> None:
         write_atomic(self.out / "run.json", json.dumps(self.info, indent=2) + "\n", overwrite=True)

@@ -70,6 +70,20 @@ class Regime:
         return out
 
 
+def regime_text(r: Regime) -> str:
+    """The flags that differ from their defaults, as typed: '--pattern 1011 --tbptt 3' ('' for none)."""
+    default, parts = Regime(), []
+    for name, value in asdict(r).items():
+        if value == getattr(default, name):
+            continue
+        flag = "--" + ("reaction-time" if name == "reaction_ms" else name.replace("_", "-"))
+        if name == "lr_scale":
+            parts += [f"--lr-scale {k}={v:g}" for k, v in sorted(value.items())]
+        else:
+            parts.append(f"{flag} {value:g}ms" if name == "reaction_ms" else f"{flag} {value}")
+    return " ".join(parts)
+
+
 def _problems(r: Regime) -> list[tuple[bool, str]]:
     """(ok, message) for every flag; the first failing one is raised."""
     number = (int, float)
