@@ -189,22 +189,23 @@ class CorNetRT(nn.Module):
             raise ValueError(f"the inputs disagree on (batch, steps): {sizes}")
         return out
 
-    def simulate(self, x, record=(), seed=None):
+    def simulate(self, x, record=(), seed=None, detach_every=0):
         """Run every step on `x` (a tensor, or a dict of the inputs by name). Returns the logits
         (B, T, classes; a dict by readout name when there are several) and, for each name in
         `record` (an area, or `AREA.NAME` for a state or variable), its value per recorded
         step (None while it is silent). With a `seed`, noise() (and dropout) draw from a
         generator seeded with it, so the run is reproducible, and torch's global random state
-        is left as it was."""
+        is left as it was. `detach_every=K` cuts the autograd graph of every state and delay
+        buffer each K steps (truncated backpropagation through time)."""
         if seed is None:
-            return self._simulate(x, record)
+            return self._simulate(x, record, detach_every)
         like = next(iter(x.values())) if isinstance(x, dict) else x
         devices = [like.device] if like.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            return self._simulate(x, record)
+            return self._simulate(x, record, detach_every)
 
-    def _simulate(self, x, record):
+    def _simulate(self, x, record, detach_every):
         frames = self.frames((), x) if isinstance(x, dict) else self.frames((x,))
         like = next(iter(frames.values()))
         batch, steps = like.shape[0], like.shape[1]
@@ -219,6 +220,10 @@ class CorNetRT(nn.Module):
         logits, responses = {name: [] for name in self.readouts}, {name: [] for name in record}
         n_readouts = len(self.readouts)
         for t in range(self.idle + steps):
+            if detach_every and t and t % detach_every == 0:
+                states = {key: None if v is None else v.detach() for key, v in states.items()}
+                history = {key: [None if v is None else v.detach() for v in values]
+                           for key, values in history.items()}
             frame = {name: x[:, t - self.idle] for name, x in frames.items()} if t >= self.idle else blank
             k = self.variant_of[t] if t < len(self.variant_of) else self.steady
             args = []

@@ -1,5 +1,5 @@
 """One rank of test_train.py's DistributedDataParallel check, started by
-`python -m torch.distributed.run`: trains through `dynvision_dsl.train.train`
+`python -m torch.distributed.run`: trains through `dynvision_dsl.science.train.train`
 with the JSON arguments in argv[1] and saves this rank's final weights."""
 import json
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from dynvision_dsl.train import train
+from dynvision_dsl.science.train import train
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from dynvision_dsl import checkpoint
 from dynvision_dsl.cli import main, version
 from dynvision_dsl.model import NonFiniteError
 from dynvision_dsl.stimuli import ImageError, builtin_image, load_image
-from dynvision_dsl.train import train
+from dynvision_dsl.science.train import train
 
 from conftest import ROOT, SPECS
 

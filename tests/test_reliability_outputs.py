@@ -383,7 +383,7 @@ def test_train_force_keeps_the_old_run_when_the_new_one_hits_nan_in_epoch_1(w, c
 
 
 def test_train_force_keeps_the_old_run_on_an_exception_or_ctrl_c_in_epoch_1(w, capsys, monkeypatch):
-    import dynvision_dsl.train as train_mod
+    import dynvision_dsl.science.train.loop as train_mod
 
     argv, before = _fragile_run(w, capsys)
 
@@ -398,7 +398,7 @@ def test_train_force_keeps_the_old_run_on_an_exception_or_ctrl_c_in_epoch_1(w, c
 
 
 def test_train_force_replaces_the_old_run_after_its_first_checkpoint(w, capsys, monkeypatch):
-    import dynvision_dsl.train as train_mod
+    import dynvision_dsl.science.train.loop as train_mod
 
     argv, before = _fragile_run(w, capsys)
     (w / "t" / "notes.txt").write_text("mine")

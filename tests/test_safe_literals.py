@@ -364,7 +364,7 @@ def test_plot_titles_and_graph_labels_are_plain_text(tmp_path):
     """Model names, spec lines (equation labels) and titles are drawn as text, not mathtext."""
     from dynvision_dsl.experiment import PROTOCOLS, ExperimentResult, plot_measure, plot_timecourse
     from dynvision_dsl.plot import draw_graph
-    from dynvision_dsl.train import EpochMetrics, plot_learning_curve
+    from dynvision_dsl.science.train import EpochMetrics, plot_learning_curve
 
     program, _ = build(NAMED.replace("r = relu(r) }", f"r = relu(r)  # {MATHTEXT}\n}}"), file="g.dyn")
     program.graph.graph["name"] = MATHTEXT

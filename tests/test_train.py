@@ -15,7 +15,7 @@ from dynvision_dsl import compile as compile_spec
 from dynvision_dsl.checkpoint import load as load_checkpoint
 from dynvision_dsl.cli import main
 from dynvision_dsl.model import NonFiniteError
-from dynvision_dsl.train import TrainError, train
+from dynvision_dsl.science.train import TrainError, train
 
 from conftest import ROOT
 
@@ -102,9 +102,9 @@ def test_train_learns_and_writes_the_run(tiny, images, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "learning_curve.png", "metrics.csv",
                                                      "run.json"]
     lines = (out / "metrics.csv").read_text().splitlines()
-    assert lines[0] == ("epoch,train_loss,train_acc,test_loss,test_acc,seconds,"
+    assert lines[0] == ("epoch,train_loss,train_acc,activity_loss,test_loss,test_acc,seconds,"
                         "test_acc_step_0,test_acc_step_1,test_acc_step_2,test_acc_step_3")
-    assert len(lines) == 9 and lines[1].split(",")[6] == "" and lines[-1].startswith("8,")
+    assert len(lines) == 9 and lines[1].split(",")[7] == "" and lines[-1].startswith("8,")
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     info = json.loads((out / "run.json").read_text())
     assert info["params"] == {"drop": "0"} and info["args"]["lr"] == 0.05 and info["epochs_done"] == 8

@@ -34,10 +34,12 @@ def test_the_recorded_run_is_present_from_those_steps():
 
 def test_training_loss_starts_at_the_first_frame_when_the_readout_is_present_during_idle():
     """readout_from is negative here; logits[:, readout_from:] would train on the last 3 steps only."""
-    from dynvision_dsl.train import _loss, first_trained_step
+    from dynvision_dsl.science.train.losses import _loss
+    from dynvision_dsl.science.train.presentation import first_trained_step, label_steps
 
     model = dd.compile(SPEC)
     assert first_trained_step(model) == 0
+    steps = label_steps(torch.ones(10, dtype=torch.bool), model.dt, 0.0, first_trained_step(model))
     logits = torch.zeros(2, 10, 2, requires_grad=True)
-    _loss(logits, torch.tensor([0, 1]), first_trained_step(model)).backward()
+    _loss(logits, torch.tensor([0, 1]), steps).backward()
     assert (logits.grad != 0).all()
