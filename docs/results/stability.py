@@ -1,0 +1,196 @@
+"""Why a trained DyRCNNx4 grows without bound, and whether a fix keeps it bounded: the numbers
+of docs/results/stability.md.
+
+    python docs/results/stability.py runs/x4-digits/best.pt [--steps 100] [--json out.json]
+
+Three measurements on the checkpoint's weights, with the spec compiled at `--steps` steps
+(10x the 10 it was trained on by default) and 32 held-out digits:
+
+1. growth: mean |r| per area over time for a digit shown for the training length (10 steps)
+   and then a blank screen, for a blank screen only, and for a digit shown throughout;
+2. spectra: per area, the linear loop r(t) = (1 - a) r(t-1) + a (K r(t-d) + drive) with
+   a = dt/tau and d the recurrence delay in steps. K, the lateral conv, is diagonalised by the
+   2-D Fourier transform on the area's grid: per spatial frequency a C x C matrix. For each
+   eigenvalue lambda of those matrices the loop's growth per step is the largest root |z| of
+   z^d - (1 - a) z^(d-1) - a lambda = 0; rho is the largest, at all frequencies and at the
+   uniform (DC) pattern that positive rectified activity excites most;
+3. lesions: the same growth run with one connection's weights scaled to zero (each lateral
+   recurrence, each skip), naming the connection that drives the growth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from dynvision_dsl import checkpoint as ckpt_mod  # noqa: E402
+from dynvision_dsl.data import load as load_data, split  # noqa: E402
+from dynvision_dsl.pipeline import compile as compile_spec  # noqa: E402
+
+SPEC = ROOT / "specs" / "dyrcnn_x4.dyn"
+MARKS = (10, 20, 30, 50, 100, 200, 500, 1000)
+
+
+def model_for(checkpoint: Path, steps: int, spec: Path = SPEC):
+    """The checkpoint's model compiled for `steps` steps, with its weights."""
+    ckpt = ckpt_mod.load(checkpoint)
+    params = {**ckpt.params, "steps": str(steps)}
+    model = compile_spec(ckpt.spec or spec.read_text(), params, file=str(spec))
+    model.load_state_dict(ckpt.model, strict=True)
+    return model.eval(), ckpt
+
+
+def digits(model, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    data = load_data("digits", tuple(model.input_shape))
+    test = split(data, 0.2, 0)[1]
+    return test.images[:n], test.labels[:n]
+
+
+def courses(model, images: torch.Tensor, on: int | None) -> dict[str, np.ndarray]:
+    """Mean |r| per area and step for the images shown for `on` steps (None: throughout; 0: blank)."""
+    T = model.steps
+    x = images[:, None].expand(-1, T, -1, -1, -1).clone()
+    if on is not None:
+        x[:, on:] = 0
+    with torch.no_grad():
+        _, raw = model.simulate(x, record=list(model.areas))
+    return {a: np.array([0.0 if v is None else float(v.abs().mean()) for v in raw[a]]) for a in model.areas}
+
+
+def loop_roots(lam: np.ndarray, a: float, d: int) -> np.ndarray:
+    """Largest |z| of z^d - (1-a) z^(d-1) - a lam = 0 for each eigenvalue lam."""
+    out = np.empty(lam.shape)
+    for i, value in enumerate(lam.ravel()):
+        coeffs = np.zeros(d + 1, dtype=complex)
+        coeffs[0] = 1
+        coeffs[1] -= 1 - a
+        coeffs[-1] -= a * value
+        out.flat[i] = np.abs(np.roots(coeffs)).max()
+    return out
+
+
+def spectra(model) -> dict[str, dict[str, float]]:
+    """Per area: the lateral conv's spectral radius and norm (all frequencies and DC) and the loop's rho."""
+    state = model.state_dict()
+    out = {}
+    for area in model.areas:
+        key = f"{area}.recurrence.conv.weight"
+        if key not in state:
+            continue
+        K = state[key].double()  # (C, C, k, k)
+        C, _, H, W = (K.shape[0], K.shape[1]) + tuple(model.area_shapes[area][1:])
+        pad = torch.zeros(C, C, H, W, dtype=torch.float64)
+        k = K.shape[-1]
+        for i in range(k):
+            for j in range(k):
+                pad[:, :, (i - k // 2) % H, (j - k // 2) % W] += K[:, :, i, j]
+        F = torch.fft.fft2(pad).permute(2, 3, 0, 1)  # (H, W, C, C): K at each spatial frequency
+        eig = torch.linalg.eigvals(F).numpy()  # (H, W, C)
+        norm = torch.linalg.matrix_norm(F, ord=2).numpy()
+        a, d = _leak_and_delay(model)
+        rho = loop_roots(eig, a, d)
+        out[area] = {"radius": float(np.abs(eig).max()), "radius_dc": float(np.abs(eig[0, 0]).max()),
+                     "norm": float(norm.max()), "norm_dc": float(norm[0, 0]),
+                     "dc_top_real": float(eig[0, 0].real.max()),
+                     "rho": float(rho.max()), "rho_dc": float(rho[0, 0].max()), "a": a, "delay": d}
+    return out
+
+
+def _leak_and_delay(model) -> tuple[float, int]:
+    """a = dt/tau and the lateral delay in steps, d = max(1, round(t_recurrence/dt)), from the params (ms)."""
+    p = model.program.model.params
+    return p["dt"] / p["tau"], max(1, round(p["t_recurrence"] / p["dt"]))
+
+
+def lesion(model, name: str):
+    """Zero every tensor under `name` (a connection's `as` name) in place; return the saved copies."""
+    saved = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(name + ".")}
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if k in saved:
+                v.zero_()
+    return saved
+
+
+def restore(model, saved) -> None:
+    with torch.no_grad():
+        state = model.state_dict()
+        for k, v in saved.items():
+            state[k].copy_(v)
+
+
+def at(course: np.ndarray, marks=MARKS) -> dict[int, float]:
+    return {m: float(course[m - 1]) for m in marks if m <= len(course)}
+
+
+def growth_rate(course: np.ndarray, lo: int, hi: int) -> float:
+    """Mean factor per step of the response between steps lo and hi (1 = flat)."""
+    hi = min(hi, len(course))
+    a, b = course[lo - 1], course[hi - 1]
+    return float((b / a) ** (1 / (hi - lo))) if a > 0 and b > 0 else float("nan")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    model, ckpt = model_for(Path(args.checkpoint), args.steps)
+    images, _ = digits(model)
+    report: dict = {"checkpoint": args.checkpoint, "steps": args.steps, "params": ckpt.params}
+    runs = {"digit_10_then_blank": 10, "blank": 0, "digit_throughout": None}
+    report["growth"] = {}
+    for label, on in runs.items():
+        c = courses(model, images, on)
+        report["growth"][label] = {a: {"at": at(v), "max": float(v.max()), "argmax": int(v.argmax()) + 1,
+                                       "rate_late": growth_rate(v, args.steps // 2, args.steps)}
+                                   for a, v in c.items()}
+    report["spectra"] = spectra(model)
+    names = [f"{a}.recurrence" for a in model.areas] + ["addskip_V4", "addskip_IT"]
+    report["lesions"] = {}
+    for name in names:
+        saved = lesion(model, name)
+        if not saved:
+            continue
+        c = courses(model, images, 10)
+        report["lesions"][name] = {a: {"end": float(v[-1]), "max": float(v.max())} for a, v in c.items()}
+        restore(model, saved)
+    text = json.dumps(report, indent=1)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print_report(report)
+    return 0
+
+
+def print_report(r: dict) -> None:
+    print(f"# {r['checkpoint']} at {r['steps']} steps")
+    for label, areas in r["growth"].items():
+        print(f"\n## growth: {label} (mean |r| at step)")
+        marks = [m for m in MARKS if m <= r["steps"]]
+        print("| area | " + " | ".join(str(m) for m in marks) + " | max (step) | factor/step, 2nd half |")
+        for a, g in areas.items():
+            print(f"| {a} | " + " | ".join(f"{g['at'][m]:.3g}" for m in marks) +
+                  f" | {g['max']:.3g} ({g['argmax']}) | {g['rate_late']:.4f} |")
+    print("\n## spectra of the lateral loops")
+    print("| area | radius K (all / DC) | norm K (all / DC) | top real eig DC | loop rho (all / DC) |")
+    for a, s in r["spectra"].items():
+        print(f"| {a} | {s['radius']:.3f} / {s['radius_dc']:.3f} | {s['norm']:.3f} / {s['norm_dc']:.3f} | "
+              f"{s['dc_top_real']:.3f} | {s['rho']:.4f} / {s['rho_dc']:.4f} |")
+    print("\n## lesions (digit for 10 steps then blank): response at the last step (max)")
+    areas = list(next(iter(r["lesions"].values())).keys()) if r["lesions"] else []
+    print("| lesioned | " + " | ".join(areas) + " |")
+    for name, res in r["lesions"].items():
+        print(f"| {name} | " + " | ".join(f"{res[a]['end']:.3g} ({res[a]['max']:.3g})" for a in areas) + " |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
