@@ -155,3 +155,21 @@ def test_a_sweep_runs_through_snakemake_and_reruns_nothing(tmp_path, monkeypatch
     again = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_every_kind_of_train_option_is_given_again_as_typed():
+    import argparse
+
+    from dynvision_dsl.cli.sweep import _words
+
+    p = argparse.ArgumentParser()
+    acts = {a.dest: a for a in [p.add_argument("--tbptt", type=int), p.add_argument("--augment", action="store_true"),
+                                p.add_argument("--lr-scale", action="append"), p.add_argument("-v", action="count"),
+                                p.add_argument("--amp", action=argparse.BooleanOptionalAction),
+                                p.add_argument("--pair", nargs=2)]}
+    ns = p.parse_args(["--tbptt", "4", "--augment", "--lr-scale", "recurrence=0.2", "--lr-scale", "feedback=0.5",
+                       "-vv", "--no-amp", "--pair", "a b", "c"])
+    words = [w for dest, a in acts.items() for w in _words(a, getattr(ns, dest))]
+    assert words == ["--tbptt", "4", "--augment", "--lr-scale", "recurrence=0.2", "--lr-scale", "feedback=0.5",
+                     "-v", "-v", "--no-amp", "--pair", "a b", "c"]
+    assert p.parse_args(words) == ns

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -47,7 +48,7 @@ def model_for(checkpoint: Path, steps: int, spec: Path = SPEC):
     return model.eval(), ckpt
 
 
-def digits(model, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def digits(model, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     data = load_data("digits", tuple(model.input_shape))
     test = split(data, 0.2, 0)[1]
     return test.images[:n], test.labels[:n]
@@ -78,13 +79,12 @@ def loop_roots(lam: np.ndarray, a: float, d: int) -> np.ndarray:
 
 def spectra(model) -> dict[str, dict[str, float]]:
     """Per area: the lateral conv's spectral radius and norm (all frequencies and DC) and the loop's rho."""
-    state = model.state_dict()
     out = {}
     for area in model.areas:
-        key = f"{area}.recurrence.conv.weight"
-        if key not in state:
+        conv = getattr(getattr(model, area, None), "recurrence", None)
+        if conv is None or not hasattr(conv, "conv"):
             continue
-        K = state[key].double()  # (C, C, k, k)
+        K = conv.conv.weight.detach().double()  # (C, C, k, k), as the loop uses it (after any GainBound)
         C, _, H, W = (K.shape[0], K.shape[1]) + tuple(model.area_shapes[area][1:])
         pad = torch.zeros(C, C, H, W, dtype=torch.float64)
         k = K.shape[-1]
@@ -107,6 +107,43 @@ def _leak_and_delay(model) -> tuple[float, int]:
     """a = dt/tau and the lateral delay in steps, d = max(1, round(t_recurrence/dt)), from the params (ms)."""
     p = model.program.model.params
     return p["dt"] / p["tau"], max(1, round(p["t_recurrence"] / p["dt"]))
+
+
+def active_gains(model, images: torch.Tensor, on: int, at_steps, iters: int = 200) -> dict:
+    """Per area and step: the dominant eigenvalue of the lateral loop restricted to the units that are
+    active (r > 0) at that step, mask * K (ReLU passes exactly those), and the loop's growth per step."""
+    T = model.steps
+    x = images[:, None].expand(-1, T, -1, -1, -1).clone()
+    x[:, on:] = 0
+    with torch.no_grad():
+        _, raw = model.simulate(x, record=list(model.areas))
+    a, d = _leak_and_delay(model)
+    out: dict = {}
+    for area in model.areas:
+        conv = getattr(model, area).recurrence.conv
+        for t in at_steps:
+            state = raw[area][t - 1]
+            if state is None:
+                continue
+            mask = (state > 0).to(state.dtype)
+            lam = _masked_eigenvalue(lambda v: mask * F.conv2d(v, conv.weight, padding=conv.padding), mask, iters)
+            out.setdefault(area, {})[t] = {"active": float(mask.mean()), "lambda": lam,
+                                           "rho": float(loop_roots(np.array([lam]), a, d)[0])}
+    return out
+
+
+def _masked_eigenvalue(apply, mask: torch.Tensor, iters: int) -> float:
+    """The dominant eigenvalue (its real part) of a linear map on the masked units, by power iteration
+    (per image; the largest over the images)."""
+    v = mask * torch.rand_like(mask)
+    lam = torch.zeros(mask.shape[0])
+    with torch.no_grad():
+        for _ in range(iters):
+            w = apply(v)
+            norm = w.flatten(1).norm(dim=1).clamp_min(1e-30)
+            lam = (w * v).flatten(1).sum(1) / v.flatten(1).pow(2).sum(1).clamp_min(1e-30)
+            v = w / norm.view(-1, 1, 1, 1)
+    return float(lam.max())
 
 
 def lesion(model, name: str):
@@ -142,22 +179,27 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--json")
+    p.add_argument("--images", type=int, default=16, help="held-out digits to average over (default 16)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     model, ckpt = model_for(Path(args.checkpoint), args.steps)
-    images, _ = digits(model)
+    images, _ = digits(model, args.images)
     report: dict = {"checkpoint": args.checkpoint, "steps": args.steps, "params": ckpt.params}
     runs = {"digit_10_then_blank": 10, "blank": 0, "digit_throughout": None}
     report["growth"] = {}
     for label, on in runs.items():
+        print(f"... {label}", file=sys.stderr, flush=True)
         c = courses(model, images, on)
         report["growth"][label] = {a: {"at": at(v), "max": float(v.max()), "argmax": int(v.argmax()) + 1,
                                        "rate_late": growth_rate(v, args.steps // 2, args.steps)}
                                    for a, v in c.items()}
     report["spectra"] = spectra(model)
+    marks = [m for m in (10, 30, 50, args.steps) if m <= args.steps]
+    report["active"] = active_gains(model, images[:8], 10, sorted(set(marks)))
     names = [f"{a}.recurrence" for a in model.areas] + ["addskip_V4", "addskip_IT"]
     report["lesions"] = {}
     for name in names:
+        print(f"... lesion {name}", file=sys.stderr, flush=True)
         saved = lesion(model, name)
         if not saved:
             continue
@@ -185,6 +227,10 @@ def print_report(r: dict) -> None:
     for a, s in r["spectra"].items():
         print(f"| {a} | {s['radius']:.3f} / {s['radius_dc']:.3f} | {s['norm']:.3f} / {s['norm_dc']:.3f} | "
               f"{s['dc_top_real']:.3f} | {s['rho']:.4f} / {s['rho_dc']:.4f} |")
+    print("\n## the lateral loop on the active units (digit for 10 steps, then blank): lambda, growth/step")
+    for a, steps in r.get("active", {}).items():
+        print(f"| {a} | " + " | ".join(f"step {t}: {g['active']:.0%} active, lambda {g['lambda']:.3f}, "
+                                       f"rho {g['rho']:.4f}" for t, g in steps.items()) + " |")
     print("\n## lesions (digit for 10 steps then blank): response at the last step (max)")
     areas = list(next(iter(r["lesions"].values())).keys()) if r["lesions"] else []
     print("| lesioned | " + " | ".join(areas) + " |")

@@ -51,14 +51,24 @@ def train_args(args) -> list[str]:
         value = getattr(args, action.dest, None)
         if value is None or value == action.default:
             continue
-        flag = action.option_strings[-1]
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-            words.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            words += [w for v in value for w in (flag, str(v))]
-        else:
-            words += [flag, str(value)]
+        words += _words(action, value)
     return words
+
+
+def _words(action: argparse.Action, value) -> list[str]:
+    """One option's value as the words that give it again."""
+    flag = action.option_strings[-1]
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return [action.option_strings[0] if value else action.option_strings[-1]]
+    if isinstance(action, (argparse._StoreConstAction, argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        return [flag]
+    if isinstance(action, argparse._CountAction):
+        return [flag] * int(value)
+    items = value if isinstance(action, argparse._AppendAction) else [value]
+    out: list[str] = []
+    for item in items:
+        out += [flag, *map(str, item)] if isinstance(item, (list, tuple)) else [flag, str(item)]
+    return out
 
 
 def experiment_args(texts: list[str] | None, protocols: list[str]) -> dict[str, list[str]]:
