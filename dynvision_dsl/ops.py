@@ -299,6 +299,8 @@ def resolve_defaults(op: OpDef, args: dict[str, Any]) -> dict[str, Any]:
             if out[a.name] < (0 if a.name == "padding" else 1):
                 raise OpError(f"{a.name} must be {'>= 0' if a.name == 'padding' else 'positive'}, "
                               f"got {out[a.name]}", arg=a.name)
+    if op.name == "lateral" and not out.get("max_gain"):
+        del out["max_gain"]  # unbounded: the operator reads as before (pictures, tooltips, generated code)
     if op.name == "dropout" and not 0 <= out["p"] < 1:
         raise OpError(f"p must be in [0, 1), got {out['p']}", arg="p")
     return out
