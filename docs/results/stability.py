@@ -39,13 +39,52 @@ SPEC = ROOT / "specs" / "dyrcnn_x4.dyn"
 MARKS = (10, 20, 30, 50, 100, 200, 500, 1000)
 
 
-def model_for(checkpoint: Path, steps: int, spec: Path = SPEC):
-    """The checkpoint's model compiled for `steps` steps, with its weights."""
+def model_for(checkpoint: Path, steps: int, spec: Path = SPEC, bound: float = 0.0):
+    """The checkpoint's model compiled for `steps` steps, with its weights. With `bound`, an unbounded
+    checkpoint's lateral weights go into a model with recurrence_gain=bound (projected onto the bound)."""
     ckpt = ckpt_mod.load(checkpoint)
-    params = {**ckpt.params, "steps": str(steps)}
-    model = compile_spec(ckpt.spec or spec.read_text(), params, file=str(spec))
-    model.load_state_dict(ckpt.model, strict=True)
+    params = {**ckpt.params, "steps": str(steps), **({"recurrence_gain": str(bound)} if bound else {})}
+    text = spec.read_text() if bound or not ckpt.spec else ckpt.spec  # an old checkpoint's spec may lack the param
+    model = compile_spec(text, params, file=str(spec))
+    state = dict(ckpt.model)
+    if bound:
+        for key in [k for k in state if k.endswith(".recurrence.conv.weight")]:
+            state[key.replace(".conv.weight", ".conv.parametrizations.weight.original")] = state.pop(key)
+        state.update({k: v for k, v in model.state_dict().items() if k.endswith(".weight.0.u")})
+    model.load_state_dict(state, strict=True)
+    if bound:
+        _converge(model)
     return model.eval(), ckpt
+
+
+def _converge(model, iters: int = 300) -> None:
+    """Run every GainBound's power iteration to convergence on the weights now loaded."""
+    from torch.nn.utils import parametrize
+
+    with torch.no_grad():
+        for module in model.modules():
+            if not parametrize.is_parametrized(module, "weight"):
+                continue
+            chain = module.parametrizations.weight
+            for bound in chain:
+                # the model's GainBound is the generated module's copy of the class: ask by name
+                if type(bound).__name__ == "GainBound" and bound.u is not None:
+                    for _ in range(iters):
+                        bound._iterate(chain.original)
+
+
+def accuracy(checkpoint: Path, bound: float = 0.0) -> float:
+    """Held-out accuracy at the last of the trained steps (all 359 held-out digits)."""
+    ckpt = ckpt_mod.load(checkpoint)
+    model, _ = model_for(checkpoint, int(ckpt.params.get("steps", 10)), bound=bound)
+    data = load_data("digits", tuple(model.input_shape))
+    test = split(data, 0.2, 0)[1]
+    hits = 0
+    with torch.no_grad():
+        for i in range(0, len(test.images), 64):
+            x = test.images[i:i + 64][:, None].expand(-1, model.steps, -1, -1, -1)
+            hits += int((model(x)[:, -1].argmax(-1) == test.labels[i:i + 64]).sum())
+    return hits / len(test.images)
 
 
 def digits(model, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,12 +218,18 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--json")
+    p.add_argument("--bound", type=float, default=0.0,
+                   help="put an unbounded checkpoint's lateral weights under recurrence_gain=BOUND")
+    p.add_argument("--accuracy", action="store_true", help="also the held-out accuracy at the trained length")
     p.add_argument("--images", type=int, default=16, help="held-out digits to average over (default 16)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
-    model, ckpt = model_for(Path(args.checkpoint), args.steps)
+    model, ckpt = model_for(Path(args.checkpoint), args.steps, bound=args.bound)
     images, _ = digits(model, args.images)
-    report: dict = {"checkpoint": args.checkpoint, "steps": args.steps, "params": ckpt.params}
+    report: dict = {"checkpoint": args.checkpoint, "steps": args.steps, "params": ckpt.params, "bound": args.bound}
+    if args.accuracy:
+        report["accuracy"] = accuracy(Path(args.checkpoint), args.bound)
+        print(f"... held-out accuracy {report['accuracy']:.3f}", file=sys.stderr, flush=True)
     runs = {"digit_10_then_blank": 10, "blank": 0, "digit_throughout": None}
     report["growth"] = {}
     for label, on in runs.items():
@@ -214,7 +259,8 @@ def main(argv=None) -> int:
 
 
 def print_report(r: dict) -> None:
-    print(f"# {r['checkpoint']} at {r['steps']} steps")
+    print(f"# {r['checkpoint']} at {r['steps']} steps" + (f", lateral gains bounded at {r['bound']}" if r["bound"] else "")
+          + (f"; held-out accuracy {100 * r['accuracy']:.1f}%" if "accuracy" in r else ""))
     for label, areas in r["growth"].items():
         print(f"\n## growth: {label} (mean |r| at step)")
         marks = [m for m in MARKS if m <= r["steps"]]
