@@ -63,6 +63,46 @@ class Bias(nn.Module):
         return self.bias
 
 
+class GainBound(nn.Module):
+    """A weight parametrisation that holds a lateral loop's gain at or below `max_gain`:
+    weight * min(1, max_gain / g), g the operator norm of what the weight does to an input of
+    `shape` (C, H, W) (a stride-1 'same' convolution), or |w| for a scalar (`shape` None).
+    g comes from power iteration (one step per use while training, the vector kept in the
+    buffer `u`, so a checkpoint restores it); with g <= max_gain < 1 the leaky loop
+    r <- (1 - a) r + a (K r + drive) stays below |drive| / (1 - max_gain) at any length."""
+
+    def __init__(self, max_gain: float, shape=None, weight=None, padding: int = 0):
+        super().__init__()
+        self.max_gain, self.padding = float(max_gain), padding
+        self.register_buffer("u", None if shape is None else torch.randn(1, *shape))
+        if weight is not None and shape is not None:
+            with torch.no_grad():
+                for _ in range(100):  # start near the top singular vector, so the bound holds from step one
+                    self._iterate(weight)
+
+    def _iterate(self, weight):
+        v = F.conv2d(self.u, weight, padding=self.padding)
+        u = F.conv_transpose2d(v, weight, padding=self.padding)
+        self.u.copy_(u / u.norm().clamp_min(1e-12))
+
+    def forward(self, weight):
+        if self.u is None:
+            gain = weight.abs().max()
+        else:
+            if self.training:
+                with torch.no_grad():
+                    self._iterate(weight)
+            gain = F.conv2d(self.u.clone(), weight, padding=self.padding).norm()
+        return weight * torch.clamp(self.max_gain / gain.clamp_min(1e-12), max=1.0)
+
+
+def bound_gain(module, max_gain: float, shape=None):
+    """`module` with its weight parametrised by GainBound (see there); returns the module."""
+    padding = module.padding[0] if shape is not None else 0
+    bound = GainBound(max_gain, shape, module.weight.detach(), padding)
+    return nn.utils.parametrize.register_parametrization(module, "weight", bound)
+
+
 def sheet_maps(channels: int, height: int, width: int):
     """Index maps between a (C, H, W) layer and its topographic sheet.
 

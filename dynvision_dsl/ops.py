@@ -165,16 +165,24 @@ def _adapt_modules(a, s, o):
 def _lateral_shape(a, s, t):
     _need_map(s, "lateral")
     kind = a["kind"]
+    if a.get("max_gain"):
+        if a["max_gain"] < 0:
+            raise OpError(f"max_gain must be positive (0 = unbounded), got {a['max_gain']}", arg="max_gain")
+        if kind not in ("full", "self"):
+            raise OpError(f"max_gain bounds full and self recurrence, not {kind}", arg="max_gain",
+                          hint="use recurrence full or self, or max_gain=0")
     c = s[0] if kind in ("self", "local", "localdepthwise") else _target_channels(s, t)
     return (c, s[1], s[2])
 
 
 def _lateral_modules(a, s, o):
     kind, k, c = a["kind"], a["k"], s[0]
+    gain = a.get("max_gain") or 0
     if kind == "self":
-        return [("", "SelfRecurrence()")]
+        return [("", f"bound_gain(SelfRecurrence(), {gain!r})" if gain else "SelfRecurrence()")]
     if kind == "full":
-        return [("conv", conv_ctor(c, o[0], k, padding=k // 2))]
+        conv = conv_ctor(c, o[0], k, padding=k // 2)
+        return [("conv", f"bound_gain({conv}, {gain!r}, {tuple(s)!r})" if gain else conv)]
     if kind == "depthpointwise":
         return [("depthwise_conv", conv_ctor(c, c, k, padding=k // 2, groups=c)),
                 ("pointwise_conv", conv_ctor(c, o[0], 1))]
@@ -199,6 +207,8 @@ def _sheet_weights(k: int, shape: Shape) -> int:
 
 def _lateral_weights(a, s, o):
     kind, k, c = a["kind"], a["k"], s[0]
+    if kind == "full" and a.get("max_gain"):
+        return c * o[0] * k * k + o[0] + math.prod(s)  # GainBound's power-iteration vector
     return {"self": 1, "full": c * o[0] * k * k + o[0], "depthpointwise": c * k * k + c * o[0] + c + o[0],
             "pointdepthwise": c * o[0] + o[0] * k * k + 2 * o[0], "local": _sheet_weights(local_kernel(c), s),
             "localdepthwise": _sheet_weights(local_kernel(c), s) + c * k * k + c}.get(kind, 0)
@@ -273,7 +283,8 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("local", (Arg("k", "int", 3),), _map_keep("local"),
           lambda a, s, o: [("", f"LocalSheet({s[0]}, {s[1]}, {s[2]}, {a['k']})")],
           "topographic lateral connection", lambda a, s, o: _sheet_weights(a["k"], s)),
-    OpDef("lateral", (Arg("kind", "enum", required=True, choices=RECURRENCE_KINDS), Arg("k", "int", 3)),
+    OpDef("lateral", (Arg("kind", "enum", required=True, choices=RECURRENCE_KINDS), Arg("k", "int", 3),
+                      Arg("max_gain", "float", 0.0)),
           _lateral_shape, _lateral_modules, "DynVision's recurrence families", _lateral_weights),
     OpDef("flatten", (), lambda a, s, t: (math.prod(s),), doc="flatten to a vector"),
     OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True), Arg("weightnorm", "bool", False),
@@ -301,6 +312,8 @@ def resolve_defaults(op: OpDef, args: dict[str, Any]) -> dict[str, Any]:
             if out[a.name] < (0 if a.name == "padding" else 1):
                 raise OpError(f"{a.name} must be {'>= 0' if a.name == 'padding' else 'positive'}, "
                               f"got {out[a.name]}", arg=a.name)
+    if op.name == "lateral" and not out.get("max_gain"):
+        del out["max_gain"]  # unbounded: the operator reads as before (pictures, tooltips, generated code)
     if op.name == "dropout" and not 0 <= out["p"] < 1:
         raise OpError(f"p must be in [0, 1), got {out['p']}", arg="p")
     return out

@@ -19,7 +19,8 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
 _ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=string_literal)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "fixed_weights", "sheet_maps", "parallel_init", "torch", "nn",
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "fixed_weights", "sheet_maps",
+          "parallel_init", "GainBound", "bound_gain", "torch", "nn",
           "F", "math", "None", "True", "False"}
 
 # Layers at least this large are initialised by layers.parallel_init: the random draw
@@ -47,6 +48,8 @@ def _helpers(ctors: list[str]) -> list[str]:
     out = []
     if "LocalSheet" in used:
         used.add("sheet_maps")
+    if "bound_gain" in used:
+        used.add("GainBound")
     if "LocalSheet" in used or "parallel_init" in used:
         out.insert(0, "import math")
     for name in sorted(used):

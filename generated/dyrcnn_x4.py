@@ -62,27 +62,27 @@ class DyRCNNx4(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # line 55: image -> V1 : conv(3) as V1.conv
+        # line 56: image -> V1 : conv(3) as V1.conv
         _install(self, "V1.conv", nn.Conv2d(3, 36, kernel_size=3, padding=1))
-        # line 56: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        # line 57: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
         _install(self, "V2.conv", nn.Conv2d(36, 64, kernel_size=3, padding=1))
-        # line 57: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        # line 58: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
         _install(self, "V4.conv", nn.Conv2d(64, 121, kernel_size=3, padding=1))
-        # line 58: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        # line 59: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         _install(self, "IT.conv", nn.Conv2d(121, 256, kernel_size=3, stride=2, padding=1))
-        # line 60: V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
+        # line 61: V1 -> V1 : lateral(recurrence, 3, max_gain=recurrence_gain) as V1.recurrence, delay max(t_recurrence, dt)
         _install(self, "V1.recurrence.conv", nn.Conv2d(36, 36, kernel_size=3, padding=1))
-        # line 61: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        # line 62: V2 -> V2 : lateral(recurrence, 3, max_gain=recurrence_gain) as V2.recurrence, delay max(t_recurrence, dt)
         _install(self, "V2.recurrence.conv", nn.Conv2d(64, 64, kernel_size=3, padding=1))
-        # line 62: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        # line 63: V4 -> V4 : lateral(recurrence, 3, max_gain=recurrence_gain) as V4.recurrence, delay max(t_recurrence, dt)
         _install(self, "V4.recurrence.conv", nn.Conv2d(121, 121, kernel_size=3, padding=1))
-        # line 63: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        # line 64: IT -> IT : lateral(recurrence, 3, max_gain=recurrence_gain) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", nn.Conv2d(256, 256, kernel_size=3, padding=1))
-        # line 66: V1 -> V4 : adapt as addskip_V4, delay t_skip
+        # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1))
-        # line 67: V2 -> IT : adapt as addskip_IT, delay t_skip
+        # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1))
-        # line 79: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # line 80: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(256, 10))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -187,135 +187,135 @@ class DyRCNNx4(nn.Module):
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
-        # line 55: image -> V1 : conv(3) as V1.conv
+        # line 56: image -> V1 : conv(3) as V1.conv
         v1_conv = self.V1.conv(x)
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         mul = 0.4 * v1_conv
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu = torch.relu(mul)
-        # line 56: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        # line 57: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
         max_pool2d = F.max_pool2d(relu, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         mul_1 = 0.4 * v2_conv
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_1 = torch.relu(mul_1)
-        # line 57: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        # line 58: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
-        # line 66: V1 -> V4 : adapt as addskip_V4, delay t_skip
+        # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu)
         interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
         add_7 = v4_conv + interpolate
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         mul_2 = 0.4 * add_7
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_2 = torch.relu(mul_2)
-        # line 58: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        # line 59: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
-        # line 67: V2 -> IT : adapt as addskip_IT, delay t_skip
+        # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_1)
         interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
         add_11 = it_conv + interpolate_1
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_3 = torch.relu(mul_3)
-        # line 79: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # line 80: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_2 = getattr(self.classifier, "2")(flatten)
         return (relu, relu_1, relu_2, relu_3, relu, relu_1, relu_2, relu_3, classifier_2)
 
     def _step_1(self, x, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
-        # line 55: image -> V1 : conv(3) as V1.conv
+        # line 56: image -> V1 : conv(3) as V1.conv
         v1_conv = self.V1.conv(x)
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp = torch.lerp(v1_r_prev, v1_conv, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu = torch.relu(lerp)
-        # line 56: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        # line 57: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
         max_pool2d = F.max_pool2d(relu, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp_1 = torch.lerp(v2_r_prev, v2_conv, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_1 = torch.relu(lerp_1)
-        # line 57: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        # line 58: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
-        # line 66: V1 -> V4 : adapt as addskip_V4, delay t_skip
+        # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu)
         interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
         add_7 = v4_conv + interpolate
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_2 = torch.relu(lerp_2)
-        # line 58: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        # line 59: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
-        # line 67: V2 -> IT : adapt as addskip_IT, delay t_skip
+        # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_1)
         interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
         add_11 = it_conv + interpolate_1
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_3 = torch.relu(lerp_3)
-        # line 79: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # line 80: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_2 = getattr(self.classifier, "2")(flatten)
         return (relu, relu_1, relu_2, relu_3, relu, relu_1, relu_2, relu_3, classifier_2)
 
     def _step_2(self, x, v1_d3, v2_d3, v4_d3, it_d3, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
-        # line 55: image -> V1 : conv(3) as V1.conv
+        # line 56: image -> V1 : conv(3) as V1.conv
         v1_conv = self.V1.conv(x)
-        # line 60: V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
+        # line 61: V1 -> V1 : lateral(recurrence, 3, max_gain=recurrence_gain) as V1.recurrence, delay max(t_recurrence, dt)
         v1_recurrence_conv = self.V1.recurrence.conv(v1_d3)
         add = v1_conv + v1_recurrence_conv
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp = torch.lerp(v1_r_prev, add, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu = torch.relu(lerp)
-        # line 56: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        # line 57: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
         max_pool2d = F.max_pool2d(relu, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
-        # line 61: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        # line 62: V2 -> V2 : lateral(recurrence, 3, max_gain=recurrence_gain) as V2.recurrence, delay max(t_recurrence, dt)
         v2_recurrence_conv = self.V2.recurrence.conv(v2_d3)
         add_3 = v2_conv + v2_recurrence_conv
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp_1 = torch.lerp(v2_r_prev, add_3, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_1 = torch.relu(lerp_1)
-        # line 57: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        # line 58: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
-        # line 62: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        # line 63: V4 -> V4 : lateral(recurrence, 3, max_gain=recurrence_gain) as V4.recurrence, delay max(t_recurrence, dt)
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
-        # line 66: V1 -> V4 : adapt as addskip_V4, delay t_skip
+        # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu)
         interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
         add_6 = v4_conv + v4_recurrence_conv
         add_7 = add_6 + interpolate
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_2 = torch.relu(lerp_2)
-        # line 58: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        # line 59: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
-        # line 63: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        # line 64: IT -> IT : lateral(recurrence, 3, max_gain=recurrence_gain) as IT.recurrence, delay max(t_recurrence, dt)
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
-        # line 67: V2 -> IT : adapt as addskip_IT, delay t_skip
+        # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_1)
         interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
         add_10 = it_conv + it_recurrence_conv
         add_11 = add_10 + interpolate_1
-        # line 30: tau * dr/dt = -r + input
+        # line 31: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
-        # line 31: r = relu(r)
+        # line 32: r = relu(r)
         relu_3 = torch.relu(lerp_3)
-        # line 79: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # line 80: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
         classifier_2 = getattr(self.classifier, "2")(flatten)
