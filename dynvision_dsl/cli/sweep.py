@@ -27,8 +27,10 @@ def register(sub):
     s.add_argument("file", nargs="?", help="the .dyn spec")
     s.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
                    help="one variant per value of a param (repeat for a grid: the Cartesian product)")
-    s.add_argument("--experiment", action="append", metavar="PROTOCOL", choices=experiment.PROTOCOLS,
-                   help=f"run this protocol on every trained variant (repeatable): {', '.join(experiment.PROTOCOLS)}")
+    from ..science.experiment.table import PROTOCOLS  # the one protocol table, torch-free
+
+    s.add_argument("--experiment", action="append", metavar="PROTOCOL", choices=tuple(PROTOCOLS),
+                   help=f"run this protocol on every trained variant (repeatable): {', '.join(PROTOCOLS)}")
     s.add_argument("--experiment-args", action="append", metavar="PROTOCOL=FLAGS",
                    help="dynv experiment flags for one protocol, e.g. 'duration=--levels 1,2,4 --n-images 8' "
                         "(repeatable)")
