@@ -7,7 +7,7 @@ import math
 import os
 import re
 
-from . import ir
+from .frontend import ir
 from .diagnostics import Diagnostic, Sink, Span, source_lines
 from .ops import OPERATORS
 

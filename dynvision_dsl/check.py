@@ -14,14 +14,14 @@ from typing import Any, Iterable
 
 import networkx as nx
 
-from . import ir
-from . import syntax as S
+from .frontend import ir
+from .frontend import syntax as S
 from .bounds import MAX_DELAY_STEPS, MAX_STEPS, resource_diagnostics
 from .diagnostics import Diagnostic, DynError, Sink, Span, did_you_mean, unknown
 from .ops import FUNCTIONS, MATH_FUNCTIONS, MODULE_FREE, OPERATORS, OpError, OpSpec, has_channel_map, resolve_defaults
-from .parse import parse_value
+from .frontend.parse import parse_value
 from .util import params as P
-from .values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
+from .frontend.values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err, fmt_quantity, kind_text, source_text
 
 SOLVERS = ("euler", "rk4", "exponential")
 # Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import ir
+from .frontend import ir
 from .diagnostics import source_lines
-from .values import fmt_quantity
+from .frontend.values import fmt_quantity
 
 READOUT = "readout"
 

@@ -11,7 +11,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from . import ir
+from .frontend import ir
 from .check import linear_split
 from .ops import OPERATORS, OpSpec, function_module
 from .passes import REQUIRED, as_map, keep_if_silent, optimise

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .check import check_module
 from .diagnostics import Diagnostic, DynError
 from .graph import READOUT, build_graph
-from .parse import parse
+from .frontend.parse import parse
 from .schedule import build_schedule
 from .util.source import read_spec_text, strip_bom
 

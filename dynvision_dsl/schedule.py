@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from . import ir
+from .frontend import ir
 from .diagnostics import Diagnostic, Sink
 
 StateKey = tuple[str, str]  # (area, variable)

@@ -3,9 +3,9 @@ arguments, units, and how syntax errors read."""
 import pytest
 
 import dynvision_dsl
-from dynvision_dsl import syntax as S
+from dynvision_dsl.frontend import syntax as S
 from dynvision_dsl.check import check_module
-from dynvision_dsl.parse import parse
+from dynvision_dsl.frontend.parse import parse
 
 pytestmark = pytest.mark.frontend
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from dynvision_dsl import ir
+from dynvision_dsl.frontend import ir
 from dynvision_dsl.check import check_module, linear_split
 from dynvision_dsl.cli import main
 from dynvision_dsl.diagnostics import EXCERPT_WIDTH, Span, _excerpt
 from dynvision_dsl.graph import build_graph
-from dynvision_dsl.parse import parse
-from dynvision_dsl.syntax import MAX_NESTING
+from dynvision_dsl.frontend.parse import parse
+from dynvision_dsl.frontend.syntax import MAX_NESTING
 
 HEAD = "model Probe\ntime { dt = 1 ms  steps = 3 }\ninput image [1, 8, 8]\n"  # 3 lines
 TAIL = "image -> A : identity\nreadout A : avgpool | linear(2)\n"

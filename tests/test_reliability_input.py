@@ -14,7 +14,7 @@ from dynvision_dsl import DynError
 from dynvision_dsl.bounds import buffer_bytes, resource_diagnostics, step_bytes, weight_bytes
 from dynvision_dsl.check import check_module
 from dynvision_dsl.cli import main
-from dynvision_dsl.parse import parse
+from dynvision_dsl.frontend.parse import parse
 from dynvision_dsl.schedule import build_schedule
 
 pytestmark = pytest.mark.frontend

@@ -7,7 +7,7 @@ from conftest import ROOT, SHARED, SPECS
 from dynvision_dsl.check import check_module
 from dynvision_dsl.cli import main
 from dynvision_dsl.diagnostics import DynError
-from dynvision_dsl.parse import parse
+from dynvision_dsl.frontend.parse import parse
 from dynvision_dsl.tooling.fmt import _comments, format_source, structure
 
 ALL = SPECS + sorted((ROOT / "tests").rglob("*.dyn")) + sorted((SHARED / "examples").rglob("*.dyn")) + \

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ir
+from ..frontend import ir
 from . import InteropError
 
 SOURCE = "dynvision-dsl"
@@ -390,7 +390,7 @@ class _Names:
 
     def __init__(self):
         from ..check import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES
-        from ..parse import KEYWORDS, RESERVED_UNITS
+        from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 
         self.reserved = set(KEYWORDS) | set(RESERVED_UNITS) | set(GENERATED_ATTRIBUTES) | set(MODULE_ATTRIBUTES)
         self.taken: dict[str, str] = {}

@@ -19,7 +19,7 @@ from functools import lru_cache
 from lark import Lark, Token, Tree
 
 from ..diagnostics import Diagnostic, DynError, Span
-from ..parse import GRAMMAR, parse
+from ..frontend.parse import GRAMMAR, parse
 
 INDENT = "  "
 _BLOCKS = ("area", "dynamics", "time", "top_if", "area_if")

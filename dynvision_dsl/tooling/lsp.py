@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .. import ir
-from .. import syntax as S
+from ..frontend import ir
+from ..frontend import syntax as S
 from ..check import SOLVERS, check_module
 from ..diagnostics import Diagnostic, DynError, Span
 from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
-from ..parse import KEYWORDS, parse
+from ..frontend.parse import KEYWORDS, parse
 from ..schedule import build_schedule
-from ..values import Evaluator, Val, dim_text, err, fmt_quantity, source_text
+from ..frontend.values import Evaluator, Val, dim_text, err, fmt_quantity, source_text
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 

@@ -10,7 +10,7 @@ from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punc
 
 from ..check import SOLVERS
 from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
-from ..parse import KEYWORDS, RESERVED_UNITS
+from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 
 _NAME = r"[A-Za-z_][A-Za-z_0-9]*"
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"

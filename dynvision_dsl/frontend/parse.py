@@ -10,8 +10,8 @@ from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as S
-from .diagnostics import Diagnostic, DynError, Span
-from .util.source import read_spec_text, strip_bom
+from ..diagnostics import Diagnostic, DynError, Span
+from ..util.source import read_spec_text, strip_bom
 
 GRAMMAR = Path(__file__).with_name("dyn.lark")
 RESERVED_UNITS = ("ms", "s")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from .diagnostics import Span
-from .ops import OpSpec
+from ..diagnostics import Span
+from ..ops import OpSpec
 
 
 # ----------------------------------------------------- equation expressions

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import lru_cache
 from typing import Union
 
-from .diagnostics import Diagnostic, Span
+from ..diagnostics import Diagnostic, Span
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import syntax as S
-from .diagnostics import DynError, Diagnostic, Span, source_lines
+from ..diagnostics import DynError, Diagnostic, Span, source_lines
 
 UNIT_SCALE = {"ms": 1.0, "s": 1000.0}  # times are held in ms
 NON_FINITE_NAMES = ("inf", "infinity", "nan")  # not numbers in a spec: every value is finite
@@ -205,7 +205,7 @@ class Evaluator:
     def _call(self, e: S.Call) -> Val:
         name = e.func.name
         if name not in CONST_FUNCTIONS:
-            from .diagnostics import unknown
+            from ..diagnostics import unknown
             raise err(unknown("function", name, list(CONST_FUNCTIONS)) + " in a constant expression", e.func.span)
         if e.kwargs:
             raise err(f"{name}() takes no keyword arguments", e.kwargs[0].name.span)
