@@ -44,6 +44,7 @@ class OpSpec:
     in_shape: Shape
     out_shape: Shape
     span: Any = None
+    name_span: Any = None  # the token that names its module: the `as` name, else the operator's name
 
     @property
     def a(self) -> dict[str, Any]:
@@ -316,8 +317,7 @@ FUNCTIONS: dict[str, FnDef] = {f.name: f for f in [
     FnDef("bias", (Arg("mode", "enum", "channel", choices=BIAS_MODES),), False, "learnable bias"),
 ]}
 
-MATH_FUNCTIONS = {"relu": 1, "tanh": 1, "sigmoid": 1, "exp": 1, "log": 1, "abs": 1, "sign": 1, "sqrt": 1,
-                  "min": 2, "max": 2, "clamp": 3}
+from .functions import MATH_FUNCTIONS  # noqa: E402,F401 (the one function table; re-exported)
 
 
 def function_module(name: str, args: dict, shape: Shape) -> str:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any
 
 from .frontend import syntax as S
-from .check import param_values
+from .frontend.check import param_values
 from .diagnostics import Diagnostic, source_lines
 from .ops import FUNCTIONS, OPERATORS
 from .frontend.parse import parse

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
 
 from .frontend import ir
 from .diagnostics import Diagnostic, Sink
@@ -95,12 +94,7 @@ def area_step_presence(area: ir.Area, ports: dict[str, bool], prev: dict[str, bo
 
 def evaluation_order(model: ir.Model) -> list[str]:
     """Topological over zero-delay connections; declaration order breaks ties."""
-    g = nx.DiGraph()
-    names = list(model.areas)
-    g.add_nodes_from(names)
-    g.add_edges_from((c.source, c.target) for c in model.conns if c.delay_steps == 0 and c.source in model.areas)
-    pos = {n: i for i, n in enumerate(names)}
-    return list(nx.lexicographical_topological_sort(g, key=lambda n: pos[n]))
+    return model.connection_graph().evaluation_order(list(model.areas))
 
 
 def build_schedule(model: ir.Model) -> Schedule:

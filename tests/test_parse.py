@@ -201,7 +201,7 @@ def test_a_syntax_error_reads_file_line_col_error_then_line_and_caret():
     source = "time { dt = 1 ms }\ninput image [1, 16 16]\n"
     diag, exc = syntax_error(source, "specs/bad.dyn")
     lines = diag.format(source).splitlines()
-    assert lines[0] == "specs/bad.dyn:2:20: error: unexpected '16': expected ',' or ']'"
+    assert lines[0] == "specs/bad.dyn:2:20: error[E001]: unexpected '16': expected ',' or ']'"
     assert lines[1] == "  input image [1, 16 16]"
     assert lines[2] == "                     ^~"
     assert str(exc).splitlines()[:3] == lines[:3]

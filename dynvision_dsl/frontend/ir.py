@@ -103,6 +103,7 @@ class Area:
     output: str = "r"
     solver: str = "euler"
     ports: list[str] = field(default_factory=list)  # ports its equations read
+    optional_ports: dict[str, Span] = field(default_factory=dict)  # `port NAME`: silent while unfed
     trainables: dict[str, float] = field(default_factory=dict)  # module path -> initial value
     functions: dict[str, str] = field(default_factory=dict)  # module path -> constructor source
     template: str | None = None
@@ -126,6 +127,7 @@ class Conn:
     span: Span
     label: str
     text: str = ""
+    port_span: Span | None = None  # the port's name in the connection (`fb` of `V2 -> V1.fb`)
 
 
 @dataclass
@@ -161,6 +163,21 @@ class Model:
     params: dict[str, object]  # final param values (numbers in ms for times)
     _into: dict[str, list[Conn]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _into_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _graph: Any = field(default=None, init=False, repr=False, compare=False)
+    _graph_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+
+    def connection_graph(self):
+        """The one connection graph (middle/conngraph.py), built once per list of connections."""
+        if self._graph_key != (id(self.conns), len(self.conns)):
+            from ..middle.conngraph import ConnGraph
+
+            self._graph = ConnGraph.build([self.input.name, *self.areas], self.conns)
+            self._graph_key = (id(self.conns), len(self.conns))
+        return self._graph
+
+    def use_graph(self, graph) -> None:
+        """Take `graph` (built from these connections) as the connection graph."""
+        self._graph, self._graph_key = graph, (id(self.conns), len(self.conns))
 
     def conns_into(self, area: str) -> list[Conn]:
         """The connections into `area`, in declaration order: indexed once (again when `conns`

@@ -98,6 +98,14 @@ class StateDecl:
 
 
 @dataclass(frozen=True)
+class PortDecl:
+    """`port fb`: an optional port, silent while no connection feeds it (LANGUAGE.md §9.1)."""
+
+    var: Ident
+    span: Span
+
+
+@dataclass(frozen=True)
 class OutputStmt:
     var: Ident
     span: Span
@@ -218,7 +226,7 @@ class DynamicsDecl:
 
 Decl = Union[
     ModelDecl, TimeBlock, ParamDecl, InputDecl, Readout, AreaDecl, DynamicsDecl, Connection, If,
-    Ode, Assign, StateDecl, OutputStmt, SolverStmt,
+    Ode, Assign, StateDecl, PortDecl, OutputStmt, SolverStmt,
 ]
 
 
@@ -269,13 +277,13 @@ def nesting_error(decls, limit: int = MAX_NESTING) -> Diagnostic | None:
             found = _deep_operation(node, limit)
             if found is not None:
                 return Diagnostic("error", f"expression nested too deeply (limit {limit})", found.span,
-                                  "split it: compute an inner part as its own param or variable", "syntax")
+                                  "split it: compute an inner part as its own param or variable", "E009")
             continue
         if isinstance(node, If):
             ifs += 1
             if ifs > limit:
                 return Diagnostic("error", f"'if' blocks nested too deeply (limit {limit})", node.span,
-                                  "join conditions with 'and' instead of nesting them", "syntax")
+                                  "join conditions with 'and' instead of nesting them", "E009")
         stack.extend((child, ifs) for child in reversed(_parts(node)))
     return None
 

@@ -389,7 +389,7 @@ class _Names:
     """NIR node names turned into unique `.dyn` identifiers and module paths."""
 
     def __init__(self):
-        from ..check import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES
+        from ..frontend.check import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES
         from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 
         self.reserved = set(KEYWORDS) | set(RESERVED_UNITS) | set(GENERATED_ATTRIBUTES) | set(MODULE_ATTRIBUTES)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import ir
 from ..frontend import syntax as S
-from ..check import SOLVERS, check_module
+from ..frontend.check import SOLVERS, check_module
 from ..diagnostics import Diagnostic, DynError, Span
 from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
 from ..frontend.parse import KEYWORDS, parse

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
 
-from ..check import SOLVERS
+from ..frontend.check import SOLVERS
 from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
 from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 

@@ -1,0 +1,134 @@
+"""The checker's state as one dataclass, shared by every check module, and the small helpers
+they all use (collecting a DynError, quoting source text, float32 limits)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from ...diagnostics import Diagnostic, DynError, Sink, Span
+from .. import ir
+from .. import syntax as S
+from ..values import Val, err, source_text
+
+Override = Any  # str | int | float | bool
+FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
+T = TypeVar("T")
+
+
+@dataclass
+class ParamSlot:
+    """A top-level param: its declaration, value, override, and why it has no value."""
+
+    decl: S.ParamDecl
+    value: Val | None = None
+    override: Val | None = None
+    busy: bool = False
+    error: list[Diagnostic] | None = None  # why it has no value, once evaluated
+
+
+@dataclass
+class Scope:
+    """Names visible to constant expressions: params, template arguments, area params."""
+
+    values: dict[str, Val] = field(default_factory=dict)
+    parent: "Scope | None" = None
+
+    def get(self, name: str) -> Val | None:
+        if name in self.values:
+            return self.values[name]
+        return self.parent.get(name) if self.parent else None
+
+
+@dataclass
+class Context:
+    """Everything one check of a module knows; each check module reads and adds to it."""
+
+    module: S.Module
+    overrides: dict[str, Override]
+    memory: int | None = None  # bytes the model must fit in (None: this machine's RAM)
+    sink: Sink = field(default_factory=Sink)
+    params: dict[str, ParamSlot] = field(default_factory=dict)
+    all_param_names: dict[str, int] = field(default_factory=dict)  # every branch's params -> line
+    all_area_names: dict[str, int] = field(default_factory=dict)
+    area_name_spans: dict[str, Span] = field(default_factory=dict)  # where each area name is first declared
+    dynamics: dict[str, S.DynamicsDecl] = field(default_factory=dict)
+    selected_areas: set[str] = field(default_factory=set)  # this variant's areas, also ones that failed
+    modules: dict[str, Span] = field(default_factory=dict)  # module path -> where it was named
+    broken_targets: set[str] = field(default_factory=set)  # areas fed by a connection that failed its checks
+    fed_ports: set[str] = field(default_factory=set)  # every port name any connection of the spec feeds
+    fed_into: dict[str, set[str]] = field(default_factory=dict)  # area -> ports this variant's connections feed
+    dt: float | None = None  # ms, once the time block is read
+
+    @property
+    def src(self) -> str:
+        return self.module.source
+
+    @property
+    def file(self) -> str:
+        return self.module.file
+
+    def text(self, node) -> str:
+        """The source text of a node."""
+        return source_text(self.src, node.span)
+
+    def text_at(self, span: Span) -> str:
+        return source_text(self.src, span)
+
+    def attempt(self, fn: Callable[[], T], default: T | None = None, record: bool = True) -> T | None:
+        """Run `fn`, turning a DynError into collected diagnostics (or, with record off, into the default)."""
+        try:
+            return fn()
+        except DynError as exc:
+            if record:
+                self.sink.items.extend(exc.diagnostics)
+            return default
+
+
+@dataclass
+class AreaState:
+    """What checking one area has found so far: its scope, states, variables and ports."""
+
+    decl: S.AreaDecl
+    area: ir.Area
+    scope: Scope = field(default_factory=Scope)  # template arguments, then area params (constants)
+    trainable: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (module path, dim)
+    param_spans: dict[str, Span] = field(default_factory=dict)  # the area's own params, where declared
+    states: dict[str, ir.EqExpr | None] = field(default_factory=dict)
+    state_spans: dict[str, Span] = field(default_factory=dict)
+    assigned: set[str] = field(default_factory=set)
+    declared_ports: dict[str, Span] = field(default_factory=dict)  # `port NAME`: optional, silent while unfed
+    ports: list[str] = field(default_factory=list)
+    fn_count: dict[str, int] = field(default_factory=dict)
+    stmts: list = field(default_factory=list)  # the area's statements, template first
+    output_span: Span | None = None
+
+    @property
+    def name(self) -> str:
+        return self.decl.name.name
+
+
+def float32(value: float, text: str, span: Span) -> float:
+    """`value`, if float32 (which the model computes in) holds it; a DynError at `span` otherwise."""
+    if not abs(value) <= FLOAT32_MAX:
+        what = f"is {value:.3g}, beyond" if math.isfinite(value) else "overflows"
+        raise err(f"'{text}' {what} the float32 range the model computes in (about 3.4e38)", span,
+                  "use a smaller value", code="E011")
+    return value
+
+
+def plain(x: float) -> str:
+    """A whole number in digits (1000000, not 1e+06), anything else as %g."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e15 else f"{x:g}"
+
+
+def not_a_number(name: str, span: Span) -> DynError:
+    return err(f"'{name}' is not a number in a spec: every value is finite (there is no inf or nan)", span,
+               "write a large finite number instead, e.g. 1e9", code="E011")
+
+
+def lower_hint(text: str, params: dict, example: str) -> str:
+    """'lower it with --set NAME=...' when `text` is just a param's name, else 'lower it in the spec'."""
+    if text in params:
+        return f"lower it with --set {text}=... ({example})"
+    return f"lower it in the spec ({example})"
