@@ -36,7 +36,8 @@ def test_check_reports_location_and_exits_1(tmp_path, capsys):
 
 def test_check_strict_fails_on_warnings(tmp_path):
     spec = tmp_path / "warn.dyn"
-    spec.write_text(BAD.replace("V1 -> V2 : conv(3)\n", "").replace("relu(input)", "relu(input) + fb"))
+    spec.write_text(BAD.replace("V1 -> V2 : conv(3)\n", "area V2 [2, 8, 8] { port fb  r = relu(fb) }\n"
+                                                       "V2 -> V2.fb : conv(3), delay 1 ms\n"))
     assert main(["check", str(spec)]) == 0
     assert main(["check", "--strict", str(spec)]) == 1
 

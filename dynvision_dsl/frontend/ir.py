@@ -103,7 +103,7 @@ class Area:
     output: str = "r"
     solver: str = "euler"
     ports: list[str] = field(default_factory=list)  # ports its equations read
-    optional_ports: dict[str, Span] = field(default_factory=dict)  # `port NAME`: silent while unfed
+    optional_ports: tuple[str, ...] = ()  # `port NAME`: silent while unfed
     trainables: dict[str, float] = field(default_factory=dict)  # module path -> initial value
     functions: dict[str, str] = field(default_factory=dict)  # module path -> constructor source
     template: str | None = None

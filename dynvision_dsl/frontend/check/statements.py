@@ -69,7 +69,7 @@ def _declare(ctx: Context, st: AreaState) -> None:
     for s in st.stmts:
         if isinstance(s, S.PortDecl):
             ctx.attempt(lambda s=s: _declare_port(ctx, st, s))
-    st.area.optional_ports = dict(st.declared_ports)
+    st.area.optional_ports = tuple(st.declared_ports)
 
 
 def _new_state(ctx: Context, st: AreaState, var: S.Ident) -> None:
