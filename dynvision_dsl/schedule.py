@@ -182,10 +182,12 @@ def _warnings(model: ir.Model, s: Schedule) -> list[Diagnostic]:
     end = model.idle + model.steps
     for name, p in s.present_from.items():
         if p is None or p >= end:
-            sink.warning(f"area {name} is silent for the whole run", model.areas[name].span,
-                         "check that a connection path reaches it within the run's steps")
+            area = model.areas[name]
+            sink.warning(f"area {name} is silent for the whole run", area.name_span or area.span,
+                         "check that a connection path reaches it within the run's steps", code="W002")
     r = s.term_present_from[-1]
     if r is None or r >= end:
         sink.warning(f"the readout is silent for the whole run ({model.steps} steps): its logits are all zero",
-                     model.readout.span, "run more steps or shorten the delays on the way to the readout")
+                     model.readout.span, "run more steps or shorten the delays on the way to the readout",
+                     code="W003")
     return sink.items

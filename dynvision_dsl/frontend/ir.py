@@ -108,6 +108,7 @@ class Area:
     functions: dict[str, str] = field(default_factory=dict)  # module path -> constructor source
     template: str | None = None
     incomplete: bool = False  # a statement failed its checks; skip follow-up port checks
+    name_span: Span | None = None  # the area's name where it is declared
 
     @property
     def shape(self) -> tuple[int, int, int]:

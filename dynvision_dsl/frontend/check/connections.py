@@ -6,12 +6,12 @@ import math
 from typing import Any
 
 from ...bounds import MAX_DELAY_STEPS
-from ...diagnostics import DynError, Span, did_you_mean, unknown
+from ...diagnostics import Diagnostic, DynError, Span, did_you_mean, unknown
 from ...ops import OPERATORS, OpError, OpSpec, resolve_defaults
 from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, err, fmt_quantity, kind_text, source_text
-from .context import Context, lower_hint, plain
+from .context import Context, keyword_span, lower_hint, need_time, plain
 from .params import lookup
 
 
@@ -45,8 +45,8 @@ def delay(ctx: Context, expr: S.Expr | None, dt: float | None) -> tuple[float, i
         return 0.0, 0
     val = Evaluator(ctx.src, lookup(ctx))(expr)
     if val.dim != 1:
-        raise err(f"a delay must be a time, but '{ctx.text(expr)}' is {kind_text(val)}", expr.span,
-                  "write a unit after the number, e.g. 'delay 2 ms'", code="E032")
+        raise need_time(ctx, expr, f"a delay must be a time, but '{ctx.text(expr)}' is {kind_text(val)}",
+                        "write a unit after the number, e.g. 'delay 2 ms'", "a delay")
     if val.v < 0:
         raise err(f"a delay cannot be negative, got {val.describe()}", expr.span, code="E033")
     if dt is None:
@@ -146,7 +146,8 @@ def readout(ctx: Context, decls: list[S.Readout], areas, dt) -> ir.ReadoutSpec |
                        "add e.g. 'readout IT : avgpool | linear(10)'", code="E029")
         return None
     for extra in decls[1:]:
-        ctx.sink.error(f"a second readout (the first is at line {decls[0].span.line})", extra.span, code="E028")
+        ctx.sink.error(f"a second readout (the first is at line {decls[0].span.line})",
+                       keyword_span(extra.span, "readout"), code="E028")
     d = decls[0]
     ok = area_ref(ctx, d.source, areas, None, allow_input=False)
     ops = pipeline_args(ctx, d.pipeline)
@@ -189,7 +190,21 @@ def _arg_value(ctx, ev, a, expr, fname, sig, out, lookup_fn):
         val = lookup_fn(expr.name, expr.span)
     else:
         val = ev(expr)
-    return _typed(a, val, fname, source_text(ctx.src, expr.span), expr.span)
+    try:
+        return _typed(a, val, fname, source_text(ctx.src, expr.span), expr.span)
+    except DynError as exc:
+        raise _at_definition(ctx, exc, expr, f"{a.name} of {fname}()") from None
+
+
+def _at_definition(ctx: Context, exc: DynError, expr: S.Expr, role: str) -> DynError:
+    """An argument that is just a param's name has its wrong value from the param's definition:
+    the error points there and says where the param is used (LANGUAGE.md §9.1)."""
+    if not isinstance(expr, S.Name) or expr.name not in ctx.params:
+        return exc
+    value = ctx.params[expr.name].decl.value
+    use = f"'{expr.name}' is used as {role} at line {expr.span.line}, column {expr.span.col}"
+    return DynError([Diagnostic(d.severity, d.message, value.span, f"{use}; {d.hint}" if d.hint else use, d.code)
+                     for d in exc.diagnostics])
 
 
 _VALUE = object()  # a bare word that names a value, not a choice or a flag

@@ -108,6 +108,30 @@ class AreaState:
         return self.decl.name.name
 
 
+def unitless_definition(ctx: Context, e: S.Expr) -> Span | None:
+    """Where a top-level param is defined by a bare number, when `e` is just its name: a time
+    error there is the definition's (it lacks the unit), not the use's."""
+    if not isinstance(e, S.Name) or e.name not in ctx.params:
+        return None
+    value = ctx.params[e.name].decl.value
+    return value.span if isinstance(value, S.Num) and value.unit is None else None
+
+
+def need_time(ctx: Context, e: S.Expr, message: str, hint: str, role: str) -> DynError:
+    """A 'must be a time' error at `e`, or at the definition of the unit-less param `e` names,
+    noting where it is used."""
+    where = unitless_definition(ctx, e)
+    if where is None:
+        return err(message, e.span, hint, code="E032")
+    return err(message, where, f"write the unit in its definition, e.g. '{ctx.text_at(where)} ms'; "
+                               f"'{e.name}' is used as {role} at line {e.span.line}, column {e.span.col}", code="E032")
+
+
+def keyword_span(span: Span, word: str) -> Span:
+    """The keyword a declaration starts with (`readout` of a second readout line)."""
+    return Span(span.file, span.line, span.col, span.line, span.col + len(word))
+
+
 def float32(value: float, text: str, span: Span) -> float:
     """`value`, if float32 (which the model computes in) holds it; a DynError at `span` otherwise."""
     if not abs(value) <= FLOAT32_MAX:

@@ -87,7 +87,7 @@ def visible_names(ctx: Context, st: AreaState) -> dict[str, int]:
     names.update({k: sp.line for k, sp in st.state_spans.items()})
     names.update({s.var.name: s.var.span.line for s in st.stmts if isinstance(s, (S.Assign, S.Ode))})
     names.update({k: sp.line for k, sp in st.declared_ports.items()})
-    names.update({k: 0 for k in ctx.fed_ports})
+    names.update({k: 0 for k in ctx.fed_ports | ctx.fed_into.get(st.name, set())})
     return names
 
 

@@ -7,7 +7,7 @@ from ...middle.algebra import linear_split
 from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, dim_text, err, fmt_quantity
-from .context import FLOAT32_MAX, AreaState, Context, float32
+from .context import FLOAT32_MAX, AreaState, Context, float32, need_time
 from .equations import expr
 from .templates import flatten, instantiate, lookup_const
 from .time_input import whole
@@ -38,7 +38,8 @@ def build_area(ctx: Context, d: S.AreaDecl) -> ir.Area:
     if len(shape) not in (1, 3):
         raise err(f"area {name} has shape {shape}; write [channels] or [channels, height, width]",
                   _span_of(d.shape, d.name.span), code="E037")
-    st = AreaState(d, ir.Area(name, shape[0], tuple(shape[1:]) if len(shape) == 3 else None, d.span))
+    st = AreaState(d, ir.Area(name, shape[0], tuple(shape[1:]) if len(shape) == 3 else None, d.span,
+                              name_span=d.name.span))
     if d.template is not None:
         st.stmts.extend(instantiate(ctx, st, d.template))
     st.stmts.extend(flatten(ctx, st, d.body))
@@ -143,24 +144,21 @@ def _not_a_time(ctx: Context, st: AreaState, s: S.Ode, cdim: int):
     """The coefficient is no time; a param whose definition lacks the unit is blamed at its definition."""
     message = (f"the coefficient of d{s.var.name}/dt must be a time, but '{ctx.text(s.coef)}' is "
                f"{dim_text(cdim)}")
-    where = _definition(ctx, st, s.coef)
-    if where is not None:
+    role = f"the time constant of d{s.var.name}/dt"
+    local = _local_definition(st, s.coef)
+    if local is not None:
         use = s.coef.span
-        return err(message, where, f"write a unit in its definition, e.g. '{ctx.text_at(where)} ms'; it is used "
-                                   f"as the time constant of d{s.var.name}/dt at line {use.line}, column {use.col}",
+        return err(message, local, f"write the unit in its definition, e.g. '{ctx.text_at(local)} ms'; "
+                                   f"'{s.coef.name}' is used as {role} at line {use.line}, column {use.col}",
                    code="E032")
-    return err(message, s.coef.span, "write e.g. 'tau * dr/dt = ...' with tau in ms", code="E032")
+    return need_time(ctx, s.coef, message, "write e.g. 'tau * dr/dt = ...' with tau in ms", role)
 
 
-def _definition(ctx: Context, st: AreaState, e: S.Expr) -> Span | None:
-    """The value of a param's definition, when `e` is just the name of a param defined by a bare number."""
-    if not isinstance(e, S.Name):
+def _local_definition(st: AreaState, e: S.Expr) -> Span | None:
+    """Where an area param is defined by a bare number, when `e` is just its name."""
+    if not isinstance(e, S.Name) or e.name not in st.param_spans:
         return None
-    decl = None
-    if e.name in st.param_spans:
-        decl = next((p for p in _area_params(st) if p.name.name == e.name), None)
-    elif e.name in ctx.params:
-        decl = ctx.params[e.name].decl
+    decl = next((p for p in _area_params(st) if p.name.name == e.name), None)
     if decl is None or not isinstance(decl.value, S.Num) or decl.value.unit is not None:
         return None
     return decl.value.span

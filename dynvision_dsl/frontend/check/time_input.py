@@ -8,7 +8,7 @@ from ...diagnostics import Span, did_you_mean, unknown
 from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, err, kind_text
-from .context import Context, float32, lower_hint
+from .context import Context, float32, keyword_span, lower_hint, need_time
 from .params import lookup
 
 TIME_ITEMS = ("dt", "steps", "idle")
@@ -17,7 +17,7 @@ TIME_ITEMS = ("dt", "steps", "idle")
 def model_name(ctx: Context, decls: list[S.ModelDecl]) -> str:
     """The model's name: the `model` line's, else one made from the file name."""
     for extra in decls[1:]:
-        ctx.sink.error("a spec has one 'model' line", extra.span, code="E028")
+        ctx.sink.error("a spec has one 'model' line", keyword_span(extra.span, "model"), code="E028")
     if decls:
         name = decls[0].name
         cls = name.name[:1].upper() + name.name[1:]
@@ -48,7 +48,8 @@ def time(ctx: Context, blocks: list[S.TimeBlock]) -> tuple[float | None, int, in
                        "add 'time { dt = 1 ms  steps = 10 }'", code="E029")
         return None, 1, 0
     for extra in blocks[1:]:
-        ctx.sink.error(f"a second time block (the first is at line {blocks[0].span.line})", extra.span, code="E028")
+        ctx.sink.error(f"a second time block (the first is at line {blocks[0].span.line})",
+                       keyword_span(extra.span, "time"), code="E028")
     items, misspelt = _time_items(ctx, blocks[0])
     dt = None
     if "dt" not in items:
@@ -92,8 +93,8 @@ def _time_items(ctx: Context, block: S.TimeBlock) -> tuple[dict[str, S.TimeItem]
 def _dt(ctx: Context, expr: S.Expr) -> float:
     val = Evaluator(ctx.src, lookup(ctx))(expr)
     if val.dim != 1:
-        raise err(f"dt must be a time, but '{ctx.text(expr)}' is {kind_text(val)}", expr.span,
-                  "write a unit after the number, e.g. 'dt = 1 ms'", code="E032")
+        raise need_time(ctx, expr, f"dt must be a time, but '{ctx.text(expr)}' is {kind_text(val)}",
+                        "write a unit after the number, e.g. 'dt = 1 ms'", "dt")
     if val.v <= 0:
         raise err(f"dt must be positive, got {val.describe()}", expr.span, code="E033")
     return float32(float(val.v), ctx.text(expr), expr.span)
@@ -106,7 +107,8 @@ def input_spec(ctx: Context, decls: list[S.InputDecl]) -> ir.InputSpec | None:
                        code="E029")
         return None
     for extra in decls[1:]:
-        ctx.sink.error(f"a second input (the first is at line {decls[0].span.line})", extra.span, code="E028")
+        ctx.sink.error(f"a second input (the first is at line {decls[0].span.line})", keyword_span(extra.span, "input"),
+                       code="E028")
     d = decls[0]
     if len(d.shape) != 3:
         ctx.sink.error(f"the input shape has {len(d.shape)} entries; it needs [channels, height, width]",
