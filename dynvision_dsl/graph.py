@@ -22,7 +22,8 @@ def pipeline_text(ops) -> str:
 
 def build_graph(model: ir.Model) -> nx.MultiDiGraph:
     """Nodes carry shape, dynamics and spans; edges carry delay, pipeline, port and kind."""
-    g = nx.MultiDiGraph(name=model.name, dt=model.dt, steps=model.steps, idle=model.idle)
+    g = model.connection_graph().g.copy()  # the one connection graph, with what drawings show added
+    g.graph.update(name=model.name, dt=model.dt, steps=model.steps, idle=model.idle)
     inp = model.input
     g.add_node(inp.name, role="input", shape=inp.shape, span=inp.span, rank=0)
     for a in model.areas.values():
@@ -32,9 +33,9 @@ def build_graph(model: ir.Model) -> nx.MultiDiGraph:
     r = model.readout
     g.add_node(READOUT, role="readout", shape=(r.classes,), span=r.span)
     for c in model.conns:
-        g.add_edge(c.source, c.target, key=c.index, index=c.index, port=c.port, delay_ms=c.delay_ms,
-                   delay_steps=c.delay_steps, pipeline=pipeline_text(c.ops), ops=c.ops, span=c.span,
-                   label=c.label, kind="")
+        g.edges[c.source, c.target, c.index].update(
+            index=c.index, port=c.port, delay_ms=c.delay_ms, delay_steps=c.delay_steps, pipeline=pipeline_text(c.ops),
+            ops=c.ops, span=c.span, label=c.label, kind="")
     g.add_edge(r.source, READOUT, key=-1, index=-1, port="input", delay_ms=r.delay_ms, delay_steps=r.delay_steps,
                pipeline=pipeline_text(r.ops), ops=r.ops, span=r.span, label=f"{r.source} -> readout", kind="readout")
     _classify(g, inp.name)

@@ -239,3 +239,18 @@ def test_an_unfinished_declaration_at_the_end_is_not_blamed_on_braces():
     diag, _ = syntax_error("image -> V1 : conv(3),")
     assert diag.message == "unexpected end of file: expected 'delay'"
     assert diag.hint is None
+
+
+def test_port_declares_an_optional_port_with_its_span():
+    module = parse(HEAD + "area V1 [4] { port fb  r = relu(input + fb) }\n", "p.dyn")
+    area = next(d for d in module.decls if isinstance(d, S.AreaDecl))
+    port = area.body[0]
+    assert isinstance(port, S.PortDecl) and port.var.name == "fb"
+    assert (port.var.span.line, port.var.span.col, port.var.span.end_col) == (6, 20, 22)
+
+
+def test_port_is_a_reserved_word():
+    with pytest.raises(dynvision_dsl.DynError) as caught:
+        parse(HEAD + "param port = 2\n", "p.dyn")
+    (d,) = caught.value.diagnostics
+    assert d.code == "E004" and d.message == "'port' is a reserved word and cannot name a param"

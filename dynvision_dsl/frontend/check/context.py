@@ -123,7 +123,8 @@ def need_time(ctx: Context, e: S.Expr, message: str, hint: str, role: str) -> Dy
     where = unitless_definition(ctx, e)
     if where is None:
         return err(message, e.span, hint, code="E032")
-    return err(message, where, f"write the unit in its definition, e.g. '{ctx.text_at(where)} ms'; "
+    return err(f"{message} (its definition '{ctx.text_at(where)}' has no unit)", where,
+               f"write the unit in its definition, e.g. '{ctx.text_at(where)} ms'; "
                                f"'{e.name}' is used as {role} at line {e.span.line}, column {e.span.col}", code="E032")
 
 

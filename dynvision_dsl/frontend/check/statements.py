@@ -148,7 +148,8 @@ def _not_a_time(ctx: Context, st: AreaState, s: S.Ode, cdim: int):
     local = _local_definition(st, s.coef)
     if local is not None:
         use = s.coef.span
-        return err(message, local, f"write the unit in its definition, e.g. '{ctx.text_at(local)} ms'; "
+        return err(f"{message} (its definition '{ctx.text_at(local)}' has no unit)", local,
+                   f"write the unit in its definition, e.g. '{ctx.text_at(local)} ms'; "
                                    f"'{s.coef.name}' is used as {role} at line {use.line}, column {use.col}",
                    code="E032")
     return need_time(ctx, s.coef, message, "write e.g. 'tau * dr/dt = ...' with tau in ms", role)
