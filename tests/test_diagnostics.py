@@ -170,3 +170,15 @@ def test_dynv_run_prints_warnings_as_diagnostics(tmp_path, capsys):
         warnings.simplefilter("error", dd.DynWarning)  # the CLI reports them itself, never as Python warnings
         assert main(["run", str(spec), "--out", str(tmp_path / "out")]) == 0
     assert f"{spec}:1:6: warning[W001]: no connection path" in capsys.readouterr().err
+
+
+def test_dynv_check_and_explain_import_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dynvision_dsl.cli import main; main(['check', sys.argv[1]]); main(['explain', 'E052']); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('dynvision_dsl.lower', "
+            "'dynvision_dsl.model'))), file=sys.stderr)")
+    spec = HERE.parent / "specs" / "dyrcnn_x4.dyn"
+    out = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, check=True)
+    assert out.stderr.strip().splitlines()[-1] == "[]"
