@@ -10,7 +10,8 @@ import pytest
 import dynvision_dsl as dd
 from dynvision_dsl.cli import main
 from dynvision_dsl.diagnostics import CATALOGUE, source_lines
-from dynvision_dsl.diagnostics.catalogue import example_params, table, update_reference
+from dynvision_dsl.diagnostics.catalogue import table, update_reference
+from dynvision_dsl.diagnostics.examples import example_params, example_spec
 from dynvision_dsl.util.params import parse_set
 
 pytestmark = pytest.mark.frontend
@@ -23,7 +24,7 @@ NOT_A_SPEC = {"E010"}  # the spec file cannot be read: no spec text shows it (te
 
 def _check(example: str) -> list:
     given = parse_set([f"{k}={v}" for k, v in example_params(example).items()])
-    return dd.check(example, params=given, file="example.dyn")
+    return dd.check(example_spec(example), params=given, file="example.dyn")
 
 
 # ------------------------------------------------------------------ catalogue
@@ -44,6 +45,17 @@ def test_codes_are_well_formed_and_severities_match():
     for code, entry in CATALOGUE.items():
         assert re.fullmatch(r"[EW]\d{3}", code) and entry.code == code
         assert entry.severity == ("error" if code[0] == "E" else "warning")
+
+
+def test_a_fragment_is_completed_into_a_spec():
+    spec = example_spec("tau * dr/dt = -r + input + sigma * noise()")
+    assert spec.splitlines() == ["param tau = 5 ms", "param sigma = 0.3", "time { dt = 1 ms  steps = 10 }",
+                                 "input image [1, 8, 8]", "area V1 [4] {", "  tau * dr/dt = -r + input + sigma * noise()",
+                                 "}", "image -> V1 : conv(3)", "readout V1 : avgpool | linear(2)"]
+    top = example_spec("param gain = 2\narea V2 [4] { r = relu(input) * gain }")
+    assert top.splitlines()[-2:] == ["image -> V2 : conv(3)", "readout V2 : avgpool | linear(2)"]
+    assert example_spec(CATALOGUE["E052"].wrong) == CATALOGUE["E052"].wrong  # complete already
+    assert dd.check(example_spec("r = relu(input)")) == []
 
 
 def test_a_missing_file_gets_the_file_code(tmp_path):

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 from ..diagnostics import CATALOGUE, Code, did_you_mean
+from ..diagnostics.examples import example_params, example_spec
 
 
 def register(sub):
@@ -16,9 +17,10 @@ def register(sub):
 
 def text(entry: Code) -> str:
     """The explanation of one catalogue entry, as `dynv explain` prints it: the wrong example
-    with the first diagnostic it gets, then the fixed one."""
+    (completed to a spec, diagnostics/examples.py) with the diagnostic it gets, then the fixed one."""
     lines = [f"{entry.code}: {entry.title} ({entry.severity})", "", textwrap.fill(entry.explanation, 88)]
     for label, example in (("wrong", entry.wrong), ("fixed", entry.fixed)):
+        example = example_spec(example) if example else ""
         if example:
             lines += ["", f"{label}:", *("    " + ln for ln in _shown(example).rstrip("\n").split("\n"))]
         if example and label == "wrong":
@@ -29,7 +31,6 @@ def text(entry: Code) -> str:
 
 def _first(example: str, code: str) -> str | None:
     """The first line of the diagnostic with `code` that checking the example gives."""
-    from ..diagnostics.catalogue import example_params
     from ..pipeline import check
     from ..util.params import parse_set
 

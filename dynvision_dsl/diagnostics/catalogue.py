@@ -2,13 +2,13 @@
 fixed example. `dynv explain CODE` prints an entry; the language reference lists them all.
 
 Codes are stable: a code is never reused for another rule. E0xx/W0xx are the first
-edition's rules, E1xx/W1xx the second edition's (LANGUAGE.md §9). Every example is a complete
-spec: `wrong` must produce its code and `fixed` must check clean (tests/test_diagnostics.py);
-a line `# with --set NAME=VALUE` checks it with that override.
+edition's rules, E1xx/W1xx the second edition's (LANGUAGE.md §9). An example is a spec or a
+fragment that `examples.example_spec` completes: `wrong` must produce its code and `fixed`
+must check clean (tests/test_diagnostics.py); a line `# with --set NAME=VALUE` checks it with
+that override.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 
@@ -250,12 +250,7 @@ ENTRIES: tuple[Code, ...] = (
 )
 
 CATALOGUE: dict[str, Code] = {entry.code: entry for entry in ENTRIES}
-SET_LINE = re.compile(r"^# with --set (\S+?)=(.*)$", re.M)  # an example's overrides, one a line
 
-
-def example_params(example: str) -> dict[str, str]:
-    """The `--set` overrides an example is checked with (`# with --set NAME=VALUE` lines)."""
-    return {m[1]: m[2].strip() for m in SET_LINE.finditer(example)}
 
 
 TABLE_BEGIN = "<!-- diagnostic codes: generated from dynvision_dsl/diagnostics/catalogue.py -->"

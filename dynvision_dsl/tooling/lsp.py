@@ -188,7 +188,7 @@ def _param_evaluator(a: Analysis) -> Evaluator:
     def lookup(name: str, span: Span) -> Val:
         decls = [s.decl for s in a.symbols.get(name, []) if s.kind == "param"]
         if not decls or name in busy:
-            raise err(f"unknown param '{name}'", span)
+            raise err(f"unknown param '{name}'", span, code="E020")
         busy.add(name)
         try:
             return evaluate(decls[0].value)

@@ -1,0 +1,64 @@
+"""The catalogue's examples as specs to check. An example with a time block is a complete spec;
+any other is a fragment: the body of an area (`tau * dr/dt = -r + input`), top-level
+declarations, or both. A fragment is completed with what it lacks, in this order:
+`param tau = 5 ms` and `param sigma = 0.3` where it reads them, its own top-level lines, the
+time block `time { dt = 1 ms  steps = 10 }`, the input `image [1, 8, 8]`, an area V1
+holding its body lines (fed from `image`), a connection into the first area it declares when
+nothing feeds it, and a readout of that area. A line `# with --set NAME=VALUE` checks the
+example with that override. `dynv explain` prints the completed spec; tests check them all."""
+from __future__ import annotations
+
+import re
+
+SET_LINE = re.compile(r"^# with --set (\S+?)=(.*)$", re.M)  # an example's overrides, one a line
+FRAME_PARAMS = {"tau": "5 ms", "sigma": "0.3"}
+TIME = "time { dt = 1 ms  steps = 10 }"
+INPUT = "input image [1, 8, 8]"
+_TOP = re.compile(r"^\s*(model|time|input|readout|area|dynamics|for|if)\b|^\s*param\b(?!.*\btrainable\b)|->")
+
+
+def example_params(example: str) -> dict[str, str]:
+    """The `--set` overrides an example is checked with (`# with --set NAME=VALUE` lines)."""
+    return {m[1]: m[2].strip() for m in SET_LINE.finditer(example)}
+
+
+def example_spec(example: str) -> str:
+    """`example` as a complete spec (unchanged when it is one already)."""
+    top, body = _split(example)
+    text = "\n".join(top)
+    if re.search(r"^\s*time\b", text, re.M):
+        return example
+    areas = re.findall(r"^\s*area\s+(\w+)", text, re.M)
+    framed = bool(body) or not areas
+    first = "V1" if framed else areas[0]
+    lines = [f"param {n} = {v}" for n, v in FRAME_PARAMS.items() if _reads(example, n) and not _declares(text, body, n)]
+    lines += [*top, TIME]
+    lines += [] if re.search(r"^\s*input\b", text, re.M) else [INPUT]
+    if framed:
+        lines += ["area V1 [4] {", *("  " + b for b in (body or ["r = relu(input)"])), "}"]
+    if not re.search(rf"->\s*{re.escape(first)}\b", text):
+        lines.append(f"image -> {first} : conv(3)")
+    if not re.search(r"^\s*readout\b", text, re.M):
+        lines.append(f"readout {first} : avgpool | linear(2)")
+    return "\n".join(lines) + "\n"
+
+
+def _split(example: str) -> tuple[list[str], list[str]]:
+    """The example's top-level lines (with the lines of a block opened on one) and its body lines."""
+    top, body, depth = [], [], 0
+    for line in example.split("\n"):
+        if not line.strip():
+            continue
+        (top if depth or SET_LINE.match(line) or _TOP.search(line) else body).append(line)
+        depth += line.count("{") - line.count("}")
+    return top, body
+
+
+def _reads(example: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){name}(?![\w])", re.sub(r"#.*", "", example)) is not None
+
+
+def _declares(text: str, body: list[str], name: str) -> bool:
+    """Whether the example gives `name` a value itself (a param, an assignment or a state)."""
+    everything = text + "\n" + "\n".join(body)
+    return re.search(rf"\bparam\s+{name}\b|^\s*(?:state\s+)?{name}\s*=", everything, re.M) is not None
