@@ -124,7 +124,7 @@ def _on_token(message: str, token: str) -> bool:
         return True
     quoted = re.findall(r"(?<![A-Za-z])'([^']+)'", message)
     if quoted:
-        return any(q == token or token in _words(q) or (q in _words(token) and len(words) <= 3) for q in quoted)
+        return any(q == token or token in _words(q) or (q in token and len(token) <= 40) for q in quoted)
     return len(token) <= 40
 
 
