@@ -56,6 +56,7 @@ def test_a_fragment_is_completed_into_a_spec():
     assert top.splitlines()[-2:] == ["image -> V2 : conv(3)", "readout V2 : avgpool | linear(2)"]
     assert example_spec(CATALOGUE["E052"].wrong) == CATALOGUE["E052"].wrong  # complete already
     assert dd.check(example_spec("r = relu(input)")) == []
+    assert dd.check(example_spec("area L1 [4] : leaky()")) == []
 
 
 def test_a_missing_file_gets_the_file_code(tmp_path):

@@ -1,7 +1,8 @@
 """The catalogue's examples as specs to check. An example with a time block is a complete spec;
 any other is a fragment: the body of an area (`tau * dr/dt = -r + input`), top-level
 declarations, or both. A fragment is completed with what it lacks, in this order:
-`param tau = 5 ms` and `param sigma = 0.3` where it reads them, its own top-level lines, the
+`param tau = 5 ms` and `param sigma = 0.3` where it reads them, the template
+`dynamics leaky(tau = 5 ms)` where an area instantiates it, its own top-level lines, the
 time block `time { dt = 1 ms  steps = 10 }`, the input `image [1, 8, 8]`, an area V1
 holding its body lines (fed from `image`), a connection into the first area it declares when
 nothing feeds it, and a readout of that area. A line `# with --set NAME=VALUE` checks the
@@ -12,6 +13,7 @@ import re
 
 SET_LINE = re.compile(r"^# with --set (\S+?)=(.*)$", re.M)  # an example's overrides, one a line
 FRAME_PARAMS = {"tau": "5 ms", "sigma": "0.3"}
+FRAME_DYNAMICS = {"leaky": "dynamics leaky(tau = 5 ms) { tau * dr/dt = -r + input }"}
 TIME = "time { dt = 1 ms  steps = 10 }"
 INPUT = "input image [1, 8, 8]"
 _TOP = re.compile(r"^\s*(model|time|input|readout|area|dynamics|for|if)\b|^\s*param\b(?!.*\btrainable\b)|->")
@@ -32,6 +34,8 @@ def example_spec(example: str) -> str:
     framed = bool(body) or not areas
     first = "V1" if framed else areas[0]
     lines = [f"param {n} = {v}" for n, v in FRAME_PARAMS.items() if _reads(example, n) and not _declares(text, body, n)]
+    lines += [d for n, d in FRAME_DYNAMICS.items() if re.search(rf":\s*{n}\s*\(", text)
+              and not re.search(rf"\bdynamics\s+{n}\b", text)]
     lines += [*top, TIME]
     lines += [] if re.search(r"^\s*input\b", text, re.M) else [INPUT]
     if framed:
