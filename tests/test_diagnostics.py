@@ -57,6 +57,8 @@ def test_a_fragment_is_completed_into_a_spec():
     assert example_spec(CATALOGUE["E052"].wrong) == CATALOGUE["E052"].wrong  # complete already
     assert dd.check(example_spec("r = relu(input)")) == []
     assert dd.check(example_spec("area L1 [4] : leaky()")) == []
+    assert dd.check(example_spec("param tau = 5 ms trainable")) == []  # an area of params gets an ODE
+    assert dd.check(example_spec("V1 -> V2.fb : conv(3), delay 1 ms")) == []  # V2 is declared, reading fb
 
 
 def test_a_missing_file_gets_the_file_code(tmp_path):

@@ -39,9 +39,10 @@ def example_spec(example: str) -> str:
     lines += [*top, TIME]
     lines += [] if re.search(r"^\s*input\b", text, re.M) else [INPUT]
     if framed:
-        lines += ["area V1 [4] {", *("  " + b for b in (body or ["r = relu(input)"])), "}"]
+        lines += ["area V1 [4] {", *("  " + b for b in _with_output(body)), "}"]
     if not re.search(rf"->\s*{re.escape(first)}\b", text):
         lines.append(f"image -> {first} : conv(3)")
+    lines += _missing_areas(text, {*areas, "V1", "image"} if framed else {*areas, "image"})
     if not re.search(r"^\s*readout\b", text, re.M):
         lines.append(f"readout {first} : avgpool | linear(2)")
     return "\n".join(lines) + "\n"
@@ -56,6 +57,28 @@ def _split(example: str) -> tuple[list[str], list[str]]:
         (top if depth or SET_LINE.match(line) or _TOP.search(line) else body).append(line)
         depth += line.count("{") - line.count("}")
     return top, body
+
+
+def _with_output(body: list[str]) -> list[str]:
+    """An area body that computes an output: one of only params gets a leaky ODE (or r = relu(input))."""
+    if any(not re.match(r"\s*param\b", b) for b in body):
+        return body
+    leak = "tau * dr/dt = -r + input" if any(re.match(r"\s*param\s+tau\b", b) for b in body) else "r = relu(input)"
+    return [*body, leak]
+
+
+def _missing_areas(text: str, known: set[str]) -> list[str]:
+    """An area for each name a connection or readout of the example uses but nobody declares; it
+    reads every port the example feeds into it and is fed from the input."""
+    used = re.findall(r"(?:^|->)\s*(\w+)(?:\.\w+)?\s*(?=->|:|,)", text, re.M)
+    used += re.findall(r"^\s*readout\s+(\w+)", text, re.M)
+    out = []
+    for name in dict.fromkeys(used):
+        if name in known or name in ("readout",):
+            continue
+        ports = dict.fromkeys(re.findall(rf"->\s*{name}\.(\w+)", text))
+        out += [f"area {name} [4] {{ r = relu({' + '.join(['input', *ports])}) }}", f"image -> {name} : conv(3)"]
+    return out
 
 
 def _reads(example: str, name: str) -> bool:
