@@ -72,9 +72,11 @@ def _missing_areas(text: str, known: set[str]) -> list[str]:
     reads every port the example feeds into it and is fed from the input."""
     used = re.findall(r"(?:^|->)\s*(\w+)(?:\.\w+)?\s*(?=->|:|,)", text, re.M)
     used += re.findall(r"^\s*readout\s+(\w+)", text, re.M)
+    generated = [re.sub(r"\\\{[^}]*\\\}", r"\\d+", re.escape(n))  # `area L{i}` declares L1, L2, ...
+                 for n in re.findall(r"^\s*area\s+([\w{}+\-* ]+?)\s*\[", text, re.M)]
     out = []
     for name in dict.fromkeys(used):
-        if name in known or name in ("readout",):
+        if name in known or name == "readout" or any(re.fullmatch(g, name) for g in generated):
             continue
         ports = dict.fromkeys(re.findall(rf"->\s*{name}\.(\w+)", text))
         out += [f"area {name} [4] {{ r = relu({' + '.join(['input', *ports])}) }}", f"image -> {name} : conv(3)"]
