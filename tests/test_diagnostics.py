@@ -127,7 +127,9 @@ def _on_token(message: str, token: str) -> bool:
         return True
     quoted = re.findall(r"(?<![A-Za-z])'([^']+)'", message)
     if quoted:
-        return any(q == token or token in _words(q) or (q in token and len(token) <= 40) for q in quoted)
+        generated = re.sub(r"\\\{[^}]*\\\}", r"\\d+", re.escape(token))  # `L{i + 1}` names L2 when i = 1
+        return any(q == token or token in _words(q) or (q in token and len(token) <= 40)
+                   or re.fullmatch(generated, q) for q in quoted)
     return len(token) <= 40
 
 
@@ -150,6 +152,8 @@ def test_the_caret_test_would_catch_an_area_wide_caret():
     message = "port 'fb' of V1 is read but never fed; it stays silent"
     assert not _on_token(message, "area V1 [4] { tau * dr/dt = -r + input + fb }")
     assert _on_token(message, "fb")
+    assert _on_token("area 'L2' is defined twice (for i = 1)", "L{i + 1}")
+    assert not _on_token("area 'L2' is defined twice (for i = 1)", "M{i + 1}")
 
 
 # ------------------------------------------------------- warnings from compile
