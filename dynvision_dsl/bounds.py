@@ -92,7 +92,7 @@ def step_bytes(model: ir.Model) -> int:
     """One step's states, variables, area outputs and connection results, and the logits of every step."""
     numel = 0
     for a in model.areas.values():
-        names = set(a.states) | {s.var for s in a.assigns} | {a.output}
+        names = set(a.states) | {s.var for s in (*a.before_odes, *a.assigns)} | {a.output}
         numel += len(names) * _numel(a.shape)
     for c in model.conns:
         numel += sum(_numel(o.out_shape) for o in c.ops if o.out_shape)

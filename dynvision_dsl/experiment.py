@@ -453,7 +453,7 @@ def _noise(model, images, levels, batch, rec: _Recorder, labels=None, seed: int 
     for snr, run in zip(levels, runs):
         for area in model.areas:
             rec.course(area, snr, "response", run.response[area])
-        rec.course("readout", snr, "accuracy", run.correct, first=first)
+        rec.course("readout", snr, "accuracy", run.correct, first=max(0, first))
         rec.scalar("readout", snr, "accuracy", run.correct[-1])
 
 

@@ -44,7 +44,7 @@ def build_graph(model: ir.Model) -> nx.MultiDiGraph:
 
 def _equations(model: ir.Model, a: ir.Area) -> list[str]:
     lines = source_lines(model.source)
-    spans = [o.span for o in a.odes] + [s.span for s in a.assigns]
+    spans = [s.span for s in a.before_odes] + [o.span for o in a.odes] + [s.span for s in a.assigns]
     return [lines[s.line - 1].strip() for s in spans if 0 < s.line <= len(lines)]
 
 

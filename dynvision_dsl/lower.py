@@ -15,7 +15,8 @@ from .frontend import ir
 from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .ops import OPERATORS, OpSpec, function_module
-from .passes import REQUIRED, as_map, keep_if_silent, optimise
+from .frontend.check.variables import definitions, inline
+from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, phi1
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
 
@@ -101,7 +102,8 @@ def _op_modules(ops: list[OpSpec], line: int, label: str) -> list[ModuleDef]:
 
 
 def _all_applies(a: ir.Area):
-    exprs = [o.rhs for o in a.odes] + [o.coef for o in a.odes if o.coef is not None] + [s.value for s in a.assigns]
+    exprs = [o.rhs for o in a.odes] + [o.coef for o in a.odes if o.coef is not None] + [
+        s.value for s in (*a.before_odes, *a.assigns)]
     for e in exprs:
         for n in ir.walk(e):
             if isinstance(n, ir.Apply):
@@ -126,6 +128,7 @@ class _StepBuilder:
         self.out: dict[str, fx.Node] = {}  # area outputs computed this step
         self._silent: fx.Node | None = None
         self._span = None
+        self._noise_scale = 1.0  # 1/sqrt(dt) inside an ODE's right side: white noise (Euler-Maruyama)
 
     def node(self, op: str, target, args=(), name: str | None = None, span=None) -> fx.Node:
         n = self.g.create_node(op, target, tuple(args), {}, name=name)
@@ -254,19 +257,37 @@ class _StepBuilder:
             self._span = None
         return env
 
+    def _variables(self, area: ir.Area, env: dict) -> None:
+        """Evaluate the variables above the ODEs (§9.2) into `env`, from its states and ports."""
+        for a in area.before_odes:
+            self._span = a.span
+            env[("var", a.var)] = self.expr(a.value, env)
+        self._span = None
+
+    def _rhs(self, o: ir.OdeEq, env: dict):
+        """An ODE's right side; each noise() in it is a white-noise sample, N(0, 1) / sqrt(dt)."""
+        self._span = o.span
+        self._noise_scale = 1.0 / math.sqrt(self.m.dt)
+        try:
+            return self.expr(o.rhs, env)
+        finally:
+            self._noise_scale = 1.0
+
     def _integrate(self, area: ir.Area, env: dict) -> dict[str, object]:
+        self._variables(area, env)  # the first (Euler) evaluation; assignments below the ODEs see it
         if not area.odes:
             return {}
         dt = self.m.dt
         rate_scale = {o.var: (lambda h, o=o: self.fn(operator.truediv, h, self.expr(o.coef, env)) if o.coef is not None else h)
                       for o in area.odes}
         if area.solver == "exponential":
-            return {o.var: self._exponential(o, env) for o in area.odes}
+            defs = definitions(area)  # the split a*X + b sees through the variables to the states
+            return {o.var: self._exponential(o, inline(o.rhs, defs), env) for o in area.odes}
         if area.solver == "euler":
             out = {}
             for o in area.odes:
+                rhs = self._rhs(o, env)
                 self._span = o.span
-                rhs = self.expr(o.rhs, env)
                 out[o.var] = self.fn(operator.add, env[("state", o.var)], self.fn(operator.mul, rate_scale[o.var](dt), rhs))
             self._span = None
             return out
@@ -276,14 +297,15 @@ class _StepBuilder:
         for frac in (0.5, 0.5, 1.0, None):
             k = {}
             for o in area.odes:
-                self._span = o.span
-                k[o.var] = self.expr(o.rhs, stage_env)
+                k[o.var] = self._rhs(o, stage_env)
             ks.append(k)
             if frac is not None:
                 stage_env = dict(env)
                 for o in area.odes:
+                    self._span = o.span
                     stage_env[("state", o.var)] = self.fn(operator.add, env[("state", o.var)],
                                                           self.fn(operator.mul, rate_scale[o.var](dt * frac), k[o.var]))
+                self._variables(area, stage_env)  # re-evaluated from the stage's states
         out = {}
         for o in area.odes:
             self._span = o.span
@@ -294,24 +316,26 @@ class _StepBuilder:
         self._span = None
         return out
 
-    def _exponential(self, o: ir.OdeEq, env: dict):
-        """Exact for a linear leak with held input: X' = a X + b (per unit coef)."""
+    def _exponential(self, o: ir.OdeEq, rhs: ir.EqExpr, env: dict):
+        """Exact for a linear leak with held input, coef * X' = a X + b (per unit a, b, coef):
+        X <- X e^z + (b / coef) dt phi1(z), z = a dt / coef, phi1(z) = (e^z - 1) / z, 1 at z = 0."""
         self._span = o.span
-        a, b = linear_split(o.rhs, o.var)
+        a, b = linear_split(rhs, o.var)
         x = env[("state", o.var)]
         coef = self.expr(o.coef, env) if o.coef is not None else 1.0
         dt = self.m.dt
+        step = self.fn(operator.truediv, dt, coef)  # dt / coef
         if a is None:
-            return self.fn(operator.add, x, self.fn(operator.mul, self.fn(operator.truediv, dt, coef), self.expr(b, env)))
-        lam = self.fn(operator.truediv, self.expr(a, env), coef)
+            return self.fn(operator.add, x, self.fn(operator.mul, step, self.expr(b, env)))
         a_val, c_val = _number(a), _number(o.coef) if o.coef is not None else 1.0
-        if a_val is not None and c_val is not None:
-            decay = math.exp(a_val / c_val * dt)  # a constant leak: the decay factor is a number
+        if a_val is not None and c_val is not None:  # a constant leak: the factors are numbers
+            z = a_val / c_val * dt
+            decay, gain = math.exp(z), dt / c_val * (math.expm1(z) / z if z != 0.0 else 1.0)
         else:
-            decay = self.fn(torch.exp, self.fn(operator.mul, lam, dt))
+            z = self.fn(operator.mul, self.expr(a, env), step)
+            decay, gain = self.fn(torch.exp, z), self.fn(operator.mul, step, self.fn(phi1, z))
         result = self.fn(operator.mul, x, decay)
         if b is not None:
-            gain = self.fn(operator.truediv, self.fn(operator.sub, decay, 1.0), self.fn(operator.mul, lam, coef))
             result = self.fn(operator.add, result, self.fn(operator.mul, self.expr(b, env), gain))
         self._span = None
         return result
@@ -329,6 +353,9 @@ class _StepBuilder:
             return self.node("get_attr", e.path)
         if e.module is not None:
             return self.node("call_module", e.module, tuple(args))
+        if e.fn == "noise":
+            sample = self.fn(noise_sample, self.x, tuple(self.area.shape))
+            return sample if self._noise_scale == 1.0 else self.fn(operator.mul, sample, self._noise_scale)
         if e.fn in _ARITH:
             return self.fn(_ARITH[e.fn], *args)
         if e.fn in _MATH:

@@ -127,10 +127,12 @@ class DynModel(nn.Module):
         """Notebooks show a compiled model as its connectivity drawing."""
         return self.picture().svg()
 
-    def run(self, x: torch.Tensor, record=None, check_finite: bool = True) -> RunResult:
+    def run(self, x: torch.Tensor, record=None, check_finite: bool = True, seed: int | None = None) -> RunResult:
         """Simulate and record area responses (all areas when `record` is None).
         A NaN or inf in a recorded area or the logits raises `NonFiniteError`
-        naming the first (step, area) and the batch item, unless `check_finite` is off."""
+        naming the first (step, area) and the batch item, unless `check_finite` is off.
+        `seed` makes noise() reproducible (the same seed, the same run); without it the
+        samples come from torch's global random state."""
         record = list(self.areas) if record is None else list(record)
         for name in record:
             if name not in self.areas:
@@ -141,7 +143,7 @@ class DynModel(nn.Module):
             error = input_non_finite(x, self.dt)
             if error is not None:
                 raise error
-        logits, raw = self.simulate(x, record)
+        logits, raw = self.simulate(x, record, seed=seed)
         steps = logits.shape[1]
         responses, present = {}, {}
         for name in record:

@@ -11,7 +11,7 @@ from .frontend.check import check_module
 from .diagnostics import Diagnostic, DynError, DynWarning, as_errors
 from .graph import READOUT, build_graph
 from .frontend.parse import parse
-from .schedule import build_schedule
+from .schedule import build_schedule, recorded
 from .util.source import read_spec_text, strip_bom
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def build(source: str | Path, params: dict | None = None, file: str | None = Non
 def _presence(graph, schedule, model) -> None:
     """First present step of every node and connection, counted from step 0 after idle."""
     def rel(step):
-        return None if step is None else step - model.idle
+        return recorded(step, model.idle)
     for area, step in schedule.present_from.items():
         graph.nodes[area]["present_from"] = rel(step)
     graph.nodes[model.input.name]["present_from"] = -model.idle

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .diagnostics import source_lines
 from .functions import TABLE as FUNCTION_TABLE, torch_function
-from .passes import keep_if_silent
+from .passes import PHI1_SMALL, keep_if_silent, noise_sample, phi1
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
 
@@ -95,6 +95,13 @@ def _expr(node: fx.Node, names: dict) -> str:
         return f"F.interpolate({args[0]}, size={args[1]}, mode=\"nearest\")"
     if target is torch.clamp and len(args) == 3 and node.args[1] is None:
         return f"torch.clamp({args[0]}, max={args[2]})"
+    if target is noise_sample:
+        like, shape = args[0], [_arg(d, names) for d in node.args[1]]
+        return f"torch.randn(({like}.size(0), {', '.join(shape)}), dtype={like}.dtype, device={like}.device)"
+    if target is phi1:
+        z = args[0]
+        return (f"torch.where({z}.abs() < {PHI1_SMALL!r}, 1.0 + 0.5 * {z}, "
+                f"torch.expm1({z}) / torch.where({z}.abs() < {PHI1_SMALL!r}, 1.0, {z}))")
     if target is keep_if_silent:
         raise ValueError("keep_if_silent must be resolved by the drop_silent pass before printing")
     return f"{_NAMES[target]}({', '.join(args)})"

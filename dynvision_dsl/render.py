@@ -10,6 +10,7 @@ import jinja2
 from . import layers
 from .diagnostics import source_lines
 from .lower import Program, read_name, state_name
+from .schedule import recorded
 from .pycode import comment_text, docstring_text, spec_line, string_literal
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
@@ -79,8 +80,8 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("outputs", repr({a: m.areas[a].output for a in areas})),
         ("state_slots", repr(state_slots)),
         ("buffer_len", repr(buffer_len)),
-        ("present_from", repr({a: s.present_from[a] for a in areas})),
-        ("readout_from", repr(None if s.term_present_from[-1] is None else s.term_present_from[-1] - m.idle)),
+        ("present_from", repr({a: recorded(s.present_from[a], m.idle) for a in areas})),
+        ("readout_from", repr(recorded(s.term_present_from[-1], m.idle))),
         ("step_names", repr(tuple(st.name for st in program.steps))),
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),

@@ -34,7 +34,8 @@ class Schedule:
     reads: list[Read]
     state_keys: list[StateKey]
     buffer_len: dict[str, int]
-    present_from: dict[str, int | None]  # internal step from which each area's output is present
+    present_from: dict[str, int | None]  # internal step (idle included) from which each area's output is present;
+    # users see it through `recorded`
     term_present_from: dict[int, int | None]  # per connection index; -1 for the readout
     variants: list[StepKey]
     variant_of: list[int]  # per internal step up to the warm-up's end
@@ -51,6 +52,13 @@ class Schedule:
         return p is not None and t >= p
 
 
+def recorded(step: int | None, idle: int) -> int | None:
+    """An internal step (idle steps first) as the user counts it: recorded steps from 0, idle
+    steps negative, None for never. The one convention of `model.present_from`,
+    `model.readout_from` and the graph's `present_from`."""
+    return None if step is None else step - idle
+
+
 def presence(expr: ir.EqExpr, env: dict[tuple[str, str], bool]) -> bool:
     """Silence rules: a sum is present if any term is; anything else needs all operands."""
     return ir.fold(expr, lambda e, args: _present(e, args, env))
@@ -64,13 +72,22 @@ def _present(e: ir.EqExpr, args: list[bool], env: dict[tuple[str, str], bool]) -
     return any(args) if e.fn in ("add", "sub") else all(args)
 
 
+def variables_presence(area: ir.Area, env: dict) -> None:
+    """Presence of the variables above the ODEs (§9.2), in order, from `env`'s states and ports."""
+    for a in area.before_odes:
+        env[("var", a.var)] = presence(a.value, env)
+
+
 def integrate_presence(area: ir.Area, env: dict) -> dict[str, bool]:
-    """Presence of each state after the solver step (before assignments)."""
+    """Presence of each state after the solver step (before assignments); `env` gains the
+    variables above the ODEs as the step's first evaluation sees them."""
     prev = {v: env[("state", v)] for v in area.states}
     stages = 4 if area.solver == "rk4" else 1
     out = dict(prev)
+    variables_presence(area, env)
     cur = dict(env)
     for _ in range(stages):
+        variables_presence(area, cur)
         rates = {o.var: presence(o.rhs, cur) for o in area.odes}
         for v, p in rates.items():
             out[v] = out[v] or p

@@ -125,6 +125,12 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (1 << 63))
 
 
+def first_trained_step(model) -> int:
+    """The first recorded step the loss sees: where the readout is present, or step 0 when it
+    is present already during idle (`readout_from` is then negative, and no slice may use it)."""
+    return max(0, int(model.readout_from))
+
+
 def _loss(logits: torch.Tensor, labels: torch.Tensor, first: int, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy at every step from `first` on (the readout's silent steps are left
     out); 'mean' averages over steps and images, 'sum' sums images of per-image means."""
@@ -237,7 +243,7 @@ class _Run:
     final: Path | None = None  # the run folder while `out` is a staging folder (see stage)
 
     def __post_init__(self) -> None:
-        self.first = int(self.model.readout_from)
+        self.first = first_trained_step(self.model)
         self.batch = int(self.args["batch"])
         self.n_batches = len(self.train_set) // self.batch
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(self.args["lr"]))

@@ -86,9 +86,19 @@ class AdaptiveX4(nn.Module):
     def forward(self, x):
         return self.simulate(x)[0]
 
-    def simulate(self, x, record=()):
+    def simulate(self, x, record=(), seed=None):
         """Run every step. Returns logits (B, T, classes) and, for each area in
-        `record`, its output per recorded step (None while it is silent)."""
+        `record`, its output per recorded step (None while it is silent). With a
+        `seed`, noise() (and dropout) draw from a generator seeded with it, so the
+        run is reproducible, and torch's global random state is left as it was."""
+        if seed is None:
+            return self._simulate(x, record)
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return self._simulate(x, record)
+
+    def _simulate(self, x, record):
         if x.dim() == 4:
             x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
         if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:

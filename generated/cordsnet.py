@@ -54,7 +54,7 @@ class CordsNet(nn.Module):
     outputs = {'layer0': 'r', 'layer1': 'r', 'layer2_in': 'r', 'layer2': 'r', 'layer3_in': 'r', 'layer3': 'r', 'layer4_in': 'r', 'layer4': 'r', 'layer5_in': 'r', 'layer5': 'r', 'layer6_in': 'r', 'layer6': 'r', 'layer7_in': 'r', 'layer7': 'r', 'layer8_in': 'r', 'layer8': 'r', 'out': 'r'}
     state_slots = (('layer1', 'r', None), ('layer2', 'r', None), ('layer3', 'r', None), ('layer4', 'r', None), ('layer5', 'r', None), ('layer6', 'r', None), ('layer7', 'r', None), ('layer8', 'r', None))
     buffer_len = {'layer1': 1, 'layer2': 1, 'layer3': 1, 'layer4': 1, 'layer5': 1, 'layer6': 1, 'layer7': 1, 'layer8': 1}
-    present_from = {'layer0': 0, 'layer1': 0, 'layer2_in': 0, 'layer2': 0, 'layer3_in': 1, 'layer3': 0, 'layer4_in': 1, 'layer4': 0, 'layer5_in': 1, 'layer5': 0, 'layer6_in': 1, 'layer6': 0, 'layer7_in': 1, 'layer7': 0, 'layer8_in': 1, 'layer8': 0, 'out': 0}
+    present_from = {'layer0': -100, 'layer1': -100, 'layer2_in': -100, 'layer2': -100, 'layer3_in': -99, 'layer3': -100, 'layer4_in': -99, 'layer4': -100, 'layer5_in': -99, 'layer5': -100, 'layer6_in': -99, 'layer6': -100, 'layer7_in': -99, 'layer7': -100, 'layer8_in': -99, 'layer8': -100, 'out': -100}
     readout_from = -100
     step_names = ('_step_0', '_step_1')
     step_inputs = (
@@ -133,9 +133,19 @@ class CordsNet(nn.Module):
     def forward(self, x):
         return self.simulate(x)[0]
 
-    def simulate(self, x, record=()):
+    def simulate(self, x, record=(), seed=None):
         """Run every step. Returns logits (B, T, classes) and, for each area in
-        `record`, its output per recorded step (None while it is silent)."""
+        `record`, its output per recorded step (None while it is silent). With a
+        `seed`, noise() (and dropout) draw from a generator seeded with it, so the
+        run is reproducible, and torch's global random state is left as it was."""
+        if seed is None:
+            return self._simulate(x, record)
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return self._simulate(x, record)
+
+    def _simulate(self, x, record):
         if x.dim() == 4:
             x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
         if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:

@@ -20,7 +20,8 @@ def register(sub):
     s.add_argument("--partial-weights", action="store_true",
                    help="load only the tensors of --weights that fit (by name and shape); the rest stay seeded")
     s.add_argument("--out", help="output folder (default: runs/SPEC)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the run's noise() samples (default 0): "
+                   "the same seed gives the same responses")
     s.add_argument("--force", action="store_true", help="replace existing outputs")
     return s
 
@@ -58,7 +59,7 @@ def run(args) -> int:
         c, h, w = model.input_shape
         image = load_image(args.image, c, h, w) if args.image else builtin_image(c, h, w)
         with torch.no_grad():
-            result = model.run(image.unsqueeze(0))
+            result = model.run(image.unsqueeze(0), seed=args.seed)
         print_table(model, result)
         write_outputs(args, path, model, result, targets)
     print(f"wrote {targets[0]} and {targets[1]} ({targets[2].name}: where they came from)")

@@ -180,9 +180,6 @@ ENTRIES: tuple[Code, ...] = (
          "exactly; it needs the right side linear in the state.",
          _spec(top="param tau = 5 ms", area="tau * dr/dt = -r * r + input  solver exponential"),
          _spec(top="param tau = 5 ms", area="tau * dr/dt = -r + input  solver exponential")),
-    Code("E049", "used before it is assigned", "An equation reads a variable that is assigned further down (or, "
-         "in an ODE, at all); a state keeps a previous value.",
-         _spec(area="r = relu(input) + g  g = 2"), _spec(area="g = 2  r = relu(input) + g")),
     Code("E050", "no output", "An area's output is 'r' unless 'output NAME' names another variable or state.",
          _spec(area="x = relu(input)"), _spec(area="x = relu(input)  output x")),
     Code("E051", "groupnorm groups that do not divide the channels", "groupnorm(x, g) needs g to divide the "
@@ -244,6 +241,68 @@ ENTRIES: tuple[Code, ...] = (
     # --- generators, time, reductions, smaller gaps (E110-E129, W110-W119) ---
     # --- end generators
     # --- variables before ODEs, noise, solvers (E130-E149, W130-W139) --------
+    Code("E130", "an assignment between two ODEs",
+         "Assignments above an area's ODEs are variables the ODEs read (re-evaluated at every solver "
+         "stage); assignments below them run after the step. One between two ODEs would be both.",
+         "tau * da/dt = -a + input\ng = relu(a)\ntau * dr/dt = -r + g",
+         "g = relu(a)\ntau * da/dt = -a + input\ntau * dr/dt = -r + g"),
+    Code("E131", "a state assigned above the ODEs",
+         "An assignment above the ODEs defines an algebraic variable; a state is integrated by them. "
+         "Overwrite a state below the ODEs, after the step.",
+         "r = relu(r)\ntau * dr/dt = -r + input",
+         "tau * dr/dt = -r + input\nr = relu(r)"),
+    Code("E132", "a variable the ODEs read, assigned again below them",
+         "A variable above the ODEs has one meaning during the step; a second assignment below them "
+         "would change it after the step under the same name.",
+         "g = 1 + relu(input)\ntau * dr/dt = -r + input * g\ng = 2 * r",
+         "g = 1 + relu(input)\ntau * dr/dt = -r + input * g\nh = 2 * r"),
+    Code("E133", "a variable above the ODEs reads one assigned later",
+         "The variables above the ODEs are evaluated in the order written, from the states and the "
+         "held ports; one cannot read a variable assigned after it.",
+         "g = 1 + h\ntau * dr/dt = -r + input * g\nh = relu(r)",
+         "h = relu(r)\ng = 1 + h\ntau * dr/dt = -r + input * g"),
+    Code("E134", "an ODE reads a variable assigned below it",
+         "The ODEs are integrated before the assignments below them run, so they cannot read those. "
+         "Move the assignment above the ODEs (a variable they read, re-evaluated at every stage) or "
+         "declare a state to read its previous value.",
+         "tau * dr/dt = -r + input * h\nh = relu(r)",
+         'h = 1 + relu(r)\ntau * dr/dt = -r + input * h'),
+    Code("E135", "a variable read before it is assigned",
+         "Assignments run in the order written; a variable cannot be read above its assignment. "
+         "Declare a state to read the previous step's value.",
+         "r = relu(x)\nx = 2 * input",
+         "x = 2 * input\nr = relu(x)"),
+    Code("E136", "noise() with arguments",
+         "noise() is a standard-normal sample and takes no arguments; scale it by a factor.",
+         "tau * dr/dt = -r + input + noise(sigma)",
+         "tau * dr/dt = -r + input + sigma * noise()"),
+    Code("E137", "noise() where a constant is needed",
+         "Params, delays, operator arguments, conditions and the time block are constants; noise() is a "
+         "fresh sample at every step, so it belongs in an area's equations.",
+         "param sigma = noise()",
+         "param sigma = 0.3\narea V1 [4] { tau * dr/dt = -r + input + sigma * noise() }"),
+    Code("E138", "noise() in a variable the ODEs read",
+         "A variable above the ODEs is re-evaluated wherever the right-hand sides are; a sample in it "
+         "would have no defined scale per step. Write the noise term in the ODE (white noise, "
+         "Euler–Maruyama) or assign it below the ODEs (a plain sample).",
+         "g = sigma * noise()\ntau * dr/dt = -r + input + g",
+         "tau * dr/dt = -r + input + sigma * noise()"),
+    Code("E139", "noise() in a time constant",
+         "A time constant is a positive time; noise belongs in the right-hand side (reachable with "
+         "a parenthesised coefficient).",
+         "(tau + noise() * 1 ms) * dr/dt = -r + input",
+         "tau * dr/dt = -r + input + sigma * noise()"),
+    Code("E140", "noise() with the rk4 or exponential solver",
+         "noise() in an ODE is white noise, integrated by Euler–Maruyama (the noise term scaled by "
+         "sqrt(dt)/tau). rk4 and the exponential solver assume a smooth right-hand side held over the "
+         "step, which white noise is not: use solver euler.",
+         "solver rk4\ntau * dr/dt = -r + input + sigma * noise()",
+         "solver euler\ntau * dr/dt = -r + input + sigma * noise()"),
+    Code("E141", "noise() inside a nonlinearity in an ODE",
+         "Euler–Maruyama needs the right-hand side affine in its noise terms (f + g * noise()); a "
+         "function of white noise, or a product of two noisy factors, has no meaning there.",
+         "tau * dr/dt = -r + input + relu(sigma * noise())",
+         "tau * dr/dt = -r + input + sigma * noise()"),
     # --- end variables
     # --- several inputs and readouts, state links, bounded params (E150-E169, W150-W159)
     # --- end inputs

@@ -99,7 +99,10 @@ class Area:
     span: Span
     states: dict[str, EqExpr | None] = field(default_factory=dict)  # init value or None: silent start
     odes: list[OdeEq] = field(default_factory=list)
-    assigns: list[AssignEq] = field(default_factory=list)
+    assigns: list[AssignEq] = field(default_factory=list)  # below the ODEs: run after the step
+    # above the ODEs (LANGUAGE.md §9.2): algebraic variables the ODEs read, re-evaluated
+    # wherever the right-hand sides are (each RK4 stage), from the stage's states and held ports
+    before_odes: list[AssignEq] = field(default_factory=list)
     output: str = "r"
     solver: str = "euler"
     ports: list[str] = field(default_factory=list)  # ports its equations read

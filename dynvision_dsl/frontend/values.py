@@ -202,6 +202,9 @@ class Evaluator:
 
     def _call(self, e: S.Call) -> Val:
         name = e.func.name
+        if name == "noise":
+            from .check.noise import in_constant
+            raise in_constant(e)
         if name not in CONST_FUNCTIONS:
             from ..diagnostics import unknown
             raise err(unknown("function", name, list(CONST_FUNCTIONS)) + " in a constant expression", e.func.span, code="E018")

@@ -109,6 +109,8 @@ def _stage_problem(area: ir.Area) -> str | None:
         return "it has no ODE and is not a pointwise function of its input"
     for eq in area.assigns:
         for n in ir.walk(eq.value):
+            if isinstance(n, ir.Apply) and n.fn == "noise":
+                return "it has no ODE and uses noise(), which NIR has no node for"
             if isinstance(n, ir.Apply) and n.module:
                 return f"it has no ODE and uses {n.fn}() (a learnable function NIR has no node for)"
             if isinstance(n, ir.ParamRef):
@@ -131,6 +133,11 @@ def leak_of(area: ir.Area, model) -> Leak:
     def fail(why: str):
         raise InteropError(f"area {area.name}: {why}; NIR's LI (tau dv/dt = v_leak - v + R I) cannot express it")
 
+    if area.before_odes:
+        fail(f"its ODE reads the variable(s) {', '.join(e.var for e in area.before_odes)} assigned above it")
+    if any(isinstance(n, ir.Apply) and n.fn == "noise" for e in (*area.odes, *area.assigns)
+           for n in ir.walk(e.rhs if isinstance(e, ir.OdeEq) else e.value)):
+        fail("it uses noise(), which NIR has no node for")
     if len(area.odes) != 1:
         fail(f"it has {len(area.odes)} ODEs (NIR's LI has one state)" if area.odes else _stage_problem(area))
     ode = area.odes[0]

@@ -165,7 +165,7 @@ def _hover_area(a: Analysis, name: str) -> str:
     when = "never present" if step is None else f"present from step {step} ({fmt_quantity(step * a.model.dt, 1)})"
     lines = [f"**area** `{name}` `[{dims}]`, {when}",
              f"dynamics: {area.template or 'its own body'}, solver {area.solver}, output `{area.output}`"]
-    eqs = [source_text(a.source, e.span) for e in (*area.odes, *area.assigns)]
+    eqs = [source_text(a.source, e.span) for e in (*area.before_odes, *area.odes, *area.assigns)]
     return "\n\n".join(lines) + ("\n\n```dyn\n" + "\n".join(eqs) + "\n```" if eqs else "")
 
 

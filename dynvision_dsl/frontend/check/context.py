@@ -101,6 +101,9 @@ class AreaState:
     ports: list[str] = field(default_factory=list)
     fn_count: dict[str, int] = field(default_factory=dict)
     stmts: list = field(default_factory=list)  # the area's statements, template first
+    pre: set[int] = field(default_factory=set)  # ids of the assignments above the ODEs (§9.2)
+    pre_names: set[str] = field(default_factory=set)  # the variables they assign
+    in_pre: bool = False  # checking an assignment above the ODEs
     output_span: Span | None = None
 
     @property

@@ -12,6 +12,7 @@ from ...ops import FUNCTIONS, OPERATORS
 from .. import ir
 from .. import syntax as S
 from ..values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err
+from . import noise as noise_rules, variables
 from .connections import bind_args
 from .context import AreaState, Context, float32, not_a_number
 from .params import param_value
@@ -60,11 +61,10 @@ def name(ctx: Context, st: AreaState, e: S.Name, in_ode: bool) -> Typed:
     if n in ctx.params:
         val = param_value(ctx, n, e.span)
         return _const(ctx, val, e), val.dim
+    if in_ode and n in st.pre_names:  # a variable above the ODEs whose own check failed
+        return ir.Ref("var", n, e.span), 0
     if any(isinstance(s, S.Assign) and s.var.name == n for s in st.stmts):
-        where = "the differential equations are integrated before the assignments run" if in_ode else \
-            "it is assigned further down"
-        raise err(f"'{n}' is used before it is assigned ({where})", e.span,
-                  f"declare it as a state ('state {n} = 0') to read its previous value", code="E049")
+        raise variables.read_before_assigned(n, e.span, in_ode, not in_ode and st.in_pre)
     if n in ctx.all_param_names:
         raise err(f"param '{n}' is not defined in this variant", e.span, code="E021")
     if n.lower() in NON_FINITE_NAMES:
@@ -163,7 +163,9 @@ def _call(ctx: Context, st: AreaState, e: S.Call, in_ode: bool) -> Typed:
         return _math(ctx, st, e, in_ode)
     if n in FUNCTIONS:
         return _learnable(ctx, st, e, in_ode)
-    cands = list(MATH_FUNCTIONS) + list(FUNCTIONS)
+    if n == noise_rules.NAME:
+        return noise_rules.call(e)
+    cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + [noise_rules.NAME]
     hint = "operators like conv belong on connections" if n in OPERATORS else None
     raise err(unknown("function", n, cands), e.func.span, hint, code="E018")
 

@@ -8,6 +8,7 @@ from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, dim_text, err, fmt_quantity
 from .context import FLOAT32_MAX, AreaState, Context, float32, need_time
+from . import noise as noise_rules, variables
 from .equations import expr
 from .templates import flatten, instantiate, lookup_const
 from .time_input import whole
@@ -44,9 +45,13 @@ def build_area(ctx: Context, d: S.AreaDecl) -> ir.Area:
         st.stmts.extend(instantiate(ctx, st, d.template))
     st.stmts.extend(flatten(ctx, st, d.body))
     _declare(ctx, st)
+    st.pre = variables.before_odes(st.stmts)
+    st.pre_names = {s.var.name for s in st.stmts if id(s) in st.pre}
     before = len(ctx.sink.items)
+    ctx.sink.items.extend(variables.placement_errors(st.stmts, st.states, st.pre))
     for s in st.stmts:
         ctx.attempt(lambda s=s: statement(ctx, st, s))
+    ctx.sink.items.extend(noise_rules.area_errors(st.area))
     st.area.incomplete = any(x.is_error for x in ctx.sink.items[before:])
     _finish(ctx, st)
     return st.area
@@ -181,11 +186,12 @@ def _assign(ctx: Context, st: AreaState, s: S.Assign) -> None:
         line = ctx.params[n].decl.span.line if n in ctx.params else None
         raise err(f"cannot assign to param '{n}'" + (f" (declared at line {line})" if line else ""),
                   s.var.span, "params are constants; give the variable another name", code="E045")
+    st.in_pre = id(s) in st.pre
     value, vdim = expr(ctx, st, s.value, in_ode=False)
     if vdim != 0:
         raise err(f"'{n}' must be dimensionless, but the value is {dim_text(vdim)}", s.value.span, code="E046")
     st.assigned.add(n)
-    st.area.assigns.append(ir.AssignEq(n, value, s.span))
+    (st.area.before_odes if st.in_pre else st.area.assigns).append(ir.AssignEq(n, value, s.span))
 
 
 def _positive_time_constant(ctx: Context, st: AreaState, coef: ir.EqExpr, s: S.Ode) -> None:
@@ -237,8 +243,9 @@ def _finish(ctx: Context, st: AreaState) -> None:
             ctx.sink.error(unknown(f"variable of {a.name}", a.output, sorted(known)), st.output_span or a.span,
                            code="E050")
     if a.solver == "exponential":
+        defs = variables.definitions(a)
         for ode in a.odes:
-            ctx.attempt(lambda ode=ode: linear_split(ode.rhs, ode.var))
+            ctx.attempt(lambda ode=ode: linear_split(variables.inline(ode.rhs, defs), ode.var))
 
 
 def _defines(var: str, stmts) -> bool:
