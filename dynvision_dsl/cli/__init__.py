@@ -12,7 +12,7 @@ from ..diagnostics import DynError
 from ..errors import CheckpointError, ImageError, NonFiniteError  # torch-free: `dynv check` stays fast
 from . import check, compile, experiment, explain, export, fmt, graph, import_, lsp, params, run, train
 
-COMMANDS = (check, explain, compile, run, graph, experiment, train, params, export, import_, fmt, lsp)
+COMMANDS = (check, compile, run, graph, experiment, train, params, export, import_, fmt, lsp, explain)
 
 
 def version() -> str:
