@@ -69,16 +69,16 @@ def resource_diagnostics(model: ir.Model, memory: int | None = None) -> list[Dia
 def buffer_bytes(model: ir.Model) -> list[tuple[ir.Conn | ir.ReadoutSpec, int]]:
     """The bytes of each source's delay buffer, beside the read that sets its length."""
     longest: dict[str, object] = {}
-    for c in [*model.conns, model.readout]:
-        if c.delay_steps > 0 and (c.source not in longest or c.delay_steps > longest[c.source].delay_steps):
-            longest[c.source] = c
+    for c in [*model.conns, *model.readouts]:
+        if c.delay_steps > 0 and (c.signal not in longest or c.delay_steps > longest[c.signal].delay_steps):
+            longest[c.signal] = c
     return [(c, c.delay_steps * _numel(_shape(model, c.source)) * FLOAT_BYTES) for c in longest.values()]
 
 
 def weight_bytes(model: ir.Model) -> list[tuple[ir.Conn | ir.ReadoutSpec, int]]:
     """The bytes of each connection's (and the readout's) weights, as the operator table estimates them."""
     out = []
-    for c in [*model.conns, model.readout]:
+    for c in [*model.conns, *model.readouts]:
         n = sum(OPERATORS[o.kind].weights(o.a, o.in_shape, o.out_shape) for o in c.ops if o.out_shape)
         out.append((c, n * FLOAT_BYTES))
     return out
@@ -96,12 +96,13 @@ def step_bytes(model: ir.Model) -> int:
         numel += len(names) * _numel(a.shape)
     for c in model.conns:
         numel += sum(_numel(o.out_shape) for o in c.ops if o.out_shape)
-    numel += (model.idle + model.steps) * model.readout.classes
+    numel += (model.idle + model.steps) * sum(r.classes for r in model.readouts)
     return numel * FLOAT_BYTES
 
 
 def _shape(model: ir.Model, name: str) -> tuple[int, ...]:
-    return model.input.shape if name == model.input.name else model.areas[name].shape
+    inp = model.input_named(name)
+    return inp.shape if inp is not None else model.areas[name].shape
 
 
 def _numel(shape) -> int:

@@ -34,3 +34,8 @@ class CheckpointError(ValueError):
 
 class ImageError(ValueError):
     """An image file that cannot be shown to a model; the message names the file and what is wrong."""
+
+
+class UnsupportedSpecError(ValueError):
+    """A spec that a command cannot handle as it is (several inputs or readouts where the command
+    takes one); the message names the command, what the spec has and what to use instead."""

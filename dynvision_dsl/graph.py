@@ -11,6 +11,11 @@ from .frontend.values import fmt_quantity
 READOUT = "readout"
 
 
+def readout_node(model: ir.Model, r: ir.ReadoutSpec) -> str:
+    """A readout's node: `readout`, or `readout:NAME` when the spec has several."""
+    return READOUT if len(model.readouts) == 1 else f"{READOUT}:{r.name}"
+
+
 def pipeline_text(ops) -> str:
     """`maxpool(k=3, stride=2, padding=1) | conv(k=3)`: unset arguments and zero padding left out."""
     parts = []
@@ -24,21 +29,23 @@ def build_graph(model: ir.Model) -> nx.MultiDiGraph:
     """Nodes carry shape, dynamics and spans; edges carry delay, pipeline, port and kind."""
     g = model.connection_graph().g.copy()  # the one connection graph, with what drawings show added
     g.graph.update(name=model.name, dt=model.dt, steps=model.steps, idle=model.idle)
-    inp = model.input
-    g.add_node(inp.name, role="input", shape=inp.shape, span=inp.span, rank=0)
+    for inp in model.inputs:
+        g.add_node(inp.name, role="input", shape=inp.shape, span=inp.span, rank=0)
     for a in model.areas.values():
         g.add_node(a.name, role="area", shape=a.shape, solver=a.solver, template=a.template,
                    states={k: (v.value if isinstance(v, ir.Const) else None) for k, v in a.states.items()},
                    equations=_equations(model, a), tau=_tau(a), span=a.span)
-    r = model.readout
-    g.add_node(READOUT, role="readout", shape=(r.classes,), span=r.span)
     for c in model.conns:
         g.edges[c.source, c.target, c.index].update(
             index=c.index, port=c.port, delay_ms=c.delay_ms, delay_steps=c.delay_steps, pipeline=pipeline_text(c.ops),
-            ops=c.ops, span=c.span, label=c.label, kind="")
-    g.add_edge(r.source, READOUT, key=-1, index=-1, port="input", delay_ms=r.delay_ms, delay_steps=r.delay_steps,
-               pipeline=pipeline_text(r.ops), ops=r.ops, span=r.span, label=f"{r.source} -> readout", kind="readout")
-    _classify(g, inp.name)
+            ops=c.ops, span=c.span, label=c.label, kind="", source_var=c.source_var)
+    for r in model.readouts:
+        node = readout_node(model, r)
+        g.add_node(node, role="readout", shape=(r.classes,), span=r.span, name=r.name)
+        g.add_edge(r.source, node, key=r.index, index=r.index, port="input", delay_ms=r.delay_ms,
+                   delay_steps=r.delay_steps, pipeline=pipeline_text(r.ops), ops=r.ops, span=r.span,
+                   label=f"{r.source} -> {node}", kind="readout")
+    _classify(g, model.inputs[0].name)
     return g
 
 

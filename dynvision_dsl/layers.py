@@ -28,6 +28,18 @@ class Scale(nn.Module):
         return x * self.weight
 
 
+def fixed_weights(module, init=None):
+    """`module` with its weights and bias as constant buffers: kept in the state dict, never
+    trained (not parameters). With `init`, every weight is `init` and the bias 0."""
+    for name, param in list(module.named_parameters(recurse=False)):
+        value = param.detach().clone()
+        if init is not None:
+            value.fill_(init if name == "weight" else 0.0)
+        del module._parameters[name]
+        module.register_buffer(name, value)
+    return module
+
+
 class SelfRecurrence(nn.Module):
     """DynVision's `self` recurrence: y = w * x + b with two learnable scalars."""
 
@@ -137,3 +149,26 @@ def parallel_init(cls, *args, **kwargs):
     with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
         list(pool.map(fill, enumerate(jobs)))
     return module
+
+
+class Bounded(nn.Module):
+    """A trainable value kept within its bounds by a reparametrisation of `raw`, never by clamping
+    after a step: lo + scale * softplus(raw) (a min), hi - scale * softplus(raw) (a max),
+    lo + scale * sigmoid(raw) with scale <= hi - lo (both), plus `shift`, a few float32 ulps
+    towards the open side that make the start exact. Calling it gives the value, shape `shape`
+    ((C, 1, 1) per channel)."""
+
+    def __init__(self, shape, raw: float, lo=None, hi=None, scale: float = 1.0, shift: float = 0.0):
+        super().__init__()
+        self.lo, self.hi, self.scale, self.shift = lo, hi, scale, shift
+        self.raw = nn.Parameter(torch.full(tuple(shape), float(raw)))
+
+    def forward(self):
+        if self.hi is None:
+            return self.lo + self.scale * F.softplus(self.raw) + self.shift
+        if self.lo is None:
+            return self.hi - self.scale * F.softplus(self.raw) + self.shift
+        return self.lo + self.scale * torch.sigmoid(self.raw) + self.shift
+
+    def extra_repr(self) -> str:
+        return f"lo={self.lo}, hi={self.hi}"

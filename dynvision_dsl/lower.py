@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from .frontend import ir
 from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
-from .ops import OPERATORS, OpSpec, function_module
+from .layers import Bounded
+from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .frontend.check.variables import definitions, inline
 from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, phi1
 from .pycode import print_step
@@ -24,6 +25,7 @@ from .schedule import Read, Schedule, StepKey
 _MATH = {f.name: torch_function(f.torch) for f in FUNCTION_TABLE if f.arity == 1}
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
           "pow": operator.pow, "neg": operator.neg}
+_REDUCE = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax}
 _COMPARE = {"lt": torch.lt, "gt": torch.gt, "le": torch.le, "ge": torch.ge, "eq": torch.eq, "ne": torch.ne}
 
 
@@ -50,9 +52,13 @@ class Program:
     model: ir.Model
     schedule: Schedule
     modules: list[ModuleDef]
-    trainables: list[tuple[str, float, int]]
+    trainables: list[tuple[str, str, int]]  # path, constructor source, spec line
     steps: list[StepFn]
-    outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("logits", "")
+    outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("var", "V1.g"),
+    # ("logits", readout name)
+
+
+TIME_INPUT = "time_ms"  # the step function's argument that carries `t`
 
 
 def read_name(r: Read) -> str:
@@ -63,9 +69,26 @@ def state_name(area: str, var: str) -> str:
     return f"{area}_{var}_prev"
 
 
+def frame_name(model: ir.Model, name: str) -> str:
+    """The step function's argument for an input's current frame: `x`, or `x_NAME` with several inputs."""
+    return "x" if len(model.inputs) == 1 else f"x_{name}"
+
+
+def variables(model: ir.Model, order: list[str]) -> list[tuple[str, str]]:
+    """(area, name) of every assigned variable that is not a state or the output, in evaluation order: a step
+    returns them so that `record=["V1.g"]` and `V1.g -> ...` can read them."""
+    out = []
+    for a in order:
+        area = model.areas[a]
+        out.extend((a, v) for v in dict.fromkeys(s.var for s in area.assigns) if v not in area.states and v != area.output)
+    return out
+
+
 def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program:
     modules, trainables = _module_defs(model)
-    outputs = [("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order] + [("logits", "")]
+    outputs = ([("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order]
+               + [("var", f"{a}.{v}") for a, v in variables(model, schedule.order)]
+               + [("logits", r.name) for r in model.readouts])
     steps = []
     for k, key in enumerate(schedule.variants):
         graph = _StepBuilder(model, schedule, key).build()
@@ -77,20 +100,79 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
 
 
 # ---------------------------------------------------------------- modules
-def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, float, int]]]:
+def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, str, int]]]:
     defs: list[ModuleDef] = []
-    trainables: list[tuple[str, float, int]] = []
+    trainables: list[tuple[str, str, int]] = []
     for a in model.areas.values():
         for path, value in a.trainables.items():
-            trainables.append((path, value, a.span.line))
+            trainables.append((path, trainable_ctor(value, a.bounds.get(path), a.channels), a.span.line))
         for path, fn in a.functions.items():
             apply = next(n for n in _all_applies(a) if n.module == path)
             defs.append(ModuleDef(path, function_module(fn, dict(apply.options), a.shape), apply.span.line,
                                   f"{fn} in area {a.name}"))
     for c in model.conns:
         defs.extend(_op_modules(c.ops, c.span.line, c.label))
-    defs.extend(_op_modules(model.readout.ops, model.readout.span.line, "readout"))
+    for r in model.readouts:
+        defs.extend(_op_modules(r.ops, r.span.line, "readout" if len(model.readouts) == 1 else f"readout {r.name}"))
     return defs, trainables
+
+
+def trainable_ctor(value: float, bounds: ir.TrainableBounds | None, channels: int) -> str:
+    """The constructor source of a trainable param: a plain nn.Parameter (a scalar, or (C, 1, 1)
+    per channel), or a Bounded module whose value starts at exactly `value` in float32."""
+    shape = (channels, 1, 1) if bounds is not None and bounds.per_channel else ()
+    if bounds is None or bounds.lo is None and bounds.hi is None:
+        return f"nn.Parameter(torch.tensor({value}))" if not shape else f"nn.Parameter(torch.full({shape}, {value}))"
+    raw, scale, shift = exact_raw(value, bounds.lo, bounds.hi)
+    return f"Bounded({shape}, {raw!r}, lo={bounds.lo!r}, hi={bounds.hi!r}, scale={scale!r}, shift={shift!r})"
+
+
+def exact_raw(value: float, lo: float | None, hi: float | None) -> tuple[float, float, float]:
+    """(raw, scale, shift) at which Bounded gives float32(value) exactly, within its bounds even
+    at raw = +-inf (see _exact_start; two bounds: the scale shrinks until the top holds too)."""
+    cap = None
+    while True:
+        raw, scale, shift = _exact_start(value, lo, hi, cap)
+        if lo is None or hi is None:
+            return raw, scale, shift
+        with torch.no_grad():
+            top = float(Bounded((), math.inf, lo, hi, scale, shift)())
+        if top <= hi:
+            return raw, scale, shift
+        cap = float(torch.nextafter(torch.tensor(scale), torch.tensor(0.0)))
+
+
+def _exact_start(value: float, lo: float | None, hi: float | None, cap: float | None,
+                 tries: int = 256) -> tuple[float, float, float]:
+    """(raw, scale, shift) at which Bounded gives float32(value) exactly. One bound: raw = 0 and
+    the scale is walked; two: scale = hi - lo (rounded down, so lo + scale <= hi) and raw is
+    walked. Where the float32 grid skips the value, `shift` (a few ulps, towards the open side:
+    >= 0 above a min, <= 0 below a max) makes up the rest, so the bounds still hold."""
+    f32 = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+    target = f32(value)
+    if lo is None or hi is None:
+        raw, scale = f32(0.0), f32((value - lo if hi is None else hi - value) / math.log(2.0))
+    else:
+        scale = f32(hi - lo if cap is None else cap)
+        while float(f32(lo) + scale) > hi:
+            scale = torch.nextafter(scale, f32(0.0))
+        raw = f32(math.log((value - lo) / (hi - lo)) - math.log1p(-(value - lo) / (hi - lo)))
+    below = hi is None or lo is not None  # the side `base` must stay on: <= target (a min) or >= (a max)
+    best = None
+    with torch.no_grad():
+        for _ in range(tries):
+            base = Bounded((), float(raw), lo, hi, float(scale))()
+            if (base <= target) == below or base == target:
+                gap = abs(float(target) - float(base))
+                best = (gap, float(raw), float(scale)) if best is None or gap < best[0] else best
+                if gap == 0:
+                    break
+            grow = (base < target) == below  # hi - scale * softplus falls as scale grows
+            step = f32(math.inf if grow else -math.inf)
+            raw, scale = (raw, torch.nextafter(scale, step)) if hi is None or lo is None else (torch.nextafter(raw, step), scale)
+        _, raw, scale = best
+        base = Bounded((), raw, lo, hi, scale)()
+    return raw, scale, float(target - base)
 
 
 def _op_modules(ops: list[OpSpec], line: int, label: str) -> list[ModuleDef]:
@@ -127,6 +209,7 @@ class _StepBuilder:
         self.g = fx.Graph()
         self.out: dict[str, fx.Node] = {}  # area outputs computed this step
         self._silent: fx.Node | None = None
+        self._time: fx.Node | None = None
         self._span = None
         self._noise_scale = 1.0  # 1/sqrt(dt) inside an ODE's right side: white noise (Euler-Maruyama)
 
@@ -145,9 +228,16 @@ class _StepBuilder:
             self._silent.meta["silent"] = True
         return self._silent
 
+    def time(self) -> fx.Node:
+        """The step's time in ms, a 0-dim tensor the runtime passes (one graph serves many steps)."""
+        if self._time is None:
+            self._time = self.g.placeholder(TIME_INPUT)
+            self._time.meta["unbatched"] = True
+        return self._time
+
     def build(self) -> fx.Graph:
-        x = self.g.placeholder("x")
-        self.x = x
+        self.xs = {i.name: self.g.placeholder(frame_name(self.m, i.name)) for i in self.m.inputs}
+        x = self.x = self.xs[self.m.inputs[0].name]  # batch, dtype and device of every made tensor
         self.reads = {}
         for r, present in zip(self.s.reads, self.key.reads):
             p = self.g.placeholder(read_name(r))
@@ -169,14 +259,16 @@ class _StepBuilder:
             for v in area.states:
                 new_states[(name, v)] = as_maps[("state", v)]
             self.out[name] = as_maps[("state" if area.output in area.states else "var", area.output)]
-        logits = self._readout()
-        result = [new_states[k] for k in self.s.state_keys] + [self.out[a] for a in self.s.order] + [logits]
+            self.out.update({f"{name}.{v}": m for (kind, v), m in as_maps.items()})
+        logits = [self._readout(r) for r in self.m.readouts]
+        result = ([new_states[k] for k in self.s.state_keys] + [self.out[a] for a in self.s.order]
+                  + [self.out[f"{a}.{v}"] for a, v in variables(self.m, self.s.order)] + logits)
         self.g.output(tuple(result))
         return self.g
 
     def source_value(self, source: str, delay: int):
         if delay == 0:
-            return self.x if source == self.m.input.name else self.out[source]
+            return self.xs[source] if source in self.xs else self.out[source]
         return self.reads[(source, delay)]
 
     # connections
@@ -233,7 +325,7 @@ class _StepBuilder:
             terms = []
             for c in self.m.conns_into(area.name):
                 if c.port == port:
-                    term = self._pipeline(self.source_value(c.source, c.delay_steps), c.ops, c.span)
+                    term = self._pipeline(self.source_value(c.signal, c.delay_steps), c.ops, c.span)
                     if c.ops and len(c.ops[-1].out_shape) == 1:  # a vector into an area [n]: n maps of 1 x 1
                         term = self.fn(torch.unflatten, term, 1, (c.ops[-1].out_shape[0], 1, 1))
                     terms.append(term)
@@ -348,8 +440,11 @@ class _StepBuilder:
         if isinstance(e, ir.Const):
             return e.value
         if isinstance(e, ir.Ref):
-            return env[(e.kind, e.name)]
+            return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
+            bounds = self.area.bounds.get(e.path)
+            if bounds is not None and (bounds.lo is not None or bounds.hi is not None):
+                return self.node("call_module", e.path, ())  # a Bounded module: its value
             return self.node("get_attr", e.path)
         if e.module is not None:
             return self.node("call_module", e.module, tuple(args))
@@ -360,6 +455,8 @@ class _StepBuilder:
             return self.fn(_ARITH[e.fn], *args)
         if e.fn in _MATH:
             return self.fn(_MATH[e.fn], *args)
+        if e.fn in REDUCED:
+            return self._reduce(e.fn, args[0])
         if e.fn in ("min", "max"):
             a, b = args
             if not isinstance(a, fx.Node) and not isinstance(b, fx.Node):
@@ -376,8 +473,17 @@ class _StepBuilder:
             return self.node("call_method", "type_as", (cmp, ref))
         raise NotImplementedError(e.fn)
 
-    def _readout(self):
-        r = self.m.readout
+    def _reduce(self, fn: str, value):
+        """mean/sum/max over channels or space, kept as a broadcastable dimension of 1."""
+        name, over = REDUCED[fn]
+        dims = REDUCE_OVER[over]
+        if not isinstance(value, fx.Node):  # a constant: its mean and max are itself, its sum n times it
+            c, h, w = self.area.shape
+            return value * (c if over == "channels" else h * w) if name == "sum" else value
+        reduced = self.fn(_REDUCE[name], value, dims, True)
+        return self.node("call_method", "expand_as", (reduced, value))  # broadcast back: [1, H, W] -> [C, H, W]
+
+    def _readout(self, r: ir.ReadoutSpec):
         v = self._pipeline(self.source_value(r.source, r.delay_steps), r.ops, r.span)
         if len(r.ops[-1].out_shape if r.ops else self.m.areas[r.source].shape) > 1:
             v = self.fn(torch.flatten, v, 1)

@@ -31,10 +31,11 @@ class Png:
 
 @dataclass
 class RunResult:
-    """logits (B, T, classes); responses[area] (B, T, C, H, W), zeros where
-    silent; present[area] (T,) bool; dt (ms per step) and idle steps for plotting."""
+    """logits (B, T, classes), a dict of them by name with several readouts; responses[name]
+    (B, T, C, H, W) for an area or `AREA.NAME`, zeros where silent; present[name] (T,) bool;
+    dt (ms per step) and idle steps for plotting."""
 
-    logits: torch.Tensor
+    logits: torch.Tensor | dict[str, torch.Tensor]
     responses: dict[str, torch.Tensor]
     present: dict[str, torch.Tensor]
     dt: float = 1.0
@@ -63,7 +64,8 @@ def first_non_finite(logits: torch.Tensor, responses: dict[str, torch.Tensor],
     """The first NaN/inf in time order, as an error to raise, or None if all is finite.
     Within a step the areas come in `responses`' order (the model's evaluation
     order when recorded by `run`), then the logits; the batch item is the first hit."""
-    candidates = [(name, values) for name, values in responses.items()] + [(None, logits)]
+    heads = list(logits.values()) if isinstance(logits, dict) else [logits]
+    candidates = [(name, values) for name, values in responses.items()] + [(None, v) for v in heads]
     first = None  # (step, rank, name, bad (B, T))
     for rank, (name, values) in enumerate(candidates):
         if not values.is_floating_point() or values.numel() == 0:
@@ -82,9 +84,9 @@ def first_non_finite(logits: torch.Tensor, responses: dict[str, torch.Tensor],
     return error
 
 
-def input_non_finite(x: torch.Tensor, dt: float | None = None) -> NonFiniteError | None:
+def input_non_finite(x: torch.Tensor, dt: float | None = None, name: str | None = None) -> NonFiniteError | None:
     """A NaN or inf in a stimulus (B, C, H, W) or (B, T, C, H, W), as an error naming its first
-    step and batch item (`area` is 'input'), or None when it is finite."""
+    step and batch item (`area` is 'input'; `name` says which of several inputs), or None when it is finite."""
     if not x.is_floating_point() or bool(torch.isfinite(x).all()):
         return None
     timed = x.dim() == 5
@@ -95,7 +97,8 @@ def input_non_finite(x: torch.Tensor, dt: float | None = None) -> NonFiniteError
     ms = step * float(dt) if timed and dt is not None else None
     error = NonFiniteError("", "input", step if timed else None, item, non_finite_kind(frames[item, step]), ms)
     when = f" at step {step}" + (f" ({ms:g} ms)" if ms is not None else "") if timed else ""
-    error.args = (f"non-finite values ({error.kind}) in the input{when}, batch item {item}",)
+    which = "the input" if name is None else f"input '{name}'"
+    error.args = (f"non-finite values ({error.kind}) in {which}{when}, batch item {item}",)
     return error
 
 
@@ -127,28 +130,31 @@ class DynModel(nn.Module):
         """Notebooks show a compiled model as its connectivity drawing."""
         return self.picture().svg()
 
-    def run(self, x: torch.Tensor, record=None, check_finite: bool = True, seed: int | None = None) -> RunResult:
-        """Simulate and record area responses (all areas when `record` is None).
-        A NaN or inf in a recorded area or the logits raises `NonFiniteError`
-        naming the first (step, area) and the batch item, unless `check_finite` is off.
-        `seed` makes noise() reproducible (the same seed, the same run); without it the
-        samples come from torch's global random state."""
+    def run(self, x=None, record=None, check_finite: bool = True, seed: int | None = None, **named) -> RunResult:
+        """Simulate and record responses (all areas when `record` is None; `V1.a` records state
+        or variable `a` of V1). `x` is the input, a dict of the inputs by name, or None with
+        the inputs by name (`run(image=x, cue=c)`). A NaN or inf in an input, a recorded area
+        or the logits raises `NonFiniteError` naming the first (step, area) and the batch item,
+        unless `check_finite` is off. `seed` makes noise() reproducible (the same seed, the
+        same run); without it the samples come from torch's global random state."""
         record = list(self.areas) if record is None else list(record)
         for name in record:
-            if name not in self.areas:
-                from .diagnostics import did_you_mean
-                guess = did_you_mean(name, self.areas)
-                raise KeyError(f"unknown area '{name}'" + (f" (did you mean '{guess}'?)" if guess else ""))
-        if check_finite:
-            error = input_non_finite(x, self.dt)
-            if error is not None:
-                raise error
-        logits, raw = self.simulate(x, record, seed=seed)
-        steps = logits.shape[1]
+            self._check_recordable(name)
+        positional = () if x is None or isinstance(x, dict) else (x,)
+        given = dict(x) if isinstance(x, dict) else {**dict(zip(self.inputs, positional)), **named}
+        frames = self.frames((), x) if isinstance(x, dict) else self.frames(positional, named)
+        if check_finite:  # on the tensors as given: a static image's NaN has no step
+            for name, value in given.items():
+                error = input_non_finite(value, self.dt, name if len(self.inputs) > 1 else None)
+                if error is not None:
+                    raise error
+        logits, raw = self.simulate(frames, record, seed=seed)
+        first = next(iter(logits.values())) if isinstance(logits, dict) else logits
+        steps = first.shape[1]
         responses, present = {}, {}
         for name in record:
-            shape = (logits.shape[0],) + tuple(self.area_shapes[name])
-            zero = logits.new_zeros(shape)
+            shape = (first.shape[0],) + tuple(self.area_shapes[self.signals[name][0]])
+            zero = first.new_zeros(shape)
             responses[name] = torch.stack([v if v is not None else zero for v in raw[name]], 1)
             present[name] = torch.tensor([v is not None for v in raw[name]], dtype=torch.bool)
         assert all(len(v) == steps for v in raw.values())
@@ -157,6 +163,32 @@ class DynModel(nn.Module):
             if error is not None:
                 raise error
         return RunResult(logits, responses, present, float(self.dt), int(self.idle))
+
+    def _check_recordable(self, name: str) -> None:
+        """A KeyError with a did-you-mean for a name that is no area, state or variable."""
+        if name in self.signals:
+            return
+        from .diagnostics import did_you_mean
+
+        area, _, var = name.partition(".")
+        if var and area in self.areas:
+            own = [s.split(".", 1)[1] for s in self.signals if s.startswith(area + ".")] + [self.outputs[area]]
+            guess = did_you_mean(var, own)
+            raise KeyError(f"{area} has no state or variable '{var}'" + (f" (did you mean '{area}.{guess}'?)" if guess else
+                           f"; it has {', '.join(own)}"))
+        guess = did_you_mean(name, self.areas)
+        raise KeyError(f"unknown area '{name}'" + (f" (did you mean '{guess}'?)" if guess else ""))
+
+    def require(self, command: str, inputs: bool = True, readouts: bool = True) -> None:
+        """Refuse a spec with several inputs (or readouts) for `command`, which handles one only:
+        UnsupportedSpecError, a one-line message the CLI prints as it is."""
+        from .errors import UnsupportedSpecError
+
+        for several, what, table in ((inputs, "inputs", self.inputs), (readouts, "readouts", self.readouts)):
+            if several and len(table) > 1:
+                raise UnsupportedSpecError(f"{command} handles one {what[:-1]}, but this spec has {len(table)} "
+                                           f"({', '.join(table)}); use the Python API (dynvision_dsl.compile) "
+                                           f"for specs with several {what}")
 
     def load_dynvision(self, state_dict: dict) -> None:
         """Load a DynVision 0.1.0 state dict (aliases accepted, otherwise strict)."""
@@ -176,9 +208,11 @@ def instantiate(source: str, class_name: str, program, graph) -> DynModel:
     exec(compile(source, filename, "exec"), namespace)
     generated = namespace[class_name]
 
-    def forward(self, x):
+    def forward(self, *inputs, **named):
         """The generated forward; with `check_finite` on, `run`'s NaN/inf check as well."""
-        return self.run(x).logits if self.check_finite else generated.forward(self, x)
+        if self.check_finite:
+            return self.run(self.frames(inputs, named)).logits
+        return generated.forward(self, *inputs, **named)
 
     cls = type(class_name, (generated, DynModel), {"__module__": namespace["__name__"], "__doc__": generated.__doc__,
                                                    "forward": forward})

@@ -121,9 +121,21 @@ def _conv_shape(a, s, t):
     return (_target_channels(s, t), *_spatial(s, a["k"], a["stride"], a["padding"], "conv", a["dilation"]))
 
 
+def fixable(ctor: str, a: dict) -> str:
+    """The constructor, its weights made constant buffers when the operator is `fixed`
+    (set to `init` when one is given; see layers.fixed_weights)."""
+    if not a.get("fixed"):
+        return ctor
+    return f"fixed_weights({ctor}, {a['init']!r})" if a.get("init") is not None else f"fixed_weights({ctor})"
+
+
+# Arguments every operator with weights takes (LANGUAGE.md 9.4): constant weights, and their value.
+FIXED_ARGS = (Arg("fixed", "bool", False), Arg("init", "float", None))
+
+
 def _conv_modules(a, s, o):
-    return [("", conv_ctor(s[0], o[0], a["k"], a["stride"], a["padding"], a["groups"], a["dilation"],
-                           a["bias"], a["weightnorm"]))]
+    return [("", fixable(conv_ctor(s[0], o[0], a["k"], a["stride"], a["padding"], a["groups"], a["dilation"],
+                                   a["bias"], a["weightnorm"]), a))]
 
 
 def _pool_shape(name):
@@ -202,7 +214,7 @@ def _linear_modules(a, s, o):
     text = f"nn.Linear({features}, {a['n']}" + ("" if a["bias"] else ", bias=False") + ")"
     if a.get("weightnorm"):
         text = f"nn.utils.parametrizations.weight_norm({text})"
-    return [("", text)]
+    return [("", fixable(text, a))]
 
 
 def _keep(name):
@@ -238,15 +250,15 @@ def _pointwise_shape(a, s, t):
 OPERATORS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("conv", (Arg("k", "int", required=True), Arg("stride", "int", 1), Arg("padding", "int", None),
                    Arg("groups", "int", 1), Arg("dilation", "int", 1), Arg("bias", "bool", True),
-                   Arg("weightnorm", "bool", False)),
+                   Arg("weightnorm", "bool", False), *FIXED_ARGS),
           _conv_shape, _conv_modules, "k x k convolution to the target's channels", _conv_weights),
     OpDef("depthwise", (Arg("k", "int", required=True), Arg("stride", "int", 1), Arg("padding", "int", None),
-                        Arg("bias", "bool", True)),
-          _depthwise_shape, lambda a, s, o: [("", conv_ctor(s[0], s[0], a["k"], a["stride"], a["padding"],
-                                                             s[0], 1, a["bias"]))],
+                        Arg("bias", "bool", True), *FIXED_ARGS),
+          _depthwise_shape, lambda a, s, o: [("", fixable(conv_ctor(s[0], s[0], a["k"], a["stride"], a["padding"],
+                                                                     s[0], 1, a["bias"]), a))],
           "per-channel k x k convolution", lambda a, s, o: s[0] * (a["k"] ** 2 + 1)),
-    OpDef("pointwise", (Arg("bias", "bool", True),), _pointwise_shape,
-          lambda a, s, o: [("", conv_ctor(s[0], o[0], 1, bias=a["bias"]))], "1 x 1 convolution",
+    OpDef("pointwise", (Arg("bias", "bool", True), *FIXED_ARGS), _pointwise_shape,
+          lambda a, s, o: [("", fixable(conv_ctor(s[0], o[0], 1, bias=a["bias"]), a))], "1 x 1 convolution",
           lambda a, s, o: s[0] * o[0] + o[0]),
     OpDef("scale", (Arg("init", "float", 1.0), Arg("fixed", "bool", False)), _keep("scale"),
           lambda a, s, o: [("", f"Scale({a['init']!r}, fixed={a['fixed']})")], "one scalar weight",
@@ -265,7 +277,8 @@ OPERATORS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("lateral", (Arg("kind", "enum", required=True, choices=RECURRENCE_KINDS), Arg("k", "int", 3)),
           _lateral_shape, _lateral_modules, "DynVision's recurrence families", _lateral_weights),
     OpDef("flatten", (), lambda a, s, t: (math.prod(s),), doc="flatten to a vector"),
-    OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True), Arg("weightnorm", "bool", False)),
+    OpDef("linear", (Arg("n", "int", required=True), Arg("bias", "bool", True), Arg("weightnorm", "bool", False),
+                     *FIXED_ARGS),
           _linear_shape, _linear_modules,
           "fully connected layer (flattens its input; into an area [n] it gives n maps of 1 x 1)",
           lambda a, s, o: (math.prod(s) + 1) * a["n"]),
@@ -316,6 +329,13 @@ FUNCTIONS: dict[str, FnDef] = {f.name: f for f in [
     FnDef("layernorm", (), True, "normalise over channels and space (GroupNorm with one group)"),
     FnDef("bias", (Arg("mode", "enum", "channel", choices=BIAS_MODES),), False, "learnable bias"),
 ]}
+
+# Reductions (LANGUAGE.md 9.4): `mean(x, channels)` -> [1, H, W], `sum(x, space)` -> [C, 1, 1], both
+# broadcast back; the IR calls them NAME_OVER (`mean_channels`). `max` with another second argument
+# is the elementwise max of MATH_FUNCTIONS.
+REDUCTIONS = ("mean", "sum", "max")
+REDUCE_OVER = {"channels": (-3,), "space": (-2, -1)}  # the dimensions of a (B, C, H, W) map (or a C, H, W bias)
+REDUCED = {f"{name}_{over}": (name, over) for name in REDUCTIONS for over in REDUCE_OVER}
 
 from .functions import MATH_FUNCTIONS  # noqa: E402,F401 (the one function table; re-exported)
 

@@ -102,7 +102,8 @@ def _batched(graph: fx.Graph) -> set[fx.Node]:
     """Nodes that depend on a batched placeholder (the frame, a read or a state)."""
     out: set[fx.Node] = set()
     for node in graph.nodes:
-        if node.op == "placeholder" or any(isinstance(a, fx.Node) and a in out for a in node.all_input_nodes):
+        if node.op == "placeholder" and not node.meta.get("unbatched") or any(
+                isinstance(a, fx.Node) and a in out for a in node.all_input_nodes):
             out.add(node)
     return out
 

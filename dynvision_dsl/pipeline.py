@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .frontend.check import check_module
 from .diagnostics import Diagnostic, DynError, DynWarning, as_errors
-from .graph import READOUT, build_graph
+from .graph import build_graph, readout_node
 from .frontend.parse import parse
 from .schedule import build_schedule, recorded
 from .util.source import read_spec_text, strip_bom
@@ -64,10 +64,12 @@ def _presence(graph, schedule, model) -> None:
         return recorded(step, model.idle)
     for area, step in schedule.present_from.items():
         graph.nodes[area]["present_from"] = rel(step)
-    graph.nodes[model.input.name]["present_from"] = -model.idle
+    for inp in model.inputs:
+        graph.nodes[inp.name]["present_from"] = -model.idle
     for *_, d in graph.edges(keys=True, data=True):
         d["present_from"] = rel(schedule.term_present_from.get(d["index"]))
-    graph.nodes[READOUT]["present_from"] = rel(schedule.term_present_from[-1])
+    for r in model.readouts:
+        graph.nodes[readout_node(model, r)]["present_from"] = rel(schedule.term_present_from[r.index])
 
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,

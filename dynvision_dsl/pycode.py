@@ -19,7 +19,8 @@ _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.true
 _NAMES = {torch_function(f.torch): f.torch for f in FUNCTION_TABLE if f.torch is not None} | {
     torch.lerp: "torch.lerp", torch.flatten: "torch.flatten", torch.unflatten: "torch.unflatten", torch.cat: "torch.cat",
     torch.lt: "torch.lt", torch.gt: "torch.gt", torch.le: "torch.le", torch.ge: "torch.ge",
-    torch.eq: "torch.eq", torch.ne: "torch.ne",
+    torch.eq: "torch.eq", torch.ne: "torch.ne", torch.mean: "torch.mean", torch.sum: "torch.sum",
+    torch.amax: "torch.amax",
     F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
     F.interpolate: "F.interpolate", F.conv2d: "F.conv2d",
 }

@@ -9,7 +9,7 @@ import jinja2
 
 from . import layers
 from .diagnostics import source_lines
-from .lower import Program, read_name, state_name
+from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
 from .schedule import recorded
 from .pycode import comment_text, docstring_text, spec_line, string_literal
 
@@ -19,7 +19,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "template
 _ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=string_literal)
 
 
-_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "sheet_maps", "parallel_init", "torch", "nn",
+_TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "fixed_weights", "sheet_maps", "parallel_init", "torch", "nn",
           "F", "math", "None", "True", "False"}
 
 # Layers at least this large are initialised by layers.parallel_init: the random draw
@@ -62,31 +62,53 @@ def _tables(program: Program) -> list[tuple[str, str]]:
     step_inputs = []
     reads = {read_name(r): ("read", r.source, r.delay) for r in s.reads}
     states = {state_name(a, v): ("state", a, v) for a, v in s.state_keys}
+    frames = {frame_name(m, i.name): ("frame", i.name, 0) for i in m.inputs}
     for step in program.steps:
         row = []
         for name in step.inputs:
-            row.append(("frame", "", 0) if name == "x" else reads.get(name) or states[name])
+            row.append(frames.get(name) or (("time", "", 0) if name == TIME_INPUT else None) or reads.get(name)
+                       or states[name])
         step_inputs.append(tuple(row))
     buffer_len = dict(s.buffer_len)
+    readout_from = {r.name: recorded(s.term_present_from[r.index], m.idle) for r in m.readouts}
     return [
         ("input_name", repr(m.input.name)),
         ("input_shape", repr(tuple(m.input.shape))),
+        ("inputs", repr({i.name: tuple(i.shape) for i in m.inputs})),
         ("steps", repr(m.steps)),
         ("idle", repr(m.idle)),
         ("classes", repr(m.readout.classes)),
+        ("readouts", repr({r.name: r.classes for r in m.readouts})),
         ("dt", repr(m.dt)),
         ("areas", repr(tuple(areas))),
         ("area_shapes", repr({a: tuple(m.areas[a].shape) for a in areas})),
         ("outputs", repr({a: m.areas[a].output for a in areas})),
+        ("signals", repr(_signals(program))),
         ("state_slots", repr(state_slots)),
         ("buffer_len", repr(buffer_len)),
         ("present_from", repr({a: recorded(s.present_from[a], m.idle) for a in areas})),
-        ("readout_from", repr(recorded(s.term_present_from[-1], m.idle))),
+        ("readout_from", repr(readout_from[m.readout.name])),
+        ("readouts_from", repr(readout_from)),
         ("step_names", repr(tuple(st.name for st in program.steps))),
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
     ]
+
+
+def _signals(program: Program) -> dict[str, tuple[str, str, int]]:
+    """What a run can record or buffer, by name (`V1` the output, `V1.a` a state or variable):
+    (area, variable, index in a step's outputs)."""
+    m = program.model
+    out: dict[str, tuple[str, str, int]] = {}
+    for i, (kind, name) in enumerate(program.outputs):
+        if kind == "out":
+            out[name] = (name, m.areas[name].output, i)
+        elif kind in ("state", "var"):
+            area, var = name.split(".", 1)
+            if var != m.areas[area].output:
+                out[name] = (area, var, i)
+    return out
 
 
 def _rows(rows: list[tuple]) -> str:
@@ -103,8 +125,9 @@ def render(program: Program, spec_name: str | None = None) -> str:
     modules = [_mod(md, lines) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
-        helpers=_helpers([x["ctor"] for x in modules]), tables=_tables(program), modules=modules,
-        trainables=program.trainables, steps=[st.source for st in program.steps])
+        helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables]), tables=_tables(program), modules=modules,
+        trainables=program.trainables, steps=[st.source for st in program.steps],
+        uses_time=any(TIME_INPUT in st.inputs for st in program.steps))
 
 
 def _mod(md, lines: list[str]):

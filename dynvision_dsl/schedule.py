@@ -68,7 +68,7 @@ def _present(e: ir.EqExpr, args: list[bool], env: dict[tuple[str, str], bool]) -
     if isinstance(e, (ir.Const, ir.ParamRef)):
         return True
     if isinstance(e, ir.Ref):
-        return env[(e.kind, e.name)]
+        return e.kind == "time" or env[(e.kind, e.name)]  # the time is present at every step
     return any(args) if e.fn in ("add", "sub") else all(args)
 
 
@@ -117,9 +117,9 @@ def evaluation_order(model: ir.Model) -> list[str]:
 def build_schedule(model: ir.Model) -> Schedule:
     order = evaluation_order(model)
     position = {name: i for i, name in enumerate(order)}
-    reads = sorted({Read(c.source, c.delay_steps) for c in model.conns if c.delay_steps > 0}
-                   | ({Read(model.readout.source, model.readout.delay_steps)} if model.readout.delay_steps > 0 else set()),
-                   key=lambda r: (position.get(r.source, -1), r.delay))
+    links = [c for c in model.conns if c.source_var is not None]  # V1.a -> ...: a state or variable's own signal
+    reads = sorted({Read(c.signal, c.delay_steps) for c in [*model.conns, *model.readouts] if c.delay_steps > 0},
+                   key=lambda r: (position.get(r.source.split(".")[0], -1), r.source, r.delay))
     state_keys = [(a, v) for a in order for v in model.areas[a].states]
     buffer_len: dict[str, int] = {}
     for r in reads:
@@ -132,14 +132,16 @@ def build_schedule(model: ir.Model) -> Schedule:
     # Only those steps are analysed: their number is bounded by the reads and states, never by
     # the delays (a 1e9-step delay is one jump, not a loop).
     first: dict[str, int | None] = {a: None for a in order}  # first present step of each output
-    first[model.input.name] = 0
+    first.update({i.name: 0 for i in model.inputs})
     for a in order:
         if model.areas[a].states.get(model.areas[a].output) is not None:
             first[a] = -1  # an initialised output state is present "at step -1"
+    for c in links:
+        first[c.signal] = -1 if model.areas[c.source].states.get(c.source_var) is not None else None
     state_now = {(a, v): model.areas[a].states[v] is not None for a, v in state_keys}
     present_from: dict[str, int | None] = {a: None for a in order}
     term_from: dict[int, int | None] = {c.index: None for c in model.conns}
-    term_from[-1] = None
+    term_from.update({r.index: None for r in model.readouts})
 
     def out_at(src: str, when: int) -> bool:
         return first[src] is not None and when >= first[src]
@@ -154,7 +156,7 @@ def build_schedule(model: ir.Model) -> Schedule:
             area = model.areas[name]
             ports: dict[str, bool] = {}
             for c in model.conns_into(name):
-                p = out_at(c.source, t - c.delay_steps)
+                p = out_at(c.signal, t - c.delay_steps)
                 ports[c.port] = ports.get(c.port, False) or p
                 if p and term_from[c.index] is None:
                     term_from[c.index] = t
@@ -164,9 +166,12 @@ def build_schedule(model: ir.Model) -> Schedule:
             if values.get(area.output, False) and present_from[name] is None:
                 present_from[name] = t
                 first[name] = t if first[name] is None else first[name]
-        r = model.readout
-        if term_from[-1] is None and out_at(r.source, t - r.delay_steps):
-            term_from[-1] = t
+            for c in links:
+                if c.source == name and values.get(c.source_var, False) and first[c.signal] is None:
+                    first[c.signal] = t
+        for r in model.readouts:
+            if term_from[r.index] is None and out_at(r.source, t - r.delay_steps):
+                term_from[r.index] = t
         t = _next_change(t, state_now != before, reads, first)
         if t is None:
             break
@@ -202,9 +207,10 @@ def _warnings(model: ir.Model, s: Schedule) -> list[Diagnostic]:
             area = model.areas[name]
             sink.warning(f"area {name} is silent for the whole run", area.name_span or area.span,
                          "check that a connection path reaches it within the run's steps", code="W002")
-    r = s.term_present_from[-1]
-    if r is None or r >= end:
-        sink.warning(f"the readout is silent for the whole run ({model.steps} steps): its logits are all zero",
-                     model.readout.span, "run more steps or shorten the delays on the way to the readout",
-                     code="W003")
+    for readout in model.readouts:
+        r = s.term_present_from[readout.index]
+        if r is None or r >= end:
+            which = f"readout '{readout.name}'" if len(model.readouts) > 1 else "readout"
+            sink.warning(f"the {which} is silent for the whole run ({model.steps} steps): its logits are all zero",
+                         readout.span, "run more steps or shorten the delays on the way to the readout", code="W003")
     return sink.items

@@ -586,6 +586,7 @@ def _train(spec: Path, text: str, params: dict[str, str], data: str, epochs: int
            echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None) -> TrainResult:
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
+    model.require("dynv train")  # one image per sample, one loss on one readout
     name = model.program.model.name
     if model.readout_from is None or model.readout_from >= model.steps:
         raise TrainError(f"{name}'s readout is silent for all {model.steps} steps, so there is nothing to train; "

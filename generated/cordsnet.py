@@ -2,7 +2,8 @@
 
 The CordsNet model: 17 areas, 33 connections, dt = 2 ms.
 `CordsNet()(x)` takes (B, T, C, H, W) or a static image (B, C, H, W)
-shown for `steps` steps and returns logits (B, T, classes).
+shown for `steps` steps (one per input, in order or by name) and returns logits
+(B, T, classes), or with several readouts a dict of them by name.
 Needs only torch.
 """
 import torch
@@ -45,21 +46,25 @@ class CordsNet(nn.Module):
 
     input_name = 'image'
     input_shape = (3, 224, 224)
+    inputs = {'image': (3, 224, 224)}
     steps = 100
     idle = 100
     classes = 1000
+    readouts = {'classifier.3': 1000}
     dt = 2.0
     areas = ('layer0', 'layer1', 'layer2_in', 'layer2', 'layer3_in', 'layer3', 'layer4_in', 'layer4', 'layer5_in', 'layer5', 'layer6_in', 'layer6', 'layer7_in', 'layer7', 'layer8_in', 'layer8', 'out')
     area_shapes = {'layer0': (64, 56, 56), 'layer1': (64, 56, 56), 'layer2_in': (64, 56, 56), 'layer2': (64, 56, 56), 'layer3_in': (64, 56, 56), 'layer3': (128, 28, 28), 'layer4_in': (128, 28, 28), 'layer4': (128, 28, 28), 'layer5_in': (128, 28, 28), 'layer5': (256, 14, 14), 'layer6_in': (256, 14, 14), 'layer6': (256, 14, 14), 'layer7_in': (256, 14, 14), 'layer7': (512, 7, 7), 'layer8_in': (512, 7, 7), 'layer8': (512, 7, 7), 'out': (512, 7, 7)}
     outputs = {'layer0': 'r', 'layer1': 'r', 'layer2_in': 'r', 'layer2': 'r', 'layer3_in': 'r', 'layer3': 'r', 'layer4_in': 'r', 'layer4': 'r', 'layer5_in': 'r', 'layer5': 'r', 'layer6_in': 'r', 'layer6': 'r', 'layer7_in': 'r', 'layer7': 'r', 'layer8_in': 'r', 'layer8': 'r', 'out': 'r'}
+    signals = {'layer0': ('layer0', 'r', 8), 'layer1': ('layer1', 'r', 9), 'layer2_in': ('layer2_in', 'r', 10), 'layer2': ('layer2', 'r', 11), 'layer3_in': ('layer3_in', 'r', 12), 'layer3': ('layer3', 'r', 13), 'layer4_in': ('layer4_in', 'r', 14), 'layer4': ('layer4', 'r', 15), 'layer5_in': ('layer5_in', 'r', 16), 'layer5': ('layer5', 'r', 17), 'layer6_in': ('layer6_in', 'r', 18), 'layer6': ('layer6', 'r', 19), 'layer7_in': ('layer7_in', 'r', 20), 'layer7': ('layer7', 'r', 21), 'layer8_in': ('layer8_in', 'r', 22), 'layer8': ('layer8', 'r', 23), 'out': ('out', 'r', 24)}
     state_slots = (('layer1', 'r', None), ('layer2', 'r', None), ('layer3', 'r', None), ('layer4', 'r', None), ('layer5', 'r', None), ('layer6', 'r', None), ('layer7', 'r', None), ('layer8', 'r', None))
     buffer_len = {'layer1': 1, 'layer2': 1, 'layer3': 1, 'layer4': 1, 'layer5': 1, 'layer6': 1, 'layer7': 1, 'layer8': 1}
     present_from = {'layer0': -100, 'layer1': -100, 'layer2_in': -100, 'layer2': -100, 'layer3_in': -99, 'layer3': -100, 'layer4_in': -99, 'layer4': -100, 'layer5_in': -99, 'layer5': -100, 'layer6_in': -99, 'layer6': -100, 'layer7_in': -99, 'layer7': -100, 'layer8_in': -99, 'layer8': -100, 'out': -100}
     readout_from = -100
+    readouts_from = {'classifier.3': -100}
     step_names = ('_step_0', '_step_1')
     step_inputs = (
-        (('frame', '', 0),),
-        (('frame', '', 0), ('read', 'layer1', 1), ('read', 'layer2', 1), ('read', 'layer3', 1), ('read', 'layer4', 1), ('read', 'layer5', 1), ('read', 'layer6', 1), ('read', 'layer7', 1), ('read', 'layer8', 1), ('state', 'layer1', 'r'), ('state', 'layer2', 'r'), ('state', 'layer3', 'r'), ('state', 'layer4', 'r'), ('state', 'layer5', 'r'), ('state', 'layer6', 'r'), ('state', 'layer7', 'r'), ('state', 'layer8', 'r')),
+        (('frame', 'image', 0),),
+        (('frame', 'image', 0), ('read', 'layer1', 1), ('read', 'layer2', 1), ('read', 'layer3', 1), ('read', 'layer4', 1), ('read', 'layer5', 1), ('read', 'layer6', 1), ('read', 'layer7', 1), ('read', 'layer8', 1), ('state', 'layer1', 'r'), ('state', 'layer2', 'r'), ('state', 'layer3', 'r'), ('state', 'layer4', 'r'), ('state', 'layer5', 'r'), ('state', 'layer6', 'r'), ('state', 'layer7', 'r'), ('state', 'layer8', 'r')),
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
@@ -130,45 +135,79 @@ class CordsNet(nn.Module):
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, x):
-        return self.simulate(x)[0]
+    def forward(self, *inputs, **named):
+        """Logits (B, T, classes), or with several readouts a dict name -> (B, T, n). The inputs
+        come in declaration order (`model(x, c)`) or by name (`model(image=x, cue=c)`)."""
+        return self.simulate(self.frames(inputs, named))[0]
+
+    def frames(self, inputs=(), named=None):
+        """Each input's frames (B, T, C, H, W) by name; a static image (B, C, H, W) is shown
+        for `steps` steps. A missing, unknown or wrongly shaped input is an error naming it."""
+        names, named = tuple(self.inputs), dict(named or {})
+        listing = ", ".join(f"{n} {list(s)}" for n, s in self.inputs.items())
+        if len(inputs) > len(names):
+            raise TypeError(f"the model takes {len(names)} input{'s' * (len(names) != 1)} ({listing}), "
+                            f"got {len(inputs)}")
+        given = dict(zip(names, inputs))
+        for name, value in named.items():
+            if name not in self.inputs:
+                raise TypeError(f"unknown input {name!r}; the model takes {listing}")
+            if name in given:
+                raise TypeError(f"input {name!r} is given twice, by position and by name")
+            given[name] = value
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise TypeError(f"missing input {', '.join(map(repr, missing))}; the model takes {listing}")
+        out = {}
+        for name, shape in self.inputs.items():
+            x = given[name]
+            if x.dim() == 4:
+                x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
+            if x.dim() != 5 or tuple(x.shape[2:]) != shape:
+                label = "" if len(names) == 1 else f" {name!r}"
+                raise ValueError(f"expected input{label} (B, T, *{shape}) or (B, *{shape}), got {tuple(x.shape)}")
+            out[name] = x
+        sizes = {name: tuple(x.shape[:2]) for name, x in out.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"the inputs disagree on (batch, steps): {sizes}")
+        return out
 
     def simulate(self, x, record=(), seed=None):
-        """Run every step. Returns logits (B, T, classes) and, for each area in
-        `record`, its output per recorded step (None while it is silent). With a
-        `seed`, noise() (and dropout) draw from a generator seeded with it, so the
-        run is reproducible, and torch's global random state is left as it was."""
+        """Run every step on `x` (a tensor, or a dict of the inputs by name). Returns the logits
+        (B, T, classes; a dict by readout name when there are several) and, for each name in
+        `record` (an area, or `AREA.NAME` for a state or variable), its value per recorded
+        step (None while it is silent). With a `seed`, noise() (and dropout) draw from a
+        generator seeded with it, so the run is reproducible, and torch's global random state
+        is left as it was."""
         if seed is None:
             return self._simulate(x, record)
-        devices = [x.device] if x.device.type == "cuda" else []
+        like = next(iter(x.values())) if isinstance(x, dict) else x
+        devices = [like.device] if like.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             return self._simulate(x, record)
 
     def _simulate(self, x, record):
-        if x.dim() == 4:
-            x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:
-            raise ValueError(f"expected input (B, T, *{self.input_shape}) or (B, *{self.input_shape}), "
-                             f"got {tuple(x.shape)}")
-        batch, steps = x.shape[0], x.shape[1]
-        blank = x.new_zeros((batch,) + self.input_shape)
+        frames = self.frames((), x) if isinstance(x, dict) else self.frames((x,))
+        like = next(iter(frames.values()))
+        batch, steps = like.shape[0], like.shape[1]
+        blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         states = {}
         for area, var, init in self.state_slots:
-            states[area, var] = None if init is None else x.new_full((batch,) + self.area_shapes[area], init)
+            states[area, var] = None if init is None else like.new_full((batch,) + self.area_shapes[area], init)
         history = {}
         for source in self.buffer_len:
-            first = states.get((source, self.outputs.get(source)))
+            first = None if source in self.inputs else states.get(self.signals[source][:2])
             history[source] = [] if first is None else [first]
-        logits, responses = [], {area: [] for area in record}
-        n_states = len(self.state_slots)
+        logits, responses = {name: [] for name in self.readouts}, {name: [] for name in record}
+        n_readouts = len(self.readouts)
         for t in range(self.idle + steps):
-            frame = x[:, t - self.idle] if t >= self.idle else blank
+            frame = {name: x[:, t - self.idle] for name, x in frames.items()} if t >= self.idle else blank
             k = self.variant_of[t] if t < len(self.variant_of) else self.steady
             args = []
             for kind, source, delay in self.step_inputs[k]:
                 if kind == "frame":
-                    args.append(frame)
+                    args.append(frame[source])
                 elif kind == "read":
                     args.append(history[source][-delay])
                 else:
@@ -176,22 +215,18 @@ class CordsNet(nn.Module):
             outs = getattr(self, self.step_names[k])(*args)
             for i, (area, var, _) in enumerate(self.state_slots):
                 states[area, var] = outs[i]
-            for i, area in enumerate(self.areas):
-                value = outs[n_states + i]
-                if area in history:
-                    history[area].append(value)
-                    if len(history[area]) > self.buffer_len[area]:
-                        del history[area][0]
-                if area in responses and t >= self.idle:
-                    responses[area].append(value)
-            if self.input_name in history:
-                history[self.input_name].append(frame)
-                if len(history[self.input_name]) > self.buffer_len[self.input_name]:
-                    del history[self.input_name][0]
+            for source, length in self.buffer_len.items():
+                history[source].append(frame[source] if source in self.inputs else outs[self.signals[source][2]])
+                if len(history[source]) > length:
+                    del history[source][0]
             if t >= self.idle:
-                out = outs[-1]
-                logits.append(out if out is not None else x.new_zeros(batch, self.classes))
-        return torch.stack(logits, 1), responses
+                for name in responses:
+                    responses[name].append(outs[self.signals[name][2]])
+                for i, (name, classes) in enumerate(self.readouts.items()):
+                    out = outs[i - n_readouts]
+                    logits[name].append(out if out is not None else like.new_zeros(batch, classes))
+        stacked = {name: torch.stack(values, 1) for name, values in logits.items()}
+        return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
         # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)

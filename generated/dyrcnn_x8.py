@@ -2,7 +2,8 @@
 
 The DyRCNNx8 model: 8 areas, 14 connections, dt = 2 ms.
 `DyRCNNx8()(x)` takes (B, T, C, H, W) or a static image (B, C, H, W)
-shown for `steps` steps and returns logits (B, T, classes).
+shown for `steps` steps (one per input, in order or by name) and returns logits
+(B, T, classes), or with several readouts a dict of them by name.
 Needs only torch (and numpy, to draw large layers' initial weights fast).
 """
 import torch
@@ -70,22 +71,26 @@ class DyRCNNx8(nn.Module):
 
     input_name = 'image'
     input_shape = (3, 64, 64)
+    inputs = {'image': (3, 64, 64)}
     steps = 20
     idle = 0
     classes = 10
+    readouts = {'classifier.2': 10}
     dt = 2.0
     areas = ('V1_mid', 'V1', 'V2_mid', 'V2', 'V4_mid', 'V4', 'IT_mid', 'IT')
     area_shapes = {'V1_mid': (64, 32, 32), 'V1': (64, 32, 32), 'V2_mid': (144, 8, 8), 'V2': (144, 8, 8), 'V4_mid': (256, 2, 2), 'V4': (256, 2, 2), 'IT_mid': (529, 1, 1), 'IT': (529, 1, 1)}
     outputs = {'V1_mid': 'r', 'V1': 'r', 'V2_mid': 'r', 'V2': 'r', 'V4_mid': 'r', 'V4': 'r', 'IT_mid': 'r', 'IT': 'r'}
+    signals = {'V1_mid': ('V1_mid', 'r', 4), 'V1': ('V1', 'r', 5), 'V2_mid': ('V2_mid', 'r', 6), 'V2': ('V2', 'r', 7), 'V4_mid': ('V4_mid', 'r', 8), 'V4': ('V4', 'r', 9), 'IT_mid': ('IT_mid', 'r', 10), 'IT': ('IT', 'r', 11)}
     state_slots = (('V1', 'r', None), ('V2', 'r', None), ('V4', 'r', None), ('IT', 'r', None))
     buffer_len = {'V1': 3, 'V2': 3, 'V4': 3, 'IT': 3}
     present_from = {'V1_mid': 0, 'V1': 0, 'V2_mid': 0, 'V2': 0, 'V4_mid': 0, 'V4': 0, 'IT_mid': 0, 'IT': 0}
     readout_from = 0
+    readouts_from = {'classifier.2': 0}
     step_names = ('_step_0', '_step_1', '_step_2')
     step_inputs = (
-        (('frame', '', 0),),
-        (('frame', '', 0), ('state', 'V1', 'r'), ('state', 'V2', 'r'), ('state', 'V4', 'r'), ('state', 'IT', 'r')),
-        (('frame', '', 0), ('read', 'V1', 3), ('read', 'V2', 3), ('read', 'V4', 3), ('read', 'IT', 3), ('state', 'V1', 'r'), ('state', 'V2', 'r'), ('state', 'V4', 'r'), ('state', 'IT', 'r')),
+        (('frame', 'image', 0),),
+        (('frame', 'image', 0), ('state', 'V1', 'r'), ('state', 'V2', 'r'), ('state', 'V4', 'r'), ('state', 'IT', 'r')),
+        (('frame', 'image', 0), ('read', 'V1', 3), ('read', 'V2', 3), ('read', 'V4', 3), ('read', 'IT', 3), ('state', 'V1', 'r'), ('state', 'V2', 'r'), ('state', 'V4', 'r'), ('state', 'IT', 'r')),
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
@@ -126,45 +131,79 @@ class DyRCNNx8(nn.Module):
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, x):
-        return self.simulate(x)[0]
+    def forward(self, *inputs, **named):
+        """Logits (B, T, classes), or with several readouts a dict name -> (B, T, n). The inputs
+        come in declaration order (`model(x, c)`) or by name (`model(image=x, cue=c)`)."""
+        return self.simulate(self.frames(inputs, named))[0]
+
+    def frames(self, inputs=(), named=None):
+        """Each input's frames (B, T, C, H, W) by name; a static image (B, C, H, W) is shown
+        for `steps` steps. A missing, unknown or wrongly shaped input is an error naming it."""
+        names, named = tuple(self.inputs), dict(named or {})
+        listing = ", ".join(f"{n} {list(s)}" for n, s in self.inputs.items())
+        if len(inputs) > len(names):
+            raise TypeError(f"the model takes {len(names)} input{'s' * (len(names) != 1)} ({listing}), "
+                            f"got {len(inputs)}")
+        given = dict(zip(names, inputs))
+        for name, value in named.items():
+            if name not in self.inputs:
+                raise TypeError(f"unknown input {name!r}; the model takes {listing}")
+            if name in given:
+                raise TypeError(f"input {name!r} is given twice, by position and by name")
+            given[name] = value
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise TypeError(f"missing input {', '.join(map(repr, missing))}; the model takes {listing}")
+        out = {}
+        for name, shape in self.inputs.items():
+            x = given[name]
+            if x.dim() == 4:
+                x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
+            if x.dim() != 5 or tuple(x.shape[2:]) != shape:
+                label = "" if len(names) == 1 else f" {name!r}"
+                raise ValueError(f"expected input{label} (B, T, *{shape}) or (B, *{shape}), got {tuple(x.shape)}")
+            out[name] = x
+        sizes = {name: tuple(x.shape[:2]) for name, x in out.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"the inputs disagree on (batch, steps): {sizes}")
+        return out
 
     def simulate(self, x, record=(), seed=None):
-        """Run every step. Returns logits (B, T, classes) and, for each area in
-        `record`, its output per recorded step (None while it is silent). With a
-        `seed`, noise() (and dropout) draw from a generator seeded with it, so the
-        run is reproducible, and torch's global random state is left as it was."""
+        """Run every step on `x` (a tensor, or a dict of the inputs by name). Returns the logits
+        (B, T, classes; a dict by readout name when there are several) and, for each name in
+        `record` (an area, or `AREA.NAME` for a state or variable), its value per recorded
+        step (None while it is silent). With a `seed`, noise() (and dropout) draw from a
+        generator seeded with it, so the run is reproducible, and torch's global random state
+        is left as it was."""
         if seed is None:
             return self._simulate(x, record)
-        devices = [x.device] if x.device.type == "cuda" else []
+        like = next(iter(x.values())) if isinstance(x, dict) else x
+        devices = [like.device] if like.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             return self._simulate(x, record)
 
     def _simulate(self, x, record):
-        if x.dim() == 4:
-            x = x.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:
-            raise ValueError(f"expected input (B, T, *{self.input_shape}) or (B, *{self.input_shape}), "
-                             f"got {tuple(x.shape)}")
-        batch, steps = x.shape[0], x.shape[1]
-        blank = x.new_zeros((batch,) + self.input_shape)
+        frames = self.frames((), x) if isinstance(x, dict) else self.frames((x,))
+        like = next(iter(frames.values()))
+        batch, steps = like.shape[0], like.shape[1]
+        blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         states = {}
         for area, var, init in self.state_slots:
-            states[area, var] = None if init is None else x.new_full((batch,) + self.area_shapes[area], init)
+            states[area, var] = None if init is None else like.new_full((batch,) + self.area_shapes[area], init)
         history = {}
         for source in self.buffer_len:
-            first = states.get((source, self.outputs.get(source)))
+            first = None if source in self.inputs else states.get(self.signals[source][:2])
             history[source] = [] if first is None else [first]
-        logits, responses = [], {area: [] for area in record}
-        n_states = len(self.state_slots)
+        logits, responses = {name: [] for name in self.readouts}, {name: [] for name in record}
+        n_readouts = len(self.readouts)
         for t in range(self.idle + steps):
-            frame = x[:, t - self.idle] if t >= self.idle else blank
+            frame = {name: x[:, t - self.idle] for name, x in frames.items()} if t >= self.idle else blank
             k = self.variant_of[t] if t < len(self.variant_of) else self.steady
             args = []
             for kind, source, delay in self.step_inputs[k]:
                 if kind == "frame":
-                    args.append(frame)
+                    args.append(frame[source])
                 elif kind == "read":
                     args.append(history[source][-delay])
                 else:
@@ -172,22 +211,18 @@ class DyRCNNx8(nn.Module):
             outs = getattr(self, self.step_names[k])(*args)
             for i, (area, var, _) in enumerate(self.state_slots):
                 states[area, var] = outs[i]
-            for i, area in enumerate(self.areas):
-                value = outs[n_states + i]
-                if area in history:
-                    history[area].append(value)
-                    if len(history[area]) > self.buffer_len[area]:
-                        del history[area][0]
-                if area in responses and t >= self.idle:
-                    responses[area].append(value)
-            if self.input_name in history:
-                history[self.input_name].append(frame)
-                if len(history[self.input_name]) > self.buffer_len[self.input_name]:
-                    del history[self.input_name][0]
+            for source, length in self.buffer_len.items():
+                history[source].append(frame[source] if source in self.inputs else outs[self.signals[source][2]])
+                if len(history[source]) > length:
+                    del history[source][0]
             if t >= self.idle:
-                out = outs[-1]
-                logits.append(out if out is not None else x.new_zeros(batch, self.classes))
-        return torch.stack(logits, 1), responses
+                for name in responses:
+                    responses[name].append(outs[self.signals[name][2]])
+                for i, (name, classes) in enumerate(self.readouts.items()):
+                    out = outs[i - n_readouts]
+                    logits[name].append(out if out is not None else like.new_zeros(batch, classes))
+        stacked = {name: torch.stack(values, 1) for name, values in logits.items()}
+        return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
         # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv

@@ -498,11 +498,11 @@ def test_fuzz_checkpoint_bytes(files, tmp_path_factory, data):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(0, 4000), flip=st.integers(0, 4000))
 def test_fuzz_checkpoint_bytes_through_the_cli(files, tmp_path_factory, capsys, monkeypatch, cut, flip):
-    import dynvision_dsl.experiment
     import dynvision_dsl.plot
+    import dynvision_dsl.science.plot.figures as figures
 
     monkeypatch.setattr(dynvision_dsl.plot, "plot_responses", lambda *a, **k: None)  # the fuzz is of the loading
-    monkeypatch.setattr(dynvision_dsl.experiment, "plot_result", lambda *a, **k: [])
+    monkeypatch.setattr(figures, "write_figures", lambda *a, **k: [])
     raw = bytearray(files["best"].read_bytes())
     raw[flip % len(raw)] ^= 0x5A
     folder = tmp_path_factory.mktemp("fuzzcli")

@@ -491,14 +491,14 @@ def test_train_records_spec_params_and_data(w, capsys, titles):
 
 
 def test_experiment_writes_all_its_files_or_none(w, capsys, monkeypatch):
-    import dynvision_dsl.experiment as E
+    from dynvision_dsl.science.plot.figures import FIGURES
 
     assert _cli(capsys, *EXPERIMENT, "--out", "e")[0] == 0
     before = _tree(w / "e")
 
-    def broken(result, path, **kw):
+    def broken(result, **kw):
         raise KeyboardInterrupt  # the last PNG fails: the CSV, JSON and other PNGs must stay as they were
 
-    monkeypatch.setattr(E, "plot_timecourse", broken)
+    monkeypatch.setitem(FIGURES, "timecourse", broken)
     rc, out, err = _cli(capsys, *EXPERIMENT, "--out", "e", "--levels", "1,3", "--force")
     assert rc == 130 and _tree(w / "e") == before

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT, SHARED, SPECS
 from dynvision_dsl.check import SOLVERS
-from dynvision_dsl.ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
+from dynvision_dsl.ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, REDUCTIONS
 from dynvision_dsl.frontend.parse import KEYWORDS
 
 pygments = pytest.importorskip("pygments")
@@ -100,7 +100,7 @@ def test_the_grammars_word_lists_are_the_compilers_tables():
     keywords = set().union(*(_words(p["match"]) for p in _patterns(grammar["repository"]["keyword"])))
     assert keywords == set(KEYWORDS)
     builtins = [_words(p["match"]) for p in _patterns(grammar["repository"]["builtin"])]
-    assert builtins == [set(OPERATORS), set(FUNCTIONS) | set(MATH_FUNCTIONS), set(SOLVERS)]
+    assert builtins == [set(OPERATORS), set(FUNCTIONS) | set(MATH_FUNCTIONS) | set(REDUCTIONS), set(SOLVERS)]
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)

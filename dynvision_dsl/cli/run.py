@@ -44,6 +44,7 @@ def run(args) -> int:
         if not report.strict:
             print(f"note: {report.loaded} of {report.total} tensors loaded from {args.weights}, "
                   f"{len(report.seeded)} keep their seeded values", file=sys.stderr)
+    model.require("dynv run", readouts=False)  # one stimulus image; several readouts are each printed
     model.eval()
     out = Path(args.out or f"runs/{path.stem}")
     targets = [out / name for name in OUTPUTS]
@@ -106,5 +107,8 @@ def print_table(model, result) -> None:
         print("  ".join(col.ljust(widths[j]) for j, col in enumerate(r)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    logits = result.logits[0, -1]
-    print(f"readout at the last step: class {int(logits.argmax())} (logit {logits.max().item():.4g})")
+    heads = result.logits if isinstance(result.logits, dict) else {"": result.logits}
+    for name, values in heads.items():
+        logits = values[0, -1]
+        which = f"readout {name}" if name else "readout"
+        print(f"{which} at the last step: class {int(logits.argmax())} (logit {logits.max().item():.4g})")

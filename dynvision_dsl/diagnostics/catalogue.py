@@ -196,8 +196,6 @@ ENTRIES: tuple[Code, ...] = (
          _spec(conn="image -> V2 : conv(3)"), _spec()),
     Code("E055", "a connection into the input", "The input is a source only; connections run from it to areas.",
          _spec(conn="image -> V1 : conv(3)\nV1 -> image : conv(3)"), _spec()),
-    Code("E056", "a connection from a port", "A connection reads an area's output: 'V1 -> V2', not 'V1.fb -> V2'.",
-         _spec(conn="image.x -> V1 : conv(3)"), _spec()),
     Code("E057", "unknown operator", "The operator of a pipeline is not one of the language's (conv, pointwise, "
          "maxpool, ...).", _spec(conn="image -> V1 : conv2d(3)"), _spec()),
     Code("E058", "an operator that cannot apply", "An operator's argument is out of range, or the shape reaching "
@@ -239,6 +237,74 @@ ENTRIES: tuple[Code, ...] = (
          _spec(readout="readout V1 : avgpool | linear(2), delay 2 ms")),
     # --- end first edition
     # --- generators, time, reductions, smaller gaps (E110-E129, W110-W119) ---
+    Code("E110", "a loop bound is not a whole number",
+         "`for NAME in A..B` counts whole numbers: both bounds must be dimensionless whole numbers "
+         "(numbers or params, evaluated before the loop is unrolled).",
+         "param n = 3\nfor i in 1..n / 2 { area L{i} [8] : leaky() }",
+         'param n = 3\nfor i in 1..n - 1 {\n  area L{i} [8] : leaky()\n  image -> L{i} : conv(3)\n}\nreadout L1 : avgpool | linear(2)'),
+    Code("E111", "a loop runs backwards",
+         "Bounds are inclusive and count up: `A..B` needs B >= A - 1 (`A..A-1` is an empty loop, so "
+         "`1..(n - 1)` works for n = 1).",
+         "for i in 4..1 { area L{i} [8] : leaky() }",
+         'for i in 1..4 {\n  area L{i} [8] : leaky()\n  image -> L{i} : conv(3)\n}\nreadout L1 : avgpool | linear(2)'),
+    Code("E112", "a loop takes too many values",
+         "One loop may take at most 10000 values; a larger range is almost always a typo.",
+         "for i in 1..1e6 { area L{i} [8] : leaky() }",
+         'for i in 1..6 {\n  area L{i} [8] : leaky()\n  image -> L{i} : conv(3)\n}\nreadout L1 : avgpool | linear(2)'),
+    Code("E113", "an interpolation is not a whole number of at least 0",
+         "`{EXPR}` in a name writes a whole number into it (`L{i + 1}` -> `L3`); a fraction or a "
+         "negative number would make no name.",
+         'area V1 [8] : leaky()\nfor i in 1..2 { V1 -> V{i - 2} : conv(3) }',
+         'area V1 [8] : leaky()\nfor i in 1..2 {\n  area V{i + 1} [8] : leaky()\n  V1 -> V{i + 1} : conv(3)\n}\nreadout V2 : avgpool | linear(2)'),
+    Code("E115", "an unknown name in an interpolation",
+         "A name's `{EXPR}` may read the variables of the loops around it and params; any other name "
+         "is a mistake (often the variable of another loop).",
+         "for i in 1..2 { area L{j} [8] : leaky() }",
+         'for i in 1..2 {\n  area L{i} [8] : leaky()\n  image -> L{i} : conv(3)\n}\nreadout L1 : avgpool | linear(2)'),
+    Code("E116", "a loop variable has the name of a param",
+         "Inside the loop the variable would hide the param; give it its own name.",
+         "param k = 2\nfor k in 1..k { area L{k} [8] : leaky() }",
+         'param k = 2\nfor i in 1..k {\n  area L{i} [8] : leaky()\n  image -> L{i} : conv(3)\n}\nreadout L1 : avgpool | linear(2)'),
+    Code("E117", "a nested loop reuses the variable of an enclosing loop",
+         "Nested loops need distinct variables, so that each `{...}` says which one it means.",
+         "for i in 1..2 { for i in 1..3 { area G{i} [8] : leaky() } }",
+         'for i in 1..2 {\n  for j in 1..3 {\n    area G{i}_{j} [8] : leaky()\n    image -> G{i}_{j} : conv(3)\n  }\n}\nreadout G1_1 : avgpool | linear(2)'),
+    Code("E118", "the time t where a constant is needed",
+         "`t` is the time of the current step in ms (0 at the first recorded step, negative while idle): "
+         "equations may read it, but params, delays, shapes and conditions are fixed before the run.",
+         "image -> V1 : conv(3), delay t",
+         "area V1 [8] { r = input * (t >= 10 ms) }"),
+    Code("E121", "a reduction over something other than channels or space",
+         "`mean`, `sum` and `max` reduce over `channels` (one value per position, [1, H, W]) or `space` "
+         "(one per channel, [C, 1, 1]); the result is broadcast back to the area's shape.",
+         'tau * dr/dt = -r + input / (1 + mean(r, pixels))',
+         'tau * dr/dt = -r + input / (1 + mean(r, channels))'),
+    Code("E122", "a reduction with the wrong arguments",
+         "A reduction takes the value and what to reduce over, positionally: `sum(x, space)`.",
+         "r = sum(input)",
+         "r = sum(input, space)"),
+    Code("E123", "init= on an operator that is not fixed",
+         "`init=` sets the constant weights of a fixed operator; a trainable operator starts from its "
+         "usual random draw. (`scale(init=...)` is the exception: its init is the starting value.)",
+         "image -> V1 : conv(3, init=1/9)",
+         "image -> V1 : conv(3, fixed, init=1/9)"),
+    Code("E124", "fixed or init on an operator without weights",
+         "Only operators with weights (conv, depthwise, pointwise, linear, scale) can be fixed.",
+         'area V2 [4] { r = relu(input) }\nV1 -> V2 : maxpool(3, fixed) | conv(1)',
+         'area V2 [4] { r = relu(input) }\nV1 -> V2 : maxpool(3) | conv(1, fixed)'),
+    Code("E125", "a fixed operator with weightnorm",
+         "weightnorm reparametrises the weights as trainable parameters, which a fixed operator has not.",
+         "image -> V1 : conv(3, fixed, weightnorm=true)",
+         "image -> V1 : conv(3, fixed)"),
+    Code("E126", "a solver param names no solver",
+         "`solver NAME` with NAME a string param uses the param's value, which must be euler, rk4 or "
+         "exponential (also after `--set`).",
+         'param integrator = "rk45"\narea V1 [8] { solver integrator  tau * dr/dt = -r + input }',
+         'param integrator = "rk4"\narea V1 [8] { solver integrator  tau * dr/dt = -r + input }'),
+    Code("E127", "a solver param that is not a string",
+         "A solver is chosen by a string param: `param integrator = \"rk4\"`.",
+         'param integrator = 4\narea V1 [8] { solver integrator  tau * dr/dt = -r + input }',
+         'param integrator = "rk4"\narea V1 [8] { solver integrator  tau * dr/dt = -r + input }'),
     # --- end generators
     # --- variables before ODEs, noise, solvers (E130-E149, W130-W139) --------
     Code("E130", "an assignment between two ODEs",
@@ -305,6 +371,37 @@ ENTRIES: tuple[Code, ...] = (
          "tau * dr/dt = -r + input + sigma * noise()"),
     # --- end variables
     # --- several inputs and readouts, state links, bounded params (E150-E169, W150-W159)
+    Code("E150", "an input is declared twice",
+         "Each input is one argument of `model(...)`, by position or by name, so input names must differ.",
+         "input image [3, 32, 32]\ninput image [1, 32, 32]", "input image [3, 32, 32]\ninput cue [1, 32, 32]"),
+    Code("E151", "two readouts have one name",
+         "With several readouts `forward` returns a dict by readout name: the `as` name of the readout's last "
+         "operator, else its area. Two readouts of one area need an `as` name each.",
+         "readout IT : avgpool | linear(10)\nreadout IT : avgpool | linear(2)",
+         "readout IT : avgpool | linear(10) as objects\nreadout IT : avgpool | linear(2) as faces"),
+    Code("E152", "a connection reads a port or the input's state",
+         "`V1.a -> ...` reads state or variable `a` of area V1. A port is what V1 receives, not something it "
+         "computes, and the input has no states.",
+         'area V1 [4] { port fb  r = relu(input + fb) }\nV1.fb -> V2 : conv(3)', 'area V1 [4] { port fb  r = relu(input + fb) }\nV1 -> V2 : conv(3)'),
+    Code("E153", "a connection reads a state or variable the area does not have",
+         "`V1.a -> ...` needs `a` to be a state (an ODE or `state a = ...`) or a variable (assigned) of V1.",
+         'area V1 [4] { state a = 0  tau * da/dt = -a + input  r = relu(a) }\nV1.adapt -> V2.inh : identity', 'area V1 [4] { state a = 0  tau * da/dt = -a + input  r = relu(a) }\nV1.a -> V2.inh : identity'),
+    Code("E154", "a trainable option that does not exist",
+         "`trainable(...)` takes the named options min, max and per, each at most once; all are optional.",
+         "param tau = 5 ms trainable(minimum = 1 ms)", "param tau = 5 ms trainable(min = 1 ms)"),
+    Code("E155", "'per' is neither channel nor area",
+         "`per = channel` gives one value per channel of the area; `per = area` (the default) one value.",
+         "param tau = 5 ms trainable(per = pixel)", "param tau = 5 ms trainable(per = channel)"),
+    Code("E156", "a bound of another dimension than the param",
+         "min and max are compared with the param's value, so they need its dimension (a time for a time).",
+         "param tau = 5 ms trainable(min = 1)", "param tau = 5 ms trainable(min = 1 ms)"),
+    Code("E157", "max is not above min",
+         "A bounded trainable lives strictly between min and max; min >= max leaves no room.",
+         "param tau = 5 ms trainable(min = 9 ms, max = 8 ms)", "param tau = 8.5 ms trainable(min = 8 ms, max = 9 ms)"),
+    Code("E158", "the initial value violates a bound",
+         "The bounds are kept by a reparametrisation that reaches a bound only in the limit, so the declared "
+         "value must lie strictly inside them; the error points at the bound it violates.",
+         "param tau = 5 ms trainable(min = 6 ms)", "param tau = 6.5 ms trainable(min = 6 ms)"),
     # --- end inputs
 )
 

@@ -20,7 +20,7 @@ class Const:
 class Ref:
     """A state, variable or port of the area, by name."""
 
-    kind: str  # "state" | "var" | "port"
+    kind: str  # "state" | "var" | "port" | "time" (`t`, the step's time in ms)
     name: str
     span: Span
 
@@ -108,6 +108,7 @@ class Area:
     ports: list[str] = field(default_factory=list)  # ports its equations read
     optional_ports: tuple[str, ...] = ()  # `port NAME`: silent while unfed
     trainables: dict[str, float] = field(default_factory=dict)  # module path -> initial value
+    bounds: dict[str, "TrainableBounds"] = field(default_factory=dict)  # module path -> bounds, per channel
     functions: dict[str, str] = field(default_factory=dict)  # module path -> constructor source
     template: str | None = None
     incomplete: bool = False  # a statement failed its checks; skip follow-up port checks
@@ -117,6 +118,21 @@ class Area:
     def shape(self) -> tuple[int, int, int]:
         assert self.size is not None
         return (self.channels, *self.size)
+
+
+@dataclass(frozen=True)
+class TrainableBounds:
+    """`trainable(min = lo, max = hi, per = channel)`: bounds (ms for times; None: open) kept by
+    a reparametrisation, and whether the area holds one value per channel."""
+
+    lo: float | None = None
+    hi: float | None = None
+    per_channel: bool = False
+
+
+def signal_name(area: str, var: str | None) -> str:
+    """What a connection or a recording reads: `V1` (the area's output) or `V1.a` (a state or variable)."""
+    return area if var is None else f"{area}.{var}"
 
 
 @dataclass
@@ -131,7 +147,12 @@ class Conn:
     span: Span
     label: str
     text: str = ""
+    source_var: str | None = None  # `V1.a -> ...`: the state or variable read; None: the output
     port_span: Span | None = None  # the port's name in the connection (`fb` of `V2 -> V1.fb`)
+
+    @property
+    def signal(self) -> str:
+        return signal_name(self.source, self.source_var)
 
 
 @dataclass
@@ -143,6 +164,12 @@ class ReadoutSpec:
     classes: int
     span: Span
     text: str = ""
+    name: str = ""  # the `as` name of its last operator, else its area (LANGUAGE.md 9.8)
+    index: int = -1  # its key among connection terms: -1, -2, ... in declaration order
+
+    @property
+    def signal(self) -> str:
+        return self.source
 
 
 @dataclass
@@ -160,10 +187,10 @@ class Model:
     dt: float  # ms
     steps: int
     idle: int
-    input: InputSpec
+    inputs: list[InputSpec]  # in declaration order: `model(x, c)` takes them so
     areas: dict[str, Area]
     conns: list[Conn]
-    readout: ReadoutSpec
+    readouts: list[ReadoutSpec]  # in declaration order; several make `forward` return a dict
     params: dict[str, object]  # final param values (numbers in ms for times)
     _into: dict[str, list[Conn]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _into_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
@@ -175,13 +202,26 @@ class Model:
         if self._graph_key != (id(self.conns), len(self.conns)):
             from ..middle.conngraph import ConnGraph
 
-            self._graph = ConnGraph.build([self.input.name, *self.areas], self.conns)
+            self._graph = ConnGraph.build([*(i.name for i in self.inputs), *self.areas], self.conns)
             self._graph_key = (id(self.conns), len(self.conns))
         return self._graph
 
     def use_graph(self, graph) -> None:
         """Take `graph` (built from these connections) as the connection graph."""
         self._graph, self._graph_key = graph, (id(self.conns), len(self.conns))
+
+    @property
+    def input(self) -> InputSpec:
+        """The first input (the only one in most specs)."""
+        return self.inputs[0]
+
+    @property
+    def readout(self) -> ReadoutSpec:
+        """The first readout (the only one in most specs)."""
+        return self.readouts[0]
+
+    def input_named(self, name: str) -> InputSpec | None:
+        return next((i for i in self.inputs if i.name == name), None)
 
     def conns_into(self, area: str) -> list[Conn]:
         """The connections into `area`, in declaration order: indexed once (again when `conns`

@@ -16,11 +16,11 @@ from ..util.source import read_spec_text, strip_bom
 GRAMMAR = Path(__file__).with_name("dyn.lark")
 RESERVED_UNITS = ("ms", "s")
 KEYWORDS = ("model", "time", "param", "input", "readout", "area", "dynamics", "state", "port", "output", "solver", "if",
-            "else", "delay", "as", "trainable", "true", "false", "and", "or", "not")
+            "else", "delay", "as", "trainable", "true", "false", "and", "or", "not", "for", "in")
 
 # How terminals read in a message: what a person types, never an internal name.
 _TERMINAL_TEXT = {
-    "NAME": "a name", "NUMBER": "a number", "SEGINT": "a number", "STRING": "a string",
+    "NAME": "a name", "NAME_TAIL": "the rest of a name", "NUMBER": "a number", "SEGINT": "a number", "STRING": "a string",
     "DERIV": "a derivative like 'dr/dt'", "UNIT": "a unit ('ms' or 's')",
     "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'", "COMP_OP": "a comparison",
     "$END": "the end of the file",
@@ -52,7 +52,7 @@ def parse(source: str, file: str = "<string>") -> S.Module:
 def _to_ast(tree: Tree, file: str, source: str):
     """The AST of a parse tree (a list of declarations, or one expression), its nesting bounded."""
     try:
-        ast = _ToAst(file).transform(tree)
+        ast = _ToAst(file, source).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, DynError):
             raise DynError(exc.orig_exc.diagnostics, source) from None
@@ -224,7 +224,7 @@ def _opened(toks: list[_Tok], i: int, stack: list[_Block]) -> _Block:
             return _Block("body", f"the body of {word} {toks[j + 1].text}", toks[i].line)
         if word == "time":
             return _Block("time", "the time block", toks[i].line)
-        if word in ("if", "else"):
+        if word in ("if", "else", "for"):
             return _Block(outer, f"the '{word}' block", toks[i].line)
     return _Block(outer, "the block", toks[i].line)
 
@@ -322,9 +322,10 @@ class _ToAst(Transformer_NonRecursive):
     """Builds syntax.* dataclasses; every node gets the span of its text (a loop
     over the tree, not recursion: 5000 nested ifs or a 5000-term sum are fine)."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, source: str = ""):
         super().__init__()
         self.file = file
+        self.source = source
 
     # helpers
     def _sp(self, meta) -> Span:
@@ -337,9 +338,9 @@ class _ToAst(Transformer_NonRecursive):
                                        f"write a number before it, e.g. '1 {tok}'", "E003")])
         return S.Ident(str(tok), _tok_span(self.file, tok))
 
-    def _decl(self, tok: Token, what: str) -> S.Ident:
+    def _decl(self, tok: Token | S.Ident, what: str) -> S.Ident:
         """The name a declaration introduces; a keyword cannot be one."""
-        ident = self._ident(tok)
+        ident = tok if isinstance(tok, S.Ident) else self._ident(tok)
         if ident.name in KEYWORDS:
             raise DynError([Diagnostic("error", f"'{ident.name}' is a reserved word and cannot name {what}",
                                        ident.span, f"choose another name, e.g. '{ident.name}_'", "E004")])
@@ -350,6 +351,8 @@ class _ToAst(Transformer_NonRecursive):
         for a in arglist or ():
             if isinstance(a, S.Kwarg):
                 kwargs.append(a)
+            elif kwargs and isinstance(a, S.Name):  # a bare flag after keywords: `pointwise(bias=false, fixed)`
+                kwargs.append(S.Kwarg(S.Ident(a.name, a.span), S.Bool(True, a.span)))
             elif kwargs:
                 raise DynError([Diagnostic("error", "a positional argument follows a keyword argument",
                                            a.span, "put positional arguments first, as in Python", "E005")])
@@ -371,7 +374,11 @@ class _ToAst(Transformer_NonRecursive):
         return S.TimeItem(self._ident(c[0]), c[1])
 
     def param(self, meta, c):
-        return S.ParamDecl(self._decl(c[0], "a param"), c[1], len(c) > 2 and c[2] is not None, self._sp(meta))
+        options = tuple(c[2]) if len(c) > 2 and c[2] is not None else ()
+        return S.ParamDecl(self._decl(c[0], "a param"), c[1], len(c) > 2 and c[2] is not None, self._sp(meta), options)
+
+    def trainable(self, meta, c):
+        return list(c[1] or ()) if len(c) > 1 else []
 
     def input(self, meta, c):
         return S.InputDecl(self._decl(c[0], "the input"), c[1], self._sp(meta))
@@ -380,7 +387,7 @@ class _ToAst(Transformer_NonRecursive):
         return tuple(c)
 
     def readout(self, meta, c):
-        return S.Readout(self._ident(c[0]), c[1], c[2], self._sp(meta))
+        return S.Readout(c[0], c[1], c[2], self._sp(meta))
 
     def area(self, meta, c):
         name, shape, template, body = c
@@ -452,8 +459,10 @@ class _ToAst(Transformer_NonRecursive):
         return S.Connection(tuple(ends), pipeline, delay, self._sp(meta))
 
     def endpoint(self, meta, c):
-        port = S.Ident(str(c[1]), _tok_span(self.file, c[1])) if c[1] is not None else None
-        return S.Endpoint(self._ident(c[0]), port, self._sp(meta))
+        port = c[1]
+        if isinstance(port, Token):  # `input`, a keyword, as a port name
+            port = S.Ident(str(port), _tok_span(self.file, port))
+        return S.Endpoint(c[0], port, self._sp(meta))
 
     def pipeline(self, meta, c):
         return tuple(c)
@@ -465,6 +474,35 @@ class _ToAst(Transformer_NonRecursive):
 
     def dotted(self, meta, c):
         return S.Ident(".".join(str(t) for t in c), self._sp(meta))
+
+    def gdotted(self, meta, c):
+        """An `as` name whose segments may interpolate (`as ff{k}.conv`)."""
+        if all(isinstance(x, Token) or not x.parts for x in c):
+            return S.Ident(".".join(str(x) if isinstance(x, Token) else x.name for x in c), self._sp(meta))
+        parts: list = []
+        for i, x in enumerate(c):
+            parts.extend(["."] * (i > 0) + ([str(x)] if isinstance(x, Token) else list(x.parts or (x.name,))))
+        return S.Ident(self._raw(meta), self._sp(meta), tuple(parts))
+
+    # generators
+    def for_loop(self, meta, c):
+        var, start, stop, *body = c
+        return S.For(self._decl(var, "a loop variable"), start, stop, tuple(body), self._sp(meta))
+
+    def gname(self, meta, c):
+        """A name, plain (`V1`) or interpolated (`L{i+1}_out`: its text and expressions in `parts`)."""
+        if len(c) == 1:
+            return self._ident(c[0])
+        parts = tuple(str(x) if isinstance(x, Token) else x for x in c)
+        return S.Ident(self._raw(meta), self._sp(meta), parts)
+
+    def interp(self, meta, c):
+        return c[0]
+
+    def _raw(self, meta) -> str:
+        """The text a node covers without whitespace (an interpolated name before it is expanded:
+        `L{i+1}`, however it is spaced, so that layout never changes a name)."""
+        return re.sub(r"\s+", "", self.source[meta.start_pos:meta.end_pos]) if self.source else "?"
 
     # expressions
     def arglist(self, meta, c):

@@ -10,8 +10,12 @@ from ..diagnostics import Diagnostic, Span
 
 @dataclass(frozen=True)
 class Ident:
+    """A name as written. An interpolated name (`L{i+1}`) keeps its pieces in `parts`
+    (text and expressions) until the generator stage makes it plain (`L3`, parts empty)."""
+
     name: str
     span: Span
+    parts: tuple = ()
 
 
 # ---------------------------------------------------------------- expressions
@@ -123,6 +127,7 @@ class ParamDecl:
     value: Expr
     trainable: bool
     span: Span
+    options: tuple = ()  # `trainable(min = dt, max = 100 ms, per = channel)`: its arguments (Kwarg or Expr)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,17 @@ class If:
     cond: Expr
     then: tuple["Decl", ...]
     orelse: tuple["Decl", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class For:
+    """`for var in start..stop { body }`: the body once per whole number, both bounds included."""
+
+    var: Ident
+    start: "Expr"
+    stop: "Expr"
+    body: tuple["Decl", ...]
     span: Span
 
 
@@ -225,7 +241,7 @@ class DynamicsDecl:
 
 
 Decl = Union[
-    ModelDecl, TimeBlock, ParamDecl, InputDecl, Readout, AreaDecl, DynamicsDecl, Connection, If,
+    ModelDecl, TimeBlock, ParamDecl, InputDecl, Readout, AreaDecl, DynamicsDecl, Connection, If, For,
     Ode, Assign, StateDecl, PortDecl, OutputStmt, SolverStmt,
 ]
 

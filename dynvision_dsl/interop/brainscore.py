@@ -65,6 +65,7 @@ class DynBrainModel(BrainModel):
 
     def __init__(self, model, identifier: str, region_map: dict[str, str], behavioral_readout: str,
                  step_ms: float | None, visual_degrees: float, batch_size: int):
+        model.require("the Brain-Score wrapper")  # one stimulus set, one behavioural readout
         self.model, self._identifier, self.region_map = model.eval(), identifier, dict(region_map)
         self.behavioral_readout, self.batch_size, self._degrees = behavioral_readout, batch_size, visual_degrees
         self.step_ms = float(step_ms if step_ms is not None else model.dt)

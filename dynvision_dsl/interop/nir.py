@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..frontend import ir
+from ..ops import REDUCED
 from . import InteropError
 
 SOURCE = "dynvision-dsl"
@@ -113,6 +114,11 @@ def _stage_problem(area: ir.Area) -> str | None:
                 return "it has no ODE and uses noise(), which NIR has no node for"
             if isinstance(n, ir.Apply) and n.module:
                 return f"it has no ODE and uses {n.fn}() (a learnable function NIR has no node for)"
+            if isinstance(n, ir.Apply) and n.fn in REDUCED:
+                name, over = REDUCED[n.fn]
+                return f"it has no ODE and uses {name}(x, {over}) (a reduction, not a pointwise function)"
+            if isinstance(n, ir.Ref) and n.kind == "time":
+                return "it has no ODE and reads the time t"
             if isinstance(n, ir.ParamRef):
                 return f"it has no ODE and reads the trainable {n.path}"
             if isinstance(n, ir.Ref) and n.kind == "port" and n.name != "input":
@@ -322,6 +328,15 @@ def to_nir(model) -> Any:
     """The NIR graph of a compiled model: areas -> LI, operators -> Conv2d/Affine/..., delays -> Delay."""
     nir = _nir()
     spec = model.program.model
+    model.require("NIR export")  # one Input node, one Output node
+    bounded = next((p for a in spec.areas.values() for p in a.bounds), None)
+    if bounded is not None:
+        raise InteropError(f"{spec.name} cannot be written as NIR: the trainable {bounded} is bounded or per "
+                           f"channel, and a NIR LI node holds one plain time constant")
+    if any(c.source_var is not None for c in spec.conns):
+        link = next(c for c in spec.conns if c.source_var is not None)
+        raise InteropError(f"{spec.name} cannot be written as NIR: {link.label} reads a state, and a NIR "
+                           f"edge carries an area's output only")
     found = problems(spec, model)
     if found:
         raise InteropError(f"{spec.name} cannot be written as NIR ({len(found)} problem{'s' * (len(found) > 1)}):\n  "

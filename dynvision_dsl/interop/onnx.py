@@ -41,6 +41,7 @@ def export(model, path: str | Path, steps: int | None = None, overwrite: bool = 
     steps = int(steps or model.steps)
     if steps < 1:
         raise InteropError(f"steps must be at least 1, got {steps}")
+    model.require("ONNX export")  # one named graph input and one logits output
     wrapped = Unrolled(model, steps).eval()
     example = torch.zeros(1, *model.input_shape)
     path = Path(path)

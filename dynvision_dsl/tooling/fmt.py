@@ -22,7 +22,7 @@ from ..diagnostics import Diagnostic, DynError, Span
 from ..frontend.parse import GRAMMAR, parse
 
 INDENT = "  "
-_BLOCKS = ("area", "dynamics", "time", "top_if", "area_if")
+_BLOCKS = ("area", "dynamics", "time", "top_if", "area_if", "for_loop")
 _COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
 _TIGHT_BEFORE = (",", ")", "]", ".")
 _TIGHT_AFTER = ("(", "[", ".")
@@ -105,6 +105,8 @@ def _tokens(node, parent: str = "") -> list[tuple[Token, str]]:
     """The tokens of a subtree in source order, each with the rule it belongs to."""
     if isinstance(node, Token):
         return [(node, parent)]
+    if node.data == "gname" and len(node.children) > 1:  # an interpolated name is one word: L{i + 1}_out
+        return [(_interpolated(node), parent)]
     out = []
     for child in node.children:
         if child is not None:
@@ -112,12 +114,20 @@ def _tokens(node, parent: str = "") -> list[tuple[Token, str]]:
     return out
 
 
+def _interpolated(node: Tree) -> Token:
+    """An interpolated name as one token: its pieces without spaces, the expressions laid out."""
+    pieces = [str(c) if isinstance(c, Token) else "{" + _join(_tokens(c.children[1], "interp")) + "}"
+              for c in node.children if c is not None]
+    first = next(c for c in node.children if isinstance(c, Token))
+    return Token.new_borrow_pos("NAME", "".join(pieces), first)
+
+
 def _tight(a: tuple[Token, str], b: tuple[Token, str]) -> bool:
     """Whether tokens a and b are written without a space between them."""
     (ta, pa), (tb, pb) = a, b
-    if str(tb) in _TIGHT_BEFORE or str(ta) in _TIGHT_AFTER:
+    if str(tb) in _TIGHT_BEFORE or str(ta) in _TIGHT_AFTER or ".." in (str(ta), str(tb)):  # 1..n
         return True
-    if str(tb) == "(" and ta.type == "NAME":
+    if str(tb) == "(" and ta.type in ("NAME", "TRAINABLE"):  # f(x), trainable(min=dt)
         return True
     if pa == "unary_op" and ta.type == "ADD_OP":  # -r
         return True
@@ -144,7 +154,7 @@ def _split(tree: Tree, toks: list[tuple[Token, str]]) -> tuple[str, str, str]:
         at = "*"
     if at is None:
         return "", "", ""
-    k = next(i for i, (t, _) in enumerate(toks) if str(t) == at)
+    k = next(i for i, (t, rule) in enumerate(toks) if str(t) == at and (at != "*" or rule == "ode"))  # not in (2 * tau)
     kind = {"time_item": "time", "connection": "conn"}.get(tree.data, tree.data)
     return kind, _join(toks[:k]), _join(toks[k:])
 

@@ -16,7 +16,7 @@ from ..frontend import ir
 from ..frontend import syntax as S
 from ..frontend.check import SOLVERS, check_module
 from ..diagnostics import Diagnostic, DynError, Span
-from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
+from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, REDUCTIONS
 from ..frontend.parse import KEYWORDS, parse
 from ..schedule import build_schedule
 from ..frontend.values import Evaluator, Val, dim_text, err, fmt_quantity, source_text
@@ -130,7 +130,8 @@ def hover(a: Analysis, name: str, line: int | None = None) -> str | None:
     if "template" in kinds:
         return _hover_template(a, name)
     if "input" in kinds and a.model is not None:
-        return f"**input** `{name}` `[{', '.join(map(str, a.model.input.shape))}]`"
+        inp = a.model.input_named(name) or a.model.input
+        return f"**input** `{name}` `[{', '.join(map(str, inp.shape))}]`"
     if name in OPERATORS:
         op = OPERATORS[name]
         return f"**operator** `{name}({_signature(op.args)})`: {op.doc}"
@@ -230,6 +231,8 @@ def completions(a: Analysis) -> list[Completion]:
     out += [Completion(n, "operator", f"{n}({_signature(op.args)}): {op.doc}") for n, op in OPERATORS.items()]
     out += [Completion(n, "function", f"{n}({_signature(f.args)}): {f.doc}") for n, f in FUNCTIONS.items()]
     out += [Completion(n, "function", f"{n}: {k} argument{'s' * (k != 1)}") for n, k in MATH_FUNCTIONS.items()]
+    out += [Completion(n, "function", f"{n}(x, channels | space): reduce and broadcast back")
+            for n in REDUCTIONS if n not in MATH_FUNCTIONS]
     out += [Completion(s, "solver", "solver") for s in SOLVERS]
     return out
 

@@ -9,7 +9,7 @@ from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
 
 from ..frontend.check import SOLVERS
-from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS
+from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, REDUCTIONS
 from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 
 _NAME = r"[A-Za-z_][A-Za-z_0-9]*"
@@ -45,7 +45,8 @@ class DynLexer(RegexLexer):
             (words(("true", "false"), suffix=_END), Keyword.Constant),
             (words(("and", "or", "not"), suffix=_END), Operator.Word),
             (words(KEYWORDS, suffix=_END), Keyword),
-            (words(tuple(OPERATORS) + tuple(FUNCTIONS) + tuple(MATH_FUNCTIONS), suffix=_END), Name.Builtin),
+            (words(tuple(OPERATORS) + tuple(FUNCTIONS) + tuple(MATH_FUNCTIONS) + REDUCTIONS[:2], suffix=_END),
+             Name.Builtin),
             (words(SOLVERS, suffix=_END), Name.Builtin.Pseudo),
             (_NAME, Name),
             (r"->|==|!=|<=|>=|[-+*/^=<>|]", Operator),

@@ -8,7 +8,8 @@ from ...middle.conngraph import ConnGraph
 from .. import ir
 from .. import syntax as S
 from ..values import Val
-from .connections import connections, readout
+from . import generators as G
+from .connections import connections, readouts
 from .context import Context, Override
 from .params import declare_param, evaluate_all, override_problems, select, survey, unused_overrides
 from .rules import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES, RULES, Draft
@@ -30,7 +31,7 @@ def check_module(module: S.Module, params: dict[str, Override] | None = None,
         return None, bad
     ctx = Context(module, params or {}, memory)
     model = run(ctx)
-    unique = list(dict.fromkeys(ctx.sink.items))  # a template's error repeats for each area using it
+    unique = G.with_loop_notes(ctx.sink.items)  # a template's error repeats for each area using it
     return (None if ctx.sink.has_errors else model), unique
 
 
@@ -45,7 +46,7 @@ def param_values(module: S.Module, params: dict[str, Override] | None = None
     run(ctx)
     failed = {n for n, slot in ctx.params.items() if n in (params or {}) and slot.override is None}
     values = {name: (slot.decl, None if name in failed else slot.value) for name, slot in ctx.params.items()}
-    return values, list(dict.fromkeys(ctx.sink.items))
+    return values, G.with_loop_notes(ctx.sink.items)
 
 
 def run(ctx: Context) -> ir.Model | None:
@@ -57,23 +58,23 @@ def run(ctx: Context) -> ir.Model | None:
     name = model_name(ctx, by_kind.get(S.ModelDecl, []))
     dt, steps, idle = time(ctx, by_kind.get(S.TimeBlock, []))
     ctx.dt = dt
-    inp = input_spec(ctx, by_kind.get(S.InputDecl, []))
+    inputs = input_spec(ctx, by_kind.get(S.InputDecl, []))
     for d in by_kind.get(S.DynamicsDecl, []):
         declare_dynamics(ctx, d)
     _fed_ports(ctx, by_kind.get(S.Connection, []))
     areas = check_areas(ctx, by_kind.get(S.AreaDecl, []))
-    if ctx.sink.has_errors and (dt is None or inp is None):
+    if ctx.sink.has_errors and (dt is None or inputs is None):
         return None
-    conns = connections(ctx, by_kind.get(S.Connection, []), areas, inp, dt)
-    ro = readout(ctx, by_kind.get(S.Readout, []), areas, dt)
-    if inp is None or dt is None:
+    conns = connections(ctx, by_kind.get(S.Connection, []), areas, inputs, dt)
+    outs = readouts(ctx, by_kind.get(S.Readout, []), areas, dt)
+    if inputs is None or dt is None:
         return None
-    graph = ConnGraph.build([inp.name, *areas], conns)
-    infer_shapes(ctx, areas, conns, inp, graph)
-    draft = Draft(name, dt, steps, idle, inp, areas, conns, readout_shapes(ctx, ro, areas), graph)
+    graph = ConnGraph.build([*(i.name for i in inputs), *areas], conns)
+    infer_shapes(ctx, areas, conns, inputs, graph)
+    draft = Draft(name, dt, steps, idle, inputs, areas, conns, [readout_shapes(ctx, r, areas) for r in outs], graph)
     for rule in RULES:
         rule(ctx, draft)
-    if ctx.sink.has_errors or draft.readout is None:
+    if ctx.sink.has_errors or not draft.complete:
         return None
     return draft.model(ctx)
 

@@ -11,6 +11,9 @@ from ...ops import OPERATORS, OpError, OpSpec, resolve_defaults
 from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, err, fmt_quantity, kind_text, source_text
+from . import fixed_ops as FX
+from . import inputs as IO
+from . import state_links as SL
 from .context import Context, keyword_span, lower_hint, need_time, plain
 from .params import lookup
 
@@ -18,9 +21,10 @@ from .params import lookup
 def area_ref(ctx: Context, ident: S.Ident, areas, inp, allow_input: bool) -> bool:
     """Whether `ident` names an area (or, with allow_input, the input); an error if it does not."""
     name = ident.name
-    if name in areas or (allow_input and inp is not None and name == inp.name):
+    inputs = {i.name: i for i in inp or ()}
+    if name in areas or (allow_input and name in inputs):
         return True
-    if inp is not None and name == inp.name:
+    if name in inputs:
         ctx.sink.error(f"the input '{name}' cannot receive connections", ident.span,
                        "connections run from the input to areas", code="E055")
         return False
@@ -31,8 +35,8 @@ def area_ref(ctx: Context, ident: S.Ident, areas, inp, allow_input: bool) -> boo
                        f"that is false, line {ctx.all_area_names[name]})", ident.span, code="E021")
         return False
     cands = dict(ctx.all_area_names)
-    if inp is not None:
-        cands.setdefault(inp.name, inp.span.line)
+    for i in inp or ():
+        cands.setdefault(i.name, i.span.line)
     ctx.sink.error(unknown("area", name, cands, ident.span.line), ident.span, code="E054")
     if not allow_input:  # the area probably meant is fed by this broken connection
         ctx.broken_targets.add(did_you_mean(name, cands, ident.span.line) or name)
@@ -71,10 +75,9 @@ def connections(ctx: Context, decls: list[S.Connection], areas, inp, dt) -> list
     for d in decls:
         wait = ctx.attempt(lambda d=d: delay(ctx, d.delay, dt))
         for src, dst in zip(d.chain, d.chain[1:]):
-            if src.port is not None:
-                ctx.sink.error(f"a connection reads an area's output, not a port ('{src.area.name}.{src.port.name}')",
-                               src.port.span, f"write '{src.area.name}'", code="E056")
             ok_src = area_ref(ctx, src.area, areas, inp, allow_input=True)
+            var = SL.source_var(src, areas, inp, ctx.sink) if ok_src and src.port is not None else None
+            ok_src = ok_src and var is not False
             ok_dst = area_ref(ctx, dst.area, areas, inp, allow_input=False)
             ops = pipeline_args(ctx, d.pipeline)
             if not (ok_src and ok_dst) or ops is None or wait is None:
@@ -83,13 +86,13 @@ def connections(ctx: Context, decls: list[S.Connection], areas, inp, dt) -> list
             if any(kind == "lateral" and args["kind"] == "none" for kind, args, _, _ in ops):
                 continue  # lateral(none, k): no recurrence, no connection
             port = dst.port.name if dst.port else "input"
-            label = f"{src.area.name} -> {dst.area.name}" + (f".{port}" if dst.port else "")
-            base = f"{src.area.name}_to_{dst.area.name}" + (f"_{port}" if dst.port else "")
+            label = f"{ir.signal_name(src.area.name, var)} -> {dst.area.name}" + (f".{port}" if dst.port else "")
+            base = f"{src.area.name}{'_' + var if var else ''}_to_{dst.area.name}" + (f"_{port}" if dst.port else "")
             names[base] = names.get(base, 0) + 1
             if names[base] > 1:
                 base += f"_{names[base]}"
             conns.append(ir.Conn(len(conns), src.area.name, dst.area.name, port, op_stubs(ops, base),
-                                 wait[0], wait[1], d.span, label, ctx.text(d),
+                                 wait[0], wait[1], d.span, label, ctx.text(d), var,
                                  dst.port.span if dst.port else dst.area.span))
     return conns
 
@@ -121,11 +124,14 @@ def _op_args(ctx: Context, op: S.Op):
     if name not in OPERATORS:
         raise err(unknown("operator", name, list(OPERATORS)), op.name.span,
                   "operators: " + ", ".join(OPERATORS), code="E057")
+    FX.check_before_binding(op)
     args = bind_args(ctx, OPERATORS[name].args, op.args, op.kwargs, name, op.name.span, lookup(ctx))
     try:
         args = resolve_defaults(OPERATORS[name], args)
     except OpError as exc:
         raise err(f"{name}: {exc.message}", _arg_span(op, exc.arg), exc.hint, code="E058") from None
+    FX.check_after_binding(op, args)
+    args = FX.trimmed(name, args)
     return name, args, op.alias.name if op.alias else None, op
 
 
@@ -140,22 +146,25 @@ def _arg_span(op: S.Op, arg: str | None) -> Span:
     return op.name.span
 
 
-def readout(ctx: Context, decls: list[S.Readout], areas, dt) -> ir.ReadoutSpec | None:
+def readouts(ctx: Context, decls: list[S.Readout], areas, dt) -> list[ir.ReadoutSpec | None]:
+    """Every readout in declaration order (None for one that failed its checks; §9.8)."""
     if not decls:
         ctx.sink.error("the spec has no readout", Span(ctx.file, 1, 1, 1, 2),
                        "add e.g. 'readout IT : avgpool | linear(10)'", code="E029")
-        return None
-    for extra in decls[1:]:
-        ctx.sink.error(f"a second readout (the first is at line {decls[0].span.line})",
-                       keyword_span(extra.span, "readout"), code="E028")
-    d = decls[0]
+        return []
+    clashes = IO.check_readout_names(decls, ctx.sink)
+    return [None if i in clashes else _readout(ctx, d, i, areas, dt, len(decls) > 1) for i, d in enumerate(decls)]
+
+
+def _readout(ctx: Context, d: S.Readout, i: int, areas, dt, several: bool) -> ir.ReadoutSpec | None:
     ok = area_ref(ctx, d.source, areas, None, allow_input=False)
     ops = pipeline_args(ctx, d.pipeline)
     wait = ctx.attempt(lambda: delay(ctx, d.delay, dt))
     if not ok or ops is None or wait is None:
         return None
-    specs = op_stubs(ops, "readout")
-    return ir.ReadoutSpec(d.source.name, specs, wait[0], wait[1], 0, d.span, ctx.text(d))
+    name = IO.readout_name(d)[0]
+    specs = op_stubs(ops, IO.readout_base(name, several))
+    return ir.ReadoutSpec(d.source.name, specs, wait[0], wait[1], 0, d.span, ctx.text(d), name, -1 - i)
 
 
 # --------------------------------------------------------------- arguments
@@ -167,7 +176,9 @@ def bind_args(ctx: Context, sig, args, kwargs, fname: str, span: Span, lookup_fn
         raise err(f"{fname}() takes at most {len(sig)} argument{'s' * (len(sig) != 1)}, got {len(args)}",
                   args[len(sig)].span, code="E040")
     for a, expr in zip(sig, args):
-        out[a.name] = _arg_value(ctx, ev, a, expr, fname, sig, out, lookup_fn)
+        value = _arg_value(ctx, ev, a, expr, fname, sig, out, lookup_fn)
+        if not _took_flag(expr, a, out, sig):  # a bare flag (`conv(3, fixed)`) sets itself, not the slot
+            out[a.name] = value
     for kw in kwargs:
         match = [a for a in sig if a.name == kw.name.name]
         if not match:
@@ -180,6 +191,12 @@ def bind_args(ctx: Context, sig, args, kwargs, fname: str, span: Span, lookup_fn
         if a.required and out.get(a.name) is None:  # a bare flag may have taken its place
             raise err(f"{fname}() needs the argument '{a.name}'", span, code="E040")
     return out
+
+
+def _took_flag(expr, a, out: dict, sig) -> bool:
+    """Whether positional `expr` was a bare flag naming another argument of `sig`."""
+    return (isinstance(expr, S.Name) and expr.name != a.name and out.get(expr.name) is True
+            and any(s.kind == "bool" and s.name == expr.name for s in sig))
 
 
 def _arg_value(ctx, ev, a, expr, fname, sig, out, lookup_fn):

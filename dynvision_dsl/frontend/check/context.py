@@ -12,6 +12,7 @@ from .. import syntax as S
 from ..values import Val, err, source_text
 
 Override = Any  # str | int | float | bool
+TIME_NAME = "t"  # in an equation: the time of the current step in ms (0 at the first recorded step)
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: a larger constant is inf there
 T = TypeVar("T")
 

@@ -14,7 +14,8 @@ from .. import syntax as S
 from ..values import NON_FINITE_NAMES, Evaluator, Val, dim_text, err
 from . import noise as noise_rules, variables
 from .connections import bind_args
-from .context import AreaState, Context, float32, not_a_number
+from . import reductions as R
+from .context import TIME_NAME, AreaState, Context, float32, not_a_number
 from .params import param_value
 from .templates import lookup_const
 
@@ -69,6 +70,8 @@ def name(ctx: Context, st: AreaState, e: S.Name, in_ode: bool) -> Typed:
         raise err(f"param '{n}' is not defined in this variant", e.span, code="E021")
     if n.lower() in NON_FINITE_NAMES:
         raise not_a_number(n, e.span)
+    if n == TIME_NAME:
+        return ir.Ref("time", n, e.span), 1
     if n not in st.declared_ports and n not in ctx.fed_into.get(st.name, ()):
         raise _unknown_name(ctx, st, e)
     if n not in st.ports:
@@ -159,13 +162,15 @@ def _power_dim(ctx: Context, e: S.BinOp, b: ir.EqExpr, da: int, db: int) -> int:
 
 def _call(ctx: Context, st: AreaState, e: S.Call, in_ode: bool) -> Typed:
     n = e.func.name
+    if R.is_reduction(e):
+        return R.reduction(e, lambda x: expr(ctx, st, x, in_ode))
     if n in MATH_FUNCTIONS:
         return _math(ctx, st, e, in_ode)
     if n in FUNCTIONS:
         return _learnable(ctx, st, e, in_ode)
     if n == noise_rules.NAME:
         return noise_rules.call(e)
-    cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + [noise_rules.NAME]
+    cands = list(MATH_FUNCTIONS) + list(FUNCTIONS) + [noise_rules.NAME, "mean", "sum"]
     hint = "operators like conv belong on connections" if n in OPERATORS else None
     raise err(unknown("function", n, cands), e.func.span, hint, code="E018")
 

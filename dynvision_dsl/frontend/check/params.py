@@ -11,7 +11,8 @@ from ...util import params as P
 from .. import syntax as S
 from ..parse import parse_value
 from ..values import NON_FINITE_NAMES, Evaluator, Val, err, fmt_quantity, kind_text
-from .context import Context, Override, ParamSlot, not_a_number
+from . import generators as G
+from .context import TIME_NAME, Context, Override, ParamSlot, not_a_number
 
 
 def survey(ctx: Context, decls: Iterable) -> None:
@@ -20,9 +21,11 @@ def survey(ctx: Context, decls: Iterable) -> None:
     for d in decls:
         if isinstance(d, S.ParamDecl):
             ctx.all_param_names.setdefault(d.name.name, d.name.span.line)
-        elif isinstance(d, S.AreaDecl):
+        elif isinstance(d, S.AreaDecl) and not d.name.parts:
             ctx.all_area_names.setdefault(d.name.name, d.name.span.line)
             ctx.area_name_spans.setdefault(d.name.name, d.name.span)
+        elif isinstance(d, S.For):
+            survey(ctx, d.body)
         elif isinstance(d, S.Connection):
             ctx.fed_ports.update(end.port.name for end in d.chain[1:] if end.port is not None)
         elif isinstance(d, S.If):
@@ -48,8 +51,14 @@ def select(ctx: Context, decls: Iterable, top: bool) -> list:
     """The declarations chosen by `if` conditions, in source order."""
     out = []
     for d in decls:
+        if isinstance(d, S.For):
+            out.extend(_unrolled(ctx, d, top))
+            continue
         if not isinstance(d, S.If):
-            out.append(d)
+            d = ctx.attempt(lambda d=d: G.plain_names(d, lookup(ctx), ctx.src, ctx.all_param_names))
+            if d is not None:
+                G.register_areas(d, ctx.all_area_names, ctx.area_name_spans)
+                out.append(d)
             continue
         params_first(ctx, d.cond)
         cond = ctx.attempt(lambda d=d: condition(ctx, d.cond, lambda n, s: lookup_param(ctx, n, s)))
@@ -62,6 +71,16 @@ def select(ctx: Context, decls: Iterable, top: bool) -> list:
                     declare_param(ctx, sub)
         out.extend(select(ctx, branch, top))
     return out
+
+
+def _unrolled(ctx: Context, d: S.For, top: bool) -> list:
+    """A `for` loop's declarations, once per value of its variable (§9.7), selected in turn."""
+    body = ctx.attempt(lambda: G.unroll(d, lookup(ctx), ctx.src, ctx.all_param_names), [])
+    if top:
+        for sub in body:
+            if isinstance(sub, S.ParamDecl):
+                declare_param(ctx, sub)
+    return select(ctx, body, top)
 
 
 def condition(ctx: Context, expr: S.Expr, lookup) -> bool:
@@ -81,6 +100,9 @@ def lookup_param(ctx: Context, name: str, span: Span) -> Val:
     if name in ctx.all_param_names:
         raise err(f"param '{name}' is not defined in this variant (it is declared under a condition "
                   f"that is false, line {ctx.all_param_names[name]})", span, code="E021")
+    if name == TIME_NAME:
+        raise err("'t' is the time of a step and changes during the run; a value here must be constant", span,
+                  "use t in an area's equations", code="E118")
     raise err(unknown("param", name, ctx.all_param_names, span.line), span, code="E020")
 
 

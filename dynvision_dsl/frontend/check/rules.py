@@ -20,7 +20,7 @@ from .context import Context
 GENERATED_ATTRIBUTES = frozenset((
     "input_name", "input_shape", "steps", "idle", "classes", "dt", "areas", "area_shapes", "outputs",
     "state_slots", "buffer_len", "present_from", "readout_from", "step_names", "step_inputs", "variant_of", "steady",
-    "simulate", "graph"))
+    "simulate", "graph", "inputs", "readouts", "readouts_from", "signals", "frames"))
 # The public attributes of nn.Module and DynModel, written out so that checking never imports torch
 # (names starting with '_' are refused anyway); tests/test_check.py compares it with the installed torch.
 MODULE_ATTRIBUTES = frozenset((
@@ -31,7 +31,7 @@ MODULE_ATTRIBUTES = frozenset((
     "program", "register_backward_hook", "register_buffer", "register_forward_hook",
     "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
     "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
-    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "require", "requires_grad_",
     "run", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
     "training", "type", "xpu", "zero_grad",))
 
@@ -44,16 +44,21 @@ class Draft:
     dt: float
     steps: int
     idle: int
-    inp: ir.InputSpec
+    inputs: list[ir.InputSpec]
     areas: dict[str, ir.Area]
     conns: list[ir.Conn]
-    readout: ir.ReadoutSpec | None
+    readouts: list[ir.ReadoutSpec | None]  # None for one that failed its checks
     graph: ConnGraph
+
+    @property
+    def complete(self) -> bool:
+        """Every readout passed its checks (and there is one)."""
+        return bool(self.readouts) and None not in self.readouts
 
     def model(self, ctx: Context) -> ir.Model:
         final = {n: s.value.v for n, s in ctx.params.items() if s.value is not None}
-        model = ir.Model(self.name, ctx.file, ctx.src, self.dt, self.steps, self.idle, self.inp, self.areas,
-                         self.conns, self.readout, final)
+        model = ir.Model(self.name, ctx.file, ctx.src, self.dt, self.steps, self.idle, self.inputs, self.areas,
+                         self.conns, list(self.readouts), final)
         model.use_graph(self.graph)  # the one connection graph, built once by the driver
         return model
 
@@ -89,8 +94,8 @@ def zero_delay_cycles(ctx: Context, draft: Draft) -> None:
 
 def reachability(ctx: Context, draft: Draft) -> None:
     """An area no connection path from the input reaches stays silent: a warning."""
-    inp = draft.inp
-    reached = draft.graph.downstream([inp.name, *ctx.broken_targets])  # fed by a failed connection: reported
+    inp = draft.inputs[0]
+    reached = draft.graph.downstream([*(i.name for i in draft.inputs), *ctx.broken_targets])  # failed: reported
     for a in draft.areas.values():
         if a.name not in reached and not any(v is not None for v in a.states.values()) and not any(
                 m.startswith(("Bias",)) for m in a.functions.values()):
@@ -105,7 +110,7 @@ def module_names(ctx: Context, draft: Draft) -> None:
     for a in draft.areas.values():
         for path in list(a.functions) + list(a.trainables):
             _claim(ctx, owners, path, ctx.modules.get(path, a.span))
-    pipelines = [c.ops for c in draft.conns] + ([draft.readout.ops] if draft.readout is not None else [])
+    pipelines = [c.ops for c in draft.conns] + [r.ops for r in draft.readouts if r is not None]
     for ops in pipelines:
         for o in ops:
             if o.kind not in MODULE_FREE:
@@ -140,7 +145,7 @@ def taken_segment(path: str) -> str | None:
 
 def resource_bounds(ctx: Context, draft: Draft) -> None:
     """The model must fit in memory (bounds.py); checked only once everything else is clean."""
-    if ctx.sink.has_errors or draft.readout is None:
+    if ctx.sink.has_errors or not draft.complete:
         return
     ctx.sink.items.extend(resource_diagnostics(draft.model(ctx), ctx.memory))
 

@@ -15,16 +15,16 @@ from .context import Context
 RESIZING = ("adapt", "resize")
 
 
-def infer_shapes(ctx: Context, areas: dict[str, ir.Area], conns: list[ir.Conn], inp: ir.InputSpec,
+def infer_shapes(ctx: Context, areas: dict[str, ir.Area], conns: list[ir.Conn], inp: list[ir.InputSpec],
                  graph: ConnGraph) -> None:
     """Give every area a size and check every connection's shapes against its target."""
-    sizes: dict[str, tuple[int, int]] = {inp.name: inp.shape[1:]}
+    sizes: dict[str, tuple[int, int]] = {i.name: i.shape[1:] for i in inp}
     origin: dict[str, ir.Conn | None] = {}
     for a in areas.values():
         if a.size is not None:
             sizes[a.name], origin[a.name] = a.size, None
     channels = {a.name: a.channels for a in areas.values()}
-    channels[inp.name] = inp.shape[0]
+    channels.update({i.name: i.shape[0] for i in inp})
     _size_areas(areas, conns, sizes, channels, origin)
     for a in areas.values():
         if a.name in sizes:
@@ -84,7 +84,7 @@ def _report_unsized(ctx: Context, unsized: list[ir.Area], conns: list[ir.Conn], 
     orphans = [a for a in unsized if a.name not in fed and a.name not in ctx.broken_targets]
     for a in orphans:
         ctx.sink.error(f"cannot infer the size of area {a.name}: no connection leads into it", _name_span(ctx, a),
-                       f"connect it, e.g. '{inp.name} -> {a.name} : conv(3)', or give its size: "
+                       f"connect it, e.g. '{inp[0].name} -> {a.name} : conv(3)', or give its size: "
                        f"'area {a.name} [{a.channels}, H, W]'", code="E060")
     explained = graph.downstream(ctx.broken_targets | {a.name for a in orphans})
     for a in unsized:

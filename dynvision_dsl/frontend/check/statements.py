@@ -7,7 +7,10 @@ from ...middle.algebra import linear_split
 from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, dim_text, err, fmt_quantity
-from .context import FLOAT32_MAX, AreaState, Context, float32, need_time
+from . import coefficient as CO
+from . import solver_param as SP
+from ..values import Val
+from .context import TIME_NAME, FLOAT32_MAX, AreaState, Context, float32, need_time
 from . import noise as noise_rules, variables
 from .equations import expr
 from .templates import flatten, instantiate, lookup_const
@@ -111,10 +114,13 @@ def statement(ctx: Context, st: AreaState, s) -> None:
         st.area.output = s.var.name
         st.output_span = s.var.span
     elif isinstance(s, S.SolverStmt):
-        if s.solver.name not in SOLVERS:
-            raise err(unknown("solver", s.solver.name, SOLVERS), s.solver.span, "solvers: " + ", ".join(SOLVERS),
-                      code="E047")
-        st.area.solver = s.solver.name
+        st.area.solver = SP.solver_name(s, SOLVERS, lambda n: _param_or_none(ctx, st, n))
+
+
+def _param_or_none(ctx: Context, st: AreaState, name: str) -> Val | None:
+    """The value of the param or template argument `name` visible here, or None if there is none."""
+    known = st.scope.get(name) is not None or name in ctx.params
+    return lookup_const(ctx, st)(name, st.decl.span) if known else None
 
 
 def _state_init(ctx: Context, st: AreaState, s: S.StateDecl) -> None:
@@ -196,7 +202,7 @@ def _assign(ctx: Context, st: AreaState, s: S.Assign) -> None:
 
 def _positive_time_constant(ctx: Context, st: AreaState, coef: ir.EqExpr, s: S.Ode) -> None:
     value = coef.value if isinstance(coef, ir.Const) else (
-        st.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else None)
+        st.area.trainables.get(coef.path) if isinstance(coef, ir.ParamRef) else CO.constant_value(coef))
     if value is not None and value <= 0:
         raise err(f"the time constant of d{s.var.name}/dt must be positive, but '{ctx.text(s.coef)}' is "
                   f"{fmt_quantity(value, 1)}", s.coef.span, "a leak 'tau * dr/dt = -r + ...' needs tau > 0",
@@ -210,7 +216,9 @@ def _positive_time_constant(ctx: Context, st: AreaState, coef: ir.EqExpr, s: S.O
 
 def _known_coefficient(ctx: Context, st: AreaState, coef: S.Expr) -> None:
     """A time constant must be a param or template argument; any other name would read as a port."""
-    if not isinstance(coef, S.Name):
+    if not isinstance(coef, S.Name):  # a parenthesised coefficient: each name in it
+        for name in [e for e in S.walk_exprs(coef) if isinstance(e, S.Name) and e.name != TIME_NAME]:
+            _known_coefficient(ctx, st, name)
         return
     n = coef.name
     if (st.scope.get(n) is not None or n in st.trainable or n in st.states or n in st.assigned

@@ -3,7 +3,9 @@ the area's scope), conditionals inside bodies and an area's own params."""
 from __future__ import annotations
 
 from ...diagnostics import Span, unknown
+from .. import ir
 from .. import syntax as S
+from . import bounded_params as BP
 from ..values import Evaluator, Val, err
 from .context import AreaState, Context, float32
 from .params import condition, lookup, lookup_param
@@ -88,8 +90,14 @@ def _local_param(ctx: Context, st: AreaState, s: S.ParamDecl) -> None:
         ctx.sink.error(f"trainable param '{name}' must be a number, got {val.describe()}", s.value.span,
                        code="E024")
         return
+    bounds = None
+    if s.options:
+        bounds = BP.trainable_bounds(s, val, Evaluator(ctx.src, BP.with_dt(lookup_const(ctx, st), ctx.dt)),
+                                     ctx.sink)  # None after an error: the param stays, unbounded
     if s.trainable:
         path = f"{st.name}.{name}"
+        if bounds is not None and bounds != ir.TrainableBounds():
+            st.area.bounds[path] = bounds
         st.trainable[name] = (path, val.dim)
         ctx.modules.setdefault(path, s.name.span)
         st.area.trainables[path] = float32(float(val.v), ctx.text(s.value), s.value.span)

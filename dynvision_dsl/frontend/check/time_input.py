@@ -8,6 +8,7 @@ from ...diagnostics import Span, did_you_mean, unknown
 from .. import ir
 from .. import syntax as S
 from ..values import Evaluator, err, kind_text
+from . import inputs as IO
 from .context import Context, float32, keyword_span, lower_hint, need_time
 from .params import lookup
 
@@ -100,28 +101,20 @@ def _dt(ctx: Context, expr: S.Expr) -> float:
     return float32(float(val.v), ctx.text(expr), expr.span)
 
 
-def input_spec(ctx: Context, decls: list[S.InputDecl]) -> ir.InputSpec | None:
-    """The input's name and [channels, height, width]."""
-    if not decls:
-        ctx.sink.error("the spec has no input", Span(ctx.file, 1, 1, 1, 2), "add 'input image [3, 64, 64]'",
-                       code="E029")
-        return None
-    for extra in decls[1:]:
-        ctx.sink.error(f"a second input (the first is at line {decls[0].span.line})", keyword_span(extra.span, "input"),
-                       code="E028")
-    d = decls[0]
+def input_spec(ctx: Context, decls: list[S.InputDecl]) -> list[ir.InputSpec] | None:
+    """The inputs in declaration order, each with its name and [channels, height, width] (§9.8)."""
+    spans = {n: ctx.area_name_spans[n] for n in ctx.all_area_names if n in ctx.area_name_spans}
+    return IO.check_inputs(decls, ctx.sink, lambda d: _input_dims(ctx, d), spans, ctx.file)
+
+
+def _input_dims(ctx: Context, d: S.InputDecl) -> tuple[int, int, int] | None:
     if len(d.shape) != 3:
         ctx.sink.error(f"the input shape has {len(d.shape)} entries; it needs [channels, height, width]",
                        _shape_span(d.shape, d.span), code="E037")
         return None
     dims = [ctx.attempt(lambda e=e, w=w: whole(ctx, e, f"the input's {w}", 1))
             for e, w in zip(d.shape, ("channels", "height", "width"))]
-    if None in dims:
-        return None
-    if d.name.name in ctx.all_area_names:
-        ctx.sink.error(f"area '{d.name.name}' has the name of the input (line {d.span.line})",
-                       ctx.area_name_spans[d.name.name], "give the area another name", code="E038")
-    return ir.InputSpec(d.name.name, tuple(dims), d.span)
+    return None if None in dims else tuple(dims)
 
 
 def _shape_span(shape: tuple[S.Expr, ...], fallback: Span) -> Span:
