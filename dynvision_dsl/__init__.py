@@ -8,13 +8,13 @@ from __future__ import annotations
 from importlib import import_module
 
 from . import check as _check_stage  # noqa: F401 (loaded first: importing the stage later would rebind `check`)
-from .diagnostics import Diagnostic, DynError, Span
+from .diagnostics import Diagnostic, DynError, DynWarning, Span
 
 _LAZY = {"DynModel": "model", "NonFiniteError": "errors", "RunResult": "model", "build": "pipeline",
          "compile": "pipeline", "compile_file": "pipeline", "emit": "pipeline"}
 
 __all__ = ["compile", "compile_file", "check", "emit", "build", "DynModel", "RunResult", "NonFiniteError", "Diagnostic",
-           "DynError", "Span"]
+           "DynError", "DynWarning", "Span"]
 __version__ = "0.1.0"
 
 

@@ -7,7 +7,7 @@ import math
 import os
 import re
 
-from . import ir
+from .frontend import ir
 from .diagnostics import Diagnostic, Sink, Span, source_lines
 from .ops import OPERATORS
 
@@ -52,17 +52,17 @@ def resource_diagnostics(model: ir.Model, memory: int | None = None) -> list[Dia
     if most > memory / 2:  # one connection's weights take most of it
         sink.error(f"the weights of {_label(heaviest)} need about {size_text(most)}{where}", heaviest.span,
                    "use fewer channels, a smaller kernel or a smaller linear there (a conv holds "
-                   "in x out x k x k weights, a linear in x out)")
+                   "in x out x k x k weights, a linear in x out)", code="E035")
     elif one_step_delays <= memory / 2:  # the delays are to blame: the areas would fit with short ones
         conn, most = max(buffers, key=lambda cb: cb[1])
         sink.error(f"the delay buffers need about {size_text(in_buffers)} per batch item{where} (this delay "
                    f"keeps {_shape_text(model, conn.source)} for {conn.delay_steps} steps: {size_text(most)})",
-                   conn.span, _delay_hint(model, conn, memory, in_buffers - most))
+                   conn.span, _delay_hint(model, conn, memory, in_buffers - most), code="E035")
     else:
         area = max(model.areas.values(), key=lambda a: _numel(a.shape))
         sink.error(f"one step of {model.name} needs about {size_text(total)} per batch item (states, area "
                    f"outputs, delay buffers and weights in float32){where}; the largest area is {area.name} "
-                   f"[{', '.join(map(str, area.shape))}]", area.span, _area_hint(model, area, total / memory))
+                   f"[{', '.join(map(str, area.shape))}]", area.span, _area_hint(model, area, total / memory), code="E035")
     return sink.items
 
 

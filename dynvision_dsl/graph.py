@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import ir
+from .frontend import ir
 from .diagnostics import source_lines
-from .values import fmt_quantity
+from .frontend.values import fmt_quantity
 
 READOUT = "readout"
 
@@ -27,7 +27,8 @@ def pipeline_text(ops) -> str:
 
 def build_graph(model: ir.Model) -> nx.MultiDiGraph:
     """Nodes carry shape, dynamics and spans; edges carry delay, pipeline, port and kind."""
-    g = nx.MultiDiGraph(name=model.name, dt=model.dt, steps=model.steps, idle=model.idle)
+    g = model.connection_graph().g.copy()  # the one connection graph, with what drawings show added
+    g.graph.update(name=model.name, dt=model.dt, steps=model.steps, idle=model.idle)
     for inp in model.inputs:
         g.add_node(inp.name, role="input", shape=inp.shape, span=inp.span, rank=0)
     for a in model.areas.values():
@@ -35,9 +36,9 @@ def build_graph(model: ir.Model) -> nx.MultiDiGraph:
                    states={k: (v.value if isinstance(v, ir.Const) else None) for k, v in a.states.items()},
                    equations=_equations(model, a), tau=_tau(a), span=a.span)
     for c in model.conns:
-        g.add_edge(c.source, c.target, key=c.index, index=c.index, port=c.port, delay_ms=c.delay_ms,
-                   delay_steps=c.delay_steps, pipeline=pipeline_text(c.ops), ops=c.ops, span=c.span,
-                   label=c.label, kind="", source_var=c.source_var)
+        g.edges[c.source, c.target, c.index].update(
+            index=c.index, port=c.port, delay_ms=c.delay_ms, delay_steps=c.delay_steps, pipeline=pipeline_text(c.ops),
+            ops=c.ops, span=c.span, label=c.label, kind="", source_var=c.source_var)
     for r in model.readouts:
         node = readout_node(model, r)
         g.add_node(node, role="readout", shape=(r.classes,), span=r.span, name=r.name)

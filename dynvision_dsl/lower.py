@@ -11,8 +11,9 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from . import ir
-from .check import linear_split
+from .frontend import ir
+from .middle.algebra import linear_split
+from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
 from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .frontend.check.variables import definitions, inline
@@ -20,8 +21,8 @@ from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, ph
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
 
-_MATH = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
-         "abs": torch.abs, "sign": torch.sign, "sqrt": torch.sqrt}
+# one-argument functions of the function table, as torch functions (min, max, clamp: see Apply below)
+_MATH = {f.name: torch_function(f.torch) for f in FUNCTION_TABLE if f.arity == 1}
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
           "pow": operator.pow, "neg": operator.neg}
 _REDUCE = {"mean": torch.mean, "sum": torch.sum, "max": torch.amax}

@@ -231,7 +231,7 @@ class StateDictMismatch(KeyError):
 
 def _area_tau(program, area: str) -> float | None:
     """The constant time constant of an area's first ODE, in ms (None if none or trainable)."""
-    from . import ir
+    from .frontend import ir
 
     spec = program.model.areas.get(area)
     if spec is None:

@@ -44,6 +44,7 @@ class OpSpec:
     in_shape: Shape
     out_shape: Shape
     span: Any = None
+    name_span: Any = None  # the token that names its module: the `as` name, else the operator's name
 
     @property
     def a(self) -> dict[str, Any]:
@@ -349,8 +350,7 @@ REDUCTIONS = ("mean", "sum", "max")
 REDUCE_OVER = {"channels": (-3,), "space": (-2, -1)}  # the dimensions of a (B, C, H, W) map (or a C, H, W bias)
 REDUCED = {f"{name}_{over}": (name, over) for name in REDUCTIONS for over in REDUCE_OVER}
 
-MATH_FUNCTIONS = {"relu": 1, "tanh": 1, "sigmoid": 1, "exp": 1, "log": 1, "abs": 1, "sign": 1, "sqrt": 1,
-                  "min": 2, "max": 2, "clamp": 3}
+from .functions import MATH_FUNCTIONS  # noqa: E402,F401 (the one function table; re-exported)
 
 
 def function_module(name: str, args: dict, shape: Shape) -> str:

@@ -7,12 +7,12 @@ import json
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any
 
-from . import syntax as S
-from .check import param_values
+from .frontend import syntax as S
+from .frontend.check import param_values
 from .diagnostics import Diagnostic, source_lines
 from .ops import FUNCTIONS, OPERATORS
-from .parse import parse
-from .values import Val, dim_text
+from .frontend.parse import parse
+from .frontend.values import Val, dim_text
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import operator
 import torch
 import torch.fx as fx
 
+from .functions import TABLE as FUNCTION_TABLE, torch_function
+
 
 def keep_if_silent(new, old):
     """Marker for `x = value` on a state: the value, or the old state while the
@@ -156,10 +158,7 @@ def _apply_pending(graph: fx.Graph, pending: dict[fx.Node, fx.Node]) -> None:
     output.args = fx.node.map_arg(output.args, final)
 
 
-_FOLD = {
-    torch.exp: math.exp, torch.log: math.log, torch.tanh: math.tanh, torch.sqrt: math.sqrt,
-    torch.abs: abs, torch.relu: lambda v: max(v, 0.0), torch.sigmoid: lambda v: 1.0 / (1.0 + math.exp(-v)),
-    torch.sign: lambda v: float((v > 0) - (v < 0)), torch.minimum: min, torch.maximum: max,
+_FOLD = {torch_function(f.torch): f.fold for f in FUNCTION_TABLE if f.torch is not None and f.torch != "torch.clamp"} | {
     operator.add: operator.add, operator.sub: operator.sub, operator.mul: operator.mul,
     operator.truediv: operator.truediv, operator.pow: operator.pow, operator.neg: operator.neg,
 }

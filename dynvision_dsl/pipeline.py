@@ -3,13 +3,14 @@
 The back end (lower, emit, model: torch) loads when first needed, so `check` runs without torch."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .check import check_module
-from .diagnostics import Diagnostic, DynError
+from .frontend.check import check_module
+from .diagnostics import Diagnostic, DynError, DynWarning, as_errors
 from .graph import build_graph, readout_node
-from .parse import parse
+from .frontend.parse import parse
 from .schedule import build_schedule, recorded
 from .util.source import read_spec_text, strip_bom
 
@@ -39,8 +40,8 @@ def check(source: str | Path, params: dict | None = None, file: str | None = Non
 
 
 def build(source: str | Path, params: dict | None = None, file: str | None = None,
-          optimize: bool = True) -> tuple[Program, list[Diagnostic]]:
-    """Run the stages up to a Program; raise DynError on any error."""
+          optimize: bool = True, strict: bool = False) -> tuple[Program, list[Diagnostic]]:
+    """Run the stages up to a Program; raise DynError on any error (with `strict`, on any warning)."""
     from .lower import lower
 
     text, file = _read(source, file)
@@ -49,6 +50,8 @@ def build(source: str | Path, params: dict | None = None, file: str | None = Non
     if model is None:
         raise DynError(diags, text)
     schedule = build_schedule(model)
+    if strict and diags + schedule.diagnostics:
+        raise DynError(as_errors(diags + schedule.diagnostics), text)
     program = lower(model, schedule, optimize=optimize)
     program.graph = build_graph(model)
     _presence(program.graph, schedule, model)
@@ -70,13 +73,16 @@ def _presence(graph, schedule, model) -> None:
 
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
-            optimize: bool = True, check_finite: bool = False) -> DynModel:
+            optimize: bool = True, check_finite: bool = False, strict: bool = False) -> DynModel:
     """Compile a spec (text or a Path) to a ready nn.Module; with `check_finite`, `model(x)`
-    raises NonFiniteError at the first NaN or inf, as `model.run` does."""
+    raises NonFiniteError at the first NaN or inf, as `model.run` does. The spec's warnings are
+    issued as `DynWarning`s (Python's `warnings`); with `strict`, a warning raises DynError."""
     from .render import class_name, render
     from .model import instantiate
 
-    program, _ = build(source, params, file, optimize)
+    program, diags = build(source, params, file, optimize, strict)
+    for d in diags:
+        warnings.warn(DynWarning(d, program.model.source), stacklevel=2)
     model = instantiate(render(program), class_name(program.model.name), program, program.graph)
     model.check_finite = check_finite
     return model

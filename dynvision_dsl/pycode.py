@@ -10,13 +10,13 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from .diagnostics import source_lines
+from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .passes import PHI1_SMALL, keep_if_silent, noise_sample, phi1
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
-_NAMES = {
-    torch.relu: "torch.relu", torch.tanh: "torch.tanh", torch.sigmoid: "torch.sigmoid", torch.exp: "torch.exp",
-    torch.log: "torch.log", torch.abs: "torch.abs", torch.sign: "torch.sign", torch.sqrt: "torch.sqrt",
-    torch.minimum: "torch.minimum", torch.maximum: "torch.maximum", torch.clamp: "torch.clamp",
+
+
+_NAMES = {torch_function(f.torch): f.torch for f in FUNCTION_TABLE if f.torch is not None} | {
     torch.lerp: "torch.lerp", torch.flatten: "torch.flatten", torch.unflatten: "torch.unflatten", torch.cat: "torch.cat",
     torch.lt: "torch.lt", torch.gt: "torch.gt", torch.le: "torch.le", torch.ge: "torch.ge",
     torch.eq: "torch.eq", torch.ne: "torch.ne", torch.mean: "torch.mean", torch.sum: "torch.sum",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
 
-from . import ir
+from .frontend import ir
 from .diagnostics import Diagnostic, Sink
 
 StateKey = tuple[str, str]  # (area, variable)
@@ -112,12 +111,7 @@ def area_step_presence(area: ir.Area, ports: dict[str, bool], prev: dict[str, bo
 
 def evaluation_order(model: ir.Model) -> list[str]:
     """Topological over zero-delay connections; declaration order breaks ties."""
-    g = nx.DiGraph()
-    names = list(model.areas)
-    g.add_nodes_from(names)
-    g.add_edges_from((c.source, c.target) for c in model.conns if c.delay_steps == 0 and c.source in model.areas)
-    pos = {n: i for i, n in enumerate(names)}
-    return list(nx.lexicographical_topological_sort(g, key=lambda n: pos[n]))
+    return model.connection_graph().evaluation_order(list(model.areas))
 
 
 def build_schedule(model: ir.Model) -> Schedule:
@@ -210,12 +204,13 @@ def _warnings(model: ir.Model, s: Schedule) -> list[Diagnostic]:
     end = model.idle + model.steps
     for name, p in s.present_from.items():
         if p is None or p >= end:
-            sink.warning(f"area {name} is silent for the whole run", model.areas[name].span,
-                         "check that a connection path reaches it within the run's steps")
+            area = model.areas[name]
+            sink.warning(f"area {name} is silent for the whole run", area.name_span or area.span,
+                         "check that a connection path reaches it within the run's steps", code="W002")
     for readout in model.readouts:
         r = s.term_present_from[readout.index]
         if r is None or r >= end:
             which = f"readout '{readout.name}'" if len(model.readouts) > 1 else "readout"
             sink.warning(f"the {which} is silent for the whole run ({model.steps} steps): its logits are all zero",
-                         readout.span, "run more steps or shorten the delays on the way to the readout")
+                         readout.span, "run more steps or shorten the delays on the way to the readout", code="W003")
     return sink.items

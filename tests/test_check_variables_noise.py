@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import dynvision_dsl as dd
-from dynvision_dsl import ir
+from dynvision_dsl.frontend import ir
 from dynvision_dsl.diagnostics import CATALOGUE, Span
 from dynvision_dsl.frontend.check import noise
 
@@ -67,7 +67,7 @@ def test_nir_export_refuses_variables_above_odes_and_noise_by_name():
     from dynvision_dsl.check import check_module
     from dynvision_dsl.interop import InteropError
     from dynvision_dsl.interop.nir import leak_of, stage_of
-    from dynvision_dsl.parse import parse
+    from dynvision_dsl.frontend.parse import parse
 
     def area(body):
         model, diags = check_module(parse(_spec(body)))

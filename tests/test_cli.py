@@ -30,13 +30,14 @@ def test_check_reports_location_and_exits_1(tmp_path, capsys):
     spec.write_text(BAD)
     assert main(["check", str(spec)]) == 1
     err = capsys.readouterr().err
-    assert f"{spec}:6:7: error: unknown area 'V2' (did you mean 'V1'?)" in err
+    assert f"{spec}:6:7: error[E054]: unknown area 'V2' (did you mean 'V1'?)" in err
     assert "V1 -> V2 : conv(3)" in err and "^" in err
 
 
 def test_check_strict_fails_on_warnings(tmp_path):
     spec = tmp_path / "warn.dyn"
-    spec.write_text(BAD.replace("V1 -> V2 : conv(3)\n", "").replace("relu(input)", "relu(input) + fb"))
+    spec.write_text(BAD.replace("V1 -> V2 : conv(3)\n", "area V2 [2, 8, 8] { port fb  r = relu(fb) }\n"
+                                                       "V2 -> V2.fb : conv(3), delay 1 ms\n"))
     assert main(["check", str(spec)]) == 0
     assert main(["check", "--strict", str(spec)]) == 1
 
@@ -68,7 +69,7 @@ def test_compile_error_exit_code(tmp_path, capsys):
 
 def test_missing_file_is_a_clear_error(capsys):
     assert main(["check", "nope.dyn"]) == 1  # a DynError naming the file, like any other spec error
-    assert "nope.dyn: error: no such file" in capsys.readouterr().err
+    assert "nope.dyn: error[E010]: no such file" in capsys.readouterr().err
 
 
 def test_console_script_runs():

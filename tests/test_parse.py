@@ -3,9 +3,9 @@ arguments, units, and how syntax errors read."""
 import pytest
 
 import dynvision_dsl
-from dynvision_dsl import syntax as S
+from dynvision_dsl.frontend import syntax as S
 from dynvision_dsl.check import check_module
-from dynvision_dsl.parse import parse
+from dynvision_dsl.frontend.parse import parse
 
 pytestmark = pytest.mark.frontend
 
@@ -201,7 +201,7 @@ def test_a_syntax_error_reads_file_line_col_error_then_line_and_caret():
     source = "time { dt = 1 ms }\ninput image [1, 16 16]\n"
     diag, exc = syntax_error(source, "specs/bad.dyn")
     lines = diag.format(source).splitlines()
-    assert lines[0] == "specs/bad.dyn:2:20: error: unexpected '16': expected ',' or ']'"
+    assert lines[0] == "specs/bad.dyn:2:20: error[E001]: unexpected '16': expected ',' or ']'"
     assert lines[1] == "  input image [1, 16 16]"
     assert lines[2] == "                     ^~"
     assert str(exc).splitlines()[:3] == lines[:3]
@@ -239,3 +239,18 @@ def test_an_unfinished_declaration_at_the_end_is_not_blamed_on_braces():
     diag, _ = syntax_error("image -> V1 : conv(3),")
     assert diag.message == "unexpected end of file: expected 'delay'"
     assert diag.hint is None
+
+
+def test_port_declares_an_optional_port_with_its_span():
+    module = parse(HEAD + "area V1 [4] { port fb  r = relu(input + fb) }\n", "p.dyn")
+    area = next(d for d in module.decls if isinstance(d, S.AreaDecl))
+    port = area.body[0]
+    assert isinstance(port, S.PortDecl) and port.var.name == "fb"
+    assert (port.var.span.line, port.var.span.col, port.var.span.end_col) == (6, 20, 22)
+
+
+def test_port_is_a_reserved_word():
+    with pytest.raises(dynvision_dsl.DynError) as caught:
+        parse(HEAD + "param port = 2\n", "p.dyn")
+    (d,) = caught.value.diagnostics
+    assert d.code == "E004" and d.message == "'port' is a reserved word and cannot name a param"

@@ -330,19 +330,19 @@ def test_forward_can_opt_into_the_non_finite_check():
 # ----------------------------------------------------------------- --set, params
 X4 = ROOT / "specs" / "dyrcnn_x4.dyn"
 BAD_SETS = [
-    ("size=abc", "--set size=abc: error: cannot read the value 'abc': unknown param 'abc'",
+    ("size=abc", "--set size=abc: error[E026]: cannot read the value 'abc': unknown param 'abc'",
      "hint: the spec has size = 64; e.g. --set size=64"),
-    ("tau=5 ms ms", "--set tau=5 ms ms: error: cannot read the value '5 ms ms': 'ms' is a unit and may only follow "
+    ("tau=5 ms ms", "--set tau=5 ms ms: error[E026]: cannot read the value '5 ms ms': 'ms' is a unit and may only follow "
                     "a number, once", "e.g. --set tau=5 ms"),
-    ("size=1e400", "--set size=1e400: error: cannot read the value '1e400': the number '1e400' is too large (the "
+    ("size=1e400", "--set size=1e400: error[E026]: cannot read the value '1e400': the number '1e400' is too large (the "
                    "largest is about 1.8e308)", None),
-    ("size=", "--set size=: error: cannot read the value '': it is empty", None),
-    ("size=(3", "--set size=(3: error: cannot read the value '(3': it ends too soon", None),
-    ("size=3 4", "--set size=3 4: error: cannot read the value '3 4': unexpected '4' after '3'", None),
-    ("size=\"x", "--set size=\"x: error: cannot read the value '\"x': a string is not closed", None),
-    ("tau=5", "--set tau=5: error: param 'tau' is a time (5 ms), but the override gives a dimensionless number (5)",
+    ("size=", "--set size=: error[E026]: cannot read the value '': it is empty", None),
+    ("size=(3", "--set size=(3: error[E026]: cannot read the value '(3': it ends too soon", None),
+    ("size=3 4", "--set size=3 4: error[E026]: cannot read the value '3 4': unexpected '4' after '3'", None),
+    ("size=\"x", "--set size=\"x: error[E026]: cannot read the value '\"x': a string is not closed", None),
+    ("tau=5", "--set tau=5: error[E026]: param 'tau' is a time (5 ms), but the override gives a dimensionless number (5)",
      "hint: write e.g. --set tau=5 ms"),
-    ("recurence=self", "--set recurence=self: error: cannot set unknown param 'recurence' (did you mean "
+    ("recurence=self", "--set recurence=self: error[E025]: cannot set unknown param 'recurence' (did you mean "
                        "'recurrence'?)", None),
 ]
 
@@ -361,15 +361,15 @@ def test_set_errors_read_the_same_in_every_command(files, tmp_path, capsys, comm
     code, err = _run([command, files["spec"], "--set", "size=abc", *(["--out", tmp_path / "r"] if command == "run"
                                                                       else ["-o", tmp_path / "m.py"]
                                                                       if command == "compile" else [])], capsys)
-    assert code == 1 and err.startswith("--set size=abc: error: cannot read the value 'abc'"), err
+    assert code == 1 and err.startswith("--set size=abc: error[E026]: cannot read the value 'abc'"), err
 
 
 def test_train_and_experiment_quote_set_and_sweep(files, tmp_path, capsys):
     code, err = _run(["train", files["spec"], "--set", "tau=5 ms ms", "--data", f"folder:{files['imgs']}",
                       "--out", tmp_path / "t", "--no-progress"], capsys)
-    assert code == 1 and err.startswith("--set tau=5 ms ms: error: cannot read the value '5 ms ms'"), err
+    assert code == 1 and err.startswith("--set tau=5 ms ms: error[E026]: cannot read the value '5 ms ms'"), err
     code, err = _run(_experiment(files, tmp_path, "--sweep", "tau=2 ms,abc"), capsys)
-    assert code == 1 and "--sweep tau=abc: error: cannot read the value 'abc': unknown param 'abc'" in err, err
+    assert code == 1 and "--sweep tau=abc: error[E026]: cannot read the value 'abc': unknown param 'abc'" in err, err
 
 
 API_PARAMS = [
@@ -457,7 +457,7 @@ def test_params_table_shows_defaults_set_values_kinds_and_comments(files, capsys
 def _located(err: str) -> bool:
     """A `dynv: ...` line, or diagnostics located at a --set value or a line of the spec."""
     first = err.splitlines()[0] if err else ""
-    return first.startswith(("dynv: ", "--set ")) or re.match(r".*\.dyn:\d+:\d+: error: ", first) is not None
+    return first.startswith(("dynv: ", "--set ")) or re.match(r".*\.dyn:\d+:\d+: error\[E\d+\]: ", first) is not None
 
 
 @settings(max_examples=50, derandomize=True, deadline=None,

@@ -13,13 +13,14 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from dynvision_dsl import ir
-from dynvision_dsl.check import check_module, linear_split
+from dynvision_dsl.frontend import ir
+from dynvision_dsl.frontend.check import check_module
+from dynvision_dsl.middle.algebra import linear_split
 from dynvision_dsl.cli import main
 from dynvision_dsl.diagnostics import EXCERPT_WIDTH, Span, _excerpt
 from dynvision_dsl.graph import build_graph
-from dynvision_dsl.parse import parse
-from dynvision_dsl.syntax import MAX_NESTING
+from dynvision_dsl.frontend.parse import parse
+from dynvision_dsl.frontend.syntax import MAX_NESTING
 
 HEAD = "model Probe\ntime { dt = 1 ms  steps = 3 }\ninput image [1, 8, 8]\n"  # 3 lines
 TAIL = "image -> A : identity\nreadout A : avgpool | linear(2)\n"
@@ -109,7 +110,7 @@ def test_nesting_past_the_limit_is_a_located_error(source, line, col, what):
     assert d.message == f"{what} nested too deeply (limit {LIMIT})"
     assert (d.span.file, d.span.line, d.span.col) == ("deep.dyn", line, col)
     assert d.hint
-    with pytest.raises(dd.DynError, match=rf"deep.dyn:{line}:{col}: error: .*nested too deeply \(limit {LIMIT}\)"):
+    with pytest.raises(dd.DynError, match=rf"deep.dyn:{line}:{col}: error\[E009\]: .*nested too deeply \(limit {LIMIT}\)"):
         dd.compile(source, file="deep.dyn")
 
 
@@ -119,7 +120,7 @@ def test_the_cli_reports_deep_nesting_without_a_traceback(tmp_path, capsys):
     assert main(["check", str(spec)]) == 1
     out = capsys.readouterr()
     text = out.out + out.err
-    assert f"deep.dyn:5:{5 * LIMIT + 5}: error: expression nested too deeply (limit {LIMIT})" in text
+    assert f"deep.dyn:5:{5 * LIMIT + 5}: error[E009]: expression nested too deeply (limit {LIMIT})" in text
     assert "Traceback" not in text and "RecursionError" not in text
 
 

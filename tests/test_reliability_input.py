@@ -4,6 +4,7 @@ error from every subcommand and from the API, with exit code 1, no traceback, an
 Each probe writes a spec (or something in its place) and names the message and where it
 points; every subcommand that reads a spec must answer it the same way."""
 import math
+import re
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from dynvision_dsl import DynError
 from dynvision_dsl.bounds import buffer_bytes, resource_diagnostics, step_bytes, weight_bytes
 from dynvision_dsl.check import check_module
 from dynvision_dsl.cli import main
-from dynvision_dsl.parse import parse
+from dynvision_dsl.frontend.parse import parse
 from dynvision_dsl.schedule import build_schedule
 
 pytestmark = pytest.mark.frontend
@@ -125,8 +126,8 @@ def test_every_command_answers_a_bad_spec_with_a_located_error(tmp_path, capsys,
     captured = capsys.readouterr()
     text = captured.err + captured.out
     assert "Traceback" not in text
-    head = f"{path}:{where}: error: " if where else f"{path}: error: "
-    line = next((ln for ln in text.splitlines() if ln.startswith(head)), None)
+    head = f"{path}:{where}: error[" if where else f"{path}: error["
+    line = next((ln for ln in text.splitlines() if ln.startswith(head) and re.match(r"E\d{3}\]: ", ln[len(head):])), None)
     assert line is not None, f"no line starting {head!r} in:\n{text}"
     assert message in line
     assert "hint:" in text or name.startswith(("equation_negative", "equation_zero")), text
@@ -172,10 +173,10 @@ def test_a_directory_names_specs_inside_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("1e400 ms", "--set tau=1e400 ms: error: cannot read the value '1e400 ms': the number '1e400 ms' is too large"),
-    ("inf", "--set tau=inf: error: cannot read the value 'inf': 'inf' is not a number in a spec"),
-    ("nan", "--set tau=nan: error: cannot read the value 'nan': 'nan' is not a number in a spec"),
-    ("1e300 ms * 1e300", "--set tau=1e300 ms * 1e300: error: cannot read the value '1e300 ms * 1e300': "
+    ("1e400 ms", "--set tau=1e400 ms: error[E026]: cannot read the value '1e400 ms': the number '1e400 ms' is too large"),
+    ("inf", "--set tau=inf: error[E026]: cannot read the value 'inf': 'inf' is not a number in a spec"),
+    ("nan", "--set tau=nan: error[E026]: cannot read the value 'nan': 'nan' is not a number in a spec"),
+    ("1e300 ms * 1e300", "--set tau=1e300 ms * 1e300: error[E026]: cannot read the value '1e300 ms * 1e300': "
                          "'1e300 ms * 1e300' overflows"),
 ])
 def test_a_non_finite_set_value_is_an_error_naming_it(tmp_path, capsys, value, message):
@@ -188,7 +189,7 @@ def test_a_non_finite_set_value_is_an_error_naming_it(tmp_path, capsys, value, m
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
 def test_a_non_finite_api_param_is_an_error(value):
-    with pytest.raises(DynError, match=r"params=\{'gain': .*\}: error: the value '.*' is not a finite number"):
+    with pytest.raises(DynError, match=r"params=\{'gain': .*\}: error\[E026\]: the value '.*' is not a finite number"):
         dd.compile(spec(), params={"gain": value})
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from dynvision_dsl.check import check_module
-from dynvision_dsl.parse import parse
+from dynvision_dsl.frontend.parse import parse
 from dynvision_dsl.schedule import build_schedule
 
 pytestmark = pytest.mark.frontend

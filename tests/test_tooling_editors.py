@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, SHARED, SPECS
 from dynvision_dsl.check import SOLVERS
 from dynvision_dsl.ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, REDUCTIONS
-from dynvision_dsl.parse import KEYWORDS
+from dynvision_dsl.frontend.parse import KEYWORDS
 
 pygments = pytest.importorskip("pygments")
 from pygments.token import Error, Keyword, Name, Number  # noqa: E402

@@ -202,7 +202,7 @@ def test_lsp_publishes_diagnostics_with_exact_ranges_and_codes_as_you_type(clien
     client.send("textDocument/didChange", {"textDocument": {"uri": URI, "version": 3},
                                            "contentChanges": [{"text": syntax}]}, request=False)
     (d,) = client.diagnostics()
-    assert d["code"] == "syntax" and d["range"]["start"]["line"] == 12
+    assert d["code"] == "E001" and d["range"]["start"]["line"] == 12
     # names stay known while the text does not parse
     hover = client.request("textDocument/hover", {"textDocument": {"uri": URI}, "position": position(syntax, "V2", 1)})
     assert "`[8, 16, 16]`" in hover["contents"]["value"]

@@ -257,7 +257,7 @@ def test_non_finite_gradient_names_the_parameter(tmp_path):
 def test_train_error_for_a_missing_spec(tmp_path):
     from dynvision_dsl import DynError
 
-    with pytest.raises(DynError, match="nope.dyn: error: no such file"):  # as compile(Path) says it
+    with pytest.raises(DynError, match=r"nope.dyn: error\[E010\]: no such file"):  # as compile(Path) says it
         train(tmp_path / "nope.dyn", out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 

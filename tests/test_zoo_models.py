@@ -167,8 +167,8 @@ def test_cordsnet_skip_and_recurrence_select_their_weights():
 
 
 # ------------------------------------------------- params of every DynVision spec
-from dynvision_dsl.parse import parse
-from dynvision_dsl.syntax import ParamDecl
+from dynvision_dsl.frontend.parse import parse
+from dynvision_dsl.frontend.syntax import ParamDecl
 
 DYNVISION_SPECS = ["dyrcnn_x2", "dyrcnn_x4", "dyrcnn_x8", "cornet_rt", "cordsnet"]
 REQUIRED = {"dt", "tau", "t_feedforward", "t_recurrence", "t_feedback", "t_skip",

@@ -10,9 +10,9 @@ import sys
 
 from ..diagnostics import DynError
 from ..errors import CheckpointError, ImageError, NonFiniteError, UnsupportedSpecError  # torch-free: `dynv check` stays fast
-from . import check, compile, experiment, export, fmt, graph, import_, lsp, params, run, sweep, train
+from . import check, compile, experiment, explain, export, fmt, graph, import_, lsp, params, run, sweep, train
 
-COMMANDS = (check, compile, run, graph, experiment, train, params, export, import_, fmt, lsp, sweep)
+COMMANDS = (check, compile, run, graph, experiment, train, params, export, import_, fmt, lsp, sweep, explain)
 
 
 def version() -> str:

@@ -26,3 +26,22 @@ def read_spec(path: str) -> tuple[Path, str]:
 def report(diags, source: str) -> None:
     for d in diags:
         print(d.format(source), file=sys.stderr)
+
+
+def compile_spec(source: str, given: dict, file: str):
+    """`dd.compile`, its DynWarnings printed as diagnostics (`file:line:col: warning[W001]: ...`)
+    rather than as Python warnings; any other warning is issued again unchanged."""
+    import warnings
+
+    from ..diagnostics import DynWarning
+    from ..pipeline import compile
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DynWarning)
+        model = compile(source, given, file=file)
+    for w in caught:
+        if isinstance(w.message, DynWarning):
+            print(w.message.diagnostic.format(source), file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model

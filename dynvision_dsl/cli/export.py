@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_spec_args, params, read_spec
+from .common import add_spec_args, compile_spec, params, read_spec
 
 FORMATS = ("nir", "onnx")
 
@@ -25,15 +25,13 @@ def run(args) -> int:
     import torch
 
     from ..interop import InteropError
-    from ..pipeline import compile
-
     if args.to == "nir" and args.steps is not None:
         print("dynv: --steps applies to --to onnx only (a NIR graph is not unrolled; its dt and steps "
               "travel as metadata)", file=sys.stderr)
         return 1
     path, source = read_spec(args.file)
     torch.manual_seed(args.seed)
-    model = compile(source, params(args), file=str(path)).eval()
+    model = compile_spec(source, params(args), str(path)).eval()
     try:
         if args.weights:
             model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))

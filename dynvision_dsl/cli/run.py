@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_spec_args, params, read_spec
+from .common import add_spec_args, compile_spec, params, read_spec
 
 OUTPUTS = ("responses.pt", "responses.png", "responses.json")
 
@@ -30,7 +30,6 @@ def run(args) -> int:
     import torch
 
     from .. import checkpoint
-    from ..pipeline import compile
     from ..util.params import recorded
     from ..stimuli import builtin_image, load_image
     from ..util.files import RunFolder, check_replaceable
@@ -39,7 +38,7 @@ def run(args) -> int:
     weights = checkpoint.load(args.weights) if args.weights else None
     torch.manual_seed(args.seed)
     given = recorded(weights.params, args.weights) if weights else {}
-    model = compile(source, given | params(args), file=str(path))
+    model = compile_spec(source, given | params(args), str(path))
     if weights is not None:
         report = checkpoint.load_weights(model, weights.model, args.partial_weights, source=args.weights)
         if not report.strict:

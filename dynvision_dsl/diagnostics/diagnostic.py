@@ -24,8 +24,8 @@ class Diagnostic:
         return self.severity == "error"
 
     def format(self, source: str | None = None) -> str:
-        """`file:line:col: error: message`, the source line, a caret and the hint."""
-        head = f"{self.span}: {self.severity}: {self.message}"
+        """`file:line:col: error[E012]: message`, the source line, a caret and the hint."""
+        head = f"{self.span}: {self.severity}{f'[{self.code}]' if self.code else ''}: {self.message}"
         lines = [head]
         if source is not None and self.span.line > 0:
             src_lines = source_lines(source)
@@ -71,6 +71,19 @@ class DynError(Exception):
 
     def render(self) -> str:
         return "\n".join(d.format(self.source) for d in self.diagnostics)
+
+
+class DynWarning(UserWarning):
+    """A spec's warning surfaced through Python's `warnings` (by `dd.compile`); `.diagnostic` holds it."""
+
+    def __init__(self, diagnostic: Diagnostic, source: str | None = None):
+        self.diagnostic = diagnostic
+        super().__init__(diagnostic.format(source))
+
+
+def as_errors(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics with every warning made an error (`--strict`, `strict=True`)."""
+    return [Diagnostic("error", d.message, d.span, d.hint, d.code) for d in diagnostics]
 
 
 @dataclass

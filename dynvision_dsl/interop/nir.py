@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ir
+from ..frontend import ir
 from ..ops import REDUCED
 from . import InteropError
 
@@ -411,8 +411,8 @@ class _Names:
     """NIR node names turned into unique `.dyn` identifiers and module paths."""
 
     def __init__(self):
-        from ..check import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES
-        from ..parse import KEYWORDS, RESERVED_UNITS
+        from ..frontend.check import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES
+        from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 
         self.reserved = set(KEYWORDS) | set(RESERVED_UNITS) | set(GENERATED_ATTRIBUTES) | set(MODULE_ATTRIBUTES)
         self.taken: dict[str, str] = {}

@@ -19,7 +19,7 @@ from functools import lru_cache
 from lark import Lark, Token, Tree
 
 from ..diagnostics import Diagnostic, DynError, Span
-from ..parse import GRAMMAR, parse
+from ..frontend.parse import GRAMMAR, parse
 
 INDENT = "  "
 _BLOCKS = ("area", "dynamics", "time", "top_if", "area_if", "for_loop")
@@ -27,7 +27,8 @@ _COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
 _TIGHT_BEFORE = (",", ")", "]", ".")
 _TIGHT_AFTER = ("(", "[", ".")
 _TIGHT_EQUALS = ("kwarg", "tparam")  # `stride=2`, `leaky(tau=5 ms)`
-_IGNORED_FIELDS = ("span", "source", "file", "text")
+_IGNORED_FIELDS = ("span", "source", "file", "text", "port_span", "name_span", "_graph", "_graph_key", "_into",
+                   "_into_key")
 
 
 @lru_cache(maxsize=1)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .. import ir
-from .. import syntax as S
-from ..check import SOLVERS, check_module
+from ..frontend import ir
+from ..frontend import syntax as S
+from ..frontend.check import SOLVERS, check_module
 from ..diagnostics import Diagnostic, DynError, Span
 from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, REDUCTIONS
-from ..parse import KEYWORDS, parse
+from ..frontend.parse import KEYWORDS, parse
 from ..schedule import build_schedule
-from ..values import Evaluator, Val, dim_text, err, fmt_quantity, source_text
+from ..frontend.values import Evaluator, Val, dim_text, err, fmt_quantity, source_text
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -189,7 +189,7 @@ def _param_evaluator(a: Analysis) -> Evaluator:
     def lookup(name: str, span: Span) -> Val:
         decls = [s.decl for s in a.symbols.get(name, []) if s.kind == "param"]
         if not decls or name in busy:
-            raise err(f"unknown param '{name}'", span)
+            raise err(f"unknown param '{name}'", span, code="E020")
         busy.add(name)
         try:
             return evaluate(decls[0].value)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
 
-from ..check import SOLVERS
+from ..frontend.check import SOLVERS
 from ..ops import FUNCTIONS, MATH_FUNCTIONS, OPERATORS, REDUCTIONS
-from ..parse import KEYWORDS, RESERVED_UNITS
+from ..frontend.parse import KEYWORDS, RESERVED_UNITS
 
 _NAME = r"[A-Za-z_][A-Za-z_0-9]*"
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"

@@ -65,7 +65,7 @@ def _undecodable(data: bytes, exc: UnicodeDecodeError, name: str) -> DynError:
     text = data.decode("utf-8", "replace")
     diag = Diagnostic("error", f"byte 0x{byte:02x} is not UTF-8 text", Span(name, line, col, line, col + 1),
                       "save the file as UTF-8 (a spec is plain text; this looks like Latin-1 or another encoding)",
-                      "encoding")
+                      "E010")
     return DynError([diag], text)
 
 
@@ -79,7 +79,7 @@ def _looks_utf16(data: bytes) -> bool:
 
 
 def _error(name: str, message: str, hint: str | None) -> DynError:
-    return DynError([Diagnostic("error", message, Span(name, 0, 0, 0, 0), hint, "input")])
+    return DynError([Diagnostic("error", message, Span(name, 0, 0, 0, 0), hint, "E010")])
 
 
 def _nearby(p: Path) -> str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ... import ir
-from ... import syntax as S
+from ...frontend import ir
+from ...frontend import syntax as S
 from ...diagnostics import DynError, Sink, did_you_mean
-from ...values import Val, dim_text, fmt_quantity
+from ..values import Val, dim_text, fmt_quantity
 
 OPTIONS = ("min", "max", "per")
 PER = ("channel", "area")  # one value per channel, or one for the whole area (the default)
@@ -59,7 +59,8 @@ def _per(option: S.Kwarg | None, sink: Sink) -> str | None | bool:
     value = option.value
     if isinstance(value, S.Name) and value.name in PER:
         return value.name
-    sink.error("'per' takes 'channel' (one value per channel) or 'area' (one value, the default)", value.span,
+    given = f", not '{value.name}'" if isinstance(value, S.Name) else ""
+    sink.error("'per' takes 'channel' (one value per channel) or 'area' (one value, the default)" + given, value.span,
                "write 'per = channel'", code="E155")
     return False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 
-from ... import ir
+from ...frontend import ir
 
 _ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
                "neg": operator.neg}

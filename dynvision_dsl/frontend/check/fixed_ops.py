@@ -4,7 +4,7 @@ with weights can be fixed, and `init` needs `fixed` (`scale(init=...)`, whose in
 its trainable starting value, is the one exception)."""
 from __future__ import annotations
 
-from ... import syntax as S
+from ...frontend import syntax as S
 from ...diagnostics import Diagnostic, DynError
 from ...ops import OPERATORS
 

@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
-from ... import syntax as S
+from ...frontend import syntax as S
 from ...diagnostics import Diagnostic, DynError, Span, did_you_mean
-from ...values import Evaluator, Val, source_text
+from ..values import Evaluator, Val, source_text
 
 MAX_ITERATIONS = 10_000  # values one loop may take: a typo like 1..1e9 must not hang the checker
 Lookup = Callable[[str, Span], Val]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ... import ir
-from ... import syntax as S
+from ...frontend import ir
+from ...frontend import syntax as S
 from ...diagnostics import Sink, Span
 
 
@@ -13,7 +13,7 @@ def check_inputs(decls: list[S.InputDecl], sink: Sink, dims_of: Callable[[S.Inpu
                  area_spans: dict[str, Span], file: str) -> list[ir.InputSpec] | None:
     """The inputs in declaration order; None when there is none or one is broken (reported)."""
     if not decls:
-        sink.error("the spec has no input", Span(file, 1, 1, 1, 2), "add 'input image [3, 64, 64]'")
+        sink.error("the spec has no input", Span(file, 1, 1, 1, 2), "add 'input image [3, 64, 64]'", code="E029")
         return None
     out: list[ir.InputSpec] = []
     first: dict[str, S.InputDecl] = {}
@@ -27,7 +27,7 @@ def check_inputs(decls: list[S.InputDecl], sink: Sink, dims_of: Callable[[S.Inpu
         dims = dims_of(d)
         if name in area_spans:
             sink.error(f"area '{name}' has the name of the input (line {d.span.line})", area_spans[name],
-                       "give the area another name")
+                       "give the area another name", code="E038")
         if dims is not None:
             out.append(ir.InputSpec(name, dims, d.span))
     return out if len(out) == len(first) else None

@@ -3,8 +3,8 @@ a plain standard-normal sample in an assignment below the ODEs. These checks say
 has no meaning: with rk4 or exponential, inside a nonlinearity, in a coefficient, above the ODEs."""
 from __future__ import annotations
 
-from ... import ir
-from ... import syntax as S
+from ...frontend import ir
+from ...frontend import syntax as S
 from ...diagnostics import Diagnostic, DynError, Span
 from .variables import code_error
 

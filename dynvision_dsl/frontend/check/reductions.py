@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ... import ir
-from ... import syntax as S
+from ...frontend import ir
+from ...frontend import syntax as S
 from ...diagnostics import Diagnostic, DynError, did_you_mean
 from ...ops import REDUCE_OVER, REDUCTIONS
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ... import syntax as S
+from ...frontend import syntax as S
 from ...diagnostics import Diagnostic, DynError, did_you_mean, unknown
-from ...values import Val
+from ..values import Val
 
 
 def solver_name(stmt: S.SolverStmt, solvers: tuple[str, ...], value: Callable[[str], Val | None]) -> str:
@@ -17,7 +17,7 @@ def solver_name(stmt: S.SolverStmt, solvers: tuple[str, ...], value: Callable[[s
     val = value(name)
     if val is None:
         raise DynError([Diagnostic("error", unknown("solver", name, solvers), span,
-                                   "solvers: " + ", ".join(solvers) + ", or a string param naming one")])
+                                   "solvers: " + ", ".join(solvers) + ", or a string param naming one", "E047")])
     if not isinstance(val.v, str):
         raise DynError([Diagnostic("error", f"solver param '{name}' is {val.describe()}, not a string naming a solver",
                                    span, f"write e.g. 'param {name} = \"euler\"'", "E127")])

@@ -2,8 +2,8 @@
 and delayed like an output. This resolves the `.a` of a connection's source."""
 from __future__ import annotations
 
-from ... import ir
-from ... import syntax as S
+from ...frontend import ir
+from ...frontend import syntax as S
 from ...diagnostics import Sink, did_you_mean
 
 

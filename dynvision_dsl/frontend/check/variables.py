@@ -2,8 +2,8 @@
 variables its ODEs read, and the located errors for the ways that reading can go wrong."""
 from __future__ import annotations
 
-from ... import ir
-from ... import syntax as S
+from ...frontend import ir
+from ...frontend import syntax as S
 from ...diagnostics import Diagnostic, DynError, Span
 
 

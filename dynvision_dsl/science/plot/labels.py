@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...ops import OPERATORS, OpError, resolve_defaults
-from ...values import fmt_number
+from ...frontend.values import fmt_number
 
 KINDS = ("feedforward", "skip", "feedback", "lateral", "readout")
 # one palette for every picture (matplotlib, Graphviz, timeline)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ...values import fmt_number
+from ...frontend.values import fmt_number
 from . import labels as L
 from .picture import Picture
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import syntax as S
-from .diagnostics import DynError, Diagnostic, Span, source_lines
+from ..diagnostics import DynError, Diagnostic, Span, source_lines
+from ..functions import BY_NAME as _FUNCTION_TABLE, CONST_FUNCTIONS  # the one function table
 
 UNIT_SCALE = {"ms": 1.0, "s": 1000.0}  # times are held in ms
 NON_FINITE_NAMES = ("inf", "infinity", "nan")  # not numbers in a spec: every value is finite
@@ -82,14 +83,11 @@ def non_finite_message(text: str, literal: bool) -> str:
     return f"'{text}' overflows: the result is beyond the largest number (about 1.8e308)"
 
 
-def err(message: str, span: Span, hint: str | None = None) -> DynError:
-    return DynError([Diagnostic("error", message, span, hint)])
+def err(message: str, span: Span, hint: str | None = None, code: str = "") -> DynError:
+    """A DynError holding one error (`code` from diagnostics/catalogue.py)."""
+    return DynError([Diagnostic("error", message, span, hint, code)])
 
 
-CONST_FUNCTIONS: dict[str, Callable] = {
-    "max": max, "min": min, "abs": abs, "floor": math.floor, "ceil": math.ceil, "round": round,
-    "sqrt": math.sqrt,
-}
 
 
 class Evaluator:
@@ -107,9 +105,9 @@ class Evaluator:
         try:
             val = self._value(e)
         except OverflowError:
-            raise err(non_finite_message(self.text(e), False), e.span, "use smaller values") from None
+            raise err(non_finite_message(self.text(e), False), e.span, "use smaller values", code="E011") from None
         if val.is_number and not isinstance(val.v, bool) and not math.isfinite(val.v):
-            raise err(non_finite_message(self.text(e), isinstance(e, S.Num)), e.span, "use smaller values")
+            raise err(non_finite_message(self.text(e), isinstance(e, S.Num)), e.span, "use smaller values", code="E011")
         return val
 
     def _value(self, e: S.Expr) -> Val:
@@ -135,14 +133,14 @@ class Evaluator:
         x = self(e.operand)
         if e.op == "not":
             if not isinstance(x.v, bool):
-                raise err(f"'not' needs a boolean, got {x.describe()}", e.operand.span)
+                raise err(f"'not' needs a boolean, got {x.describe()}", e.operand.span, code="E012")
             return Val(not x.v, None)
         self._need_number(x, e.operand, e.op)
         return Val(-x.v if e.op == "-" else x.v, x.dim)
 
     def _need_number(self, x: Val, e: S.Expr, op: str) -> None:
         if not x.is_number:
-            raise err(f"'{op}' needs a number, but '{self.text(e)}' is {kind_text(x)}", e.span)
+            raise err(f"'{op}' needs a number, but '{self.text(e)}' is {kind_text(x)}", e.span, code="E012")
 
     def _binop(self, e: S.BinOp) -> Val:
         spine = [e]  # a + b + c + ...: left operands in a loop, so a long sum needs no recursion
@@ -158,11 +156,11 @@ class Evaluator:
         if op in ("and", "or"):
             for x, sub in ((a, e.left), (b, e.right)):
                 if not isinstance(x.v, bool):
-                    raise err(f"'{op}' needs booleans, but '{self.text(sub)}' is {kind_text(x)}", sub.span)
+                    raise err(f"'{op}' needs booleans, but '{self.text(sub)}' is {kind_text(x)}", sub.span, code="E012")
             return Val(a.v and b.v if op == "and" else a.v or b.v, None)
         if op in ("==", "!="):
             if (a.dim is None) != (b.dim is None) or (a.is_number and a.dim != b.dim) or type(a.v) is bool and type(b.v) is not bool:
-                raise err(f"cannot compare {kind_text(a)} with {kind_text(b)} ('{self.text(e)}')", e.span)
+                raise err(f"cannot compare {kind_text(a)} with {kind_text(b)} ('{self.text(e)}')", e.span, code="E012")
             same = math.isclose(a.v, b.v, rel_tol=1e-9, abs_tol=1e-12) if a.is_number else a.v == b.v
             return Val(same if op == "==" else not same, None)
         self._need_number(a, e.left, op)
@@ -178,17 +176,17 @@ class Evaluator:
             return Val(a.v * b.v, a.dim + b.dim)
         if op == "/":
             if b.v == 0:
-                raise err(f"division by zero in '{self.text(e)}'", e.right.span)
+                raise err(f"division by zero in '{self.text(e)}'", e.right.span, code="E013")
             return Val(a.v / b.v, a.dim - b.dim)
         if op == "^":
             if b.dim != 0:
-                raise err(f"an exponent must be dimensionless, but '{self.text(e.right)}' is {dim_text(b.dim)}", e.right.span)
+                raise err(f"an exponent must be dimensionless, but '{self.text(e.right)}' is {dim_text(b.dim)}", e.right.span, code="E016")
             if a.dim and float(b.v) != int(b.v):
-                raise err(f"cannot raise '{self.text(e.left)}' ({dim_text(a.dim)}) to a fractional power", e.span)
+                raise err(f"cannot raise '{self.text(e.left)}' ({dim_text(a.dim)}) to a fractional power", e.span, code="E016")
             if a.v < 0 and float(b.v) != int(b.v):
-                raise err(f"'{self.text(e)}' has no real value (a negative number to a fractional power)", e.span)
+                raise err(f"'{self.text(e)}' has no real value (a negative number to a fractional power)", e.span, code="E014")
             if a.v == 0 and b.v < 0:
-                raise err(f"division by zero in '{self.text(e)}' (zero to a negative power)", e.span)
+                raise err(f"division by zero in '{self.text(e)}' (zero to a negative power)", e.span, code="E013")
             return Val(a.v ** b.v, int(a.dim * b.v))
         raise TypeError(op)
 
@@ -200,32 +198,32 @@ class Evaluator:
         target = "a dimensionless value" if other.dim == 0 else f"'{self.text(e.left if culprit is e.right else e.right)}' ({dim_text(other.dim)})"
         prep = "to" if verb == "add" else ("from" if verb == "subtract" else "with")
         raise err(f"cannot {verb} '{self.text(culprit)}' ({dim_text(cval.dim)}) {prep} {target}", culprit.span,
-                  "give both sides the same unit" if cval.dim else None)
+                  "give both sides the same unit" if cval.dim else None, code="E015")
 
     def _call(self, e: S.Call) -> Val:
         name = e.func.name
         if name == "noise":
-            from .frontend.check.noise import in_constant
+            from .check.noise import in_constant
             raise in_constant(e)
         if name not in CONST_FUNCTIONS:
-            from .diagnostics import unknown
-            raise err(unknown("function", name, list(CONST_FUNCTIONS)) + " in a constant expression", e.func.span)
+            from ..diagnostics import unknown
+            raise err(unknown("function", name, list(CONST_FUNCTIONS)) + " in a constant expression", e.func.span, code="E018")
         if e.kwargs:
-            raise err(f"{name}() takes no keyword arguments", e.kwargs[0].name.span)
+            raise err(f"{name}() takes no keyword arguments", e.kwargs[0].name.span, code="E019")
         args = [self(a) for a in e.args]
         for a, sub in zip(args, e.args):
             self._need_number(a, sub, name)
-        want = {"max": None, "min": None}.get(name, 1)
+        want = None if _FUNCTION_TABLE[name].variadic else 1
         if want is not None and len(args) != want or not args:
-            raise err(f"{name}() takes {want or 'at least one'} argument{'s' if want != 1 else ''}, got {len(args)}", e.span)
+            raise err(f"{name}() takes {want or 'at least one'} argument{'s' if want != 1 else ''}, got {len(args)}", e.span, code="E019")
         dims = {a.dim for a in args}
         if len(dims) > 1:
-            raise err(f"{name}() needs arguments of one dimension, got {', '.join(dim_text(d) for d in sorted(dims))}", e.span)
+            raise err(f"{name}() needs arguments of one dimension, got {', '.join(dim_text(d) for d in sorted(dims))}", e.span, code="E017")
         dim = args[0].dim
         if name == "sqrt":
             if dim % 2:
-                raise err(f"sqrt of {dim_text(dim)} has no whole dimension", e.span)
+                raise err(f"sqrt of {dim_text(dim)} has no whole dimension", e.span, code="E016")
             if args[0].v < 0:
-                raise err("sqrt of a negative number", e.span)
+                raise err("sqrt of a negative number", e.span, code="E014")
             dim //= 2
         return Val(CONST_FUNCTIONS[name](*[a.v for a in args]), dim)

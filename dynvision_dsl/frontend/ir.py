@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-from .diagnostics import Span
-from .ops import OpSpec
+from ..diagnostics import Span
+from ..ops import OpSpec
 
 
 # ----------------------------------------------------- equation expressions
@@ -106,11 +106,13 @@ class Area:
     output: str = "r"
     solver: str = "euler"
     ports: list[str] = field(default_factory=list)  # ports its equations read
+    optional_ports: tuple[str, ...] = ()  # `port NAME`: silent while unfed
     trainables: dict[str, float] = field(default_factory=dict)  # module path -> initial value
     bounds: dict[str, "TrainableBounds"] = field(default_factory=dict)  # module path -> bounds, per channel
     functions: dict[str, str] = field(default_factory=dict)  # module path -> constructor source
     template: str | None = None
     incomplete: bool = False  # a statement failed its checks; skip follow-up port checks
+    name_span: Span | None = None  # the area's name where it is declared
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -146,6 +148,7 @@ class Conn:
     label: str
     text: str = ""
     source_var: str | None = None  # `V1.a -> ...`: the state or variable read; None: the output
+    port_span: Span | None = None  # the port's name in the connection (`fb` of `V2 -> V1.fb`)
 
     @property
     def signal(self) -> str:
@@ -191,6 +194,21 @@ class Model:
     params: dict[str, object]  # final param values (numbers in ms for times)
     _into: dict[str, list[Conn]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _into_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _graph: Any = field(default=None, init=False, repr=False, compare=False)
+    _graph_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+
+    def connection_graph(self):
+        """The one connection graph (middle/conngraph.py), built once per list of connections."""
+        if self._graph_key != (id(self.conns), len(self.conns)):
+            from ..middle.conngraph import ConnGraph
+
+            self._graph = ConnGraph.build([*(i.name for i in self.inputs), *self.areas], self.conns)
+            self._graph_key = (id(self.conns), len(self.conns))
+        return self._graph
+
+    def use_graph(self, graph) -> None:
+        """Take `graph` (built from these connections) as the connection graph."""
+        self._graph, self._graph_key = graph, (id(self.conns), len(self.conns))
 
     @property
     def input(self) -> InputSpec:

@@ -10,12 +10,12 @@ from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as S
-from .diagnostics import Diagnostic, DynError, Span
-from .util.source import read_spec_text, strip_bom
+from ..diagnostics import Diagnostic, DynError, Span
+from ..util.source import read_spec_text, strip_bom
 
 GRAMMAR = Path(__file__).with_name("dyn.lark")
 RESERVED_UNITS = ("ms", "s")
-KEYWORDS = ("model", "time", "param", "input", "readout", "area", "dynamics", "state", "output", "solver", "if",
+KEYWORDS = ("model", "time", "param", "input", "readout", "area", "dynamics", "state", "port", "output", "solver", "if",
             "else", "delay", "as", "trainable", "true", "false", "and", "or", "not", "for", "in")
 
 # How terminals read in a message: what a person types, never an internal name.
@@ -84,16 +84,16 @@ def _value_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         if char == '"':
-            return Diagnostic("error", "a string is not closed", span, "end it with '\"'", "syntax")
-        return Diagnostic("error", f"unexpected character {char!r}", span, None, "syntax")
+            return Diagnostic("error", "a string is not closed", span, "end it with '\"'", "E002")
+        return Diagnostic("error", f"unexpected character {char!r}", span, None, "E001")
     token = getattr(exc, "token", None)
     if token is None or token.type == "$END":
-        return Diagnostic("error", "it ends too soon" if text.strip() else "it is empty", span, None, "syntax")
+        return Diagnostic("error", "it ends too soon" if text.strip() else "it is empty", span, None, "E001")
     if str(token) in RESERVED_UNITS:
-        return Diagnostic("error", f"'{token}' is a unit and may only follow a number, once", span, None, "syntax")
+        return Diagnostic("error", f"'{token}' is a unit and may only follow a number, once", span, None, "E003")
     before = text[:token.start_pos].strip()
     return Diagnostic("error", f"unexpected {str(token)!r}" + (f" after {before!r}" if before else ""), span, None,
-                      "syntax")
+                      "E001")
 
 
 def parse_expression(text: str, file: str = "<override>") -> S.Expr:
@@ -108,7 +108,7 @@ def _nul_diagnostic(source: str, file: str) -> Diagnostic:
     line = source.count("\n", 0, pos) + 1
     col = pos - (source.rfind("\n", 0, pos) + 1) + 1
     return Diagnostic("error", "a NUL character (\\0) is not allowed in a spec", Span(file, line, col, line, col + 1),
-                      "delete it; a spec is plain UTF-8 text (NULs come from binary files or UTF-16 saves)", "syntax")
+                      "delete it; a spec is plain UTF-8 text (NULs come from binary files or UTF-16 saves)", "E007")
 
 
 def _describe(term: str) -> str:
@@ -145,23 +145,23 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: str, file: str) -> Diagnost
         lines = source.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
         message = f"unexpected end of file: expected {_expected_text(set(exc.expected))}"
-        return Diagnostic("error", message, Span(file, line, col, line, col + 1), None, "syntax")
+        return Diagnostic("error", message, Span(file, line, col, line, col + 1), None, "E001")
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         text = str(tok)
         span = Span(file, line, col, tok.end_line or line, tok.end_column or col + len(text))
         if text in RESERVED_UNITS:
             return Diagnostic("error", f"'{text}' is a unit and may only follow a number", span,
-                              f"write a number before it, e.g. '1 {text}'", "syntax")
+                              f"write a number before it, e.g. '1 {text}'", "E003")
         message = f"unexpected '{text}': expected {_expected_text(set(exc.expected))}"
-        return Diagnostic("error", message, span, _hint_for(tok, exc.expected), "syntax")
+        return Diagnostic("error", message, span, _hint_for(tok, exc.expected), "E001")
     assert isinstance(exc, UnexpectedCharacters)
     char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else "?"
     span = Span(file, line, col, line, col + 1)
     if char == '"':
-        return Diagnostic("error", "a string is not closed on its line", span, "end it with '\"'", "syntax")
+        return Diagnostic("error", "a string is not closed on its line", span, "end it with '\"'", "E002")
     return Diagnostic("error", f"unexpected character '{char}'", span,
-                      "names use letters, digits and '_'; comments start with '#'", "syntax")
+                      "names use letters, digits and '_'; comments start with '#'", "E001")
 
 
 def _hint_for(tok: Token, expected: set[str]) -> str | None:
@@ -180,7 +180,7 @@ _TOKEN = re.compile(r'''(?P<skip>\s+|\#[^\n]*) | (?P<string>"(?:[^"\\\n]|\\.)*"?
     | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?) | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
     | (?P<op>->|==|!=|<=|>=|.)''', re.X)
 _TOP_ONLY = ("area", "dynamics", "readout", "input", "model")
-_BODY_ONLY = ("state", "solver", "output")
+_BODY_ONLY = ("state", "port", "solver", "output")
 _UNIT_WORDS = ("sec", "secs", "second", "seconds", "msec", "msecs", "millisecond", "milliseconds", "us", "ns",
                "min", "mins", "minute", "minutes", "hz", "Hz", "MS", "Ms", "S")
 
@@ -242,9 +242,8 @@ def _starts_top_decl(toks: list[_Tok], i: int, block: _Block) -> str | None:
     return None
 
 
-def _located(message: str, tok: _Tok, file: str, hint: str | None) -> Diagnostic:
-    return Diagnostic("error", message, Span(file, tok.line, tok.col, tok.line, tok.col + len(tok.text)), hint,
-                      "syntax")
+def _located(message: str, tok: _Tok, file: str, hint: str | None, code: str = "E001") -> Diagnostic:
+    return Diagnostic("error", message, Span(file, tok.line, tok.col, tok.line, tok.col + len(tok.text)), hint, code)
 
 
 def _likely_cause(toks: list[_Tok], stop: int, at_eof: bool, file: str) -> Diagnostic | None:
@@ -289,7 +288,7 @@ def _cause_at(toks: list[_Tok], i: int, stack: list[_Block], first_on_line: bool
         return _located("write 'else if', not 'elif'", t, file, None)
     if t.text in _UNIT_WORDS and i and toks[i - 1].kind == "number" and toks[i - 1].line == t.line:
         return _located(f"unknown unit '{t.text}': the units are 'ms' and 's'", t, file,
-                        f"write e.g. '{toks[i - 1].text} ms'")
+                        f"write e.g. '{toks[i - 1].text} ms'", "E003")
     return None
 
 
@@ -306,7 +305,7 @@ def _unescape(tok: Token, file: str) -> str:
             col = tok.column + 1 + m.start()
             raise DynError([Diagnostic("error", f"unknown escape '\\{m[1]}' in a string",
                                        Span(file, tok.line, col, tok.line, col + 2),
-                                       "the escapes are \\\" \\\\ \\n \\t; write '\\\\' for a backslash", "syntax")])
+                                       "the escapes are \\\" \\\\ \\n \\t; write '\\\\' for a backslash", "E008")])
     return re.sub(r"\\(.)", lambda m: _ESCAPES[m[1]], raw, flags=re.S)
 
 
@@ -336,7 +335,7 @@ class _ToAst(Transformer_NonRecursive):
         if str(tok) in RESERVED_UNITS:
             span = _tok_span(self.file, tok)
             raise DynError([Diagnostic("error", f"'{tok}' is a unit and may only follow a number", span,
-                                       f"write a number before it, e.g. '1 {tok}'", "syntax")])
+                                       f"write a number before it, e.g. '1 {tok}'", "E003")])
         return S.Ident(str(tok), _tok_span(self.file, tok))
 
     def _decl(self, tok: Token | S.Ident, what: str) -> S.Ident:
@@ -344,7 +343,7 @@ class _ToAst(Transformer_NonRecursive):
         ident = tok if isinstance(tok, S.Ident) else self._ident(tok)
         if ident.name in KEYWORDS:
             raise DynError([Diagnostic("error", f"'{ident.name}' is a reserved word and cannot name {what}",
-                                       ident.span, f"choose another name, e.g. '{ident.name}_'", "syntax")])
+                                       ident.span, f"choose another name, e.g. '{ident.name}_'", "E004")])
         return ident
 
     def _args(self, arglist):
@@ -356,7 +355,7 @@ class _ToAst(Transformer_NonRecursive):
                 kwargs.append(S.Kwarg(S.Ident(a.name, a.span), S.Bool(True, a.span)))
             elif kwargs:
                 raise DynError([Diagnostic("error", "a positional argument follows a keyword argument",
-                                           a.span, "put positional arguments first, as in Python", "syntax")])
+                                           a.span, "put positional arguments first, as in Python", "E005")])
             else:
                 args.append(a)
         return tuple(args), tuple(kwargs)
@@ -414,7 +413,7 @@ class _ToAst(Transformer_NonRecursive):
         coef, op, deriv, rhs = c
         if op is not None and str(op) != "*":
             raise DynError([Diagnostic("error", f"unexpected '{op}': expected '*' before the derivative",
-                                       _tok_span(self.file, op), "write 'tau * dr/dt = ...'", "syntax")])
+                                       _tok_span(self.file, op), "write 'tau * dr/dt = ...'", "E006")])
         var_name = str(deriv).split("/")[0].strip()[1:]
         var_span = Span(self.file, deriv.line, deriv.column + 1, deriv.line, deriv.column + 1 + len(var_name))
         return S.Ode(S.Ident(var_name, var_span), coef, rhs, self._sp(meta))
@@ -427,6 +426,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def state(self, meta, c):
         return S.StateDecl(self._decl(c[0], "a state"), c[1], self._sp(meta))
+
+    def port(self, meta, c):
+        return S.PortDecl(self._decl(c[0], "a port"), self._sp(meta))
 
     def output(self, meta, c):
         return S.OutputStmt(self._ident(c[0]), self._sp(meta))

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import lru_cache
 from typing import Union
 
-from .diagnostics import Diagnostic, Span
+from ..diagnostics import Diagnostic, Span
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,14 @@ class Assign:
 class StateDecl:
     var: Ident
     init: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class PortDecl:
+    """`port fb`: an optional port, silent while no connection feeds it (LANGUAGE.md §9.1)."""
+
+    var: Ident
     span: Span
 
 
@@ -234,7 +242,7 @@ class DynamicsDecl:
 
 Decl = Union[
     ModelDecl, TimeBlock, ParamDecl, InputDecl, Readout, AreaDecl, DynamicsDecl, Connection, If, For,
-    Ode, Assign, StateDecl, OutputStmt, SolverStmt,
+    Ode, Assign, StateDecl, PortDecl, OutputStmt, SolverStmt,
 ]
 
 
@@ -285,13 +293,13 @@ def nesting_error(decls, limit: int = MAX_NESTING) -> Diagnostic | None:
             found = _deep_operation(node, limit)
             if found is not None:
                 return Diagnostic("error", f"expression nested too deeply (limit {limit})", found.span,
-                                  "split it: compute an inner part as its own param or variable", "syntax")
+                                  "split it: compute an inner part as its own param or variable", "E009")
             continue
         if isinstance(node, If):
             ifs += 1
             if ifs > limit:
                 return Diagnostic("error", f"'if' blocks nested too deeply (limit {limit})", node.span,
-                                  "join conditions with 'and' instead of nesting them", "syntax")
+                                  "join conditions with 'and' instead of nesting them", "E009")
         stack.extend((child, ifs) for child in reversed(_parts(node)))
     return None
 

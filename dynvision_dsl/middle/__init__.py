@@ -1,0 +1,1 @@
+"""The middle: the connection graph, shared by check, schedule and drawings."""
