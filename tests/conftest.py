@@ -17,5 +17,6 @@ def shared_path(*parts: str) -> Path:
 
 
 def shared_examples() -> list[Path]:
+    """The shared contract: examples/*.dyn, and examples/second_edition/*.dyn (LANGUAGE.md §9)."""
     folder = SHARED / "examples"
-    return sorted(folder.glob("*.dyn")) if folder.exists() else []
+    return sorted(folder.glob("*.dyn")) + sorted((folder / "second_edition").glob("*.dyn")) if folder.exists() else []

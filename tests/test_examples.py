@@ -14,10 +14,13 @@ pytestmark = pytest.mark.backend
 def test_shared_example_compiles_and_runs(path):
     model = dd.compile(path.read_text(), file=str(path))
     torch.manual_seed(0)
-    x = torch.rand(2, *model.input_shape)
+    inputs = {name: torch.rand(2, *shape) for name, shape in model.inputs.items()}
     with torch.no_grad():
-        result = model.run(x)
-    assert result.logits.shape == (2, model.steps, model.classes)
-    assert torch.isfinite(result.logits).all()
+        result = model.run(**inputs, seed=0)
+    heads = result.logits if isinstance(result.logits, dict) else {"": result.logits}
+    assert len(heads) == len(model.readouts)
+    for head, logits in heads.items():
+        assert logits.shape[:2] == (2, model.steps), head
+        assert torch.isfinite(logits).all(), head
     for area, present in result.present.items():
         assert present.any(), f"{area} is silent for the whole run"
