@@ -34,3 +34,8 @@ class CheckpointError(ValueError):
 
 class ImageError(ValueError):
     """An image file that cannot be shown to a model; the message names the file and what is wrong."""
+
+
+class DataError(ValueError):
+    """Data the user can fix (a missing or empty folder, one class, an unreadable image in a
+    set, a bad data flag); the message is one line naming the folder, file or flag."""

@@ -99,7 +99,7 @@ import torch
 
 from . import checkpoint as ckpt_mod
 from .checkpoint import CheckpointError, LoadReport, load_weights  # noqa: F401 (re-exported)
-from . import data as data_mod
+from .science import data as data_mod
 from .diagnostics import DynError
 from .util.files import RunFolder, atomic_open, atomic_targets, check_replaceable, write_atomic
 from .util.params import SetParams, recorded
@@ -555,6 +555,8 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
     if checkpoint is not None:
         unswept = (lambda: out[0].model) if not sweeps else (lambda: compile_spec(spec, base, file=file))
         load_variant_weights(out, checkpoint, unswept, partial, source, log)
+        for variant in out:  # the images are normalised as they were in training
+            variant.model.input_transform = data_mod.recorded(checkpoint.extra)
     return out
 
 
@@ -608,7 +610,7 @@ class Images:
             if src == "digits":
                 data = data_mod.split(data, 0.2, seed=0)[1]
             pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.seed))[:self.n]
-            return data.images[pick], data.labels[pick]
+            return data.stack(pick), data.labels[pick]
         if not Path(src).is_file():
             raise ExperimentError(f"no image at '{src}'; --images takes digits, folder:PATH or an image file")
         return load_image(src, *shape).unsqueeze(0), None

@@ -107,6 +107,9 @@ class DynModel(nn.Module):
     # `model(x)` raises NonFiniteError at a NaN or inf in the input, an area or the logits, as
     # `model.run` does (set by `compile(..., check_finite=True)`; it records every area meanwhile)
     check_finite: bool = False
+    # applied to every input by `run` and `model(x)`: the normalisation training used
+    # (science.data.Normalization, restored from a checkpoint by `dynv run` and `dynv experiment`)
+    input_transform = None
 
     @property
     def code(self) -> str:
@@ -141,6 +144,8 @@ class DynModel(nn.Module):
             error = input_non_finite(x, self.dt)
             if error is not None:
                 raise error
+        if self.input_transform is not None:
+            x = self.input_transform(x)
         logits, raw = self.simulate(x, record)
         steps = logits.shape[1]
         responses, present = {}, {}
@@ -176,7 +181,9 @@ def instantiate(source: str, class_name: str, program, graph) -> DynModel:
 
     def forward(self, x):
         """The generated forward; with `check_finite` on, `run`'s NaN/inf check as well."""
-        return self.run(x).logits if self.check_finite else generated.forward(self, x)
+        if self.check_finite:
+            return self.run(x).logits
+        return generated.forward(self, x if self.input_transform is None else self.input_transform(x))
 
     cls = type(class_name, (generated, DynModel), {"__module__": namespace["__name__"], "__doc__": generated.__doc__,
                                                    "forward": forward})

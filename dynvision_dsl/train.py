@@ -35,8 +35,7 @@ from .checkpoint import Checkpoint, CheckpointError, load_weights
 from .util.params import SetParams
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
-from .data import Dataset, split
-from .data import load as load_data
+from .science.data import DataError, DataOptions, eval_loader, prepare, train_loader
 from .util.files import STAGING_PREFIX, OutputError, RunFolder, atomic_open, user_entries, write_atomic
 from .util.provenance import metadata, set_text
 from .util.source import read_spec_text
@@ -45,8 +44,11 @@ from .pipeline import compile as compile_spec
 from .plot import _new_figure
 
 OUTPUTS = ("last.pt", "best.pt", "metrics.csv", "learning_curve.png", "run.json")
-RESUME_KEYS = ("params", "data", "batch", "lr", "seed", "test_fraction")  # must match to resume
-_FLAGS = {"data": "--data", "batch": "--batch", "lr": "--lr", "seed": "--seed", "test_fraction": "--test-fraction"}
+RESUME_KEYS = ("params", "data", "batch", "lr", "seed", "test_fraction",
+               "val_data", "augment", "normalize")  # must match to resume
+_FLAGS = {"data": "--data", "batch": "--batch", "lr": "--lr", "seed": "--seed", "test_fraction": "--test-fraction",
+          "val_data": "--val-data", "augment": "--augment", "normalize": "--normalize"}
+_BEFORE = {"val_data": None, "augment": False, "normalize": "none"}  # what a run from before these flags used
 
 
 class TrainError(Exception):
@@ -67,6 +69,8 @@ class EpochMetrics:
     test_acc: float
     test_acc_steps: list[float | None]
     seconds: float
+    images_per_s: float = 0.0  # training images per second (data loading included), all processes together
+    steps: int = 0  # optimiser steps (fewer than the batches of an epoch when --max-steps ends it)
 
 
 @dataclass
@@ -120,11 +124,6 @@ def _distributed() -> _Dist:
     return _Dist(dist.get_rank(), dist.get_world_size(), device, owns)
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The shuffling of epoch `epoch` (1-based) depends on (seed, epoch) only."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (1 << 63))
-
-
 def _loss(logits: torch.Tensor, labels: torch.Tensor, first: int, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy at every step from `first` on (the readout's silent steps are left
     out); 'mean' averages over steps and images, 'sum' sums images of per-image means."""
@@ -155,7 +154,7 @@ def _mismatch(ours: dict, theirs: dict) -> list[str]:
     """What --resume would change, flag by flag, in the user's words."""
     problems = []
     for key in RESUME_KEYS:
-        a, b = ours.get(key), theirs.get(key)
+        a, b = ours.get(key), theirs.get(key, _BEFORE.get(key))
         if key == "params":
             if dict(a or {}) != dict(b or {}):
                 problems.append(f"{set_text(a or {})} (the run used {set_text(b or {})})")
@@ -168,11 +167,11 @@ def _write_csv(path: Path, rows: list[EpochMetrics], steps: int) -> None:
     """metrics.csv: one row per epoch, then the held-out accuracy at every step."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"] +
+    writer.writerow(["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"] +
                     [f"test_acc_step_{t}" for t in range(steps)])
     for r in rows:
         writer.writerow([r.epoch, f"{r.train_loss:.6g}", f"{r.train_acc:.6g}", f"{r.test_loss:.6g}",
-                         f"{r.test_acc:.6g}", f"{r.seconds:.3f}"] +
+                         f"{r.test_acc:.6g}", f"{r.seconds:.3f}", f"{r.images_per_s:.1f}"] +
                         ["" if a is None else f"{a:.6g}" for a in r.test_acc_steps])
     write_atomic(path, buf.getvalue(), overwrite=True)
 
@@ -227,8 +226,8 @@ class _Run:
     out: Path
     ctx: _Dist
     model: DynModel
-    train_set: Dataset
-    test_set: Dataset
+    train_set: Any  # science.data Dataset (in memory) or ImageFolder (streamed)
+    test_set: Any
     progress: bool
     echo: Callable[[str], None]
     rows: list[EpochMetrics] = field(default_factory=list)
@@ -242,8 +241,11 @@ class _Run:
         self.n_batches = len(self.train_set) // self.batch
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(self.args["lr"]))
         self.net: torch.nn.Module = self.model
-        self.images = self.train_set.images.to(self.ctx.device)
-        self.labels = self.train_set.labels.to(self.ctx.device)
+        a, ctx = self.args, self.ctx
+        self.loader = train_loader(self.train_set, self.batch, ctx.device, world=ctx.world, rank=ctx.rank,
+                                   seed=a["seed"], workers=a["workers"], augment=a["augment"])
+        self.test_loader = eval_loader(self.test_set, self.batch, ctx.device, a["workers"])
+        self.steps_done = 0  # optimiser steps so far (restore adds the checkpoint's)
 
     # ------------------------------------------------------------ state
     def checkpoint(self) -> Checkpoint:
@@ -253,7 +255,12 @@ class _Run:
                           spec_path=str(self.spec), epoch=len(self.rows),
                           extra={"optimizer": self.optimizer.state_dict(), "rng": rng,
                                  "metrics": [asdict(r) for r in self.rows], "best_epoch": self.best_epoch,
-                                 "args": dict(self.args)})
+                                 "args": dict(self.args), "normalize": self.normalization()})
+
+    def normalization(self) -> dict | None:
+        """The input normalisation (--normalize) as the checkpoint records it, for run and experiment."""
+        norm = self.model.input_transform
+        return None if norm is None else norm.to_dict()
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, metrics, RNG states."""
@@ -264,6 +271,7 @@ class _Run:
         self.optimizer.load_state_dict(ckpt.extra["optimizer"])
         self.rows = [EpochMetrics(**r) for r in ckpt.extra.get("metrics", [])]
         self.best_epoch = ckpt.extra.get("best_epoch")
+        self.steps_done = sum(r.steps or self.n_batches for r in self.rows)
         rng = ckpt.extra.get("rng") or {}
         if rng.get("torch") is not None:
             torch.set_rng_state(rng["torch"])
@@ -287,18 +295,21 @@ class _Run:
                                            find_unused_parameters=any(g is None for g in grads))
 
     # ------------------------------------------------------------ epochs
-    def train_epoch(self, epoch: int) -> tuple[float, float]:
-        """One pass over the training images; returns mean loss and last-step accuracy."""
+    def capped(self) -> bool:
+        """Whether --max-steps optimiser steps are done."""
+        return self.args.get("max_steps") is not None and self.steps_done >= self.args["max_steps"]
+
+    def train_epoch(self, epoch: int) -> tuple[float, float, float, int]:
+        """One pass over the training images (or up to --max-steps); returns mean loss, last-step
+        accuracy, training images per second (all processes, data loading included) and steps."""
         ctx, total = self.ctx, self.args["epochs"]
         self.net.train()
-        order = torch.randperm(len(self.train_set), generator=_epoch_generator(self.args["seed"], epoch))
         sums = torch.zeros(2, dtype=torch.float64)
-        bar = tqdm(range(self.n_batches), desc=f"epoch {epoch}/{total}", unit="batch", leave=False,
+        bar = tqdm(total=self.n_batches, desc=f"epoch {epoch}/{total}", unit="batch", leave=False,
                    disable=not self.progress or ctx.rank != 0, file=sys.stderr)
-        for b in bar:
-            index = order[b * self.batch:(b + 1) * self.batch]
-            shard = index[ctx.rank::ctx.world].to(self.ctx.device)
-            x, y = self.images[shard], self.labels[shard]
+        start, done = time.perf_counter(), 0
+        batches = self.loader.epoch(epoch)
+        for b, (_, x, y) in enumerate(batches):
             logits = self.net(x)
             loss = _loss(logits, y, self.first)
             self.optimizer.zero_grad(set_to_none=True)
@@ -309,13 +320,20 @@ class _Run:
                 stats[0] /= ctx.world
             stats = stats.cpu()
             if not math.isfinite(float(stats[0])):
-                self.forward_error(index, f"training batch {b + 1} of epoch {epoch}", train=True)
+                self.forward_error(self.loader.global_batch(b), f"training batch {b + 1} of epoch {epoch}", train=True)
             self.check_gradients(f"training batch {b + 1} of epoch {epoch}")
             self.optimizer.step()
             sums += stats
-            bar.set_postfix(loss=f"{float(stats[0]):.4f}", refresh=False)
+            done, self.steps_done = done + 1, self.steps_done + 1
+            rate = done * self.batch / (time.perf_counter() - start)
+            bar.set_postfix({"loss": f"{float(stats[0]):.4f}", "img/s": f"{rate:.0f}"}, refresh=False)
+            bar.update()
+            if self.capped():
+                break
+        batches.close()
         bar.close()
-        return float(sums[0]) / self.n_batches, float(sums[1]) / (self.n_batches * self.batch)
+        rate = done * self.batch / (time.perf_counter() - start)
+        return float(sums[0]) / done, float(sums[1]) / (done * self.batch), rate, done
 
     def forward_error(self, index: torch.Tensor, where: str, train: bool) -> None:
         """Re-run a batch whose loss was not finite to find the first area and step
@@ -323,7 +341,7 @@ class _Run:
         if self.ctx.rank != 0:
             raise TrainError(f"non-finite loss at {where}; rank 0 reports where")
         data = self.train_set if train else self.test_set
-        x = data.images[index].to(self.ctx.device)
+        x = data.stack(index).to(self.ctx.device)
         try:
             with torch.no_grad():
                 self.model.run(x)
@@ -359,16 +377,13 @@ class _Run:
         self.model.eval()
         steps, n = self.model.steps, len(self.test_set)
         loss_sum, correct = 0.0, torch.zeros(steps, dtype=torch.long)
-        bar = tqdm(range(0, n, self.batch), desc="held-out", unit="batch", leave=False,
-                   disable=not self.progress, file=sys.stderr)
-        for i, start in enumerate(bar):
-            x = self.test_set.images[start:start + self.batch].to(self.ctx.device)
-            y = self.test_set.labels[start:start + self.batch].to(self.ctx.device)
+        bar = tqdm(self.test_loader.epoch(), total=len(self.test_loader), desc="held-out", unit="batch",
+                   leave=False, disable=not self.progress, file=sys.stderr)
+        for i, (index, x, y) in enumerate(bar):
             logits = self.model(x)
             loss = float(_loss(logits, y, self.first, reduction="sum"))
             if not math.isfinite(loss):
-                self.forward_error(torch.arange(start, min(start + self.batch, n)),
-                                   f"held-out batch {i + 1} after epoch {epoch}", train=False)
+                self.forward_error(index, f"held-out batch {i + 1} after epoch {epoch}", train=False)
             loss_sum += loss
             correct += (logits.argmax(2) == y[:, None]).sum(0).cpu()
         bar.close()
@@ -441,14 +456,14 @@ class _Run:
         """Train one epoch; rank 0 evaluates, writes the files and prints, and shares
         the row (or its error) with the other ranks, which wait for it."""
         start = time.perf_counter()
-        train_loss, train_acc = self.train_epoch(epoch)
+        train_loss, train_acc, rate, steps = self.train_epoch(epoch)
         payload: list = [None]
         failure: BaseException | None = None
         if self.ctx.rank == 0:
             try:
                 test_loss, test_acc, per_step = self.evaluate(epoch)
                 row = EpochMetrics(epoch, train_loss, train_acc, test_loss, test_acc, per_step,
-                                   time.perf_counter() - start)
+                                   time.perf_counter() - start, rate, steps)
                 self.rows.append(row)
                 newly_best = self.best_epoch is None or test_acc > self.rows[self.best_epoch - 1].test_acc
                 if newly_best:
@@ -473,7 +488,8 @@ class _Run:
             best = self.rows[self.best_epoch - 1]
             self.echo(f"epoch {epoch}/{self.args['epochs']}: train loss {row.train_loss:.4f} acc "
                       f"{_pct(row.train_acc)} | held-out loss {row.test_loss:.4f} acc {_pct(row.test_acc)} "
-                      f"(best {_pct(best.test_acc)} at epoch {best.epoch}) | {row.seconds:.1f} s")
+                      f"(best {_pct(best.test_acc)} at epoch {best.epoch}) | {row.seconds:.1f} s, "
+                      f"{row.images_per_s:.0f} images/s")
         return row
 
 
@@ -514,13 +530,17 @@ def _prepare_folder(out: Path, resume: bool, force: bool, args: dict, text: str)
 def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str = "digits", epochs: int = 10,
           batch: int = 32, lr: float = 1e-3, test_fraction: float = 0.2, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, force: bool = False, progress: bool = True,
-          echo: Callable[[str], None] = print, command_line: str | None = None) -> TrainResult:
+          echo: Callable[[str], None] = print, command_line: str | None = None,
+          val_data: str | None = None, workers: int = 0, augment: bool = False, normalize: str = "none",
+          max_steps: int | None = None) -> TrainResult:
     """Train `spec` compiled with `params` (the `--set` overrides) and write the run to
     `out` (default runs/train-SPECSTEM). `epochs` is the total, also when resuming.
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
     Raises DynError for a spec that cannot be read or has errors, TrainError for other problems
     the user can fix, and NonFiniteError for NaN/inf. `command_line` is recorded in run.json
-    (default: this process's arguments)."""
+    (default: this process's arguments). Data: `val_data` a held-out folder (else `test_fraction`
+    of `data`), `workers` decoding processes, `augment`, `normalize` (science.data.DataOptions);
+    `max_steps` ends training after that many optimiser steps (a smoke run)."""
     spec = Path(spec)
     text = read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
     params = SetParams({str(k): str(v) for k, v in (params or {}).items()}, getattr(params, "origins", {}))
@@ -530,17 +550,23 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     for ok, message in ((epochs >= 1, f"--epochs must be at least 1, got {epochs}"),
                         (batch >= 1, f"--batch must be at least 1, got {batch}"),
                         (lr > 0 and math.isfinite(lr), f"--lr must be a positive number, got {lr}"),
-                        (0 < test_fraction < 1, f"--test-fraction must be between 0 and 1, got {test_fraction}")):
+                        (0 < test_fraction < 1, f"--test-fraction must be between 0 and 1, got {test_fraction}"),
+                        (max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}")):
         if not ok:
             raise TrainError(message)
+    options = DataOptions(data, val_data, workers, augment, normalize)
+    try:
+        options.check()
+    except DataError as exc:
+        raise TrainError(str(exc)) from None
     ctx = _distributed()
     rng_devices = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
     try:
         # the caller's global RNG is restored afterwards; inside, it draws the initial
         # weights (seeded) and any dropout masks (its state is checkpointed)
         with torch.random.fork_rng(devices=rng_devices), _hold_folder(out, ctx, echo):
-            return _train(spec, text, params, data, epochs, batch, lr, test_fraction, seed, out, resume, force,
-                          progress, echo, ctx, command_line)
+            return _train(spec, text, params, options, epochs, batch, lr, test_fraction, seed, out, resume, force,
+                          progress, echo, ctx, command_line, max_steps)
     finally:
         if ctx.owns_group and dist.is_initialized():
             dist.destroy_process_group()
@@ -575,9 +601,11 @@ def _hold_folder(out: Path, ctx: _Dist, echo: Callable[[str], None]) -> Iterator
             folder.release(failed=failed)
 
 
-def _train(spec: Path, text: str, params: dict[str, str], data: str, epochs: int, batch: int, lr: float,
-           test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
-           echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None) -> TrainResult:
+def _train(spec: Path, text: str, params: dict[str, str], options: DataOptions, epochs: int, batch: int,
+           lr: float, test_fraction: float, seed: int, out: Path, resume: bool, force: bool, progress: bool,
+           echo: Callable[[str], None], ctx: _Dist, command_line: str | None = None,
+           max_steps: int | None = None) -> TrainResult:
+    data = options.data
     torch.manual_seed(seed)
     model = compile_spec(text, params, file=str(spec))
     name = model.program.model.name
@@ -587,25 +615,24 @@ def _train(spec: Path, text: str, params: dict[str, str], data: str, epochs: int
     if not any(p.requires_grad for p in model.parameters()):
         raise TrainError(f"{name} has no trainable parameters; give it a connection with weights (conv, linear, ...)")
     try:
-        dataset = load_data(data, tuple(model.input_shape))
-    except (ValueError, FileNotFoundError, OSError) as exc:
+        dataset = prepare(options, tuple(model.input_shape), test_fraction, seed)
+    except (DataError, OSError) as exc:
         raise TrainError(str(exc)) from None
     if len(dataset.classes) != model.classes:
         hint = (f"pass --set classes={len(dataset.classes)}" if "classes" in model.program.model.params else
                 f"make the readout's last linear(...) {len(dataset.classes)} wide")
         raise TrainError(f"the data ({dataset.name}) has {len(dataset.classes)} classes but {name} reads out "
                          f"{model.classes}: {hint}")
-    if len(dataset.classes) < 2:
-        raise TrainError(f"the data ({dataset.name}) has one class ({dataset.classes[0]}); training needs "
-                         f"one sub-folder per class, at least two")
-    train_set, test_set = split(dataset, test_fraction, seed)
+    train_set, test_set = dataset.train, dataset.test
+    model.input_transform = dataset.normalization
     if batch % ctx.world:
         raise TrainError(f"--batch {batch} does not split evenly over {ctx.world} processes; "
                          f"pass a multiple of {ctx.world}")
     if len(train_set) < batch:
         raise TrainError(f"--batch {batch} is more than the {len(train_set)} training images; pass a smaller --batch")
     args = {"params": dict(params), "data": data, "epochs": epochs, "batch": batch, "lr": lr, "seed": seed,
-            "test_fraction": test_fraction}
+            "test_fraction": test_fraction, "val_data": options.val_data, "augment": options.augment,
+            "normalize": options.normalize, "workers": options.workers, "max_steps": max_steps}
     last = _prepare_folder(out, resume, force, args, text)
     model.to(ctx.device)
     run = _Run(spec, text, params, args, out, ctx, model, train_set, test_set, progress, echo)
@@ -624,7 +651,8 @@ def _train(spec: Path, text: str, params: dict[str, str], data: str, epochs: int
             "model": name, "args": args,
             "data": {"name": dataset.name, "classes": dataset.classes, "train": len(train_set),
                      "test": len(test_set), "batches_per_epoch": run.n_batches,
-                     "left_out_per_epoch": len(train_set) - run.n_batches * batch},
+                     "left_out_per_epoch": len(train_set) - run.n_batches * batch,
+                     "normalize": run.normalization()},
             "model_info": {"input_shape": list(model.input_shape), "steps": model.steps, "idle": model.idle,
                            "dt_ms": model.dt, "readout_from": model.readout_from, "classes": model.classes,
                            "parameters": n_params},
@@ -651,9 +679,13 @@ def _train(spec: Path, text: str, params: dict[str, str], data: str, epochs: int
     run.wrap()
     try:
         for epoch in range(done + 1, epochs + 1):
+            if run.capped():
+                break
             run.epoch(epoch)
     finally:
         run.unstage()  # a no-op once the first checkpoint replaced the old run
+    if ctx.rank == 0 and run.capped():
+        echo(f"stopped after --max-steps {max_steps} optimiser steps (epoch {len(run.rows)} of {epochs})")
     model.eval()
     if ctx.rank == 0 and run.best_epoch is not None:
         best = run.rows[run.best_epoch - 1]
@@ -676,7 +708,9 @@ def run_cli(args) -> int:
     try:
         train(args.file, _params(args.set), data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
               test_fraction=args.test_fraction, seed=args.seed, out=args.out, resume=args.resume,
-              force=args.force, progress=not args.no_progress, command_line=getattr(args, "command_line", None))
+              force=args.force, progress=not args.no_progress, command_line=getattr(args, "command_line", None),
+              val_data=args.val_data, workers=args.workers, augment=args.augment, normalize=args.normalize,
+              max_steps=args.max_steps)
     except (TrainError, NonFiniteError) as exc:
         if int(os.environ.get("RANK", "0")) == 0:  # the other ranks raise the same, or an echo of it
             print(f"dynv: {exc}", file=sys.stderr)

@@ -44,6 +44,10 @@ def run(args) -> int:
         if not report.strict:
             print(f"note: {report.loaded} of {report.total} tensors loaded from {args.weights}, "
                   f"{len(report.seeded)} keep their seeded values", file=sys.stderr)
+    if weights is not None:  # the image is normalised as it was in training
+        from ..science.data import recorded as recorded_normalization
+
+        model.input_transform = recorded_normalization(weights.extra)
     model.eval()
     out = Path(args.out or f"runs/{path.stem}")
     targets = [out / name for name in OUTPUTS]

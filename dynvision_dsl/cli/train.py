@@ -19,6 +19,17 @@ def register(sub):
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--force", action="store_true", help="start afresh in an existing run folder, replacing it")
     s.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    # data (science.data): streaming, held-out folder, augmentation, normalisation, smoke runs
+    s.add_argument("--val-data", help="a separate held-out folder:PATH (same class sub-folders; default: "
+                                      "--test-fraction of --data)")
+    s.add_argument("--workers", type=int, default=0, help="processes decoding a folder's images (default 0: "
+                                                          "in the training process)")
+    s.add_argument("--augment", action="store_true", help="random resized crop + horizontal flip of the training "
+                                                          "images (held-out images never)")
+    s.add_argument("--normalize", choices=("none", "imagenet", "dataset"), default="none",
+                   help="input normalisation: ImageNet's channel mean/std, the training images' own (estimated "
+                        "from a sample), or none (default); checkpoints record it for run and experiment")
+    s.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
     return s
 
 
