@@ -107,6 +107,10 @@ def test_augment_changes_training_batches_but_never_held_out_ones(tmp_path):
     assert not torch.equal(torch.cat([b.x for b in aug]), torch.cat([b.x for b in aug2]))
     held_out = torch.cat([b.x for b in D.eval_loader(folder, 5, torch.device("cpu")).epoch()])
     assert torch.equal(held_out, folder.stack(torch.arange(len(folder))))
+    memory = D.Dataset(folder.stack(torch.arange(len(folder))), folder.labels, folder.classes, "mem")
+    direct = list(D.train_loader(memory, 4, torch.device("cpu"), seed=0).epoch(1))
+    crops = list(D.train_loader(memory, 4, torch.device("cpu"), seed=0, augment=True).epoch(1))
+    assert direct[0].x.shape == crops[0].x.shape and not torch.equal(direct[0].x, crops[0].x)  # digits too
 
 
 def test_augment_in_training_leaves_the_held_out_images_alone(spec, tmp_path, monkeypatch):
@@ -130,16 +134,15 @@ def test_crop_box_stays_inside_and_covers_the_scale():
 # ------------------------------------------------------------------ --val-data
 def test_val_data_is_the_held_out_set(spec, tmp_path):
     data, val = _pngs(tmp_path / "img", per_class=6), _pngs(tmp_path / "val", per_class=3, seed=9)
-    result = _train(spec, data, tmp_path / "run", val_data=f"folder:{val}")
-    info = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert info["data"]["train"] == 12 and info["data"]["test"] == 6  # all of --data trains
-    assert info["args"]["val_data"] == f"folder:{val}" and result.metrics[0].steps == 3
     flipped = tmp_path / "flipped"  # the same held-out images with their labels swapped
     shutil.copytree(val / "dark", flipped / "light")
     shutil.copytree(val / "light", flipped / "dark")
-    good = _train(spec, data, tmp_path / "good", val_data=f"folder:{val}", epochs=6, lr=0.3)
-    bad = _train(spec, data, tmp_path / "bad", val_data=f"folder:{flipped}", epochs=6, lr=0.3)
-    assert good.metrics[-1].test_acc > 0.5
+    good = _train(spec, data, tmp_path / "good", val_data=f"folder:{val}", epochs=3, lr=0.3)
+    bad = _train(spec, data, tmp_path / "bad", val_data=f"folder:{flipped}", epochs=3, lr=0.3)
+    info = json.loads((tmp_path / "good" / "run.json").read_text())
+    assert info["data"]["train"] == 12 and info["data"]["test"] == 6  # all of --data trains
+    assert info["args"]["val_data"] == f"folder:{val}" and good.metrics[0].steps == 3
+    assert good.metrics[-1].test_acc > 0.5  # measured on --val-data: swapping its labels swaps the result
     assert bad.metrics[-1].test_acc == pytest.approx(1 - good.metrics[-1].test_acc)
     for a, b in zip(good.metrics, bad.metrics):  # the same training: only the held-out set differs
         assert a.train_loss == b.train_loss
@@ -180,6 +183,8 @@ def test_a_checkpoint_records_the_normalisation_and_run_reapplies_it(spec, tmp_p
         raw = model.run(load_image(image, *SHAPE).unsqueeze(0)).logits
     torch.testing.assert_close(got, want)
     assert not torch.allclose(got, raw)  # the normalisation mattered
+    from dynvision_dsl import experiment as E
+    assert E.make_variants(SMALL, checkpoint=ckpt)[0].model.input_transform == norm  # experiment too
 
 
 def test_resume_refuses_a_changed_normalisation(spec, tmp_path, capsys):
@@ -256,3 +261,14 @@ def test_normalize_dataset_refuses_a_constant_channel(spec, tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / "flat" / "c" / "0.png")
     assert main(_cli(spec, tmp_path / "flat", tmp_path / "o", "--normalize", "dataset", "--batch", "2")) == 1
     assert "channel 0 of the training images (flat:train) is constant" in capsys.readouterr().err
+
+
+def test_the_progress_bar_shows_images_per_second(spec, tmp_path, capsys):
+    _train(spec, _pngs(tmp_path / "img"), tmp_path / "run", progress=True)
+    assert "img/s=" in capsys.readouterr().err
+
+
+def test_a_gpu_run_pins_the_loaders_memory(tmp_path):
+    folder = D.folder(_pngs(tmp_path / "img"), SHAPE)
+    assert D.train_loader(folder, 4, torch.device("cuda"), workers=2).loader.pin_memory
+    assert not D.train_loader(folder, 4, torch.device("cpu")).loader.pin_memory
