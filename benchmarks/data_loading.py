@@ -2,7 +2,7 @@
 
 usage:
 
-    python benchmarks/data_loading.py [--images 40000] [--workers 2] [--steps 40] [--rounds 3] [--dir DIR]
+    python benchmarks/data_loading.py [--images 40000] [--workers 2] [--batch 16] [--steps 16] [--rounds 3] [--dir DIR]
 
 1. Writes IMAGES 64x64 RGB PNGs in 10 class folders (noise with a class tint: noise
    compresses badly, so decoding costs more than for photographs) and a small held-out
@@ -15,7 +15,10 @@ usage:
      0.2 s, and getrusage(RUSAGE_CHILDREN)'s max RSS (the largest single process);
    - preload: the same model, seed and loss on the same batches (science.data's sampler
      with the same seed), decoded into memory first; the images/s of STEPS
-     forward+backward+Adam steps.
+     forward+backward+Adam steps (after one untimed warm-up step). In the same process,
+     interleaved with those in two halves, STEPS steps on batches streamed by WORKERS
+     workers, timing how long each step waited for its batch (the direct measure of
+     whether data loading is the bottleneck). Sampled for memory like the stream run.
 3. Prints medians and the targets (peak <= 1.5 GB; stream >= 0.8 x preload) and writes
    benchmarks/data_loading.json. Results and their conditions: benchmarks/data_loading.md.
 """
@@ -73,9 +76,9 @@ def make_images(root: Path, n: int, classes: int = 10, size: int = 64, offset: i
 class TreeMemory(threading.Thread):
     """Samples the summed RSS and PSS of a process and its descendants until stopped."""
 
-    def __init__(self, pid: int, every: float = 0.2) -> None:
+    def __init__(self, pid: int, every: float = 0.2, pss_every: int = 10) -> None:
         super().__init__(daemon=True)
-        self.pid, self.every, self.done = pid, every, threading.Event()
+        self.pid, self.every, self.pss_every, self.done = pid, every, pss_every, threading.Event()
         self.peak_rss = self.peak_pss = 0
         self.max_processes = 0
 
@@ -86,6 +89,7 @@ class TreeMemory(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.Error:
             return
+        tick = 0
         while not self.done.is_set():
             rss = pss = 0
             try:
@@ -94,12 +98,14 @@ class TreeMemory(threading.Thread):
                 break
             for p in procs:
                 try:
-                    info = p.memory_full_info()
-                    rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+                    rss += p.memory_info().rss
+                    if tick % self.pss_every == 0:  # smaps: slow, and it holds the process's memory lock
+                        pss += getattr(p.memory_full_info(), "pss", 0)
                 except psutil.Error:
                     pass
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self.max_processes = max(self.max_processes, len(procs))
+            tick += 1
             self.done.wait(self.every)
 
 
@@ -131,15 +137,22 @@ def stream(args, data: Path, val: Path, out: Path) -> dict:
 def preload(args, data: Path) -> dict:
     """The model's own training rate on the same batches, decoded into memory first (a subprocess)."""
     cmd = [sys.executable, __file__, "--preload-worker", "--dir", str(data), "--batch", str(args.batch),
-           "--steps", str(args.steps)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+           "--steps", str(args.steps), "--workers", str(args.workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    monitor = TreeMemory(proc.pid)  # the same sampling as the stream run, so both pay for it alike
+    monitor.start()
+    stdout, stderr = proc.communicate()
+    monitor.done.set()
+    monitor.join()
     if proc.returncode != 0:
-        raise SystemExit(f"preload failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"preload failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
-def preload_worker(data: Path, batch: int, steps: int) -> None:
-    """Compile as dynv train does (seed 0), take its first STEPS batches, time the steps; print JSON."""
+def preload_worker(data: Path, batch: int, steps: int, workers: int) -> None:
+    """Compile as dynv train does (seed 0); time STEPS steps on the first STEPS batches decoded into
+    memory, and, interleaved in two halves each, STEPS steps on batches streamed by WORKERS workers,
+    with the time spent waiting for them; print JSON."""
     import torch
 
     from dynvision_dsl.pipeline import compile as compile_spec
@@ -149,23 +162,40 @@ def preload_worker(data: Path, batch: int, steps: int) -> None:
     torch.manual_seed(0)
     model = compile_spec(SPEC.read_text(), PARAMS, file=str(SPEC))
     train_set = split(folder(data, tuple(model.input_shape)), 0.2, 0)[0]
-    loader = train_loader(train_set, batch, torch.device("cpu"), seed=0)
-    batches = []
-    for b in loader.epoch(1):
-        batches.append((b.x.clone(), b.y.clone()))
-        if len(batches) == steps:
-            break
+    cpu = torch.device("cpu")
+    memory = [(b.x.clone(), b.y.clone()) for b, _ in zip(train_loader(train_set, batch, cpu, seed=0).epoch(1),
+                                                         range(steps))]
+    streamed = train_loader(train_set, batch, cpu, seed=0, workers=workers).epoch(2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     first = int(model.readout_from)
-    start = time.perf_counter()
-    for x, y in batches:
+
+    def step(x, y):
         loss = _loss(model(x), y, first)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    seconds = time.perf_counter() - start
-    print(json.dumps({"images_per_s": steps * batch / seconds, "threads": torch.get_num_threads()}))
+
+    step(*memory[0])  # warm-up (first-call allocations), not timed
+    next(streamed)  # the workers are up before the clock starts
+    times = {"preload": 0.0, "stream": 0.0, "wait": 0.0}
+    half = steps // 2
+    for part in (memory[:half], memory[half:]):
+        start = time.perf_counter()
+        for x, y in part:
+            step(x, y)
+        times["preload"] += time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in part:
+            ready = time.perf_counter()
+            b = next(streamed)
+            times["wait"] += time.perf_counter() - ready
+            step(b.x, b.y)
+        times["stream"] += time.perf_counter() - start
+    streamed.close()
+    print(json.dumps({"images_per_s": steps * batch / times["preload"],
+                      "in_process_stream_images_per_s": steps * batch / times["stream"],
+                      "wait_share": times["wait"] / times["stream"], "threads": torch.get_num_threads()}))
 
 
 def _env() -> dict:
@@ -177,14 +207,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--images", type=int, default=40_000)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--steps", type=int, default=40, help="optimiser steps per measurement (--max-steps)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps", type=int, default=16, help="optimiser steps per measurement (--max-steps)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--dir", type=Path, help="image folder (kept; default a temporary folder)")
     p.add_argument("--preload-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.preload_worker:
-        return preload_worker(args.dir, args.batch, args.steps)
+        return preload_worker(args.dir, args.batch, args.steps, args.workers)
     with tempfile.TemporaryDirectory(prefix="dynv-data-bench-") as tmp:
         base = args.dir or Path(tmp)
         data, val = base / "train", base / "val"
@@ -204,12 +234,15 @@ def main() -> None:
 def report(args, results: dict, made: float | None) -> None:
     med = {k: statistics.median(r[k] for r in results["stream"]) for k in results["stream"][0]}
     pre = statistics.median(r["images_per_s"] for r in results["preload"])
+    inproc = statistics.median(r["in_process_stream_images_per_s"] for r in results["preload"])
+    wait = statistics.median(r["wait_share"] for r in results["preload"])
     ratio = med["images_per_s"] / pre
     summary = {
         "images": args.images, "workers": args.workers, "batch": args.batch, "steps": args.steps,
         "rounds": args.rounds, "spec": f"{SPEC.name} " + " ".join(f"--set {k}={v}" for k, v in PARAMS.items()),
         "cpus": os.cpu_count(), "torch_threads": results["preload"][0]["threads"], "machine": platform.platform(),
         "generation_s": made, "stream_median": med, "preload_median_images_per_s": pre, "ratio": ratio,
+        "in_process_stream_median_images_per_s": inproc, "in_process_ratio": inproc / pre, "wait_share_median": wait,
         "peak_ok": med["peak_tree_rss_gb"] <= PEAK_TARGET_GB, "rate_ok": ratio >= RATE_TARGET, "rounds_raw": results,
     }
     print(f"stream: {med['images_per_s']:.1f} images/s (median of {args.rounds}), peak tree RSS "
@@ -217,6 +250,8 @@ def report(args, results: dict, made: float | None) -> None:
           f"{med['max_single_rss_gb']:.2f} GB")
     print(f"preload: {pre:.1f} images/s; stream / preload = {ratio:.2f} (target >= {RATE_TARGET}); "
           f"peak <= {PEAK_TARGET_GB} GB: {summary['peak_ok']}")
+    print(f"in one process, interleaved: streamed {inproc:.1f} images/s = {inproc / pre:.2f} x preloaded; "
+          f"{100 * wait:.1f}% of the streamed steps' time waiting for data")
     (ROOT / "benchmarks" / "data_loading.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
