@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ... import stimuli
 from ...errors import DataError  # noqa: F401 (re-exported: sets.DataError)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -63,10 +64,8 @@ class ImageFolder:
     def image(self, i: int, native: bool = False) -> torch.Tensor:
         """Decode image `i`: at the model's (C, H, W), or with `native` at its own size
         (C, h, w). ImageError (stimuli) for a file that cannot be read."""
-        from ...stimuli import load_image, read_image
-
         path = self.root / str(self.paths[i])
-        return read_image(path, self.shape[0]) if native else load_image(path, *self.shape)
+        return stimuli.read_image(path, self.shape[0]) if native else stimuli.load_image(path, *self.shape)
 
     def stack(self, index: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.image(int(i)) for i in index]) if len(index) else torch.empty(0, *self.shape)
