@@ -326,7 +326,7 @@ class _Run:
             sums += stats
             done, self.steps_done = done + 1, self.steps_done + 1
             rate = done * self.batch / (time.perf_counter() - start)
-            bar.set_postfix({"loss": f"{float(stats[0]):.4f}", "img/s": f"{rate:.0f}"}, refresh=False)
+            bar.set_postfix({"loss": f"{float(stats[0]):.4f}", "img/s": f"{rate:.3g}"}, refresh=False)
             bar.update()
             if self.capped():
                 break

@@ -270,9 +270,20 @@ def test_normalize_dataset_refuses_a_constant_channel(spec, tmp_path, capsys):
     assert "channel 0 of the training images (flat:train) is constant" in capsys.readouterr().err
 
 
-def test_the_progress_bar_shows_images_per_second(spec, tmp_path, capsys):
+def test_the_progress_bar_shows_images_per_second(spec, tmp_path, monkeypatch):
+    import dynvision_dsl.train as train_module
+    from tqdm import tqdm
+
+    postfixes = []
+
+    class Bar(tqdm):  # tqdm redraws at most every 0.1 s, so read what the loop hands it
+        def set_postfix(self, ordered_dict=None, refresh=True, **kw):
+            postfixes.append({**(ordered_dict or {}), **kw})
+            super().set_postfix(ordered_dict, refresh, **kw)
+
+    monkeypatch.setattr(train_module, "tqdm", Bar)
     _train(spec, _pngs(tmp_path / "img"), tmp_path / "run", progress=True)
-    assert "img/s=" in capsys.readouterr().err
+    assert len(postfixes) == 2 and all(float(p["img/s"]) > 0 for p in postfixes)
 
 
 def test_a_gpu_run_pins_the_loaders_memory(tmp_path):
