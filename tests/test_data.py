@@ -194,6 +194,24 @@ def test_a_checkpoint_records_the_normalisation_and_run_reapplies_it(spec, tmp_p
     assert E.make_variants(SMALL, checkpoint=ckpt)[0].model.input_transform == norm  # experiment too
 
 
+def test_training_sees_the_normalised_frames_that_run_and_forward_see():
+    from dynvision_dsl.science.train.presentation import show, stretch
+    from dynvision_dsl.science.train.unroll import Unroll
+
+    torch.manual_seed(0)
+    model = compile_spec(SMALL.replace("steps = 2", "steps = 4")).eval()
+    x = torch.rand(2, *SHAPE)
+    raw = model(x)
+    model.input_transform = T.Normalization("dataset", (0.3,), (0.2,))
+    for pattern in ("1", "10"):  # blank frames are normalised too, as `run` does with the frames it is given
+        shown = stretch(pattern, model.steps)
+        with torch.no_grad():
+            trained, _ = Unroll(model, shown)(x)
+            torch.testing.assert_close(trained, model.run(show(x, shown)).logits)
+    torch.testing.assert_close(Unroll(model, stretch("1", model.steps))(x)[0], model(x))
+    assert not torch.allclose(model(x), raw)
+
+
 def test_resume_refuses_a_changed_normalisation(spec, tmp_path, capsys):
     data = _pngs(tmp_path / "img")
     _train(spec, data, tmp_path / "run")
