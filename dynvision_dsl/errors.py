@@ -39,3 +39,8 @@ class ImageError(ValueError):
 class UnsupportedSpecError(ValueError):
     """A spec that a command cannot handle as it is (several inputs or readouts where the command
     takes one); the message names the command, what the spec has and what to use instead."""
+
+
+class DataError(ValueError):
+    """Data the user can fix (a missing or empty folder, one class, an unreadable image in a
+    set, a bad data flag); the message is one line naming the folder, file or flag."""

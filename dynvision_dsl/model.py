@@ -110,6 +110,9 @@ class DynModel(nn.Module):
     # `model(x)` raises NonFiniteError at a NaN or inf in the input, an area or the logits, as
     # `model.run` does (set by `compile(..., check_finite=True)`; it records every area meanwhile)
     check_finite: bool = False
+    # applied to the (first) input by `run` and `model(x)`: the normalisation training used
+    # (science.data.Normalization, restored from a checkpoint by `dynv run` and `dynv experiment`)
+    input_transform = None
 
     @property
     def code(self) -> str:
@@ -148,7 +151,7 @@ class DynModel(nn.Module):
                 error = input_non_finite(value, self.dt, name if len(self.inputs) > 1 else None)
                 if error is not None:
                     raise error
-        logits, raw = self.simulate(frames, record, seed=seed)
+        logits, raw = self.simulate(self._normalised(frames), record, seed=seed)
         first = next(iter(logits.values())) if isinstance(logits, dict) else logits
         steps = first.shape[1]
         responses, present = {}, {}
@@ -163,6 +166,14 @@ class DynModel(nn.Module):
             if error is not None:
                 raise error
         return RunResult(logits, responses, present, float(self.dt), int(self.idle))
+
+    def _normalised(self, frames: dict) -> dict:
+        """`frames` with `input_transform` applied to the first input (the image `dynv train`
+        normalised; it handles one input), the others as given."""
+        if self.input_transform is None:
+            return frames
+        first = next(iter(self.inputs))
+        return {**frames, first: self.input_transform(frames[first])}
 
     def _check_recordable(self, name: str) -> None:
         """A KeyError with a did-you-mean for a name that is no area, state or variable."""
@@ -212,7 +223,9 @@ def instantiate(source: str, class_name: str, program, graph) -> DynModel:
         """The generated forward; with `check_finite` on, `run`'s NaN/inf check as well."""
         if self.check_finite:
             return self.run(self.frames(inputs, named)).logits
-        return generated.forward(self, *inputs, **named)
+        if self.input_transform is None:
+            return generated.forward(self, *inputs, **named)
+        return generated.forward(self, **self._normalised(self.frames(inputs, named)))
 
     cls = type(class_name, (generated, DynModel), {"__module__": namespace["__name__"], "__doc__": generated.__doc__,
                                                    "forward": forward})

@@ -33,6 +33,14 @@ def load_image(path: str | Path, channels: int, height: int, width: int) -> torc
     or a tensor (.npy, .pt: (H, W) or (C, H, W) in [0, 1]) as (C, H, W) in [0, 1], converted and
     resized to the model's input. ImageError for a file that is missing, empty, not an image,
     damaged, over MAX_PIXELS, or holds NaN, inf or values outside [0, 1] (nothing is zeroed)."""
+    data = read_image(path, channels)
+    data = F.interpolate(data.unsqueeze(0), size=(height, width), mode="bilinear", align_corners=False)[0]
+    return data.clamp(0, 1)
+
+
+def read_image(path: str | Path, channels: int) -> torch.Tensor:
+    """Read an image file or tensor as `load_image` does, at its own size (C, H, W) in [0, 1]
+    (for a random crop that should see the full resolution before it is resized)."""
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path} is a folder, not an image")
@@ -42,9 +50,7 @@ def load_image(path: str | Path, channels: int, height: int, width: int) -> torc
         raise ImageError(f"{path} is empty (0 bytes), not an image")
     data = _read_tensor(path) if path.suffix.lower() in TENSOR_SUFFIXES else _read_picture(path, channels)
     data = _finite_unit(path, data.float())
-    data = _channels(data, channels)
-    data = F.interpolate(data.unsqueeze(0), size=(height, width), mode="bilinear", align_corners=False)[0]
-    return data.clamp(0, 1)
+    return _channels(data, channels)
 
 
 def _read_picture(path: Path, channels: int) -> torch.Tensor:

@@ -102,9 +102,10 @@ def test_train_learns_and_writes_the_run(tiny, images, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "learning_curve.png", "metrics.csv",
                                                      "run.json"]
     lines = (out / "metrics.csv").read_text().splitlines()
-    assert lines[0] == ("epoch,train_loss,train_acc,activity_loss,test_loss,test_acc,seconds,"
+    assert lines[0] == ("epoch,train_loss,train_acc,activity_loss,test_loss,test_acc,seconds,images_per_s,"
                         "test_acc_step_0,test_acc_step_1,test_acc_step_2,test_acc_step_3")
-    assert len(lines) == 9 and lines[1].split(",")[7] == "" and lines[-1].startswith("8,")
+    assert len(lines) == 9 and lines[1].split(",")[8] == "" and lines[-1].startswith("8,")
+    assert all(float(line.split(",")[7]) > 0 for line in lines[1:])  # images/s, data loading included
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     info = json.loads((out / "run.json").read_text())
     assert info["params"] == {"drop": "0"} and info["args"]["lr"] == 0.05 and info["epochs_done"] == 8
@@ -147,8 +148,9 @@ def test_resume_continues_bit_for_bit(tiny, images, tmp_path):
     assert _tensors_equal(a.model, b.model)  # dropout draws from the restored RNG, so this needs it
     assert _tensors_equal(a.extra["optimizer"], b.extra["optimizer"])
     assert _tensors_equal(a.extra["rng"], b.extra["rng"])
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a.extra["metrics"]]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b.extra["metrics"]]
+    timing = ("seconds", "images_per_s")
+    strip = [{k: v for k, v in r.items() if k not in timing} for r in a.extra["metrics"]]
+    assert strip == [{k: v for k, v in r.items() if k not in timing} for r in b.extra["metrics"]]
     assert [r.train_loss for r in straight.metrics] == [r.train_loss for r in resumed.metrics]
     assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 3
     assert json.loads((tmp_path / "b" / "run.json").read_text())["resumed_at_epochs"] == [1]

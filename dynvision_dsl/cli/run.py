@@ -45,6 +45,10 @@ def run(args) -> int:
             print(f"note: {report.loaded} of {report.total} tensors loaded from {args.weights}, "
                   f"{len(report.seeded)} keep their seeded values", file=sys.stderr)
     model.require("dynv run", readouts=False)  # one stimulus image; several readouts are each printed
+    if weights is not None:  # the image is normalised as it was in training
+        from ..science.data import recorded as recorded_normalization
+
+        model.input_transform = recorded_normalization(weights.extra)
     model.eval()
     out = Path(args.out or f"runs/{path.stem}")
     targets = [out / name for name in OUTPUTS]

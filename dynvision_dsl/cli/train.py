@@ -22,8 +22,23 @@ def register(sub):
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--force", action="store_true", help="start afresh in an existing run folder, replacing it")
     s.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    _data_args(s.add_argument_group("data (streaming, held-out folder, augmentation, normalisation)"))
     _regime_args(s.add_argument_group("training regime (DynVision's; see docs/TRAINING.md)"))
     return s
+
+
+def _data_args(g) -> None:
+    g.add_argument("--val-data", help="a separate held-out folder:PATH (same class sub-folders; default: "
+                                      "--test-fraction of --data)")
+    g.add_argument("--workers", type=int, default=0, help="processes decoding a folder's images (default 0: "
+                                                          "in the training process)")
+    g.add_argument("--augment", action="store_true", help="random resized crop + horizontal flip of the training "
+                                                          "images (held-out images never)")
+    g.add_argument("--normalize", choices=("none", "imagenet", "dataset"), default="none",
+                   help="input normalisation: ImageNet's channel mean/std, the training images' own (estimated "
+                        "from a sample), or none (default); checkpoints record it for run and experiment")
+    g.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimiser steps (smoke runs; the "
+                                                              "LR schedule ends there too)")
 
 
 def _regime_args(g) -> None:
@@ -61,7 +76,8 @@ def run(args) -> int:
         train(args.file, parse_set(args.set), data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
               test_fraction=args.test_fraction, seed=args.seed, out=args.out, resume=args.resume,
               force=args.force, progress=not args.no_progress, command_line=getattr(args, "command_line", None),
-              regime=regime)
+              regime=regime, val_data=args.val_data, workers=args.workers, augment=args.augment,
+              normalize=args.normalize, max_steps=args.max_steps)
     except (TrainError, NonFiniteError) as exc:
         if int(os.environ.get("RANK", "0")) == 0:  # the other ranks raise the same, or an echo of it
             print(f"dynv: {exc}", file=sys.stderr)

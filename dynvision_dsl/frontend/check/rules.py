@@ -26,7 +26,8 @@ GENERATED_ATTRIBUTES = frozenset((
 MODULE_ATTRIBUTES = frozenset((
     "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "code",
     "check_finite", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
-    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_dynvision", "load_state_dict",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "input_transform", "ipu", "load_dynvision",
+    "load_state_dict",
     "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "picture",
     "program", "register_backward_hook", "register_buffer", "register_forward_hook",
     "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ... import data as data_mod
+from .. import data as data_mod
 from .protocol import ExperimentError
 
 
@@ -35,7 +35,7 @@ class Images:
             if src == "digits":
                 data = data_mod.split(data, 0.2, seed=0)[1]
             pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.seed))[:self.n]
-            return data.images[pick], data.labels[pick]
+            return data.stack(pick), data.labels[pick]
         if not Path(src).is_file():
             raise ExperimentError(f"no image at '{src}'; --images takes digits, folder:PATH or an image file")
         return load_image(src, *shape).unsqueeze(0), None

@@ -10,6 +10,7 @@ from typing import Callable
 
 from ... import checkpoint as ckpt_mod
 from ...checkpoint import CheckpointError
+from ..data import recorded as recorded_normalization
 from ...diagnostics import DynError
 from ...model import DynModel
 from ...pipeline import compile as compile_spec
@@ -76,6 +77,8 @@ def make_variants(spec: str | Path, params: dict[str, str] | None = None,
     if checkpoint is not None:
         unswept = (lambda: out[0].model) if not sweeps else (lambda: compile_spec(spec, base, file=file))
         load_variant_weights(out, checkpoint, unswept, partial, source, log)
+        for variant in out:  # the images are normalised as they were in training
+            variant.model.input_transform = recorded_normalization(checkpoint.extra)
     return out
 
 

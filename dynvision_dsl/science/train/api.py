@@ -17,8 +17,7 @@ import torch.distributed as dist
 
 from ...checkpoint import Checkpoint
 from ...checkpoint import save as save_checkpoint
-from ...data import Dataset, split
-from ...data import load as load_data
+from ..data import DataError, DataOptions, Prepared, prepare
 from ...model import DynModel
 from ...pipeline import compile as compile_spec
 from ...util.params import SetParams
@@ -73,25 +72,33 @@ class _Job:
     echo: Callable[[str], None]
     command_line: str | None
     regime: Regime = field(default_factory=Regime)
+    options: DataOptions = field(default_factory=DataOptions)  # --data and the other data flags
+    max_steps: int | None = None
 
     def args(self) -> dict[str, Any]:
         """Every setting, as run.json and the checkpoint record it (--resume compares them)."""
+        o = self.options
         return {"params": dict(self.params), "data": self.data, "epochs": self.epochs, "batch": self.batch,
-                "lr": self.lr, "seed": self.seed, "test_fraction": self.test_fraction, **self.regime.as_args()}
+                "lr": self.lr, "seed": self.seed, "test_fraction": self.test_fraction, **self.regime.as_args(),
+                "val_data": o.val_data, "augment": o.augment, "normalize": o.normalize, "workers": o.workers,
+                "max_steps": self.max_steps}
 
 
 def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str = "digits", epochs: int = 10,
           batch: int = 32, lr: float = 1e-3, test_fraction: float = 0.2, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, force: bool = False, progress: bool = True,
           echo: Callable[[str], None] = print, command_line: str | None = None,
-          regime: Regime | None = None) -> TrainResult:
+          regime: Regime | None = None, val_data: str | None = None, workers: int = 0, augment: bool = False,
+          normalize: str = "none", max_steps: int | None = None) -> TrainResult:
     """Train `spec` compiled with `params` (the `--set` overrides) and write the run to
     `out` (default runs/train-SPECSTEM). `epochs` is the total, also when resuming; `regime`
     holds the other flags (pattern, reaction time, activity loss, ..., see options.Regime).
     Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes and prints.
     Raises DynError for a spec that cannot be read or has errors, TrainError for other problems
     the user can fix, and NonFiniteError for NaN/inf. `command_line` is recorded in run.json
-    (default: this process's arguments)."""
+    (default: this process's arguments). Data: `val_data` a held-out folder (else `test_fraction`
+    of `data`), `workers` decoding processes, `augment`, `normalize` (science.data.DataOptions);
+    `max_steps` ends training (and the LR schedule) after that many optimiser steps (a smoke run)."""
     spec = Path(spec)
     text = read_spec_text(spec)  # a missing or binary spec is a DynError before anything else happens
     params = SetParams({str(k): str(v) for k, v in (params or {}).items()}, getattr(params, "origins", {}))
@@ -101,11 +108,17 @@ def train(spec: str | Path, params: dict[str, Any] | None = None, *, data: str =
     for ok, message in ((epochs >= 1, f"--epochs must be at least 1, got {epochs}"),
                         (batch >= 1, f"--batch must be at least 1, got {batch}"),
                         (lr > 0 and math.isfinite(lr), f"--lr must be a positive number, got {lr}"),
-                        (0 < test_fraction < 1, f"--test-fraction must be between 0 and 1, got {test_fraction}")):
+                        (0 < test_fraction < 1, f"--test-fraction must be between 0 and 1, got {test_fraction}"),
+                        (max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}")):
         if not ok:
             raise TrainError(message)
+    options = DataOptions(data, val_data, workers, augment, normalize)
+    try:
+        options.check()
+    except DataError as exc:
+        raise TrainError(str(exc)) from None
     job = _Job(spec, text, params, data, epochs, batch, lr, test_fraction, seed, out, resume, force, progress,
-               echo, command_line, regime if regime is not None else Regime())
+               echo, command_line, regime if regime is not None else Regime(), options, max_steps)
     ctx = _distributed(job.regime.device)
     rng_devices = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
     try:
@@ -137,31 +150,29 @@ def _compile(job: _Job) -> DynModel:
     return model
 
 
-def _datasets(job: _Job, model: DynModel, ctx: _Dist) -> tuple[Dataset, Dataset, Dataset]:
-    """The data (all of it), its training and its held-out part, if they fit the model and --batch."""
+def _datasets(job: _Job, model: DynModel, ctx: _Dist) -> Prepared:
+    """The data: its training and held-out sets and normalisation (science.data.prepare),
+    if they fit the model and --batch."""
     name, batch = model.program.model.name, job.batch
     try:
-        dataset = load_data(job.data, tuple(model.input_shape))
-    except (ValueError, FileNotFoundError, OSError) as exc:
+        dataset = prepare(job.options, tuple(model.input_shape), job.test_fraction, job.seed)
+    except (DataError, OSError) as exc:
         raise TrainError(str(exc)) from None
     if len(dataset.classes) != model.classes:
         hint = (f"pass --set classes={len(dataset.classes)}" if "classes" in model.program.model.params else
                 f"make the readout's last linear(...) {len(dataset.classes)} wide")
         raise TrainError(f"the data ({dataset.name}) has {len(dataset.classes)} classes but {name} reads out "
                          f"{model.classes}: {hint}")
-    if len(dataset.classes) < 2:
-        raise TrainError(f"the data ({dataset.name}) has one class ({dataset.classes[0]}); training needs "
-                         f"one sub-folder per class, at least two")
-    train_set, test_set = split(dataset, job.test_fraction, job.seed)
     if batch % ctx.world:
         raise TrainError(f"--batch {batch} does not split evenly over {ctx.world} processes; "
                          f"pass a multiple of {ctx.world}")
-    if len(train_set) < batch:
-        raise TrainError(f"--batch {batch} is more than the {len(train_set)} training images; pass a smaller --batch")
-    return dataset, train_set, test_set
+    if len(dataset.train) < batch:
+        raise TrainError(f"--batch {batch} is more than the {len(dataset.train)} training images; "
+                         f"pass a smaller --batch")
+    return dataset
 
 
-def _run_info(job: _Job, run: _Run, dataset: Dataset, last: Checkpoint | None) -> dict:
+def _run_info(job: _Job, run: _Run, dataset: Prepared, last: Checkpoint | None) -> dict:
     """run.json's content (rank 0): provenance, every setting, the data, the model and the device."""
     model, ctx, args = run.model, run.ctx, run.args
     old = _read_run(job.out)[1] if last is not None else {}
@@ -171,7 +182,8 @@ def _run_info(job: _Job, run: _Run, dataset: Dataset, last: Checkpoint | None) -
         "model": model.program.model.name, "args": args,
         "data": {"name": dataset.name, "classes": dataset.classes, "train": len(run.train_set),
                  "test": len(run.test_set), "batches_per_epoch": run.n_batches,
-                 "left_out_per_epoch": len(run.train_set) - run.n_batches * job.batch},
+                 "left_out_per_epoch": len(run.train_set) - run.n_batches * job.batch,
+                 "normalize": run.normalization()},
         "model_info": {"input_shape": list(model.input_shape), "steps": model.steps, "idle": model.idle,
                        "dt_ms": model.dt, "readout_from": model.readout_from, "classes": model.classes,
                        "parameters": sum(p.numel() for p in model.parameters()),
@@ -201,7 +213,9 @@ def _open_folder(job: _Job, run: _Run, last: Checkpoint | None) -> None:
 
 def _train(job: _Job, ctx: _Dist) -> TrainResult:
     model = _compile(job)
-    dataset, train_set, test_set = _datasets(job, model, ctx)
+    dataset = _datasets(job, model, ctx)
+    train_set, test_set = dataset.train, dataset.test
+    model.input_transform = dataset.normalization
     args = job.args()
     last = _prepare_folder(job.out, job.resume, job.force, args, job.text)
     model.to(ctx.device)
@@ -223,9 +237,13 @@ def _train(job: _Job, ctx: _Dist) -> TrainResult:
     run.wrap()
     try:
         for epoch in range(len(run.rows) + 1, job.epochs + 1):
+            if run.capped():
+                break
             run.epoch(epoch)
     finally:
         run.unstage()  # a no-op once the first checkpoint replaced the old run
+    if ctx.rank == 0 and run.capped():
+        job.echo(f"stopped after --max-steps {job.max_steps} optimiser steps (epoch {len(run.rows)} of {job.epochs})")
     model.eval()
     if ctx.rank == 0 and run.best_epoch is not None:
         best = run.rows[run.best_epoch - 1]
@@ -234,7 +252,7 @@ def _train(job: _Job, ctx: _Dist) -> TrainResult:
     return TrainResult(job.out, model, list(run.rows), run.best_epoch, ctx.rank)
 
 
-def _announce(job: _Job, run: _Run, dataset: Dataset, resumed: bool) -> None:
+def _announce(job: _Job, run: _Run, dataset: Prepared, resumed: bool) -> None:
     """Rank 0 says what it trains, on what, where."""
     if run.ctx.rank != 0:
         return

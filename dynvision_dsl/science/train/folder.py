@@ -21,8 +21,9 @@ _FLAGS = {"data": "--data", "batch": "--batch", "lr": "--lr", "seed": "--seed", 
           "pattern": "--pattern", "reaction_ms": "--reaction-time", "activity_loss": "--activity-loss",
           "lr_scale": "--lr-scale", "tbptt": "--tbptt", "clip": "--clip", "schedule": "--schedule",
           "warmup": "--warmup", "optimizer": "--optimizer", "weight_decay": "--weight-decay",
-          "precision": "--precision"}
-RESUME_KEYS = ("params", *_FLAGS)  # must match to resume (--device and --epochs may change)
+          "precision": "--precision", "val_data": "--val-data", "augment": "--augment", "normalize": "--normalize"}
+RESUME_KEYS = ("params", *_FLAGS)  # must match to resume (--device, --epochs, --workers, --max-steps may change)
+_BEFORE_DATA = {"val_data": None, "augment": False, "normalize": "none"}  # what a run from before these flags used
 
 
 def _read_run(out: Path) -> tuple[Checkpoint | None, dict]:
@@ -41,7 +42,7 @@ def _read_run(out: Path) -> tuple[Checkpoint | None, dict]:
 def _mismatch(ours: dict, theirs: dict) -> list[str]:
     """What --resume would change, flag by flag, in the user's words."""
     problems = []
-    defaults = Regime().as_args()  # a run from before a flag existed trained with its default
+    defaults = {**Regime().as_args(), **_BEFORE_DATA}  # a run from before a flag existed trained with its default
     for key in RESUME_KEYS:
         a, b = ours.get(key, defaults.get(key)), theirs.get(key, defaults.get(key))
         if key == "params":

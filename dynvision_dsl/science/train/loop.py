@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ...checkpoint import Checkpoint, CheckpointError, load_weights
 from ...checkpoint import save as save_checkpoint
-from ...data import Dataset
+from ..data import Dataset, ImageFolder, eval_loader, train_loader
 from ...model import DynModel, NonFiniteError, non_finite_kind
 from ...util.files import STAGING_PREFIX, write_atomic
 from ...util.provenance import set_text
@@ -33,11 +33,6 @@ from .report import EpochMetrics, _pct, _write_csv, plot_learning_curve
 from .unroll import Unroll
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The shuffling of epoch `epoch` (1-based) depends on (seed, epoch) only."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (1 << 63))
-
-
 @dataclass
 class _Run:
     """Everything one training run holds between epochs."""
@@ -49,8 +44,8 @@ class _Run:
     out: Path
     ctx: _Dist
     model: DynModel
-    train_set: Dataset
-    test_set: Dataset
+    train_set: Dataset | ImageFolder  # in memory (digits) or streamed (a folder)
+    test_set: Dataset | ImageFolder
     progress: bool
     echo: Callable[[str], None]
     regime: Regime = field(default_factory=Regime)
@@ -68,10 +63,19 @@ class _Run:
         self.labelled = label_steps(self.shown, self.model.dt, r.reaction_ms, self.first)  # (T,) steps with a loss
         self.unroll = Unroll(self.model, self.shown, r.tbptt, r.precision, record_activity=r.activity_loss > 0)
         self.optimizer = make_optimizer(self.model, self.model.graph, float(self.args["lr"]), r)
-        self.schedule = make_schedule(self.optimizer, self.args["epochs"] * self.n_batches, r)
+        self.schedule = make_schedule(self.optimizer, self.schedule_steps(), r)
         self.net: torch.nn.Module = self.unroll
-        self.images = self.train_set.images.to(self.ctx.device)
-        self.labels = self.train_set.labels.to(self.ctx.device)
+        a, ctx = self.args, self.ctx
+        self.loader = train_loader(self.train_set, self.batch, ctx.device, world=ctx.world, rank=ctx.rank,
+                                   seed=a["seed"], workers=a.get("workers", 0), augment=a.get("augment", False))
+        self.test_loader = eval_loader(self.test_set, self.batch, ctx.device, a.get("workers", 0))
+        self.steps_done = 0  # optimiser steps so far (restore adds the checkpoint's)
+
+    def schedule_steps(self) -> int:
+        """The optimiser steps the LR schedule is laid out over: every batch of every epoch,
+        or --max-steps when that ends training sooner."""
+        total, cap = self.args["epochs"] * self.n_batches, self.args.get("max_steps")
+        return total if cap is None else min(total, int(cap))
 
     # ------------------------------------------------------------ state
     def checkpoint(self) -> Checkpoint:
@@ -82,7 +86,12 @@ class _Run:
                           extra={"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
                                  "rng": rng,
                                  "metrics": [asdict(r) for r in self.rows], "best_epoch": self.best_epoch,
-                                 "args": dict(self.args)})
+                                 "args": dict(self.args), "normalize": self.normalization()})
+
+    def normalization(self) -> dict | None:
+        """The input normalisation (--normalize) as the checkpoint records it, for run and experiment."""
+        norm = self.model.input_transform
+        return None if norm is None else norm.to_dict()
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, metrics, RNG states."""
@@ -99,6 +108,7 @@ class _Run:
             self.schedule.load_state_dict(ckpt.extra["schedule"])
         self.rows = [EpochMetrics(**r) for r in ckpt.extra.get("metrics", [])]
         self.best_epoch = ckpt.extra.get("best_epoch")
+        self.steps_done = sum(r.steps or self.n_batches for r in self.rows)
         rng = ckpt.extra.get("rng") or {}
         if rng.get("torch") is not None:
             torch.set_rng_state(rng["torch"])
@@ -123,19 +133,22 @@ class _Run:
                                            find_unused_parameters=any(g is None for g in grads))
 
     # ------------------------------------------------------------ epochs
-    def train_epoch(self, epoch: int) -> tuple[float, float, float]:
-        """One pass over the training images; returns the mean cross-entropy, last-step
-        accuracy and mean activity penalty (weighted: the term added to the loss)."""
+    def capped(self) -> bool:
+        """Whether --max-steps optimiser steps are done."""
+        return self.args.get("max_steps") is not None and self.steps_done >= self.args["max_steps"]
+
+    def train_epoch(self, epoch: int) -> tuple[float, float, float, float, int]:
+        """One pass over the training images (or up to --max-steps); returns the mean cross-entropy,
+        last-step accuracy, mean activity penalty (weighted: the term added to the loss), training
+        images per second (all processes, data loading included) and optimiser steps."""
         ctx, total = self.ctx, self.args["epochs"]
         self.net.train()
-        order = torch.randperm(len(self.train_set), generator=_epoch_generator(self.args["seed"], epoch))
         sums = torch.zeros(3, dtype=torch.float64)
-        bar = tqdm(range(self.n_batches), desc=f"epoch {epoch}/{total}", unit="batch", leave=False,
+        bar = tqdm(total=self.n_batches, desc=f"epoch {epoch}/{total}", unit="batch", leave=False,
                    disable=not self.progress or ctx.rank != 0, file=sys.stderr)
-        for b in bar:
-            index = order[b * self.batch:(b + 1) * self.batch]
-            shard = index[ctx.rank::ctx.world].to(self.ctx.device)
-            x, y = self.images[shard], self.labels[shard]
+        start, done = time.perf_counter(), 0
+        batches = self.loader.epoch(epoch)
+        for b, (_, x, y) in enumerate(batches):
             logits, penalty = self.net(x)
             loss = _loss(logits, y, self.labelled)
             penalty = self.regime.activity_loss * penalty
@@ -149,17 +162,24 @@ class _Run:
                 stats[2] /= ctx.world
             stats = stats.cpu()
             if not math.isfinite(float(stats[0] + stats[2])):
-                self.forward_error(index, f"training batch {b + 1} of epoch {epoch}", train=True)
+                self.forward_error(self.loader.global_batch(b), f"training batch {b + 1} of epoch {epoch}",
+                                   train=True)
             self.check_gradients(f"training batch {b + 1} of epoch {epoch}")
             if self.regime.clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.regime.clip)
             self.optimizer.step()
             self.schedule.step()
             sums += stats
-            bar.set_postfix(loss=f"{float(stats[0]):.4f}", refresh=False)
+            done, self.steps_done = done + 1, self.steps_done + 1
+            rate = done * self.batch / (time.perf_counter() - start)
+            bar.set_postfix({"loss": f"{float(stats[0]):.4f}", "img/s": f"{rate:.3g}"}, refresh=False)
+            bar.update()
+            if self.capped():
+                break
+        batches.close()
         bar.close()
-        return (float(sums[0]) / self.n_batches, float(sums[1]) / (self.n_batches * self.batch),
-                float(sums[2]) / self.n_batches)
+        rate = done * self.batch / (time.perf_counter() - start)
+        return (float(sums[0]) / done, float(sums[1]) / (done * self.batch), float(sums[2]) / done, rate, done)
 
     def forward_error(self, index: torch.Tensor, where: str, train: bool) -> None:
         """Re-run a batch whose loss was not finite to find the first area and step
@@ -167,7 +187,7 @@ class _Run:
         if self.ctx.rank != 0:
             raise TrainError(f"non-finite loss at {where}; rank 0 reports where")
         data = self.train_set if train else self.test_set
-        x = data.images[index].to(self.ctx.device)
+        x = data.stack(index).to(self.ctx.device)
         try:
             with torch.no_grad():
                 self.model.run(show(x, self.shown))
@@ -203,16 +223,13 @@ class _Run:
         self.model.eval()
         steps, n = self.model.steps, len(self.test_set)
         loss_sum, correct = 0.0, torch.zeros(steps, dtype=torch.long)
-        bar = tqdm(range(0, n, self.batch), desc="held-out", unit="batch", leave=False,
-                   disable=not self.progress, file=sys.stderr)
-        for i, start in enumerate(bar):
-            x = self.test_set.images[start:start + self.batch].to(self.ctx.device)
-            y = self.test_set.labels[start:start + self.batch].to(self.ctx.device)
+        bar = tqdm(self.test_loader.epoch(), total=len(self.test_loader), desc="held-out", unit="batch",
+                   leave=False, disable=not self.progress, file=sys.stderr)
+        for i, (index, x, y) in enumerate(bar):
             logits, _ = self.unroll(x)
             loss = float(_loss(logits, y, self.labelled, reduction="sum"))
             if not math.isfinite(loss):
-                self.forward_error(torch.arange(start, min(start + self.batch, n)),
-                                   f"held-out batch {i + 1} after epoch {epoch}", train=False)
+                self.forward_error(index, f"held-out batch {i + 1} after epoch {epoch}", train=False)
             loss_sum += loss
             correct += (logits.argmax(2) == y[:, None]).sum(0).cpu()
         bar.close()
@@ -286,14 +303,14 @@ class _Run:
         """Train one epoch; rank 0 evaluates, writes the files and prints, and shares
         the row (or its error) with the other ranks, which wait for it."""
         start = time.perf_counter()
-        train_loss, train_acc, activity = self.train_epoch(epoch)
+        train_loss, train_acc, activity, rate, steps = self.train_epoch(epoch)
         payload: list = [None]
         failure: BaseException | None = None
         if self.ctx.rank == 0:
             try:
                 test_loss, test_acc, per_step = self.evaluate(epoch)
                 row = EpochMetrics(epoch, train_loss, train_acc, test_loss, test_acc, per_step,
-                                   time.perf_counter() - start, activity)
+                                   time.perf_counter() - start, activity, rate, steps)
                 self.rows.append(row)
                 newly_best = self.best_epoch is None or test_acc > self.rows[self.best_epoch - 1].test_acc
                 if newly_best:
@@ -318,6 +335,7 @@ class _Run:
             best = self.rows[self.best_epoch - 1]
             self.echo(f"epoch {epoch}/{self.args['epochs']}: train loss {row.train_loss:.4f} acc "
                       f"{_pct(row.train_acc)} | held-out loss {row.test_loss:.4f} acc {_pct(row.test_acc)} "
-                      f"(best {_pct(best.test_acc)} at epoch {best.epoch}) | {row.seconds:.1f} s")
+                      f"(best {_pct(best.test_acc)} at epoch {best.epoch}) | {row.seconds:.1f} s, "
+                      f"{row.images_per_s:.0f} images/s")
         return row
 

@@ -24,6 +24,8 @@ class EpochMetrics:
     test_acc_steps: list[float | None]
     seconds: float
     activity_loss: float = 0.0  # the mean weighted activity penalty (--activity-loss), apart from train_loss
+    images_per_s: float = 0.0  # training images per second (data loading included), all processes together
+    steps: int = 0  # optimiser steps (fewer than the batches of an epoch when --max-steps ends it)
 
 
 def _pct(x: float) -> str:
@@ -34,12 +36,13 @@ def _write_csv(path: Path, rows: list[EpochMetrics], steps: int) -> None:
     """metrics.csv: one row per epoch, then the held-out accuracy at every step."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["epoch", "train_loss", "train_acc", "activity_loss", "test_loss", "test_acc", "seconds"] +
+    writer.writerow(["epoch", "train_loss", "train_acc", "activity_loss", "test_loss", "test_acc", "seconds",
+                     "images_per_s"] +
                     [f"test_acc_step_{t}" for t in range(steps)])
     for r in rows:
         writer.writerow([r.epoch, f"{r.train_loss:.6g}", f"{r.train_acc:.6g}", f"{r.activity_loss:.6g}",
                          f"{r.test_loss:.6g}",
-                         f"{r.test_acc:.6g}", f"{r.seconds:.3f}"] +
+                         f"{r.test_acc:.6g}", f"{r.seconds:.3f}", f"{r.images_per_s:.1f}"] +
                         ["" if a is None else f"{a:.6g}" for a in r.test_acc_steps])
     write_atomic(path, buf.getvalue(), overwrite=True)
 

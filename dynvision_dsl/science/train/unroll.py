@@ -33,6 +33,8 @@ class Unroll(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = show(images, self.shown)
+        if getattr(self.model, "input_transform", None) is not None:  # --normalize, on every frame as `run` does
+            x = self.model.input_transform(x)
         with autocast(self.model, self.precision, x.device.type):
             logits, responses = self.model.simulate(x, record=self.record, detach_every=self.tbptt)
         penalty = activity(responses) if self.record else logits.new_zeros((), dtype=torch.float32)
