@@ -28,3 +28,19 @@ if [ ! -f "$ARUN/best.pt" ]; then
 fi
 dynv experiment interval specs/adaptive_x4.dyn --checkpoint "$ARUN/best.pt" --sweep w_a=0,1,3 \
   --out "$OUT/adaptation_trained" --force
+
+# The bounded model (docs/results/README.md, "The bounded model"): the lateral gain kept below
+# 0.9 by its parametrisation and an activity penalty on the areas' outputs; then every
+# protocol at once on its best checkpoint (x4_activity/).
+SRUN=${SRUN:-runs/x4-digits-stable-act}
+if [ ! -f "$SRUN/best.pt" ]; then
+  dynv train "$X4" --data digits --set size=32 --set steps=10 --set recurrence_gain=0.9 \
+    --activity-loss 0.1 --out "$SRUN" --no-progress
+fi
+mkdir -p "$OUT/x4_activity"
+cp "$SRUN/metrics.csv" "$OUT/x4_activity/training_metrics.csv"
+cp "$SRUN/learning_curve.png" "$OUT/x4_activity/learning_curve.png"
+cp "$SRUN/run.json" "$OUT/x4_activity/training_run.json"
+for name in interval contrast stability duration noise; do
+  dynv experiment "$name" "$X4" --checkpoint "$SRUN/best.pt" --out "$OUT/x4_activity" --force
+done
