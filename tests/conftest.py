@@ -20,3 +20,15 @@ def shared_examples() -> list[Path]:
     """The shared contract: examples/*.dyn, and examples/second_edition/*.dyn (LANGUAGE.md §9)."""
     folder = SHARED / "examples"
     return sorted(folder.glob("*.dyn")) + sorted((folder / "second_edition").glob("*.dyn")) if folder.exists() else []
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions run many times faster on one thread than on two contended ones
+    (a test module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch  # here, not at the top: the conftest of torch-free tests stays torch-free
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,13 +14,7 @@ from dynvision_dsl.cli import main
 from conftest import ROOT
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run many times faster on one thread than on two contended ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 LEAKY = """model Leaky

@@ -12,12 +12,7 @@ from dynvision_dsl.cli import main
 from dynvision_dsl.science import experiment as E
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 LEAKY = """model Leaky
