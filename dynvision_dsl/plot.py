@@ -11,8 +11,6 @@ written atomically.
 """
 from __future__ import annotations
 
-from .science.plot.figure import new_figure as _new_figure  # noqa: F401 (train's learning curve)
-from .science.plot.figure import palette as _palette  # noqa: F401
 from .science.plot.graph import draw_graph, graph_to_dot
 from .science.plot.labels import short_pipeline
 from .science.plot.responses import plot_responses

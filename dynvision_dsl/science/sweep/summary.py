@@ -111,11 +111,11 @@ def _result(folder: Path, plan: dict, protocol: str):
 
 def plot_accuracy(rows: list[dict], path: str, title: str) -> None:
     """Best held-out accuracy per variant, one bar each."""
-    from ...plot import _new_figure
+    from ..plot.figure import new_figure
 
     seen = {r["label"]: r["best_test_acc"] for r in rows}
     labels = list(seen)
-    fig = _new_figure(max(4.0, 0.6 * len(labels) + 2), 3.6, dpi=110)
+    fig = new_figure(max(4.0, 0.6 * len(labels) + 2), 3.6, dpi=110)
     ax = fig.subplots()
     values = [100 * float(v) if v != "" else math.nan for v in seen.values()]
     ax.bar(range(len(labels)), values, color="#1f5fd6")
