@@ -15,6 +15,7 @@ from .schedule import build_schedule, recorded
 from .util.source import read_spec_text, strip_bom
 
 if TYPE_CHECKING:
+    from .backend.passmanager import PassReport
     from .lower import Program
     from .model import DynModel
 
@@ -56,6 +57,28 @@ def build(source: str | Path, params: dict | None = None, file: str | None = Non
     program.graph = build_graph(model)
     _presence(program.graph, schedule, model)
     return program, diags + schedule.diagnostics
+
+
+def pass_reports(program: Program) -> list[PassReport]:
+    """Every pass's report (changed, seconds, node counts) for every step variant of a build."""
+    return [r for step in program.steps for r in step.reports]
+
+
+def dump_after(source: str | Path, pass_name: str, params: dict | None = None,
+               file: str | None = None, optimize: bool = True) -> list[tuple[str, object, list[PassReport]]]:
+    """(step name, fx graph, reports) of every step variant, the graph as it is after `pass_name`
+    and the passes before it (`dynv compile --dump-after`). An unknown name raises UnknownPass."""
+    from .backend.passes import pipeline
+    from .backend.passmanager import PassManager
+    from .lower import step_graph
+
+    manager = PassManager(pipeline(optimize), stop_after=pass_name)  # a bad name fails before any work
+    text, file = _read(source, file)
+    model, diags = check_module(parse(text, file), params)
+    if model is None:
+        raise DynError(diags, text)
+    schedule = build_schedule(model)
+    return [(f"_step_{k}", *step_graph(model, schedule, k, manager)) for k in range(len(schedule.variants))]
 
 
 def _presence(graph, schedule, model) -> None:
