@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import ir
 from ..diagnostics import Diagnostic, Sink
+from . import silence
 
 StateKey = tuple[str, str]  # (area, variable)
 
@@ -60,7 +61,7 @@ def recorded(step: int | None, idle: int) -> int | None:
 
 
 def presence(expr: ir.EqExpr, env: dict[tuple[str, str], bool]) -> bool:
-    """Silence rules: a sum is present if any term is; anything else needs all operands."""
+    """Silence rules (middle/silence.py): a sum is present if any term is; anything else needs all operands."""
     return ir.fold(expr, lambda e, args: _present(e, args, env))
 
 
@@ -69,7 +70,7 @@ def _present(e: ir.EqExpr, args: list[bool], env: dict[tuple[str, str], bool]) -
         return True
     if isinstance(e, ir.Ref):
         return e.kind == "time" or env[(e.kind, e.name)]  # the time is present at every step
-    return any(args) if e.fn in ("add", "sub") else all(args)
+    return silence.present(e.fn, args)
 
 
 def variables_presence(area: ir.Area, env: dict) -> None:
@@ -90,8 +91,8 @@ def integrate_presence(area: ir.Area, env: dict) -> dict[str, bool]:
         variables_presence(area, cur)
         rates = {o.var: presence(o.rhs, cur) for o in area.odes}
         for v, p in rates.items():
-            out[v] = out[v] or p
-            cur[("state", v)] = prev[v] or p
+            out[v] = silence.integrated_present(out[v], p)
+            cur[("state", v)] = silence.integrated_present(prev[v], p)
     return out
 
 
@@ -105,7 +106,7 @@ def area_step_presence(area: ir.Area, ports: dict[str, bool], prev: dict[str, bo
     for a in area.assigns:
         kind = "state" if a.var in area.states else "var"
         p = presence(a.value, env)
-        env[(kind, a.var)] = p or (kind == "state" and env[(kind, a.var)])
+        env[(kind, a.var)] = silence.assigned_present(p, env[(kind, a.var)]) if kind == "state" else p
     return {name: p for (kind, name), p in env.items() if kind in ("state", "var")}
 
 
@@ -157,7 +158,7 @@ def build_schedule(model: ir.Model) -> Schedule:
             ports: dict[str, bool] = {}
             for c in model.conns_into(name):
                 p = out_at(c.signal, t - c.delay_steps)
-                ports[c.port] = ports.get(c.port, False) or p
+                ports[c.port] = silence.port_present((ports.get(c.port, False), p))
                 if p and term_from[c.index] is None:
                     term_from[c.index] = t
             values = area_step_presence(area, ports, {v: state_now[(name, v)] for v in area.states})

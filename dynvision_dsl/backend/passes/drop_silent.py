@@ -5,13 +5,20 @@ import operator
 
 import torch.fx as fx
 
+from ...middle import silence
 from ..markers import keep_if_silent
 
-_SUMS = (operator.add, operator.sub)
+_OP_NAMES = {getattr(operator, name): name for name in silence.SUMS}  # fx targets of the rules' sums
+_SUMS = tuple(_OP_NAMES)
+
+
+def _op(node: fx.Node) -> str:
+    """The operator name the silence rules know a node by ("add", "sub"; "call" for the rest)."""
+    return _OP_NAMES.get(node.target, "call") if node.op == "call_function" else node.op
 
 
 def drop_silent(graph: fx.Graph) -> bool:
-    """Silence rules (LANGUAGE.md section 6) on placeholders marked
+    """Silence rules (middle/silence.py, LANGUAGE.md section 6) on placeholders marked
     meta['silent']: silent terms leave sums, anything else on a silent value
     is silent, and silent outputs become None."""
     silent: set[fx.Node] = set()
@@ -31,7 +38,7 @@ def drop_silent(graph: fx.Graph) -> bool:
         nargs = [a for a in node.args if isinstance(a, fx.Node)]
         if node.target is keep_if_silent:
             new_v, old_v = node.args
-            repl = old_v if new_v in silent else new_v
+            repl = {"value": new_v, "old": old_v}[silence.assigned(new_v not in silent)]
             node.replace_all_uses_with(repl)
             graph.erase_node(node)
             changed = True
@@ -39,7 +46,7 @@ def drop_silent(graph: fx.Graph) -> bool:
         if node.op == "call_function" and node.target in _SUMS:
             a, b = node.args
             sa, sb = a in silent if isinstance(a, fx.Node) else False, b in silent if isinstance(b, fx.Node) else False
-            if sa and sb:
+            if not silence.present(_op(node), (not sa, not sb)):
                 silent.add(node)
             elif sb:
                 node.replace_all_uses_with(a)
@@ -56,7 +63,7 @@ def drop_silent(graph: fx.Graph) -> bool:
             if sa or sb:
                 changed = True
             continue
-        if any(a in silent for a in nargs):
+        if not silence.present(_op(node), (a not in silent for a in nargs)):
             silent.add(node)
             changed = True
     for node in reversed(list(graph.nodes)):
