@@ -11,7 +11,7 @@ from .frontend.check import check_module
 from .diagnostics import Diagnostic, DynError, DynWarning, as_errors
 from .graph import build_graph, readout_node
 from .frontend.parse import parse
-from .schedule import build_schedule, recorded
+from .middle.schedule import build_schedule, recorded
 from .util.source import read_spec_text, strip_bom
 
 if TYPE_CHECKING:
@@ -40,17 +40,22 @@ def check(source: str | Path, params: dict | None = None, file: str | None = Non
     return sorted(diags, key=lambda d: (d.span.file != file, d.span.line, d.span.col))
 
 
+def _scheduled(source: str | Path, params: dict | None, file: str | None):
+    """(text, model, schedule, check diagnostics) of a spec: the stages before lowering; any
+    error raises DynError."""
+    text, file = _read(source, file)
+    model, diags = check_module(parse(text, file), params)
+    if model is None:
+        raise DynError(diags, text)
+    return text, model, build_schedule(model), diags
+
+
 def build(source: str | Path, params: dict | None = None, file: str | None = None,
           optimize: bool = True, strict: bool = False) -> tuple[Program, list[Diagnostic]]:
     """Run the stages up to a Program; raise DynError on any error (with `strict`, on any warning)."""
     from .lower import lower
 
-    text, file = _read(source, file)
-    module = parse(text, file)
-    model, diags = check_module(module, params)
-    if model is None:
-        raise DynError(diags, text)
-    schedule = build_schedule(model)
+    text, model, schedule, diags = _scheduled(source, params, file)
     if strict and diags + schedule.diagnostics:
         raise DynError(as_errors(diags + schedule.diagnostics), text)
     program = lower(model, schedule, optimize=optimize)
@@ -73,11 +78,7 @@ def dump_after(source: str | Path, pass_name: str, params: dict | None = None,
     from .lower import step_graph
 
     manager = PassManager(pipeline(optimize), stop_after=pass_name)  # a bad name fails before any work
-    text, file = _read(source, file)
-    model, diags = check_module(parse(text, file), params)
-    if model is None:
-        raise DynError(diags, text)
-    schedule = build_schedule(model)
+    _, model, schedule, _ = _scheduled(source, params, file)
     return [(f"_step_{k}", *step_graph(model, schedule, k, manager)) for k in range(len(schedule.variants))]
 
 
