@@ -80,7 +80,7 @@ def test_every_pass_is_timed_and_reported_in_order_with_node_counts():
     graph = _lowered(-1)
     reports = PassManager(PIPELINE).run(graph, "_step_x")
     assert [r.name for r in reports] == list(NAMES)
-    assert all(r.seconds >= 0 and r.variant == "_step_x" and isinstance(r.changed, bool) for r in reports)
+    assert all(r.seconds >= 0 and r.lint_seconds > 0 and r.variant == "_step_x" and isinstance(r.changed, bool) for r in reports)
     assert all(a.nodes_after == b.nodes_before for a, b in zip(reports, reports[1:]))
     assert reports[-1].nodes_after == len(graph.nodes) < reports[0].nodes_before
     assert reports[0].changed and reports[1].changed  # silent reads dropped, markers resolved
@@ -96,7 +96,7 @@ def test_the_build_runs_every_pass_on_every_variant_and_keeps_the_reports():
     slow, _ = build(SPEC, optimize=False)
     assert [r.name for r in slow.steps[0].reports] == [p.name for p in REQUIRED]
     table = timing_table(reports).splitlines()
-    assert table[0].split() == ["pass", "ms", "changed", "nodes", "before", "nodes", "after"]
+    assert table[0].split() == ["pass", "ms", "lint", "ms", "changed", "nodes", "before", "nodes", "after"]
     assert [row.split()[0] for row in table[1:]] == [*NAMES, "total"]
 
 
@@ -192,7 +192,7 @@ def test_cli_time_passes_prints_the_table(spec, capsys, tmp_path):
     rc, out, _ = _cli(capsys, "compile", spec, "-o", "m.py", "--time-passes")
     assert rc == 0 and (tmp_path / "m.py").exists()
     lines = out.splitlines()
-    assert lines[0] == "wrote m.py" and lines[1].split()[:3] == ["pass", "ms", "changed"]
+    assert lines[0] == "wrote m.py" and lines[1].split()[:5] == ["pass", "ms", "lint", "ms", "changed"]
     assert [line.split()[0] for line in lines[2:]] == [*NAMES, "total"]
 
 

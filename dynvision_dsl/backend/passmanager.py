@@ -27,7 +27,8 @@ class Pass:
 
 @dataclass(frozen=True)
 class PassReport:
-    """What one pass did to one step variant's graph: changed or not, its time, node counts."""
+    """What one pass did to one step variant's graph: changed or not, its time (and the lint's
+    after it), node counts."""
 
     name: str
     variant: str
@@ -35,6 +36,7 @@ class PassReport:
     seconds: float
     nodes_before: int
     nodes_after: int
+    lint_seconds: float = 0.0
 
 
 class UnknownPass(ValueError):
@@ -99,7 +101,8 @@ def _run_one(p: Pass, graph: fx.Graph, where: _Where) -> PassReport:
         graph.lint()
     except Exception as exc:  # noqa: BLE001 - fx raises RuntimeError or ValueError
         raise _failure("E161", f"pass {p.name} left a broken graph", where, exc) from exc
-    return PassReport(p.name, where.variant, changed, seconds, before, len(graph.nodes))
+    lint = time.perf_counter() - start - seconds
+    return PassReport(p.name, where.variant, changed, seconds, before, len(graph.nodes), lint)
 
 
 def _failure(code: str, what: str, where: _Where, exc: BaseException) -> DynError:
@@ -140,16 +143,19 @@ def changed(reports: Sequence[PassReport]) -> dict[str, bool]:
 
 
 def timing_table(reports: Sequence[PassReport]) -> str:
-    """Per pass, summed over the step variants: time in ms, how many variants it changed, and
-    the nodes before and after it; then the total time."""
+    """Per pass, summed over the step variants: time in ms, the lint's after it, how many
+    variants it changed, and the nodes before and after it; then the totals."""
     names = list(dict.fromkeys(r.name for r in reports))
-    rows = [("pass", "ms", "changed", "nodes before", "nodes after")]
+    rows = [("pass", "ms", "lint ms", "changed", "nodes before", "nodes after")]
     for name in names:
         mine = [r for r in reports if r.name == name]
-        rows.append((name, f"{1000 * sum(r.seconds for r in mine):.3f}",
-                     f"{sum(r.changed for r in mine)}/{len(mine)}",
+        rows.append((name, _ms(mine, "seconds"), _ms(mine, "lint_seconds"), f"{sum(r.changed for r in mine)}/{len(mine)}",
                      str(sum(r.nodes_before for r in mine)), str(sum(r.nodes_after for r in mine))))
-    rows.append(("total", f"{1000 * sum(r.seconds for r in reports):.3f}", "", "", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    rows.append(("total", _ms(reports, "seconds"), _ms(reports, "lint_seconds"), "", "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
                      for row in rows)
+
+
+def _ms(reports: Sequence[PassReport], field: str) -> str:
+    return f"{1000 * sum(getattr(r, field) for r in reports):.3f}"

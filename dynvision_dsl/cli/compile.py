@@ -16,7 +16,7 @@ def register(sub):
     s.add_argument("--dump-after", metavar="PASS", help="print each step variant's fx graph after the pass PASS "
                    "(and the passes before it) and write nothing; the passes: drop_silent, broadcast_unbatched, "
                    "fold_constants, simplify, common_subexpressions, fuse_leaky_update, dead_code")
-    s.add_argument("--time-passes", action="store_true", help="print a table of each pass's time, the step "
+    s.add_argument("--time-passes", action="store_true", help="print a table of each pass's time (and of the lint after it), the step "
                    "variants it changed and the nodes before and after it")
     return s
 
