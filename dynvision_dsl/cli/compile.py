@@ -14,8 +14,7 @@ def register(sub):
     s.add_argument("-o", "--output", help="the .py file to write (required unless --dump-after)")
     s.add_argument("--force", action="store_true", help="replace an existing file")
     s.add_argument("--dump-after", metavar="PASS", help="print each step variant's fx graph after the pass PASS "
-                   "(and the passes before it) and write nothing; the passes: drop_silent, broadcast_unbatched, "
-                   "fold_constants, simplify, common_subexpressions, fuse_leaky_update, dead_code")
+                   "(and the passes before it) and write nothing (a name that is no pass lists them)")
     s.add_argument("--time-passes", action="store_true", help="print a table of each pass's time (and of the lint after it), the step "
                    "variants it changed and the nodes before and after it")
     return s
