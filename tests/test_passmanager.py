@@ -11,7 +11,7 @@ from dynvision_dsl.backend.markers import as_map, keep_if_silent
 from dynvision_dsl.backend.passes import NAMES, PIPELINE, REQUIRED
 from dynvision_dsl.backend.passmanager import Pass, PassManager, UnknownPass, timing_table
 from dynvision_dsl.cli import main
-from dynvision_dsl.diagnostics import DynError
+from dynvision_dsl.diagnostics import Diagnostic, DynError, Span
 from dynvision_dsl.pipeline import build, dump_after, pass_reports
 
 pytestmark = pytest.mark.backend
@@ -119,6 +119,15 @@ def test_a_pass_that_raises_is_named_with_its_variant_and_spec_line():
                          "ValueError: cannot rewrite image_to_v1_conv")
     assert (d.span.file, d.span.line) == ("leaky.dyn", 14)  # image -> V1 : conv(3)
     assert "leaky.dyn:14:" in caught.value.render() and "image -> V1 : conv(3)" in caught.value.render()
+
+
+def test_a_pass_that_reports_a_spec_error_is_not_rewrapped():
+    def refuse(graph):
+        raise DynError([Diagnostic("error", "no", Span("leaky.dyn", 3, 1, 3, 2), code="E001")])
+
+    with pytest.raises(DynError) as caught:
+        PassManager((Pass("refuse", refuse),)).run(_lowered(), "_step_0")
+    assert [d.code for d in caught.value.diagnostics] == ["E001"]
 
 
 def test_a_pass_must_say_whether_it_changed_the_graph():

@@ -90,6 +90,8 @@ def _run_one(p: Pass, graph: fx.Graph, where: _Where) -> PassReport:
     start = time.perf_counter()
     try:
         changed = p.fn(graph)
+    except DynError:
+        raise  # a pass that found an error in the spec says so itself
     except Exception as exc:  # noqa: BLE001 - any failure inside a pass is reported as the pass's
         raise _failure("E160", f"pass {p.name} failed", where, exc) from exc
     seconds = time.perf_counter() - start
