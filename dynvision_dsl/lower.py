@@ -17,9 +17,10 @@ from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
 from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .frontend.check.variables import definitions, inline
+from .backend.markers import as_map, keep_if_silent
 from .backend.passes import pipeline
 from .backend.passmanager import PassManager, PassReport, changed
-from .passes import as_map, keep_if_silent, noise_sample, phi1
+from .backend.runtime_ops import noise_sample, phi1
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
 
