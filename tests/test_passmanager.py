@@ -39,7 +39,10 @@ readout V2 : avgpool | linear(3)
 def _lowered(k: int = 0) -> fx.Graph:
     """Step variant k's graph as lowered, before any pass."""
     program, _ = build(SPEC, file="leaky.dyn")
-    return lower_stage._StepBuilder(program.model, program.schedule, program.schedule.variants[k]).build()
+    k = k % len(program.schedule.variants)
+    graph, reports = lower_stage.step_graph(program.model, program.schedule, k, PassManager(()))
+    assert reports == []
+    return graph
 
 
 def _explode(graph: fx.Graph) -> bool:
