@@ -17,7 +17,10 @@ from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
 from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .frontend.check.variables import definitions, inline
-from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, phi1
+from .backend.markers import as_map, keep_if_silent
+from .backend.passes import pipeline
+from .backend.passmanager import PassManager, PassReport, changed
+from .backend.runtime_ops import noise_sample, phi1
 from .pycode import print_step
 from .schedule import Read, Schedule, StepKey
 
@@ -45,6 +48,7 @@ class StepFn:
     graph: fx.Graph
     source: str
     passes: dict[str, bool] = field(default_factory=dict)
+    reports: list[PassReport] = field(default_factory=list)  # per pass: changed, time, node counts
 
 
 @dataclass
@@ -89,14 +93,19 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
     outputs = ([("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order]
                + [("var", f"{a}.{v}") for a, v in variables(model, schedule.order)]
                + [("logits", r.name) for r in model.readouts])
-    steps = []
+    steps, manager = [], PassManager(pipeline(optimize))
     for k, key in enumerate(schedule.variants):
-        graph = _StepBuilder(model, schedule, key).build()
-        report = optimise(graph) if optimize else optimise(graph, REQUIRED)
+        graph, reports = step_graph(model, schedule, k, manager)
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         name = f"_step_{k}"
-        steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), report))
+        steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), changed(reports), reports))
     return Program(model, schedule, modules, trainables, steps, outputs)
+
+
+def step_graph(model: ir.Model, schedule: Schedule, k: int, manager: PassManager) -> tuple[fx.Graph, list[PassReport]]:
+    """Step variant k's graph (`_step_k`), lowered and run through the manager's passes."""
+    graph = _StepBuilder(model, schedule, schedule.variants[k]).build()
+    return graph, manager.run(graph, f"_step_{k}", model.file, model.source)
 
 
 # ---------------------------------------------------------------- modules

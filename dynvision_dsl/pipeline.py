@@ -11,10 +11,11 @@ from .frontend.check import check_module
 from .diagnostics import Diagnostic, DynError, DynWarning, as_errors
 from .graph import build_graph, readout_node
 from .frontend.parse import parse
-from .schedule import build_schedule, recorded
+from .middle.schedule import build_schedule, recorded
 from .util.source import read_spec_text, strip_bom
 
 if TYPE_CHECKING:
+    from .backend.passmanager import PassReport
     from .lower import Program
     from .model import DynModel
 
@@ -39,23 +40,46 @@ def check(source: str | Path, params: dict | None = None, file: str | None = Non
     return sorted(diags, key=lambda d: (d.span.file != file, d.span.line, d.span.col))
 
 
+def _scheduled(source: str | Path, params: dict | None, file: str | None):
+    """(text, model, schedule, check diagnostics) of a spec: the stages before lowering; any
+    error raises DynError."""
+    text, file = _read(source, file)
+    model, diags = check_module(parse(text, file), params)
+    if model is None:
+        raise DynError(diags, text)
+    return text, model, build_schedule(model), diags
+
+
 def build(source: str | Path, params: dict | None = None, file: str | None = None,
           optimize: bool = True, strict: bool = False) -> tuple[Program, list[Diagnostic]]:
     """Run the stages up to a Program; raise DynError on any error (with `strict`, on any warning)."""
     from .lower import lower
 
-    text, file = _read(source, file)
-    module = parse(text, file)
-    model, diags = check_module(module, params)
-    if model is None:
-        raise DynError(diags, text)
-    schedule = build_schedule(model)
+    text, model, schedule, diags = _scheduled(source, params, file)
     if strict and diags + schedule.diagnostics:
         raise DynError(as_errors(diags + schedule.diagnostics), text)
     program = lower(model, schedule, optimize=optimize)
     program.graph = build_graph(model)
     _presence(program.graph, schedule, model)
     return program, diags + schedule.diagnostics
+
+
+def pass_reports(program: Program) -> list[PassReport]:
+    """Every pass's report (changed, seconds, node counts) for every step variant of a build."""
+    return [r for step in program.steps for r in step.reports]
+
+
+def dump_after(source: str | Path, pass_name: str, params: dict | None = None,
+               file: str | None = None, optimize: bool = True) -> list[tuple[str, object, list[PassReport]]]:
+    """(step name, fx graph, reports) of every step variant, the graph as it is after `pass_name`
+    and the passes before it (`dynv compile --dump-after`). An unknown name raises UnknownPass."""
+    from .backend.passes import pipeline
+    from .backend.passmanager import PassManager
+    from .lower import step_graph
+
+    manager = PassManager(pipeline(optimize), stop_after=pass_name)  # a bad name fails before any work
+    _, model, schedule, _ = _scheduled(source, params, file)
+    return [(f"_step_{k}", *step_graph(model, schedule, k, manager)) for k in range(len(schedule.variants))]
 
 
 def _presence(graph, schedule, model) -> None:

@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 INVALID = sorted((HERE / "invalid").glob("*.dyn"))
 REFERENCE = HERE.parent / "docs" / "LANGUAGE.md"
 NOT_A_SPEC = {"E010"}  # the spec file cannot be read: no spec text shows it (tested below with a file)
+NOT_A_SPEC |= {"E160", "E161", "E162"}  # a compiler pass failed: no spec shows it (tests/test_passmanager.py)
 
 
 def _check(example: str) -> list:

@@ -403,6 +403,19 @@ ENTRIES: tuple[Code, ...] = (
          "value must lie strictly inside them; the error points at the bound it violates.",
          "param tau = 5 ms trainable(min = 6 ms)", "param tau = 6.5 ms trainable(min = 6 ms)"),
     # --- end inputs
+    # --- backend passes (E160-E169) ---
+    Code("E160", "a compiler pass failed",
+         "A pass over a step's graph (backend/passes/) raised an exception: an internal error of the compiler, "
+         "not of the spec. The message names the pass, the step variant and, where known, the spec line whose "
+         "code the pass was rewriting; `dynv compile SPEC --dump-after PASS` prints the graph the pass got."),
+    Code("E161", "a compiler pass left a broken graph",
+         "After each pass the graph is linted (every argument defined before use, every node in the graph); "
+         "this pass left one that is not. An internal error of the compiler, reported with the pass and the "
+         "step variant."),
+    Code("E162", "a compiler pass did not say whether it changed the graph",
+         "Every pass returns True or False (whether it rewrote the graph), which `--time-passes` reports; this "
+         "one returned something else. An internal error of the compiler."),
+    # --- end backend passes
 )
 
 CATALOGUE: dict[str, Code] = {entry.code: entry for entry in ENTRIES}

@@ -1,0 +1,1 @@
+"""The back end: step graphs (torch.fx), the passes over them and the manager that runs them."""
