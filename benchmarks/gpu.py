@@ -443,8 +443,9 @@ def _ddp_md(result) -> list[str]:
     ddp, trainer = result
     return ["| step | median ms |", "|---|---|", f"| plain | {ddp['plain'] * 1000:.1f} |",
             f"| DDP (nccl) | {ddp['ddp'] * 1000:.1f} |", "",
-            f"`dynv train` under `torchrun --nproc_per_node 1`, `--device cuda` ({TRAIN_STEPS} optimiser steps, 32 px; with one process the trainer makes no process group, so the "
-            f"DDP row above is the nccl measurement): {trainer}."]
+            f"`dynv train` under `torchrun --nproc_per_node 1`, `--device cuda` ({TRAIN_STEPS} optimiser steps, "
+            f"32 px; with one process the trainer makes no process group, so the DDP row above is the nccl "
+            f"measurement): {trainer}."]
 
 
 SECTIONS = [  # title, what runs (given the repeat count and the args), how it is written
