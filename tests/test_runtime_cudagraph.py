@@ -135,3 +135,13 @@ def test_cuda_replay_matches_eager_on_the_gpu():
         want = model.simulate(x)[0]
         got = run_loop(model, model.frames((), x), ())[0]
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_capture_made_under_inference_mode_is_not_reused_outside_it():
+    model = compiled(ROOT / "specs" / "dyrcnn_x2.dyn")
+    x = inputs(model)
+    with torch.inference_mode():
+        first, _ = run_loop(model, model.frames((), x), (), eager_capture)
+    with torch.no_grad():  # writing into inference tensors here would raise
+        again, _ = run_loop(model, model.frames((), x), (), eager_capture)
+    assert torch.equal(first, again)

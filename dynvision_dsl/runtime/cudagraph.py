@@ -81,9 +81,10 @@ class _Probe(TorchFunctionMode):
 def probe(step: Callable[..., tuple], static_in: list) -> None:
     """Run `step` once on the static inputs; raise NotCapturable naming the first problem."""
     device = next(a.device for a in static_in if isinstance(a, torch.Tensor))
+    eager = getattr(step, "_torchdynamo_orig_callable", step)  # a compiled step: watch its eager self
     watch = _Probe(device)
     with watch:
-        step(*static_in)
+        eager(*static_in)
     if watch.problems:
         raise NotCapturable(watch.problems[0])
 
@@ -153,7 +154,8 @@ def _key(model, frames: dict, capture: Capture) -> tuple:
     weights = tuple(t.data_ptr() for t in (*model.parameters(), *model.buffers()))
     device = next(iter(frames.values())).device.type
     autocast = torch.is_autocast_enabled(device) if device != "meta" else False
-    return shapes, hash(weights), autocast, capture, getattr(model, model.step_names[model.steady])
+    modes = autocast, torch.is_inference_mode_enabled()  # inference tensors cannot be written outside it
+    return shapes, hash(weights), modes, capture, getattr(model, model.step_names[model.steady])
 
 
 @dataclass
