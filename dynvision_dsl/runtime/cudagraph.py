@@ -6,8 +6,8 @@ The driver reads only the compiled module's tables (`step_names`, `step_inputs`,
 `variant_of`, `steady`, `state_slots`, `buffer_len`, `signals`, `readouts`, `idle`, `dt`),
 so it works for the emitted standalone module too. Its static-buffer protocol, per steady step:
 copy the step's inputs (frame, delayed reads from the ring, `t`) into the static input buffers,
-replay, copy the outputs on (states back into their static inputs, signals into the rings,
-logits into the preallocated logits, recordings as clones). `capture` makes the replay: the
+replay (the graph itself writes the new states back into their static inputs), copy the outputs
+on (signals into the rings, logits into the preallocated logits, recordings as clones). `capture` makes the replay: the
 CUDA capture here, or `eager_capture`, the CPU stand-in with the same buffer semantics (its
 outputs live in fixed tensors that each replay overwrites), which the tests compare bitwise
 against the normal loop. Inference only: anything that cannot be replayed faithfully (autograd,
@@ -79,12 +79,12 @@ class _Probe(TorchFunctionMode):
 
 
 def probe(step: Callable[..., tuple], static_in: list) -> None:
-    """Run `step` once on the static inputs; raise NotCapturable naming the first problem."""
+    """Run `step` (eager: a compiled one would recompile under the watching mode) once on the
+    static inputs; raise NotCapturable naming the first problem."""
     device = next(a.device for a in static_in if isinstance(a, torch.Tensor))
-    eager = getattr(step, "_torchdynamo_orig_callable", step)  # a compiled step: watch its eager self
     watch = _Probe(device)
     with watch:
-        eager(*static_in)
+        step(*static_in)
     if watch.problems:
         raise NotCapturable(watch.problems[0])
 
@@ -100,7 +100,6 @@ def unaliased(outs: tuple, args: list) -> tuple:
 def eager_capture(step: Callable[..., tuple], static_in: list) -> Replay:
     """The CPU stand-in for `cuda_capture`: each replay runs `step` eagerly on the static inputs
     and leaves its outputs in the same static output tensors, as a replayed graph does."""
-    probe(step, static_in)
     static_out = tuple(None if o is None else torch.empty_like(o) for o in unaliased(step(*static_in), static_in))
 
     def replay() -> tuple:
@@ -112,12 +111,11 @@ def eager_capture(step: Callable[..., tuple], static_in: list) -> Replay:
 
 
 def cuda_capture(step: Callable[..., tuple], static_in: list, warmup: int = 2) -> Replay:
-    """Capture `step` on the static inputs into a CUDA graph (after a probe and `warmup` eager
-    runs on a side stream, as torch requires); the replay returns the graph's static outputs."""
+    """Capture `step` on the static inputs into a CUDA graph (after `warmup` eager runs on a side
+    stream, as torch requires); the replay returns the graph's static outputs."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        probe(step, static_in)
         for _ in range(warmup):
             step(*static_in)
     torch.cuda.current_stream().wait_stream(stream)
@@ -181,27 +179,39 @@ def _arguments(model, k: int, frame: dict, states: dict, rings: dict, time: floa
     return args
 
 
+def _with_state_copies(model, step: Callable[..., tuple]) -> Callable[..., tuple]:
+    """The steady step, then each new state copied into its static input buffer: captured with
+    the step, the copies are part of the graph (no launch of their own per step)."""
+    slot = {(a, v): i for i, (a, v, _) in enumerate(model.state_slots)}
+    pairs = [(j, slot[a, v]) for j, (kind, a, v) in enumerate(model.step_inputs[model.steady]) if kind == "state"]
+
+    def stepped(*args):
+        outs = unaliased(step(*args), list(args))
+        for j, i in pairs:
+            args[j].copy_(outs[i])
+        return outs
+    return stepped
+
+
 def _steady_step(model, cache: dict, key, args: list, capture: Capture) -> _Steady:
-    """The cached capture for `key`, or a new one on copies of this step's inputs."""
+    """The cached capture for `key`, or a new one on copies of this step's inputs (probed first
+    with the generated, eager step)."""
     if key not in cache:
         static_in = [a.clone(memory_format=torch.preserve_format) for a in args]
+        name = model.step_names[model.steady]
+        probe(getattr(type(model), name).__get__(model), static_in)
         cache.clear()  # one capture per model: a new shape or device replaces the old graph
-        cache[key] = _Steady(static_in, capture(getattr(model, model.step_names[model.steady]), static_in))
+        cache[key] = _Steady(static_in, capture(_with_state_copies(model, getattr(model, name)), static_in))
     return cache[key]
 
 
 def _replay(model, steady: _Steady, args: list, first: bool) -> tuple:
     """Copy this step's inputs into the static buffers (states only on the first steady step:
-    later ones are there already) and replay; then copy the new states into their buffers."""
+    later ones are there already, written by the replay itself) and replay."""
     for (kind, _, _), buffer, value in zip(model.step_inputs[model.steady], steady.static_in, args):
         if kind != "state" or first:
             buffer.copy_(value)
-    outs = steady.replay()
-    slot = {(a, v): i for i, (a, v, _) in enumerate(model.state_slots)}
-    for (kind, area, var), buffer in zip(model.step_inputs[model.steady], steady.static_in):
-        if kind == "state":
-            buffer.copy_(outs[slot[area, var]])
-    return outs
+    return steady.replay()
 
 
 def run_loop(model, frames: dict, record=(), capture: Capture = cuda_capture) -> tuple:
