@@ -16,8 +16,14 @@
 
 The reference is imported as `dynvision` (run with the reference venv's python, or this script
 adds /work/main/.venv-reference's site-packages, or --reference-site PATH); where it cannot be
-imported its row says so. Without CUDA this prints one line and exits 0. Writes --out
-(default benchmarks/gpu.md) and prints the same text.
+imported its row says so. On a machine without that venv (a lent GPU machine gets the working
+tree only), pack it here and carry it:
+
+    python benchmarks/gpu.py --pack-reference .venv-gpu-reference/site.tar.gz     # git-ignored
+    python benchmarks/gpu.py --reference-site .venv-gpu-reference/site.tar.gz --out $OUT/gpu.md
+
+Without CUDA this prints one line and exits 0. Writes --out (default benchmarks/gpu.md) and
+prints the same text.
 """
 from __future__ import annotations
 
@@ -166,22 +172,48 @@ def standalone_check() -> float:
 # --------------------------------------------------------------------------- 2. modes + reference
 
 def import_reference(site: str | None):
-    """The dynvision module, or the reason it cannot be imported."""
+    """The dynvision module, or the reason it cannot be imported. `site` is a site-packages
+    folder or a .tar.gz of one (`--pack-reference` makes it), extracted to a temporary folder."""
     try:
         import dynvision.models  # noqa: F401
         return dynvision.models, None
     except ImportError:
         pass
     for folder in [site, REFERENCE_SITE]:
+        if folder and str(folder).endswith(".tar.gz") and Path(folder).is_file():
+            import tarfile
+
+            into = tempfile.mkdtemp(prefix="dynvision-reference-")
+            with tarfile.open(folder) as tar:
+                tar.extractall(into, filter="data")
+            folder = into
         if folder and Path(folder).is_dir():
-            sys.path.append(folder)  # after the system site: torch stays this python's
+            sys.path.append(str(folder))  # after the system site: torch stays this python's
             try:
                 import dynvision.models
                 return dynvision.models, None
-            except Exception as exc:  # a broken or partial venv: say so
+            except Exception as exc:  # a broken or partial site: say so
                 return None, f"importing dynvision from {folder} failed: {type(exc).__name__}: {exc}"
     return None, (f"DynVision 0.1.0 is not importable (not installed, and no {REFERENCE_SITE}); run with the "
                   f"reference venv's python or pass --reference-site")
+
+
+def pack_reference(out: str) -> int:
+    """Write the reference venv's own packages (not pip's tools) as a .tar.gz for --reference-site
+    on a machine without the venv (carry it in a git-ignored folder such as .venv-gpu-reference/)."""
+    import tarfile
+
+    site = Path(REFERENCE_SITE)
+    if not site.is_dir():
+        print(f"benchmarks/gpu.py: no {site} to pack")
+        return 1
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w:gz", compresslevel=6) as tar:
+        for entry in sorted(site.iterdir()):
+            if not entry.name.startswith(("pip", "setuptools", "pkg_resources", "_distutils_hack", "__pycache__")):
+                tar.add(entry, arcname=entry.name, filter=lambda t: None if "__pycache__" in t.name else t)
+    print(f"wrote {out} ({Path(out).stat().st_size / 2 ** 20:.0f} MiB)")
+    return 0
 
 
 def build_reference(models, size: int, steps: int):
@@ -461,8 +493,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer timed calls (5 instead of 10)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "gpu.md"), help="the report (default benchmarks/gpu.md)")
-    ap.add_argument("--reference-site", help="a site-packages folder holding DynVision 0.1.0")
+    ap.add_argument("--reference-site", help="a site-packages folder holding DynVision 0.1.0, or a .tar.gz of one")
+    ap.add_argument("--pack-reference", metavar="OUT.tar.gz", help="pack the reference venv's packages for "
+                    "--reference-site on another machine, and stop")
     args = ap.parse_args(argv)
+    if args.pack_reference:
+        return pack_reference(args.pack_reference)
     import torch
 
     if not torch.cuda.is_available():

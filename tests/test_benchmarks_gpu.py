@@ -39,3 +39,32 @@ def test_every_section_renders_from_values():
     assert "| DDP (nccl) | 52.0 |" in text
     no_ref = gpu._modes_md({**modes, "seconds": {"eager fp32": 0.02}, "reference": "not importable"})
     assert "Reference row skipped: not importable." in no_ref and "Target: not measured (no reference)." in no_ref
+
+
+def test_a_packed_reference_site_is_extracted_and_imported(tmp_path, monkeypatch):
+    import sys
+    import tarfile
+
+    gpu = load()
+    try:
+        import dynvision.models  # noqa: F401
+        pytest.skip("DynVision is importable here: the packed site is not consulted")
+    except ImportError:
+        pass
+    site = tmp_path / "site"
+    (site / "dynvision" / "models").mkdir(parents=True)
+    (site / "dynvision" / "__init__.py").write_text("")
+    (site / "dynvision" / "models" / "__init__.py").write_text("DyRCNNx4 = 'packed'\n")
+    with tarfile.open(tmp_path / "site.tar.gz", "w:gz") as tar:
+        tar.add(site / "dynvision", arcname="dynvision")
+    saved = list(sys.path)
+    monkeypatch.setattr(gpu, "REFERENCE_SITE", str(tmp_path / "absent"))
+    try:
+        models, reason = gpu.import_reference(str(tmp_path / "site.tar.gz"))
+        assert reason is None and models.DyRCNNx4 == "packed"
+    finally:
+        sys.path[:] = saved
+        for name in [n for n in sys.modules if n == "dynvision" or n.startswith("dynvision.")]:
+            del sys.modules[name]
+    missing, why = gpu.import_reference(None)
+    assert missing is None and why.startswith("DynVision 0.1.0 is not importable")
