@@ -145,3 +145,15 @@ def test_a_capture_made_under_inference_mode_is_not_reused_outside_it():
     with torch.no_grad():  # writing into inference tensors here would raise
         again, _ = run_loop(model, model.frames((), x), (), eager_capture)
     assert torch.equal(first, again)
+
+
+def test_a_step_found_not_capturable_is_not_probed_again(monkeypatch):
+    model = compiled(NOISY)
+    x = inputs(model)
+    probes, original = [], cudagraph.probe
+    monkeypatch.setattr(cudagraph, "probe", lambda step, static: (probes.append(1), original(step, static)))
+    with torch.no_grad():
+        for _ in range(2):
+            with pytest.raises(NotCapturable, match="draws random numbers"):
+                run_loop(model, model.frames((), x), (), eager_capture)
+    assert probes == [1]

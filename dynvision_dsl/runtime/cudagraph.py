@@ -195,13 +195,17 @@ def _with_state_copies(model, step: Callable[..., tuple]) -> Callable[..., tuple
 
 def _steady_step(model, cache: dict, key, args: list, capture: Capture) -> _Steady:
     """The cached capture for `key`, or a new one on copies of this step's inputs (probed first
-    with the generated, eager step)."""
+    with the generated, eager step). A step that cannot be captured is remembered as the reason."""
     if key not in cache:
         static_in = [a.clone(memory_format=torch.preserve_format) for a in args]
         name = model.step_names[model.steady]
-        probe(getattr(type(model), name).__get__(model), static_in)
         cache.clear()  # one capture per model: a new shape or device replaces the old graph
-        cache[key] = _Steady(static_in, capture(_with_state_copies(model, getattr(model, name)), static_in))
+        try:
+            probe(getattr(type(model), name).__get__(model), static_in)
+            cache[key] = _Steady(static_in, capture(_with_state_copies(model, getattr(model, name)), static_in))
+        except NotCapturable as exc:
+            cache[key] = str(exc)
+            raise
     return cache[key]
 
 
@@ -233,6 +237,8 @@ def run_loop(model, frames: dict, record=(), capture: Capture = cuda_capture) ->
     responses = {name: [] for name in record}
     cache = model.__dict__.setdefault("_dynv_cuda_graphs", {})
     key, steady = _key(model, frames, capture), None
+    if isinstance(cache.get(key), str):  # found not capturable before: say so again at once
+        raise NotCapturable(cache[key])
     for t in range(model.idle + steps):
         frame = {name: x[:, t - model.idle] for name, x in frames.items()} if t >= model.idle else blank
         k = model.variant_of[t] if t < len(model.variant_of) else model.steady
@@ -281,6 +287,5 @@ def simulate(model, x, record=(), seed: int | None = None, capture: Capture = cu
             return run_loop(model, frames, record, capture)
         except NotCapturable as exc:
             warnings.warn(f"cuda_graphs: running the steps eagerly: {exc}", RuntimeWarning, stacklevel=3)
-            model.__dict__.pop("_dynv_cuda_graphs", None)
     run = eager or (lambda m, *a: type(m).simulate(m, *a))
     return run(model, x, record, seed)
