@@ -19,7 +19,7 @@ from conftest import ROOT, SPECS
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
 SMALL = {"size": 32, "steps": 12, "idle_steps": 3}
 VARIANTS = [("dyrcnn_x4", {"recurrence": r}) for r in ("none", "self", "depthpointwise", "local")] + [
-    ("dyrcnn_x4", {"feedback": "mul", "recurrence_gain": "0.9", "supralinearity": "2"}),
+    ("dyrcnn_x4", {"feedback": "mul", "recurrence_gain": "0.9", "supralinearity": "2", "size": "16"}),
     ("cornet_rt", {"feedback": "add"}), ("cordsnet", {"feedback": "mul"}), ("dyrcnn_x8", {"recurrence_target": "middle"})]
 VALID = sorted((ROOT / "tests" / "valid").glob("*.dyn"))
 
@@ -160,3 +160,14 @@ def test_the_standalone_module_runs_on_the_meta_device(stem, tmp_path):
     spec.loader.exec_module(module)
     cls = getattr(module, re.findall(r"^class (\w+)\(nn.Module\)", file.read_text(), re.M)[-1])
     assert run_on_meta(cls()) == []
+
+
+def test_the_training_normalisation_runs_on_the_meta_device():
+    from dynvision_dsl.science.data.transforms import imagenet
+
+    model = dd.compile(ROOT / "specs" / "dyrcnn_x4.dyn", {"size": 16, "steps": 4}).eval().to("meta")
+    model.input_transform = imagenet(3)  # as `dynv run --weights` restores it from a checkpoint
+    watch = OffDevice()
+    with torch.no_grad(), watch:
+        model(torch.rand(2, 3, 16, 16, device="meta"))
+    assert watch.seen == []
