@@ -37,8 +37,11 @@ def test_every_section_renders_from_values():
     assert "best mode (CUDA graphs) 7.50x the reference's eager GPU forward: MET (target >= 5x)" in text
     assert "| DyRCNNx4 forward, CUDA graphs | 33.0 | 66% |" in text and "MET (best 66%)" in text
     assert "| DDP (nccl) | 52.0 |" in text
-    no_ref = gpu._modes_md({**modes, "seconds": {"eager fp32": 0.02}, "reference": "not importable"})
+    no_ref = gpu._modes_md({**modes, "seconds": {"eager fp32": 0.02}, "reference": "not importable",
+                            "compile_s": None, "notes": ["torch.compile steps left out: torch.compile failed: X"]})
     assert "Reference row skipped: not importable." in no_ref and "Target: not measured (no reference)." in no_ref
+    assert "torch.compile steps left out: torch.compile failed: X.\n" in no_ref
+    assert "torch.compile: not measured." in no_ref
 
 
 def test_a_packed_reference_site_is_extracted_and_imported(tmp_path, monkeypatch):
