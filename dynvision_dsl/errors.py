@@ -44,3 +44,8 @@ class UnsupportedSpecError(ValueError):
 class DataError(ValueError):
     """Data the user can fix (a missing or empty folder, one class, an unreadable image in a
     set, a bad data flag); the message is one line naming the folder, file or flag."""
+
+
+class DeviceError(ValueError):
+    """A `--device` (or `device=`) that does not name a device, or names one this machine
+    lacks (cuda without CUDA, cuda:3 with two GPUs); the message names the value and the fix."""

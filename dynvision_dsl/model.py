@@ -113,6 +113,15 @@ class DynModel(nn.Module):
     # applied to the (first) input by `run` and `model(x)`: the normalisation training used
     # (science.data.Normalization, restored from a checkpoint by `dynv run` and `dynv experiment`)
     input_transform = None
+    # how the steps run: runtime.execution.Execution (CUDA graphs, bf16), set by compile(...); None: plainly
+    execution = None
+
+    def compile_steps(self, example=None, **options) -> float | None:
+        """torch.compile every step function (never the unrolled loop); with an `example` input
+        they compile now and the seconds it took are returned (runtime/execution.py)."""
+        from .runtime.execution import compile_steps
+
+        return compile_steps(self, example, **options)
 
     @property
     def code(self) -> str:
@@ -227,8 +236,16 @@ def instantiate(source: str, class_name: str, program, graph) -> DynModel:
             return generated.forward(self, *inputs, **named)
         return generated.forward(self, **self._normalised(self.frames(inputs, named)))
 
+    def simulate(self, x, record=(), seed=None, detach_every=0, **more):
+        """The generated simulate, run as `self.execution` says (runtime/execution.py)."""
+        if self.execution is None:
+            return generated.simulate(self, x, record, seed, detach_every, **more)
+        from .runtime.execution import simulate as execute
+
+        return execute(self, generated.simulate, x, record, seed, detach_every, **more)
+
     cls = type(class_name, (generated, DynModel), {"__module__": namespace["__name__"], "__doc__": generated.__doc__,
-                                                   "forward": forward})
+                                                   "forward": forward, "simulate": simulate})
     model = cls()
     model.program = program
     model.graph = graph

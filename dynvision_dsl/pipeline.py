@@ -97,10 +97,13 @@ def _presence(graph, schedule, model) -> None:
 
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
-            optimize: bool = True, check_finite: bool = False, strict: bool = False) -> DynModel:
+            optimize: bool = True, check_finite: bool = False, strict: bool = False,
+            cuda_graphs: bool = False, precision: str = "32", compile_steps: bool = False) -> DynModel:
     """Compile a spec (text or a Path) to a ready nn.Module; with `check_finite`, `model(x)`
     raises NonFiniteError at the first NaN or inf, as `model.run` does. The spec's warnings are
-    issued as `DynWarning`s (Python's `warnings`); with `strict`, a warning raises DynError."""
+    issued as `DynWarning`s (Python's `warnings`); with `strict`, a warning raises DynError.
+    `cuda_graphs`, `precision` ('32', 'bf16') and `compile_steps` say how the steps run
+    (runtime/execution.py: CUDA-graph replay, bf16 autocast with fp32 states, torch.compile)."""
     from .render import class_name, render
     from .model import instantiate
 
@@ -109,7 +112,18 @@ def compile(source: str | Path, params: dict | None = None, file: str | None = N
         warnings.warn(DynWarning(d, program.model.source), stacklevel=2)
     model = instantiate(render(program), class_name(program.model.name), program, program.graph)
     model.check_finite = check_finite
+    _execution(model, cuda_graphs, precision, compile_steps)
     return model
+
+
+def _execution(model: DynModel, cuda_graphs: bool, precision: str, compile_steps: bool) -> None:
+    """Set how the model runs its steps (nothing for the defaults)."""
+    if cuda_graphs or precision != "32":
+        from .runtime.execution import Execution
+
+        model.execution = Execution(cuda_graphs=cuda_graphs, precision=str(precision))
+    if compile_steps:
+        model.compile_steps()
 
 
 def compile_file(path: str | Path, params: dict | None = None, **kw) -> DynModel:

@@ -10,6 +10,7 @@ import sys
 
 from ..diagnostics import DynError
 from ..errors import CheckpointError, DataError, ImageError, NonFiniteError, UnsupportedSpecError  # torch-free: `dynv check` stays fast
+from ..errors import DeviceError
 from . import check, compile, experiment, explain, export, fmt, graph, import_, lsp, params, run, sweep, train
 
 COMMANDS = (check, compile, run, graph, experiment, train, params, export, import_, fmt, lsp, sweep, explain)
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         what = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         print(f"dynv: interrupted ({what}); nothing was left half-written", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
+    except DeviceError as exc:  # a device this machine lacks: a usage error, as argparse's are
+        print(f"dynv: {exc}", file=sys.stderr)
+        return 2
     except (OutputError, NonFiniteError, CheckpointError, ImageError, UnsupportedSpecError, DataError) as exc:
         print(f"dynv: {exc}", file=sys.stderr)
         return 1

@@ -45,3 +45,9 @@ def compile_spec(source: str, given: dict, file: str):
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
+
+
+def add_device_arg(g) -> None:
+    """`--device` as run, experiment and train take it (parsed by util.device.resolve_device)."""
+    g.add_argument("--device", metavar="DEVICE",
+                   help="auto (default: cuda when available, else cpu), cpu, cuda or cuda:N")

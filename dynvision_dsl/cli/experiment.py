@@ -8,6 +8,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from .common import add_device_arg
+
 
 def register(sub):
     from ..science.experiment.protocol import NOISE_MODES, NOISES
@@ -44,6 +46,7 @@ def register(sub):
     s.add_argument("--seed", type=int, default=0, help="seed of weights, image choice and noise (default 0)")
     s.add_argument("--out", help="output folder (default: runs/experiment-NAME-SPEC)")
     s.add_argument("--force", action="store_true", help="replace existing outputs")
+    add_device_arg(s)
     return s
 
 
@@ -103,6 +106,9 @@ def _run(args, stack: ExitStack) -> int:
     from ..util.files import atomic_targets
     from ..util.source import read_spec_text
 
+    from ..util.device import resolve_device
+
+    device = resolve_device(args.device)  # before anything is built: a missing GPU is a usage error
     spec = Path(args.file)
     text = read_spec_text(spec)  # a missing or binary spec is a DynError naming it
     proto, levels, out, targets = _checked(args)
@@ -113,6 +119,8 @@ def _run(args, stack: ExitStack) -> int:
     variants = make_variants(text, params, sweeps, args.seed, checkpoint, file=str(spec),
                              log=lambda line: print(line, file=sys.stderr), partial=args.partial_weights,
                              source=str(args.checkpoint))
+    for variant in variants:
+        variant.model.to(device)  # the protocols send their stimuli to the model's device
     images = Images(args.images, args.n_images, args.seed)
     labels = images.get(tuple(variants[0].model.input_shape))[1]  # the choice of images ignores the shape
     result = run_protocol(proto.name, {v.label: v.model for v in variants}, lambda shape: images.get(shape)[0],

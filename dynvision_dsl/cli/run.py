@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_spec_args, compile_spec, params, read_spec
+from .common import add_device_arg, add_spec_args, compile_spec, params, read_spec
 
 OUTPUTS = ("responses.pt", "responses.png", "responses.json")
 
@@ -23,6 +23,11 @@ def register(sub):
     s.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the run's noise() samples (default 0): "
                    "the same seed gives the same responses")
     s.add_argument("--force", action="store_true", help="replace existing outputs")
+    add_device_arg(s)
+    s.add_argument("--cuda-graphs", action="store_true", help="replay the steady-state step from a CUDA graph "
+                   "(on a CUDA device; otherwise a warning says why it runs eagerly)")
+    s.add_argument("--precision", choices=("32", "bf16"), default="32",
+                   help="32 (default) or bf16 (autocast; states and delay buffers stay fp32)")
     return s
 
 
@@ -34,6 +39,10 @@ def run(args) -> int:
     from ..stimuli import builtin_image, load_image
     from ..util.files import RunFolder, check_replaceable
 
+    from ..runtime.execution import Execution
+    from ..util.device import resolve_device
+
+    device = resolve_device(args.device)  # before anything is built: a missing GPU is a usage error
     path, source = read_spec(args.file)
     weights = checkpoint.load(args.weights) if args.weights else None
     torch.manual_seed(args.seed)
@@ -49,7 +58,9 @@ def run(args) -> int:
         from ..science.data import recorded as recorded_normalization
 
         model.input_transform = recorded_normalization(weights.extra)
-    model.eval()
+    model.eval().to(device)
+    if args.cuda_graphs or args.precision != "32":
+        model.execution = Execution(cuda_graphs=args.cuda_graphs, precision=args.precision)
     out = Path(args.out or f"runs/{path.stem}")
     targets = [out / name for name in OUTPUTS]
     with RunFolder(out, "dynv run", OUTPUTS) as folder:  # before simulating: the folder is writable and ours
@@ -64,11 +75,34 @@ def run(args) -> int:
         c, h, w = model.input_shape
         image = load_image(args.image, c, h, w) if args.image else builtin_image(c, h, w)
         with torch.no_grad():
-            result = model.run(image.unsqueeze(0), seed=args.seed)
+            result = on_cpu(noted(lambda: model.run(image.unsqueeze(0).to(device), seed=args.seed)))
         print_table(model, result)
         write_outputs(args, path, model, result, targets)
     print(f"wrote {targets[0]} and {targets[1]} ({targets[2].name}: where they came from)")
     return 0
+
+
+def noted(run):
+    """`run()`, a --cuda-graphs fallback's RuntimeWarning printed as one `note:` line."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = run()
+    for w in caught:
+        if str(w.message).startswith("cuda_graphs:"):
+            print(f"note: --cuda-graphs: {str(w.message).partition(': ')[2]}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
+
+
+def on_cpu(result):
+    """The run's tensors on the CPU (responses.pt then loads anywhere)."""
+    def cpu(value):
+        return {k: v.cpu() for k, v in value.items()} if isinstance(value, dict) else value.cpu()
+    result.logits, result.responses, result.present = cpu(result.logits), cpu(result.responses), cpu(result.present)
+    return result
 
 
 def write_outputs(args, path: Path, model, result, targets: list[Path]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_spec_args
+from .common import add_device_arg, add_spec_args
 
 
 def register(sub):
@@ -59,7 +59,7 @@ def _regime_args(g) -> None:
     g.add_argument("--optimizer", default="adam", help="adam (default), adamw or sgd (momentum 0.9)")
     g.add_argument("--weight-decay", type=float, help="weight decay (default: the optimizer's, 0.01 for adamw)")
     g.add_argument("--precision", default="32", help="32 (default) or bf16 (autocast; states stay fp32)")
-    g.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    add_device_arg(g)
 
 
 def run(args) -> int:

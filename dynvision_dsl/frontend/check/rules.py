@@ -34,7 +34,8 @@ MODULE_ATTRIBUTES = frozenset((
     "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
     "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "require", "requires_grad_",
     "run", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
-    "training", "type", "xpu", "zero_grad",))
+    "training", "type", "xpu", "zero_grad",
+    "compile_steps", "execution",))  # runtime/execution.py
 
 
 @dataclass

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ...util.device import resolve_device
 from .options import TrainError
 
 
@@ -25,25 +26,21 @@ class _Dist:
 
 
 def _distributed(device: str | None = None) -> _Dist:
-    """Join the torchrun job named by WORLD_SIZE/RANK/LOCAL_RANK, or run alone; the device
-    (--device) is cuda:LOCAL_RANK (or cuda) for 'cuda', or by default when CUDA is available, else the CPU."""
+    """Join the torchrun job named by WORLD_SIZE/RANK/LOCAL_RANK, or run alone, on --device
+    (util.device: auto, cpu, cuda, cuda:N); under torchrun 'cuda' is cuda:LOCAL_RANK."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = _use_cuda(device)
+    chosen = resolve_device(device)
     if world <= 1 and not (dist.is_available() and dist.is_initialized()):
-        return _Dist(0, 1, torch.device("cuda" if cuda else "cpu"), False)
+        return _Dist(0, 1, chosen, False)
+    cuda = chosen.type == "cuda"
+    if cuda and device not in (None, "auto", "cuda"):
+        raise TrainError(f"--device {device} names one GPU, but under torchrun each process trains on "
+                         f"cuda:LOCAL_RANK; pass --device cuda")
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(f"cuda:{local}" if cuda else "cpu")
+    chosen = torch.device(f"cuda:{local}" if cuda else "cpu")
     if cuda:
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(chosen)
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group("nccl" if cuda else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), device, owns)
-
-
-def _use_cuda(device: str | None) -> bool:
-    """Whether to train on CUDA: --device cuda (refused when CUDA is absent), cpu, or auto."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrainError("--device cuda: CUDA is not available (no CUDA build of torch, or no GPU visible); "
-                         "pass --device cpu")
-    return device == "cuda" or (device is None and torch.cuda.is_available())
+    return _Dist(dist.get_rank(), dist.get_world_size(), chosen, owns)

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from ...diagnostics import did_you_mean
+from ...util.device import check_device_name
 
 KINDS = ("recurrence", "feedback", "feedforward", "readout", "area")  # parameter groups (see groups.py)
 SCHEDULES = ("none", "cosine", "step")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = ("32", "bf16")
-DEVICES = ("cpu", "cuda")
 _DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)?\s*")
 
 
@@ -30,8 +30,8 @@ class Regime:
     reaction_ms: steps less than this long after an onset carry no label; activity_loss: weight of
     the mean absolute area output; lr_scale: learning-rate factor per connection kind; tbptt: cut the
     graph every K steps (0: never); clip: gradient-norm limit; schedule/warmup: learning-rate
-    schedule over optimiser steps; weight_decay None: the optimiser's default; device None: CUDA
-    when available."""
+    schedule over optimiser steps; weight_decay None: the optimiser's default; device: auto (or None:
+    CUDA when available), cpu, cuda or cuda:N."""
 
     pattern: str = "1"
     reaction_ms: float = 0.0
@@ -54,6 +54,7 @@ class Regime:
         for ok, message in _problems(self):
             if not ok:
                 raise TrainError(message)
+        check_device_name(self.device)  # auto, cpu, cuda, cuda:N (util.device, as run and experiment)
 
     @property
     def decay(self) -> float:
@@ -107,7 +108,6 @@ def _problems(r: Regime) -> list[tuple[bool, str]]:
                                     and r.weight_decay >= 0),
          f"--weight-decay must be 0 or more, got {r.weight_decay!r}"),
         (r.precision in PRECISIONS, _choice("--precision", r.precision, PRECISIONS)),
-        (r.device is None or r.device in DEVICES, _choice("--device", r.device, DEVICES)),
     ]
 
 

@@ -1,0 +1,2 @@
+"""How compiled models run beyond the generated loop: devices, CUDA-graph replay of the steady
+step, torch.compile of the step functions, and bf16 autocast with fp32 states."""

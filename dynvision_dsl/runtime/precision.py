@@ -1,0 +1,42 @@
+"""bf16 autocast with every state and delay buffer kept in fp32, for `dynv train --precision
+bf16` and `Execution(precision="bf16")` (`dynv run --precision bf16`).
+
+Autocast runs convolutions and linear layers in bf16, but the Euler step's `torch.lerp(state,
+input, dt/tau)` needs both in one dtype. A forward hook on every leaf module casts its bf16
+output back to fp32, so every equation (the leak, the nonlinearity, the sums of inputs) and
+every stored state and delay buffer stays fp32; only the matrix products run in bf16. The
+generated module is unchanged (the hooks exist only inside the context)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+PRECISIONS = ("32", "bf16")
+
+
+def _to_fp32(module: nn.Module, inputs, output):
+    if isinstance(output, torch.Tensor) and output.is_floating_point() and output.dtype != torch.float32:
+        return output.float()
+    return None
+
+
+@contextmanager
+def autocast(model: nn.Module, precision: str, device_type: str, cache: bool = True) -> Iterator[None]:
+    """bf16 autocast with every leaf module's output cast back to fp32 (see the module's docstring);
+    nothing for precision '32'. `cache=False` for CUDA-graph capture (torch's autocast weight
+    cache must not outlive the capture)."""
+    if precision == "32":
+        yield
+        return
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    handles = [m.register_forward_hook(_to_fp32) for m in model.modules() if not any(True for _ in m.children())]
+    try:
+        with torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache):
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()
