@@ -91,10 +91,12 @@ class Constant(float):
     formula: str
     values: str
     where: str
+    label: str  # the name's part after the area (`r_decay`), or "" to derive it from the formula
 
-    def __new__(cls, value: float, formula: str, values: str | None = None, where: str = ""):
+    def __new__(cls, value: float, formula: str, values: str | None = None, where: str = "", label: str = ""):
         self = super().__new__(cls, value)
         self.formula, self.values, self.where = formula, values if values is not None else f"{value:g}", where
+        self.label = label
         return self
 
     def __repr__(self) -> str:
@@ -156,7 +158,7 @@ class Constants:
     def name(self, area: str, value: Constant) -> str:
         key = (area, value.formula, float(value))
         if key not in self.rows:
-            want, n = constant_name(area, value.formula), 1
+            want, n = quantity(area, value.label) if value.label else constant_name(area, value.formula), 1
             name = want
             while name in self.taken:
                 n += 1
@@ -177,14 +179,17 @@ class Constants:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def spec_constant(value: float, source: str, span) -> float:
-    """A spec number as a Constant named by the spec's text at `span` when that is a name (`tau`:
-    a param), else the plain number (a literal stays a literal in the code)."""
+def spec_constant(value: float, source: str, span, params: dict) -> float:
+    """A spec number as a Constant named after the param whose name the spec writes at `span`
+    (`tau`), else the plain number: a literal stays a literal, and a number the checker made
+    (the -1 of `-r` in the exponential solver's split) is no param's."""
     lines = source_lines(source)
     if span is None or span.line != span.end_line or not 0 < span.line <= len(lines):
         return value
     text = lines[span.line - 1][span.col - 1:span.end_col - 1]
-    return Constant(value, text, where=f"{span.file}:{span.line}") if _NAME.fullmatch(text) else value
+    if not _NAME.fullmatch(text) or not isinstance(params.get(text), (int, float)) or isinstance(params[text], bool):
+        return value
+    return Constant(value, text, where=f"{span.file}:{span.line}")
 
 
 def folded(target, value: float, args: tuple) -> float:

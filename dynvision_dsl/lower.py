@@ -452,6 +452,11 @@ class _StepBuilder:
         if a_val is not None and c_val is not None:  # a constant leak: the factors are numbers
             z = a_val / c_val * dt
             decay, gain = math.exp(z), dt / c_val * (math.expm1(z) / z if z != 0.0 else 1.0)
+            where = f"{o.span.file}:{o.span.line}"  # named constants of the model (codenames)
+            z_text = f"{a_val:g} * {dt:g} / {c_val:g}"  # a * dt / tau: the leak, the step, the ODE's coefficient
+            decay = names.Constant(decay, "exp(a * dt / tau)", f"exp({z_text})", where, label=f"{o.var}_decay")
+            gain = names.Constant(gain, "dt / tau * phi1(a * dt / tau)", f"{dt:g} / {c_val:g} * phi1({z_text})", where,
+                                  f"{o.var}_gain")
         else:
             z = self.fn(operator.mul, self.expr(a, env), step)
             decay, gain = self.fn(torch.exp, z), self.fn(operator.mul, step, self.fn(phi1, z))
@@ -467,7 +472,7 @@ class _StepBuilder:
 
     def _expr_node(self, e: ir.EqExpr, args: list, env: dict):
         if isinstance(e, ir.Const):
-            return names.spec_constant(e.value, self.m.source, e.span)
+            return names.spec_constant(e.value, self.m.source, e.span, self.m.params)
         if isinstance(e, ir.Ref):
             return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):

@@ -205,3 +205,28 @@ def test_constants_keep_their_formula_through_arithmetic_and_folding():
     assert not Constant(3.0, "3").named() and Constant(3.0, "w_a").named()
     assert codenames.folded(operator.mul, 6.0, (2.0, 3.0)) == 6.0 and not isinstance(
         codenames.folded(operator.mul, 6.0, (2.0, 3.0)), Constant)
+
+
+EXPONENTIAL = """\
+param tau = 5 ms
+time { dt = 2 ms  steps = 3 }
+input image [3, 8, 8]
+area A [4] { solver exponential
+  tau * dr/dt = -r + input }
+image -> A : conv(k=3)
+readout A : avgpool | flatten | linear(5)
+"""
+
+
+def test_the_exponential_solvers_factors_are_named_with_their_formula():
+    source = dd.emit(EXPONENTIAL, file="e.dyn")
+    assert "    A_r_decay = 0.6703200460356393  # exp(a * dt / tau) = exp(-1 * 2 / 5) (e.dyn:5)\n" in source
+    assert "A_r_prod = A_r_prev * self.A_r_decay" in source and "self.A_r_gain" in source
+
+
+def test_a_number_the_checker_made_is_not_named_after_the_text_at_its_span():
+    """The exponential split's -1 of `-r` carries the span of `r`: it is no param, so it is
+    not a constant `A_r` (before: `self.V2_minus_r` in the shared stages example)."""
+    trainable = EXPONENTIAL.replace("param tau = 5 ms\n", "").replace("{ solver exponential", "{\n  param tau = 5 ms trainable\n  solver exponential")
+    source = dd.emit(trainable, file="e.dyn")
+    assert "self.A.tau" in source and "_minus_r" not in source and "self.A_r " not in source
