@@ -99,6 +99,9 @@ class Constant(float):
         self.label = label
         return self
 
+    def __reduce__(self):  # copy and pickle (a deep-copied model's program) keep the formula
+        return Constant, (float(self), self.formula, self.values, self.where, self.label)
+
     def __repr__(self) -> str:
         return float.__repr__(self)
 

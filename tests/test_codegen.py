@@ -230,3 +230,15 @@ def test_a_number_the_checker_made_is_not_named_after_the_text_at_its_span():
     trainable = EXPONENTIAL.replace("param tau = 5 ms\n", "").replace("{ solver exponential", "{\n  param tau = 5 ms trainable\n  solver exponential")
     source = dd.emit(trainable, file="e.dyn")
     assert "self.A.tau" in source and "_minus_r" not in source and "self.A_r " not in source
+
+
+def test_a_constant_survives_copy_and_pickle():
+    """A step graph (fx) holding a Constant can be deep-copied or pickled (it raised: __new__
+    wants the formula), and keeps its formula and name."""
+    import copy
+    import pickle
+
+    c = Constant(0.4, "dt / tau", "2 / 5", "x.dyn:3", "r_gain")
+    for d in (copy.deepcopy(c), pickle.loads(pickle.dumps(c))):
+        assert type(d) is Constant and d == 0.4 and (d.formula, d.values, d.where, d.label) == (
+            "dt / tau", "2 / 5", "x.dyn:3", "r_gain")
