@@ -256,9 +256,10 @@ class _StepBuilder:
         self.xs = {i.name: self.g.placeholder(frame_name(self.m, i.name)) for i in self.m.inputs}
         x = self.x = self.xs[self.m.inputs[0].name]  # batch, dtype and device of every made tensor
         self.reads = {}
+        outputs = {a: area.output for a, area in self.m.areas.items()}
         for r, present in zip(self.s.reads, self.key.reads):
             p = self.g.placeholder(read_name(r))
-            p.meta["role"] = (r.source, f"{names.signal_quantity(r.source, self._outputs())}_delayed_{r.delay}")
+            p.meta["role"] = (r.source, f"{names.signal_quantity(r.source, outputs)}_delayed_{r.delay}")
             p.meta["silent"] = not present
             self.reads[(r.source, r.delay)] = p
         self.prev = {}
@@ -286,9 +287,6 @@ class _StepBuilder:
                   + [self.out[f"{a}.{v}"] for a, v in variables(self.m, self.s.order)] + logits)
         self.g.output(tuple(result))
         return self.g
-
-    def _outputs(self) -> dict[str, str]:
-        return {a: area.output for a, area in self.m.areas.items()}
 
     def source_value(self, source: str, delay: int):
         if delay == 0:
