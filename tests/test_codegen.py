@@ -142,10 +142,10 @@ def test_the_loop_gets_named_tuples_and_the_constants_are_the_very_numbers():
 
 # ------------------------------------------------------------------ odd names
 ODD = ["None", "self", "torch", "StepOutputs", "x", "logits", "F", "getattr", "def_"]
+ODD_MODULES = ["torch", "StepOutputs", "self", "getattr", "x", "F", "A_r", "logits", "M"]
 
 
-@pytest.mark.parametrize("area", ODD)
-@pytest.mark.parametrize("module", ["torch", "StepOutputs", "self", "getattr"])
+@pytest.mark.parametrize("area, module", list(zip(ODD, ODD_MODULES)))
 def test_odd_area_and_module_names_neither_shadow_nor_break_anything(area, module):
     """Names that are Python builtins, the module's globals or the method's `self` run
     exactly like a plain spec (same seed, same weights, bitwise equal logits)."""
