@@ -3,8 +3,8 @@ given git revision (positional tuples, bare literals) against the current one (S
 named tuples, `self.NAME` constants), same weights and input, timed alternately in one process.
 
 usage: python benchmarks/codegen_overhead.py [--rev REV] [--spec specs/dyrcnn_x4.dyn] [--repeat 15]
-       [--batch 4] [--size 64]
-Prints the medians and the ratio new / old (< 1 means faster). torch.set_num_threads(2).
+       [--batch 4] [--size 64] [--clock wall|cpu]
+Prints the medians and the ratio new / old (< 1 means faster). torch.set_num_threads(2) unless --threads.
 """
 from __future__ import annotations
 
@@ -49,8 +49,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time, less disturbed by other jobs on a loaded machine")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     import dynvision_dsl as dd
 
     spec = Path(args.spec)
@@ -63,6 +66,7 @@ def main() -> None:
     old = getattr(_module(old_src, "old"), cls_name)().eval()
     old.load_state_dict(new.state_dict())
     x = torch.randn(args.batch, *new.input_shape)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     times = {"old": [], "new": []}
     with torch.no_grad():
         assert torch.equal(old(x), new(x)), "the two modules disagree"
@@ -70,11 +74,12 @@ def main() -> None:
             old(x), new(x)
         for i in range(args.repeat):
             for label, model in (("old", old), ("new", new)) if i % 2 else (("new", new), ("old", old)):
-                start = time.perf_counter()
+                start = clock()
                 model(x)
-                times[label].append(time.perf_counter() - start)
+                times[label].append(clock() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{spec} b{args.batch} {args.size}px, {new.steps} steps, 2 threads, {args.repeat} interleaved runs each")
+    print(f"{spec} b{args.batch} {args.size}px, {new.steps} steps, {args.threads} threads, {args.repeat} interleaved runs each, "
+          f"{args.clock} clock")
     print(f"old ({args.rev}): {med['old'] * 1e3:.1f} ms   new: {med['new'] * 1e3:.1f} ms   new/old: {med['new'] / med['old']:.3f}")
 
 
