@@ -22,6 +22,7 @@ from .backend.passes import pipeline
 from .backend.passmanager import PassManager, PassReport, changed
 from .backend.runtime_ops import noise_sample, phi1
 from .pycode import print_step
+from . import codenames as names
 from .schedule import Read, Schedule, StepKey
 
 # one-argument functions of the function table, as torch functions (min, max, clamp: see Apply below)
@@ -60,6 +61,7 @@ class Program:
     steps: list[StepFn]
     outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("var", "V1.g"),
     # ("logits", readout name)
+    constants: names.Constants = field(default_factory=names.Constants)  # the steps' named constants
 
 
 TIME_INPUT = "time_ms"  # the step function's argument that carries `t`
@@ -94,12 +96,24 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
                + [("var", f"{a}.{v}") for a, v in variables(model, schedule.order)]
                + [("logits", r.name) for r in model.readouts])
     steps, manager = [], PassManager(pipeline(optimize))
+    constants = names.Constants(taken=_attribute_names(modules, trainables))
+    fields = names.output_fields(outputs, len(model.readouts) > 1)
     for k, key in enumerate(schedule.variants):
         graph, reports = step_graph(model, schedule, k, manager)
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         name = f"_step_{k}"
-        steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), changed(reports), reports))
-    return Program(model, schedule, modules, trainables, steps, outputs)
+        code = print_step(graph, name, model, constants, fields)
+        steps.append(StepFn(name, key, inputs, graph, code, changed(reports), reports))
+    return Program(model, schedule, modules, trainables, steps, outputs, constants)
+
+
+def _attribute_names(modules: list[ModuleDef], trainables) -> set[str]:
+    """Names a constant (a class attribute of the model) must not take: its submodules' and
+    parameters' top-level names, and the attributes of the model class and nn.Module."""
+    from .frontend.check.rules import GENERATED_ATTRIBUTES, MODULE_ATTRIBUTES
+
+    roots = {m.path.split(".")[0] for m in modules} | {path.split(".")[0] for path, _, _ in trainables}
+    return roots | GENERATED_ATTRIBUTES | MODULE_ATTRIBUTES | set(dir(torch.nn.Module))
 
 
 def step_graph(model: ir.Model, schedule: Schedule, k: int, manager: PassManager) -> tuple[fx.Graph, list[PassReport]]:
@@ -220,12 +234,17 @@ class _StepBuilder:
         self._silent: fx.Node | None = None
         self._time: fx.Node | None = None
         self._span = None
+        self._role: tuple[str, str] | None = None  # (area, name) the values made now are named after (codenames)
+        self._roles: dict = {}  # the current area's equations: span -> (area, quantity)
         self._noise_scale = 1.0  # 1/sqrt(dt) inside an ODE's right side: white noise (Euler-Maruyama)
 
     def node(self, op: str, target, args=(), name: str | None = None, span=None) -> fx.Node:
         n = self.g.create_node(op, target, tuple(args), {}, name=name)
         if span is not None or self._span is not None:
             n.meta["span"] = span or self._span
+        role = self._role or self._roles.get(n.meta.get("span"))
+        if role is not None:
+            n.meta["role"] = role
         return n
 
     def fn(self, target, *args, name=None):
@@ -248,13 +267,16 @@ class _StepBuilder:
         self.xs = {i.name: self.g.placeholder(frame_name(self.m, i.name)) for i in self.m.inputs}
         x = self.x = self.xs[self.m.inputs[0].name]  # batch, dtype and device of every made tensor
         self.reads = {}
+        outputs = {a: area.output for a, area in self.m.areas.items()}
         for r, present in zip(self.s.reads, self.key.reads):
             p = self.g.placeholder(read_name(r))
+            p.meta["role"] = (r.source, f"{names.signal_quantity(r.source, outputs)}_delayed_{r.delay}")
             p.meta["silent"] = not present
             self.reads[(r.source, r.delay)] = p
         self.prev = {}
         for (a, v), present in zip(self.s.state_keys, self.key.states):
             p = self.g.placeholder(state_name(a, v))
+            p.meta["role"] = (a, f"{names.quantity(a, v)}_prev")
             p.meta["silent"] = not present
             self.prev[(a, v)] = p
         new_states: dict[tuple[str, str], object] = {}
@@ -264,7 +286,9 @@ class _StepBuilder:
             as_maps = {}
             for key, value in values.items():
                 if key[0] in ("state", "var"):
+                    self._role = (name, names.quantity(name, key[1]))
                     as_maps[key] = self.fn(as_map, value, x, tuple(area.shape))
+                    self._role = None
             for v in area.states:
                 new_states[(name, v)] = as_maps[("state", v)]
             self.out[name] = as_maps[("state" if area.output in area.states else "var", area.output)]
@@ -334,14 +358,19 @@ class _StepBuilder:
             terms = []
             for c in self.m.conns_into(area.name):
                 if c.port == port:
+                    self._role = (area.name, names.term(area.name, port, c.signal))
                     term = self._pipeline(self.source_value(c.signal, c.delay_steps), c.ops, c.span)
                     if c.ops and len(c.ops[-1].out_shape) == 1:  # a vector into an area [n]: n maps of 1 x 1
                         term = self.fn(torch.unflatten, term, 1, (c.ops[-1].out_shape[0], 1, 1))
                     terms.append(term)
+            self._role = (area.name, names.quantity(area.name, port))
             total = terms[0] if terms else self.silent()
             for t in terms[1:]:
                 total = self.fn(operator.add, total, t)
+            self._role = None
             env[("port", port)] = total
+        self._roles = {s.span: (area.name, names.quantity(area.name, s.var))
+                       for s in (*area.odes, *area.before_odes, *area.assigns)}
         for v in area.states:
             env[("state", v)] = self.prev[(area.name, v)]
         self.area = area
@@ -378,7 +407,7 @@ class _StepBuilder:
         self._variables(area, env)  # the first (Euler) evaluation; assignments below the ODEs see it
         if not area.odes:
             return {}
-        dt = self.m.dt
+        dt = names.Constant(self.m.dt, "dt")
         rate_scale = {o.var: (lambda h, o=o: self.fn(operator.truediv, h, self.expr(o.coef, env)) if o.coef is not None else h)
                       for o in area.odes}
         if area.solver == "exponential":
@@ -432,6 +461,11 @@ class _StepBuilder:
         if a_val is not None and c_val is not None:  # a constant leak: the factors are numbers
             z = a_val / c_val * dt
             decay, gain = math.exp(z), dt / c_val * (math.expm1(z) / z if z != 0.0 else 1.0)
+            where = f"{o.span.file}:{o.span.line}"  # named constants of the model (codenames)
+            z_text = f"{a_val:g} * {dt:g} / {c_val:g}"  # a * dt / tau: the leak, the step, the ODE's coefficient
+            decay = names.Constant(decay, "exp(a * dt / tau)", f"exp({z_text})", where, label=f"{o.var}_decay")
+            gain = names.Constant(gain, "dt / tau * phi1(a * dt / tau)", f"{dt:g} / {c_val:g} * phi1({z_text})", where,
+                                  f"{o.var}_gain")
         else:
             z = self.fn(operator.mul, self.expr(a, env), step)
             decay, gain = self.fn(torch.exp, z), self.fn(operator.mul, step, self.fn(phi1, z))
@@ -447,7 +481,7 @@ class _StepBuilder:
 
     def _expr_node(self, e: ir.EqExpr, args: list, env: dict):
         if isinstance(e, ir.Const):
-            return e.value
+            return names.spec_constant(e.value, self.m.source, e.span, self.m.params)
         if isinstance(e, ir.Ref):
             return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
@@ -493,7 +527,10 @@ class _StepBuilder:
         return self.node("call_method", "expand_as", (reduced, value))  # broadcast back: [1, H, W] -> [C, H, W]
 
     def _readout(self, r: ir.ReadoutSpec):
+        several = len(self.m.readouts) > 1
+        self._role = (f"readout {r.name}" if several else "readout", names.logits(r.name, several))
         v = self._pipeline(self.source_value(r.source, r.delay_steps), r.ops, r.span)
         if len(r.ops[-1].out_shape if r.ops else self.m.areas[r.source].shape) > 1:
             v = self.fn(torch.flatten, v, 1)
+        self._role = None
         return v

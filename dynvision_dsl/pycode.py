@@ -9,6 +9,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
+from . import codenames
 from .diagnostics import source_lines
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .passes import PHI1_SMALL, keep_if_silent, noise_sample, phi1
@@ -75,7 +76,7 @@ def _arg(a, names: dict) -> str:
         inner = ", ".join(_arg(x, names) for x in a)
         return f"({inner},)" if len(a) == 1 else f"({inner})"
     if isinstance(a, float):
-        return repr(a)
+        return names.number(a) if isinstance(names, _Names) else repr(a)
     return repr(a)
 
 
@@ -108,28 +109,89 @@ def _expr(node: fx.Node, names: dict) -> str:
     return f"{_NAMES[target]}({', '.join(args)})"
 
 
-def print_step(graph: fx.Graph, name: str, source: str) -> str:
-    """The step as `def NAME(self, inputs...):` returning a tuple."""
-    lines = source_lines(source)
-    names: dict[fx.Node, str] = {}
-    params = []
-    body = []
-    last_line = None
+class _Names(dict):
+    """The names of a step's values by node, and how its numbers print (`self.V1_dt_over_tau`)."""
+
+    def __init__(self, number):
+        super().__init__()
+        self.number = number
+
+
+_WORDS = {operator.add: "sum", operator.sub: "diff", operator.mul: "prod", operator.truediv: "ratio",
+          operator.pow: "pow", operator.neg: "neg", noise_sample: "noise", phi1: "phi1"}
+
+
+def _word(node: fx.Node) -> str:
+    """What a node computes, in a word, for the name of a value on the way to a quantity."""
+    if node.op in ("call_module", "get_attr"):
+        return codenames.identifier(node.target)
+    if node.op == "call_method":
+        return node.target
+    return _WORDS.get(node.target) or _NAMES.get(node.target, "value").rsplit(".", 1)[-1]
+
+
+def _wanted(node: fx.Node) -> str:
+    """The name the scheme of codenames gives a node: its role's when it is the role's value
+    at the end of its statement, else the role's and a word (a module call: the module's path)."""
+    role = node.meta.get("role")
+    if node.op == "placeholder":
+        return role[1] if role else codenames.identifier(node.target)
+    if role is None:
+        return f"step_{_word(node)}"
+    span = node.meta.get("span")
+    if any(u.meta.get("role") == role and u.meta.get("span") == span for u in node.users):
+        return _word(node) if node.op in ("call_module", "get_attr") else f"{role[1]}_{_word(node)}"
+    return role[1]
+
+
+def _comment(node: fx.Node, lines: tuple[str, ...]) -> tuple | None:
+    """(key, `# specs/x.dyn:31 (V1): <the spec line>`) for a node with a span, else None."""
+    span, role = node.meta.get("span"), node.meta.get("role")
+    text = spec_line(lines, span.line) if span is not None else None
+    if text is None:
+        return None
+    where = f"{span.file}:{span.line}" + (f" ({role[0]})" if role else "")
+    return (span.file, span.line, role and role[0]), f"# {comment_text(where)}: {comment_text(text)}"
+
+
+def _return(node: fx.Node, names: dict, fields: list[str], width: int = 104) -> list[str]:
+    """`return StepOutputs(V1_r=V1_r, ...)`, wrapped: one named tuple for every variant."""
+    items = [f"{f}={'None' if o is None else _arg(o, names)}" for f, o in zip(fields, node.args[0])]
+    rows, row = [], "return StepOutputs("
+    for i, item in enumerate(items):
+        piece = item + (", " if i + 1 < len(items) else ")")
+        if len(row) + len(piece) > width and row.strip() != "return StepOutputs(":
+            rows.append(row.rstrip())
+            row = "    "
+        row += piece
+    return rows + [row if items else "return StepOutputs()"]
+
+
+def print_step(graph: fx.Graph, name: str, model, constants: codenames.Constants, fields: list[str]) -> str:
+    """The step as `def NAME(self, inputs...):` returning a StepOutputs; values are named after
+    their area and quantity, named numbers are the model's constants (codenames)."""
+    lines = source_lines(model.source)
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    scope = codenames.Namespace()
+    params, body, last = [], [], None
+    names = _Names(repr)
     for node in graph.nodes:
         if node.op == "placeholder":
-            names[node] = node.name
-            params.append(node.name)
+            names[node] = scope.bind(_wanted(node), node)
+            params.append(names[node])
             continue
         if node.op == "output":
-            outs = ", ".join("None" if o is None else _arg(o, names) for o in node.args[0])
-            body.append(f"return ({outs},)" if len(node.args[0]) == 1 else f"return ({outs})")
+            body.extend(_return(node, names, fields))
             continue
-        span = node.meta.get("span")
-        text = spec_line(lines, span.line) if span is not None and span.line != last_line else None
-        if text is not None:
-            body.append(f"# line {span.line}: {comment_text(text)}")
-            last_line = span.line
-        names[node] = node.name
-        body.append(f"{node.name} = {_expr(node, names)}")
+        comment = _comment(node, lines)
+        if comment is not None and comment[0] != last:
+            body.append(comment[1])
+            last = comment[0]
+        area = (node.meta.get("role") or ("step",))[0].split(" ")[-1]
+        names.number = lambda x, area=area: f"self.{constants.name(area, x)}" if isinstance(
+            x, codenames.Constant) and x.named() else repr(x)
+        expr = _expr(node, names)
+        names[node] = scope.bind(_wanted(node), node, free=lambda old, i=order[node]: all(order[u] <= i for u in old.users))
+        body.append(f"{names[node]} = {expr}")
     head = f"def {name}(self, {', '.join(params)}):"
     return "\n".join([head] + ["    " + b for b in body]) + "\n"

@@ -11,6 +11,7 @@ from . import layers
 from .diagnostics import source_lines
 from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
 from .schedule import recorded
+from .codenames import output_fields
 from .pycode import comment_text, docstring_text, spec_line, string_literal
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("dynvision_dsl", "templates"), undefined=jinja2.StrictUndefined,
@@ -21,7 +22,7 @@ _ENV.filters.update(comment=comment_text, docstring=docstring_text, literal=stri
 
 _TAKEN = {"Scope", "Scale", "SelfRecurrence", "Bias", "LocalSheet", "Bounded", "fixed_weights", "sheet_maps",
           "parallel_init", "GainBound", "bound_gain", "torch", "nn",
-          "F", "math", "None", "True", "False"}
+          "F", "math", "None", "True", "False", "StepOutputs", "NamedTuple", "Optional"}
 
 # Layers at least this large are initialised by layers.parallel_init: the random draw
 # is most of AlexNet's compile time, and one generator is single-threaded.
@@ -125,17 +126,18 @@ def render(program: Program, spec_name: str | None = None) -> str:
     spec = spec_name or m.file
     doc = f"The {m.name} model: {len(m.areas)} areas, {len(m.conns)} connections, dt = {m.dt:g} ms."
     lines = source_lines(m.source)
-    modules = [_mod(md, lines) for md in program.modules]
+    modules = [_mod(md, lines, m.file) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
         helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables]), tables=_tables(program), modules=modules,
-        trainables=program.trainables, steps=[st.source for st in program.steps],
+        trainables=program.trainables, steps=[st.source for st in program.steps], file=m.file,
+        fields=output_fields(program.outputs, len(m.readouts) > 1), constants=program.constants.lines(),
         uses_time=any(TIME_INPUT in st.inputs for st in program.steps))
 
 
-def _mod(md, lines: list[str]):
+def _mod(md, lines: list[str], file: str):
     text = spec_line(lines, md.line)
-    return {"path": md.path, "ctor": _ctor(md.ctor), "comment": f"line {md.line}: {md.comment if text is None else text}"}
+    return {"path": md.path, "ctor": _ctor(md.ctor), "comment": f"{file}:{md.line}: {md.comment if text is None else text}"}
 
 
 def _ctor(ctor: str) -> str:

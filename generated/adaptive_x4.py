@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch.
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -16,6 +18,25 @@ class Scope(nn.Module):
 
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
+
+
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    V1_a: Optional[torch.Tensor]
+    V1_r: Optional[torch.Tensor]
+    V2_a: Optional[torch.Tensor]
+    V2_r: Optional[torch.Tensor]
+    V4_a: Optional[torch.Tensor]
+    V4_r: Optional[torch.Tensor]
+    IT_a: Optional[torch.Tensor]
+    IT_r: Optional[torch.Tensor]
+    V1: Optional[torch.Tensor]
+    V2: Optional[torch.Tensor]
+    V4: Optional[torch.Tensor]
+    IT: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
 
 
 def _install(root, path, value):
@@ -60,29 +81,43 @@ class AdaptiveX4(nn.Module):
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
 
+    # the numbers the steps use, folded from the spec's formulas
+    V1_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
+    V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
+    V1_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    V2_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
+    V2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
+    V2_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    V4_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
+    V4_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
+    V4_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    IT_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
+    IT_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
+    IT_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+
     def __init__(self):
         super().__init__()
-        # line 41: image -> V1 : conv(3) as V1.conv
+        # specs/adaptive_x4.dyn:41: image -> V1 : conv(3) as V1.conv
         _install(self, "V1.conv", nn.Conv2d(3, 36, kernel_size=3, padding=1))
-        # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        # specs/adaptive_x4.dyn:42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
         _install(self, "V2.conv", nn.Conv2d(36, 64, kernel_size=3, padding=1))
-        # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        # specs/adaptive_x4.dyn:43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
         _install(self, "V4.conv", nn.Conv2d(64, 121, kernel_size=3, padding=1))
-        # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        # specs/adaptive_x4.dyn:44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         _install(self, "IT.conv", nn.Conv2d(121, 256, kernel_size=3, stride=2, padding=1))
-        # line 46: V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
+        # specs/adaptive_x4.dyn:46: V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
         _install(self, "V1.recurrence.conv", nn.Conv2d(36, 36, kernel_size=3, padding=1))
-        # line 47: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        # specs/adaptive_x4.dyn:47: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
         _install(self, "V2.recurrence.conv", nn.Conv2d(64, 64, kernel_size=3, padding=1))
-        # line 48: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        # specs/adaptive_x4.dyn:48: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         _install(self, "V4.recurrence.conv", nn.Conv2d(121, 121, kernel_size=3, padding=1))
-        # line 49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        # specs/adaptive_x4.dyn:49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", nn.Conv2d(256, 256, kernel_size=3, padding=1))
-        # line 52: V1 -> V4 : adapt as addskip_V4
+        # specs/adaptive_x4.dyn:52: V1 -> V4 : adapt as addskip_V4
         _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1))
-        # line 53: V2 -> IT : adapt as addskip_IT
+        # specs/adaptive_x4.dyn:53: V2 -> IT : adapt as addskip_IT
         _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1))
-        # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # specs/adaptive_x4.dyn:56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(256, 10))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -186,209 +221,212 @@ class AdaptiveX4(nn.Module):
         stacked = {name: torch.stack(values, 1) for name, values in logits.items()}
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
-    def _step_0(self, x, v1_a_prev, v2_a_prev, v4_a_prev, it_a_prev):
-        # line 41: image -> V1 : conv(3) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        mul = 3.0 * v1_a_prev
-        sub = v1_conv - mul
-        mul_1 = 0.4 * sub
-        # line 32: tau_a * da/dt = -a + r
-        neg_1 = -v1_a_prev
-        mul_2 = 0.1 * neg_1
-        add_4 = v1_a_prev + mul_2
-        # line 33: r = relu(r)
-        relu = torch.relu(mul_1)
-        # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        v2_conv = self.V2.conv(max_pool2d)
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        mul_3 = 3.0 * v2_a_prev
-        sub_1 = v2_conv - mul_3
-        mul_4 = 0.4 * sub_1
-        # line 32: tau_a * da/dt = -a + r
-        neg_3 = -v2_a_prev
-        mul_5 = 0.1 * neg_3
-        add_9 = v2_a_prev + mul_5
-        # line 33: r = relu(r)
-        relu_1 = torch.relu(mul_4)
-        # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
-        v4_conv = self.V4.conv(max_pool2d_1)
-        # line 52: V1 -> V4 : adapt as addskip_V4
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_11 = v4_conv + interpolate
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        mul_6 = 3.0 * v4_a_prev
-        sub_2 = add_11 - mul_6
-        mul_7 = 0.4 * sub_2
-        # line 32: tau_a * da/dt = -a + r
-        neg_5 = -v4_a_prev
-        mul_8 = 0.1 * neg_5
-        add_15 = v4_a_prev + mul_8
-        # line 33: r = relu(r)
-        relu_2 = torch.relu(mul_7)
-        # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        it_conv = self.IT.conv(relu_2)
-        # line 53: V2 -> IT : adapt as addskip_IT
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_17 = it_conv + interpolate_1
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        mul_9 = 3.0 * it_a_prev
-        sub_3 = add_17 - mul_9
-        mul_10 = 0.4 * sub_3
-        # line 32: tau_a * da/dt = -a + r
-        neg_7 = -it_a_prev
-        mul_11 = 0.1 * neg_7
-        add_21 = it_a_prev + mul_11
-        # line 33: r = relu(r)
-        relu_3 = torch.relu(mul_10)
-        # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (add_4, relu, add_9, relu_1, add_15, relu_2, add_21, relu_3, relu, relu_1, relu_2, relu_3, classifier_2)
+    def _step_0(self, x, V1_a_prev, V2_a_prev, V4_a_prev, IT_a_prev):
+        # specs/adaptive_x4.dyn:41 (V1): image -> V1 : conv(3) as V1.conv
+        V1_from_image = self.V1.conv(x)
+        # specs/adaptive_x4.dyn:31 (V1): tau   * dr/dt = -r + input - w_a * a
+        V1_r_prod = self.V1_w_a * V1_a_prev
+        V1_r_diff = V1_from_image - V1_r_prod
+        V1_r = self.V1_dt_over_tau * V1_r_diff
+        # specs/adaptive_x4.dyn:32 (V1): tau_a * da/dt = -a + r
+        V1_a_neg = -V1_a_prev
+        V1_a_prod = self.V1_dt_over_tau_a * V1_a_neg
+        V1_a = V1_a_prev + V1_a_prod
+        # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
+        V1_r = torch.relu(V1_r)
+        # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        V2_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
+        # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
+        V2_r_prod = self.V2_w_a * V2_a_prev
+        V2_r_diff = V2_from_V1 - V2_r_prod
+        V2_r = self.V2_dt_over_tau * V2_r_diff
+        # specs/adaptive_x4.dyn:32 (V2): tau_a * da/dt = -a + r
+        V2_a_neg = -V2_a_prev
+        V2_a_prod = self.V2_dt_over_tau_a * V2_a_neg
+        V2_a = V2_a_prev + V2_a_prod
+        # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
+        V2_r = torch.relu(V2_r)
+        # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        V4_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
+        # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
+        addskip_V4_conv = self.addskip_V4.conv(V1_r)
+        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(16, 16), mode="nearest")
+        V4_input = V4_from_V2 + V4_from_V1
+        # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
+        V4_r_prod = self.V4_w_a * V4_a_prev
+        V4_r_diff = V4_input - V4_r_prod
+        V4_r = self.V4_dt_over_tau * V4_r_diff
+        # specs/adaptive_x4.dyn:32 (V4): tau_a * da/dt = -a + r
+        V4_a_neg = -V4_a_prev
+        V4_a_prod = self.V4_dt_over_tau_a * V4_a_neg
+        V4_a = V4_a_prev + V4_a_prod
+        # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
+        V4_r = torch.relu(V4_r)
+        # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_from_V4 = self.IT.conv(V4_r)
+        # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
+        addskip_IT_conv = self.addskip_IT.conv(V2_r)
+        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(8, 8), mode="nearest")
+        IT_input = IT_from_V4 + IT_from_V2
+        # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
+        IT_r_prod = self.IT_w_a * IT_a_prev
+        IT_r_diff = IT_input - IT_r_prod
+        IT_r = self.IT_dt_over_tau * IT_r_diff
+        # specs/adaptive_x4.dyn:32 (IT): tau_a * da/dt = -a + r
+        IT_a_neg = -IT_a_prev
+        IT_a_prod = self.IT_dt_over_tau_a * IT_a_neg
+        IT_a = IT_a_prev + IT_a_prod
+        # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
+        IT_r = torch.relu(IT_r)
+        # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_a=V1_a, V1_r=V1_r, V2_a=V2_a, V2_r=V2_r, V4_a=V4_a, V4_r=V4_r, IT_a=IT_a,
+            IT_r=IT_r, V1=V1_r, V2=V2_r, V4=V4_r, IT=IT_r, logits=logits)
 
-    def _step_1(self, x, v1_a_prev, v1_r_prev, v2_a_prev, v2_r_prev, v4_a_prev, v4_r_prev, it_a_prev, it_r_prev):
-        # line 41: image -> V1 : conv(3) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_1 = v1_conv - v1_r_prev
-        mul = 3.0 * v1_a_prev
-        sub = add_1 - mul
-        mul_1 = 0.4 * sub
-        add_2 = v1_r_prev + mul_1
-        # line 32: tau_a * da/dt = -a + r
-        lerp = torch.lerp(v1_a_prev, v1_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu = torch.relu(add_2)
-        # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        v2_conv = self.V2.conv(max_pool2d)
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_6 = v2_conv - v2_r_prev
-        mul_3 = 3.0 * v2_a_prev
-        sub_1 = add_6 - mul_3
-        mul_4 = 0.4 * sub_1
-        add_7 = v2_r_prev + mul_4
-        # line 32: tau_a * da/dt = -a + r
-        lerp_1 = torch.lerp(v2_a_prev, v2_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu_1 = torch.relu(add_7)
-        # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
-        v4_conv = self.V4.conv(max_pool2d_1)
-        # line 52: V1 -> V4 : adapt as addskip_V4
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_11 = v4_conv + interpolate
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_12 = add_11 - v4_r_prev
-        mul_6 = 3.0 * v4_a_prev
-        sub_2 = add_12 - mul_6
-        mul_7 = 0.4 * sub_2
-        add_13 = v4_r_prev + mul_7
-        # line 32: tau_a * da/dt = -a + r
-        lerp_2 = torch.lerp(v4_a_prev, v4_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu_2 = torch.relu(add_13)
-        # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        it_conv = self.IT.conv(relu_2)
-        # line 53: V2 -> IT : adapt as addskip_IT
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_17 = it_conv + interpolate_1
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_18 = add_17 - it_r_prev
-        mul_9 = 3.0 * it_a_prev
-        sub_3 = add_18 - mul_9
-        mul_10 = 0.4 * sub_3
-        add_19 = it_r_prev + mul_10
-        # line 32: tau_a * da/dt = -a + r
-        lerp_3 = torch.lerp(it_a_prev, it_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu_3 = torch.relu(add_19)
-        # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (lerp, relu, lerp_1, relu_1, lerp_2, relu_2, lerp_3, relu_3, relu, relu_1, relu_2, relu_3, classifier_2)
+    def _step_1(self, x, V1_a_prev, V1_r_prev, V2_a_prev, V2_r_prev, V4_a_prev, V4_r_prev, IT_a_prev, IT_r_prev):
+        # specs/adaptive_x4.dyn:41 (V1): image -> V1 : conv(3) as V1.conv
+        V1_from_image = self.V1.conv(x)
+        # specs/adaptive_x4.dyn:31 (V1): tau   * dr/dt = -r + input - w_a * a
+        V1_r_diff = V1_from_image - V1_r_prev
+        V1_r_prod = self.V1_w_a * V1_a_prev
+        V1_r_diff = V1_r_diff - V1_r_prod
+        V1_r_prod = self.V1_dt_over_tau * V1_r_diff
+        V1_r = V1_r_prev + V1_r_prod
+        # specs/adaptive_x4.dyn:32 (V1): tau_a * da/dt = -a + r
+        V1_a = torch.lerp(V1_a_prev, V1_r_prev, self.V1_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
+        V1_r = torch.relu(V1_r)
+        # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        V2_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
+        # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
+        V2_r_diff = V2_from_V1 - V2_r_prev
+        V2_r_prod = self.V2_w_a * V2_a_prev
+        V2_r_diff = V2_r_diff - V2_r_prod
+        V2_r_prod = self.V2_dt_over_tau * V2_r_diff
+        V2_r = V2_r_prev + V2_r_prod
+        # specs/adaptive_x4.dyn:32 (V2): tau_a * da/dt = -a + r
+        V2_a = torch.lerp(V2_a_prev, V2_r_prev, self.V2_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
+        V2_r = torch.relu(V2_r)
+        # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        V4_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
+        # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
+        addskip_V4_conv = self.addskip_V4.conv(V1_r)
+        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(16, 16), mode="nearest")
+        V4_input = V4_from_V2 + V4_from_V1
+        # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
+        V4_r_diff = V4_input - V4_r_prev
+        V4_r_prod = self.V4_w_a * V4_a_prev
+        V4_r_diff = V4_r_diff - V4_r_prod
+        V4_r_prod = self.V4_dt_over_tau * V4_r_diff
+        V4_r = V4_r_prev + V4_r_prod
+        # specs/adaptive_x4.dyn:32 (V4): tau_a * da/dt = -a + r
+        V4_a = torch.lerp(V4_a_prev, V4_r_prev, self.V4_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
+        V4_r = torch.relu(V4_r)
+        # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_from_V4 = self.IT.conv(V4_r)
+        # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
+        addskip_IT_conv = self.addskip_IT.conv(V2_r)
+        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(8, 8), mode="nearest")
+        IT_input = IT_from_V4 + IT_from_V2
+        # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
+        IT_r_diff = IT_input - IT_r_prev
+        IT_r_prod = self.IT_w_a * IT_a_prev
+        IT_r_diff = IT_r_diff - IT_r_prod
+        IT_r_prod = self.IT_dt_over_tau * IT_r_diff
+        IT_r = IT_r_prev + IT_r_prod
+        # specs/adaptive_x4.dyn:32 (IT): tau_a * da/dt = -a + r
+        IT_a = torch.lerp(IT_a_prev, IT_r_prev, self.IT_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
+        IT_r = torch.relu(IT_r)
+        # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_a=V1_a, V1_r=V1_r, V2_a=V2_a, V2_r=V2_r, V4_a=V4_a, V4_r=V4_r, IT_a=IT_a,
+            IT_r=IT_r, V1=V1_r, V2=V2_r, V4=V4_r, IT=IT_r, logits=logits)
 
-    def _step_2(self, x, v1_d3, v2_d3, v4_d3, it_d3, v1_a_prev, v1_r_prev, v2_a_prev, v2_r_prev, v4_a_prev, v4_r_prev, it_a_prev, it_r_prev):
-        # line 41: image -> V1 : conv(3) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 46: V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
-        v1_recurrence_conv = self.V1.recurrence.conv(v1_d3)
-        add = v1_conv + v1_recurrence_conv
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_1 = add - v1_r_prev
-        mul = 3.0 * v1_a_prev
-        sub = add_1 - mul
-        mul_1 = 0.4 * sub
-        add_2 = v1_r_prev + mul_1
-        # line 32: tau_a * da/dt = -a + r
-        lerp = torch.lerp(v1_a_prev, v1_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu = torch.relu(add_2)
-        # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        v2_conv = self.V2.conv(max_pool2d)
-        # line 47: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
-        v2_recurrence_conv = self.V2.recurrence.conv(v2_d3)
-        add_5 = v2_conv + v2_recurrence_conv
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_6 = add_5 - v2_r_prev
-        mul_3 = 3.0 * v2_a_prev
-        sub_1 = add_6 - mul_3
-        mul_4 = 0.4 * sub_1
-        add_7 = v2_r_prev + mul_4
-        # line 32: tau_a * da/dt = -a + r
-        lerp_1 = torch.lerp(v2_a_prev, v2_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu_1 = torch.relu(add_7)
-        # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
-        v4_conv = self.V4.conv(max_pool2d_1)
-        # line 48: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
-        v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
-        # line 52: V1 -> V4 : adapt as addskip_V4
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_10 = v4_conv + v4_recurrence_conv
-        add_11 = add_10 + interpolate
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_12 = add_11 - v4_r_prev
-        mul_6 = 3.0 * v4_a_prev
-        sub_2 = add_12 - mul_6
-        mul_7 = 0.4 * sub_2
-        add_13 = v4_r_prev + mul_7
-        # line 32: tau_a * da/dt = -a + r
-        lerp_2 = torch.lerp(v4_a_prev, v4_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu_2 = torch.relu(add_13)
-        # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        it_conv = self.IT.conv(relu_2)
-        # line 49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
-        it_recurrence_conv = self.IT.recurrence.conv(it_d3)
-        # line 53: V2 -> IT : adapt as addskip_IT
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_16 = it_conv + it_recurrence_conv
-        add_17 = add_16 + interpolate_1
-        # line 31: tau   * dr/dt = -r + input - w_a * a
-        add_18 = add_17 - it_r_prev
-        mul_9 = 3.0 * it_a_prev
-        sub_3 = add_18 - mul_9
-        mul_10 = 0.4 * sub_3
-        add_19 = it_r_prev + mul_10
-        # line 32: tau_a * da/dt = -a + r
-        lerp_3 = torch.lerp(it_a_prev, it_r_prev, 0.1)
-        # line 33: r = relu(r)
-        relu_3 = torch.relu(add_19)
-        # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (lerp, relu, lerp_1, relu_1, lerp_2, relu_2, lerp_3, relu_3, relu, relu_1, relu_2, relu_3, classifier_2)
+    def _step_2(self, x, V1_r_delayed_3, V2_r_delayed_3, V4_r_delayed_3, IT_r_delayed_3, V1_a_prev, V1_r_prev, V2_a_prev, V2_r_prev, V4_a_prev, V4_r_prev, IT_a_prev, IT_r_prev):
+        # specs/adaptive_x4.dyn:41 (V1): image -> V1 : conv(3) as V1.conv
+        V1_from_image = self.V1.conv(x)
+        # specs/adaptive_x4.dyn:46 (V1): V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
+        V1_recurrence = self.V1.recurrence.conv(V1_r_delayed_3)
+        V1_input = V1_from_image + V1_recurrence
+        # specs/adaptive_x4.dyn:31 (V1): tau   * dr/dt = -r + input - w_a * a
+        V1_r_diff = V1_input - V1_r_prev
+        V1_r_prod = self.V1_w_a * V1_a_prev
+        V1_r_diff = V1_r_diff - V1_r_prod
+        V1_r_prod = self.V1_dt_over_tau * V1_r_diff
+        V1_r = V1_r_prev + V1_r_prod
+        # specs/adaptive_x4.dyn:32 (V1): tau_a * da/dt = -a + r
+        V1_a = torch.lerp(V1_a_prev, V1_r_prev, self.V1_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
+        V1_r = torch.relu(V1_r)
+        # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        V2_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
+        # specs/adaptive_x4.dyn:47 (V2): V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        V2_recurrence = self.V2.recurrence.conv(V2_r_delayed_3)
+        V2_input = V2_from_V1 + V2_recurrence
+        # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
+        V2_r_diff = V2_input - V2_r_prev
+        V2_r_prod = self.V2_w_a * V2_a_prev
+        V2_r_diff = V2_r_diff - V2_r_prod
+        V2_r_prod = self.V2_dt_over_tau * V2_r_diff
+        V2_r = V2_r_prev + V2_r_prod
+        # specs/adaptive_x4.dyn:32 (V2): tau_a * da/dt = -a + r
+        V2_a = torch.lerp(V2_a_prev, V2_r_prev, self.V2_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
+        V2_r = torch.relu(V2_r)
+        # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        V4_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
+        # specs/adaptive_x4.dyn:48 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        V4_recurrence = self.V4.recurrence.conv(V4_r_delayed_3)
+        # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
+        addskip_V4_conv = self.addskip_V4.conv(V1_r)
+        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(16, 16), mode="nearest")
+        V4_input_sum = V4_from_V2 + V4_recurrence
+        V4_input = V4_input_sum + V4_from_V1
+        # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
+        V4_r_diff = V4_input - V4_r_prev
+        V4_r_prod = self.V4_w_a * V4_a_prev
+        V4_r_diff = V4_r_diff - V4_r_prod
+        V4_r_prod = self.V4_dt_over_tau * V4_r_diff
+        V4_r = V4_r_prev + V4_r_prod
+        # specs/adaptive_x4.dyn:32 (V4): tau_a * da/dt = -a + r
+        V4_a = torch.lerp(V4_a_prev, V4_r_prev, self.V4_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
+        V4_r = torch.relu(V4_r)
+        # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_from_V4 = self.IT.conv(V4_r)
+        # specs/adaptive_x4.dyn:49 (IT): IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_recurrence = self.IT.recurrence.conv(IT_r_delayed_3)
+        # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
+        addskip_IT_conv = self.addskip_IT.conv(V2_r)
+        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(8, 8), mode="nearest")
+        IT_input_sum = IT_from_V4 + IT_recurrence
+        IT_input = IT_input_sum + IT_from_V2
+        # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
+        IT_r_diff = IT_input - IT_r_prev
+        IT_r_prod = self.IT_w_a * IT_a_prev
+        IT_r_diff = IT_r_diff - IT_r_prod
+        IT_r_prod = self.IT_dt_over_tau * IT_r_diff
+        IT_r = IT_r_prev + IT_r_prod
+        # specs/adaptive_x4.dyn:32 (IT): tau_a * da/dt = -a + r
+        IT_a = torch.lerp(IT_a_prev, IT_r_prev, self.IT_dt_over_tau_a)
+        # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
+        IT_r = torch.relu(IT_r)
+        # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_a=V1_a, V1_r=V1_r, V2_a=V2_a, V2_r=V2_r, V4_a=V4_a, V4_r=V4_r, IT_a=IT_a,
+            IT_r=IT_r, V1=V1_r, V2=V2_r, V4=V4_r, IT=IT_r, logits=logits)

@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch (and numpy, to draw large layers' initial weights fast).
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -53,6 +55,20 @@ def parallel_init(cls, *args, **kwargs):
     return module
 
 
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    conv1: Optional[torch.Tensor]
+    conv2: Optional[torch.Tensor]
+    conv3: Optional[torch.Tensor]
+    conv4: Optional[torch.Tensor]
+    conv5: Optional[torch.Tensor]
+    fc6: Optional[torch.Tensor]
+    fc7: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
+
+
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
     *parents, leaf = path.split(".")
@@ -95,25 +111,25 @@ class AlexNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # line 30: image -> conv1 : conv(11, stride=4, padding=2) as features.0
+        # specs/alexnet.dyn:30: image -> conv1 : conv(11, stride=4, padding=2) as features.0
         _install(self, "features.0", nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2))
-        # line 31: conv1 -> conv2 : maxpool(3, stride=2) | conv(5) as features.3
+        # specs/alexnet.dyn:31: conv1 -> conv2 : maxpool(3, stride=2) | conv(5) as features.3
         _install(self, "features.3", nn.Conv2d(64, 192, kernel_size=5, padding=2))
-        # line 32: conv2 -> conv3 : maxpool(3, stride=2) | conv(3) as features.6
+        # specs/alexnet.dyn:32: conv2 -> conv3 : maxpool(3, stride=2) | conv(3) as features.6
         _install(self, "features.6", nn.Conv2d(192, 384, kernel_size=3, padding=1))
-        # line 33: conv3 -> conv4 : conv(3) as features.8
+        # specs/alexnet.dyn:33: conv3 -> conv4 : conv(3) as features.8
         _install(self, "features.8", nn.Conv2d(384, 256, kernel_size=3, padding=1))
-        # line 34: conv4 -> conv5 : conv(3) as features.10
+        # specs/alexnet.dyn:34: conv4 -> conv5 : conv(3) as features.10
         _install(self, "features.10", nn.Conv2d(256, 256, kernel_size=3, padding=1))
-        # line 35: conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
+        # specs/alexnet.dyn:35: conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
         _install(self, "conv5_to_fc6.dropout", nn.Dropout(0.5))
-        # line 35: conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
+        # specs/alexnet.dyn:35: conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
         _install(self, "classifier.1", parallel_init(nn.Linear, 9216, 4096))
-        # line 36: fc6 -> fc7     : dropout(dropout) | linear(4096) as classifier.4
+        # specs/alexnet.dyn:36: fc6 -> fc7     : dropout(dropout) | linear(4096) as classifier.4
         _install(self, "fc6_to_fc7.dropout", nn.Dropout(0.5))
-        # line 36: fc6 -> fc7     : dropout(dropout) | linear(4096) as classifier.4
+        # specs/alexnet.dyn:36: fc6 -> fc7     : dropout(dropout) | linear(4096) as classifier.4
         _install(self, "classifier.4", parallel_init(nn.Linear, 4096, 4096))
-        # line 38: readout fc7 : linear(classes) as classifier.6
+        # specs/alexnet.dyn:38: readout fc7 : linear(classes) as classifier.6
         _install(self, "classifier.6", parallel_init(nn.Linear, 4096, 1000))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -218,45 +234,46 @@ class AlexNet(nn.Module):
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
-        # line 30: image -> conv1 : conv(11, stride=4, padding=2) as features.0
-        features_0 = getattr(self.features, "0")(x)
-        # line 19: r = relu(input)
-        relu = torch.relu(features_0)
-        # line 31: conv1 -> conv2 : maxpool(3, stride=2) | conv(5) as features.3
-        max_pool2d = F.max_pool2d(relu, 3, 2, 0)
-        features_3 = getattr(self.features, "3")(max_pool2d)
-        # line 19: r = relu(input)
-        relu_1 = torch.relu(features_3)
-        # line 32: conv2 -> conv3 : maxpool(3, stride=2) | conv(3) as features.6
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 0)
-        features_6 = getattr(self.features, "6")(max_pool2d_1)
-        # line 19: r = relu(input)
-        relu_2 = torch.relu(features_6)
-        # line 33: conv3 -> conv4 : conv(3) as features.8
-        features_8 = getattr(self.features, "8")(relu_2)
-        # line 19: r = relu(input)
-        relu_3 = torch.relu(features_8)
-        # line 34: conv4 -> conv5 : conv(3) as features.10
-        features_10 = getattr(self.features, "10")(relu_3)
-        # line 19: r = relu(input)
-        relu_4 = torch.relu(features_10)
-        # line 35: conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
-        max_pool2d_2 = F.max_pool2d(relu_4, 3, 2, 0)
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(max_pool2d_2, 6)
-        conv5_to_fc6_dropout = self.conv5_to_fc6.dropout(adaptive_avg_pool2d)
-        flatten = torch.flatten(conv5_to_fc6_dropout, 1)
-        classifier_1 = getattr(self.classifier, "1")(flatten)
-        unflatten = torch.unflatten(classifier_1, 1, (4096, 1, 1))
-        # line 19: r = relu(input)
-        relu_5 = torch.relu(unflatten)
-        # line 36: fc6 -> fc7     : dropout(dropout) | linear(4096) as classifier.4
-        fc6_to_fc7_dropout = self.fc6_to_fc7.dropout(relu_5)
-        flatten_1 = torch.flatten(fc6_to_fc7_dropout, 1)
-        classifier_4 = getattr(self.classifier, "4")(flatten_1)
-        unflatten_1 = torch.unflatten(classifier_4, 1, (4096, 1, 1))
-        # line 19: r = relu(input)
-        relu_6 = torch.relu(unflatten_1)
-        # line 38: readout fc7 : linear(classes) as classifier.6
-        flatten_2 = torch.flatten(relu_6, 1)
-        classifier_6 = getattr(self.classifier, "6")(flatten_2)
-        return (relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, classifier_6)
+        # specs/alexnet.dyn:30 (conv1): image -> conv1 : conv(11, stride=4, padding=2) as features.0
+        conv1_from_image = getattr(self.features, "0")(x)
+        # specs/alexnet.dyn:19 (conv1): r = relu(input)
+        conv1_r = torch.relu(conv1_from_image)
+        # specs/alexnet.dyn:31 (conv2): conv1 -> conv2 : maxpool(3, stride=2) | conv(5) as features.3
+        conv2_from_conv1_max_pool2d = F.max_pool2d(conv1_r, 3, 2, 0)
+        conv2_from_conv1 = getattr(self.features, "3")(conv2_from_conv1_max_pool2d)
+        # specs/alexnet.dyn:19 (conv2): r = relu(input)
+        conv2_r = torch.relu(conv2_from_conv1)
+        # specs/alexnet.dyn:32 (conv3): conv2 -> conv3 : maxpool(3, stride=2) | conv(3) as features.6
+        conv3_from_conv2_max_pool2d = F.max_pool2d(conv2_r, 3, 2, 0)
+        conv3_from_conv2 = getattr(self.features, "6")(conv3_from_conv2_max_pool2d)
+        # specs/alexnet.dyn:19 (conv3): r = relu(input)
+        conv3_r = torch.relu(conv3_from_conv2)
+        # specs/alexnet.dyn:33 (conv4): conv3 -> conv4 : conv(3) as features.8
+        conv4_from_conv3 = getattr(self.features, "8")(conv3_r)
+        # specs/alexnet.dyn:19 (conv4): r = relu(input)
+        conv4_r = torch.relu(conv4_from_conv3)
+        # specs/alexnet.dyn:34 (conv5): conv4 -> conv5 : conv(3) as features.10
+        conv5_from_conv4 = getattr(self.features, "10")(conv4_r)
+        # specs/alexnet.dyn:19 (conv5): r = relu(input)
+        conv5_r = torch.relu(conv5_from_conv4)
+        # specs/alexnet.dyn:35 (fc6): conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
+        fc6_from_conv5_max_pool2d = F.max_pool2d(conv5_r, 3, 2, 0)
+        fc6_from_conv5_adaptive_avg_pool2d = F.adaptive_avg_pool2d(fc6_from_conv5_max_pool2d, 6)
+        conv5_to_fc6_dropout = self.conv5_to_fc6.dropout(fc6_from_conv5_adaptive_avg_pool2d)
+        fc6_from_conv5_flatten = torch.flatten(conv5_to_fc6_dropout, 1)
+        fc6_from_conv5 = getattr(self.classifier, "1")(fc6_from_conv5_flatten)
+        fc6_from_conv5 = torch.unflatten(fc6_from_conv5, 1, (4096, 1, 1))
+        # specs/alexnet.dyn:19 (fc6): r = relu(input)
+        fc6_r = torch.relu(fc6_from_conv5)
+        # specs/alexnet.dyn:36 (fc7): fc6 -> fc7     : dropout(dropout) | linear(4096) as classifier.4
+        fc6_to_fc7_dropout = self.fc6_to_fc7.dropout(fc6_r)
+        fc7_from_fc6_flatten = torch.flatten(fc6_to_fc7_dropout, 1)
+        fc7_from_fc6 = getattr(self.classifier, "4")(fc7_from_fc6_flatten)
+        fc7_from_fc6 = torch.unflatten(fc7_from_fc6, 1, (4096, 1, 1))
+        # specs/alexnet.dyn:19 (fc7): r = relu(input)
+        fc7_r = torch.relu(fc7_from_fc6)
+        # specs/alexnet.dyn:38 (readout): readout fc7 : linear(classes) as classifier.6
+        logits_flatten = torch.flatten(fc7_r, 1)
+        logits = getattr(self.classifier, "6")(logits_flatten)
+        return StepOutputs(conv1=conv1_r, conv2=conv2_r, conv3=conv3_r, conv4=conv4_r, conv5=conv5_r,
+            fc6=fc6_r, fc7=fc7_r, logits=logits)

@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch.
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -26,6 +28,38 @@ class Scope(nn.Module):
 
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
+
+
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    layer1_r: Optional[torch.Tensor]
+    layer2_r: Optional[torch.Tensor]
+    layer3_r: Optional[torch.Tensor]
+    layer4_r: Optional[torch.Tensor]
+    layer5_r: Optional[torch.Tensor]
+    layer6_r: Optional[torch.Tensor]
+    layer7_r: Optional[torch.Tensor]
+    layer8_r: Optional[torch.Tensor]
+    layer0: Optional[torch.Tensor]
+    layer1: Optional[torch.Tensor]
+    layer2_in: Optional[torch.Tensor]
+    layer2: Optional[torch.Tensor]
+    layer3_in: Optional[torch.Tensor]
+    layer3: Optional[torch.Tensor]
+    layer4_in: Optional[torch.Tensor]
+    layer4: Optional[torch.Tensor]
+    layer5_in: Optional[torch.Tensor]
+    layer5: Optional[torch.Tensor]
+    layer6_in: Optional[torch.Tensor]
+    layer6: Optional[torch.Tensor]
+    layer7_in: Optional[torch.Tensor]
+    layer7: Optional[torch.Tensor]
+    layer8_in: Optional[torch.Tensor]
+    layer8: Optional[torch.Tensor]
+    out: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
 
 
 def _install(root, path, value):
@@ -69,67 +103,77 @@ class CordsNet(nn.Module):
     variant_of = (0, 1, 1, 1)
     steady = 1
 
+    # the numbers the steps use, folded from the spec's formulas
+    layer1_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:56)
+    layer2_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:62)
+    layer3_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:68)
+    layer4_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:74)
+    layer5_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:80)
+    layer6_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:86)
+    layer7_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:91)
+    layer8_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:96)
+
     def __init__(self):
         super().__init__()
-        # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
+        # specs/cordsnet.dyn:56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         _install(self, "addbias_layer1", Bias((64, 56, 56)))
-        # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
+        # specs/cordsnet.dyn:62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         _install(self, "addbias_layer2", Bias((64, 56, 56)))
-        # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
+        # specs/cordsnet.dyn:68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         _install(self, "addbias_layer3", Bias((128, 28, 28)))
-        # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
+        # specs/cordsnet.dyn:74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         _install(self, "addbias_layer4", Bias((128, 28, 28)))
-        # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
+        # specs/cordsnet.dyn:80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         _install(self, "addbias_layer5", Bias((256, 14, 14)))
-        # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
+        # specs/cordsnet.dyn:86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         _install(self, "addbias_layer6", Bias((256, 14, 14)))
-        # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        # specs/cordsnet.dyn:91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         _install(self, "addbias_layer7", Bias((512, 7, 7)))
-        # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        # specs/cordsnet.dyn:96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         _install(self, "addbias_layer8", Bias((512, 7, 7)))
-        # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
+        # specs/cordsnet.dyn:52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
         _install(self, "layer0.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)))
-        # line 112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
+        # specs/cordsnet.dyn:112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
         _install(self, "layer1.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
+        # specs/cordsnet.dyn:114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
         _install(self, "layer2.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 116: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
+        # specs/cordsnet.dyn:116: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
         _install(self, "layer3.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)))
-        # line 118: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
+        # specs/cordsnet.dyn:118: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
         _install(self, "layer4.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)))
-        # line 120: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
+        # specs/cordsnet.dyn:120: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
         _install(self, "layer5.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)))
-        # line 122: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
+        # specs/cordsnet.dyn:122: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
         _install(self, "layer6.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)))
-        # line 124: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        # specs/cordsnet.dyn:124: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
         _install(self, "layer7.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)))
-        # line 126: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        # specs/cordsnet.dyn:126: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
         _install(self, "layer8.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
-        # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
+        # specs/cordsnet.dyn:129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         _install(self, "addskip_layer2.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 131: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
+        # specs/cordsnet.dyn:131: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
         _install(self, "addskip_layer4.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False)))
-        # line 133: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
+        # specs/cordsnet.dyn:133: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
         _install(self, "addskip_layer6.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False)))
-        # line 135: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        # specs/cordsnet.dyn:135: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
         _install(self, "addskip_layer8.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)))
-        # line 142: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:142: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer1.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 143: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:143: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer2.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)))
-        # line 144: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:144: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer3.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)))
-        # line 145: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:145: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer4.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)))
-        # line 146: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:146: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer5.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)))
-        # line 147: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:147: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer6.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)))
-        # line 148: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:148: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer7.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
-        # line 149: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        # specs/cordsnet.dyn:149: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
         _install(self, "layer8.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
-        # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        # specs/cordsnet.dyn:199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         _install(self, "classifier.3", nn.utils.parametrizations.weight_norm(nn.Linear(512, 1000)))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -234,200 +278,211 @@ class CordsNet(nn.Module):
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
-        # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
+        # specs/cordsnet.dyn:52 (layer0): image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
         layer0_conv = self.layer0.conv(x)
-        avg_pool2d = F.avg_pool2d(layer0_conv, 3, 2, 1)
-        # line 112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
-        layer1_conv = self.layer1.conv(avg_pool2d)
-        # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
+        layer0_from_image = F.avg_pool2d(layer0_conv, 3, 2, 1)
+        # specs/cordsnet.dyn:112 (layer1): layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
+        layer1_from_layer0 = self.layer1.conv(layer0_from_image)
+        # specs/cordsnet.dyn:56 (layer1): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
-        add_1 = layer1_conv + addbias_layer1
-        relu = torch.relu(add_1)
-        mul = 0.2 * relu
-        # line 57: r = relu(r)
-        relu_1 = torch.relu(mul)
-        # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
-        addskip_layer2_conv = self.addskip_layer2.conv(avg_pool2d)
-        # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
-        layer2_conv = self.layer2.conv(addskip_layer2_conv)
-        # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
+        layer1_r_sum = layer1_from_layer0 + addbias_layer1
+        layer1_r_relu = torch.relu(layer1_r_sum)
+        layer1_r = self.layer1_dt_over_tau * layer1_r_relu
+        # specs/cordsnet.dyn:57 (layer1): r = relu(r)
+        layer1_r = torch.relu(layer1_r)
+        # specs/cordsnet.dyn:129 (layer2_in): layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
+        layer2_in_from_layer0 = self.addskip_layer2.conv(layer0_from_image)
+        # specs/cordsnet.dyn:114 (layer2): layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
+        layer2_from_layer2_in = self.layer2.conv(layer2_in_from_layer0)
+        # specs/cordsnet.dyn:62 (layer2): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
-        add_6 = layer2_conv + addbias_layer2
-        relu_2 = torch.relu(add_6)
-        mul_1 = 0.2 * relu_2
-        # line 63: r = relu(r)
-        relu_3 = torch.relu(mul_1)
-        # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
+        layer2_r_sum = layer2_from_layer2_in + addbias_layer2
+        layer2_r_relu = torch.relu(layer2_r_sum)
+        layer2_r = self.layer2_dt_over_tau * layer2_r_relu
+        # specs/cordsnet.dyn:63 (layer2): r = relu(r)
+        layer2_r = torch.relu(layer2_r)
+        # specs/cordsnet.dyn:68 (layer3): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
-        relu_4 = torch.relu(addbias_layer3)
-        mul_2 = 0.2 * relu_4
-        # line 69: r = relu(r)
-        relu_5 = torch.relu(mul_2)
-        size = x.size(0)
-        new_zeros = x.new_zeros((size, 128, 28, 28))
-        add_40 = new_zeros + relu_5
-        # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
+        layer3_r_relu = torch.relu(addbias_layer3)
+        layer3_r = self.layer3_dt_over_tau * layer3_r_relu
+        # specs/cordsnet.dyn:69 (layer3): r = relu(r)
+        layer3_r = torch.relu(layer3_r)
+        layer3_r_size = x.size(0)
+        layer3_r_new_zeros = x.new_zeros((layer3_r_size, 128, 28, 28))
+        layer3_r = layer3_r_new_zeros + layer3_r
+        # specs/cordsnet.dyn:74 (layer4): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         addbias_layer4 = self.addbias_layer4()
-        relu_6 = torch.relu(addbias_layer4)
-        mul_3 = 0.2 * relu_6
-        # line 75: r = relu(r)
-        relu_7 = torch.relu(mul_3)
-        add_41 = new_zeros + relu_7
-        # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
+        layer4_r_relu = torch.relu(addbias_layer4)
+        layer4_r = self.layer4_dt_over_tau * layer4_r_relu
+        # specs/cordsnet.dyn:75 (layer4): r = relu(r)
+        layer4_r = torch.relu(layer4_r)
+        layer4_r = layer3_r_new_zeros + layer4_r
+        # specs/cordsnet.dyn:80 (layer5): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
-        relu_8 = torch.relu(addbias_layer5)
-        mul_4 = 0.2 * relu_8
-        # line 81: r = relu(r)
-        relu_9 = torch.relu(mul_4)
-        new_zeros_2 = x.new_zeros((size, 256, 14, 14))
-        add_42 = new_zeros_2 + relu_9
-        # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
+        layer5_r_relu = torch.relu(addbias_layer5)
+        layer5_r = self.layer5_dt_over_tau * layer5_r_relu
+        # specs/cordsnet.dyn:81 (layer5): r = relu(r)
+        layer5_r = torch.relu(layer5_r)
+        layer5_r_new_zeros = x.new_zeros((layer3_r_size, 256, 14, 14))
+        layer5_r = layer5_r_new_zeros + layer5_r
+        # specs/cordsnet.dyn:86 (layer6): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         addbias_layer6 = self.addbias_layer6()
-        relu_10 = torch.relu(addbias_layer6)
-        mul_5 = 0.2 * relu_10
-        # line 87: r = relu(r)
-        relu_11 = torch.relu(mul_5)
-        add_43 = new_zeros_2 + relu_11
-        # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        layer6_r_relu = torch.relu(addbias_layer6)
+        layer6_r = self.layer6_dt_over_tau * layer6_r_relu
+        # specs/cordsnet.dyn:87 (layer6): r = relu(r)
+        layer6_r = torch.relu(layer6_r)
+        layer6_r = layer5_r_new_zeros + layer6_r
+        # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
-        relu_12 = torch.relu(addbias_layer7)
-        mul_6 = 0.2 * relu_12
-        # line 92: r = relu(r)
-        relu_13 = torch.relu(mul_6)
-        new_zeros_4 = x.new_zeros((size, 512, 7, 7))
-        add_44 = new_zeros_4 + relu_13
-        # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        layer7_r_relu = torch.relu(addbias_layer7)
+        layer7_r = self.layer7_dt_over_tau * layer7_r_relu
+        # specs/cordsnet.dyn:92 (layer7): r = relu(r)
+        layer7_r = torch.relu(layer7_r)
+        layer7_r_new_zeros = x.new_zeros((layer3_r_size, 512, 7, 7))
+        layer7_r = layer7_r_new_zeros + layer7_r
+        # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()
-        relu_14 = torch.relu(addbias_layer8)
-        mul_7 = 0.2 * relu_14
-        # line 97: r = relu(r)
-        relu_15 = torch.relu(mul_7)
-        add_45 = new_zeros_4 + relu_15
-        add_39 = add_45 + add_44
-        # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(add_39, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_3 = getattr(self.classifier, "3")(flatten)
-        return (relu_1, relu_3, add_40, add_41, add_42, add_43, add_44, add_45, avg_pool2d, relu_1, addskip_layer2_conv, relu_3, None, add_40, None, add_41, None, add_42, None, add_43, None, add_44, None, add_45, add_39, classifier_3)
+        layer8_r_relu = torch.relu(addbias_layer8)
+        layer8_r = self.layer8_dt_over_tau * layer8_r_relu
+        # specs/cordsnet.dyn:97 (layer8): r = relu(r)
+        layer8_r = torch.relu(layer8_r)
+        layer8_r = layer7_r_new_zeros + layer8_r
+        out_input = layer8_r + layer7_r
+        # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(out_input, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "3")(logits_flatten)
+        return StepOutputs(layer1_r=layer1_r, layer2_r=layer2_r, layer3_r=layer3_r, layer4_r=layer4_r,
+            layer5_r=layer5_r, layer6_r=layer6_r, layer7_r=layer7_r, layer8_r=layer8_r,
+            layer0=layer0_from_image, layer1=layer1_r, layer2_in=layer2_in_from_layer0, layer2=layer2_r,
+            layer3_in=None, layer3=layer3_r, layer4_in=None, layer4=layer4_r, layer5_in=None, layer5=layer5_r,
+            layer6_in=None, layer6=layer6_r, layer7_in=None, layer7=layer7_r, layer8_in=None, layer8=layer8_r,
+            out=out_input, logits=logits)
 
-    def _step_1(self, x, layer1_d1, layer2_d1, layer3_d1, layer4_d1, layer5_d1, layer6_d1, layer7_d1, layer8_d1, layer1_r_prev, layer2_r_prev, layer3_r_prev, layer4_r_prev, layer5_r_prev, layer6_r_prev, layer7_r_prev, layer8_r_prev):
-        # line 52: image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
+    def _step_1(self, x, layer1_r_delayed_1, layer2_r_delayed_1, layer3_r_delayed_1, layer4_r_delayed_1, layer5_r_delayed_1, layer6_r_delayed_1, layer7_r_delayed_1, layer8_r_delayed_1, layer1_r_prev, layer2_r_prev, layer3_r_prev, layer4_r_prev, layer5_r_prev, layer6_r_prev, layer7_r_prev, layer8_r_prev):
+        # specs/cordsnet.dyn:52 (layer0): image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)
         layer0_conv = self.layer0.conv(x)
-        avg_pool2d = F.avg_pool2d(layer0_conv, 3, 2, 1)
-        # line 112: layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
-        layer1_conv = self.layer1.conv(avg_pool2d)
-        # line 142: layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
-        layer1_recurrence_conv = self.layer1.recurrence.conv(layer1_d1)
-        add = layer1_conv + layer1_recurrence_conv
-        # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
+        layer0_from_image = F.avg_pool2d(layer0_conv, 3, 2, 1)
+        # specs/cordsnet.dyn:112 (layer1): layer0 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.conv
+        layer1_from_layer0 = self.layer1.conv(layer0_from_image)
+        # specs/cordsnet.dyn:142 (layer1): layer1 -> layer1 : conv(3, bias=false, weightnorm=true) as layer1.recurrence.conv, delay max(t_recurrence, dt)
+        layer1_recurrence = self.layer1.recurrence.conv(layer1_r_delayed_1)
+        layer1_input = layer1_from_layer0 + layer1_recurrence
+        # specs/cordsnet.dyn:56 (layer1): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
-        add_1 = add + addbias_layer1
-        relu = torch.relu(add_1)
-        lerp = torch.lerp(layer1_r_prev, relu, 0.2)
-        # line 57: r = relu(r)
-        relu_1 = torch.relu(lerp)
-        # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
-        addskip_layer2_conv = self.addskip_layer2.conv(avg_pool2d)
-        add_4 = layer1_d1 + addskip_layer2_conv
-        # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
-        layer2_conv = self.layer2.conv(add_4)
-        # line 143: layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
-        layer2_recurrence_conv = self.layer2.recurrence.conv(layer2_d1)
-        add_5 = layer2_conv + layer2_recurrence_conv
-        # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
+        layer1_r_sum = layer1_input + addbias_layer1
+        layer1_r_relu = torch.relu(layer1_r_sum)
+        layer1_r = torch.lerp(layer1_r_prev, layer1_r_relu, self.layer1_dt_over_tau)
+        # specs/cordsnet.dyn:57 (layer1): r = relu(r)
+        layer1_r = torch.relu(layer1_r)
+        # specs/cordsnet.dyn:129 (layer2_in): layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
+        layer2_in_from_layer0 = self.addskip_layer2.conv(layer0_from_image)
+        layer2_in_input = layer1_r_delayed_1 + layer2_in_from_layer0
+        # specs/cordsnet.dyn:114 (layer2): layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
+        layer2_from_layer2_in = self.layer2.conv(layer2_in_input)
+        # specs/cordsnet.dyn:143 (layer2): layer2 -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.recurrence.conv, delay max(t_recurrence, dt)
+        layer2_recurrence = self.layer2.recurrence.conv(layer2_r_delayed_1)
+        layer2_input = layer2_from_layer2_in + layer2_recurrence
+        # specs/cordsnet.dyn:62 (layer2): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
-        add_6 = add_5 + addbias_layer2
-        relu_2 = torch.relu(add_6)
-        lerp_1 = torch.lerp(layer2_r_prev, relu_2, 0.2)
-        # line 63: r = relu(r)
-        relu_3 = torch.relu(lerp_1)
-        add_9 = layer2_d1 + layer1_d1
-        # line 116: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
-        layer3_conv = self.layer3.conv(add_9)
-        # line 144: layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
-        layer3_recurrence_conv = self.layer3.recurrence.conv(layer3_d1)
-        add_10 = layer3_conv + layer3_recurrence_conv
-        # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
+        layer2_r_sum = layer2_input + addbias_layer2
+        layer2_r_relu = torch.relu(layer2_r_sum)
+        layer2_r = torch.lerp(layer2_r_prev, layer2_r_relu, self.layer2_dt_over_tau)
+        # specs/cordsnet.dyn:63 (layer2): r = relu(r)
+        layer2_r = torch.relu(layer2_r)
+        layer3_in_input = layer2_r_delayed_1 + layer1_r_delayed_1
+        # specs/cordsnet.dyn:116 (layer3): layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
+        layer3_from_layer3_in = self.layer3.conv(layer3_in_input)
+        # specs/cordsnet.dyn:144 (layer3): layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
+        layer3_recurrence = self.layer3.recurrence.conv(layer3_r_delayed_1)
+        layer3_input = layer3_from_layer3_in + layer3_recurrence
+        # specs/cordsnet.dyn:68 (layer3): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
-        add_11 = add_10 + addbias_layer3
-        relu_4 = torch.relu(add_11)
-        lerp_2 = torch.lerp(layer3_r_prev, relu_4, 0.2)
-        # line 69: r = relu(r)
-        relu_5 = torch.relu(lerp_2)
-        # line 131: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
-        addskip_layer4_conv = self.addskip_layer4.conv(layer2_d1)
-        add_14 = layer3_d1 + addskip_layer4_conv
-        # line 118: layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
-        layer4_conv = self.layer4.conv(add_14)
-        # line 145: layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
-        layer4_recurrence_conv = self.layer4.recurrence.conv(layer4_d1)
-        add_15 = layer4_conv + layer4_recurrence_conv
-        # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
+        layer3_r_sum = layer3_input + addbias_layer3
+        layer3_r_relu = torch.relu(layer3_r_sum)
+        layer3_r = torch.lerp(layer3_r_prev, layer3_r_relu, self.layer3_dt_over_tau)
+        # specs/cordsnet.dyn:69 (layer3): r = relu(r)
+        layer3_r = torch.relu(layer3_r)
+        # specs/cordsnet.dyn:131 (layer4_in): layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
+        layer4_in_from_layer2 = self.addskip_layer4.conv(layer2_r_delayed_1)
+        layer4_in_input = layer3_r_delayed_1 + layer4_in_from_layer2
+        # specs/cordsnet.dyn:118 (layer4): layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
+        layer4_from_layer4_in = self.layer4.conv(layer4_in_input)
+        # specs/cordsnet.dyn:145 (layer4): layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
+        layer4_recurrence = self.layer4.recurrence.conv(layer4_r_delayed_1)
+        layer4_input = layer4_from_layer4_in + layer4_recurrence
+        # specs/cordsnet.dyn:74 (layer4): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         addbias_layer4 = self.addbias_layer4()
-        add_16 = add_15 + addbias_layer4
-        relu_6 = torch.relu(add_16)
-        lerp_3 = torch.lerp(layer4_r_prev, relu_6, 0.2)
-        # line 75: r = relu(r)
-        relu_7 = torch.relu(lerp_3)
-        add_19 = layer4_d1 + layer3_d1
-        # line 120: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
-        layer5_conv = self.layer5.conv(add_19)
-        # line 146: layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
-        layer5_recurrence_conv = self.layer5.recurrence.conv(layer5_d1)
-        add_20 = layer5_conv + layer5_recurrence_conv
-        # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
+        layer4_r_sum = layer4_input + addbias_layer4
+        layer4_r_relu = torch.relu(layer4_r_sum)
+        layer4_r = torch.lerp(layer4_r_prev, layer4_r_relu, self.layer4_dt_over_tau)
+        # specs/cordsnet.dyn:75 (layer4): r = relu(r)
+        layer4_r = torch.relu(layer4_r)
+        layer5_in_input = layer4_r_delayed_1 + layer3_r_delayed_1
+        # specs/cordsnet.dyn:120 (layer5): layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
+        layer5_from_layer5_in = self.layer5.conv(layer5_in_input)
+        # specs/cordsnet.dyn:146 (layer5): layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
+        layer5_recurrence = self.layer5.recurrence.conv(layer5_r_delayed_1)
+        layer5_input = layer5_from_layer5_in + layer5_recurrence
+        # specs/cordsnet.dyn:80 (layer5): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
-        add_21 = add_20 + addbias_layer5
-        relu_8 = torch.relu(add_21)
-        lerp_4 = torch.lerp(layer5_r_prev, relu_8, 0.2)
-        # line 81: r = relu(r)
-        relu_9 = torch.relu(lerp_4)
-        # line 133: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
-        addskip_layer6_conv = self.addskip_layer6.conv(layer4_d1)
-        add_24 = layer5_d1 + addskip_layer6_conv
-        # line 122: layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
-        layer6_conv = self.layer6.conv(add_24)
-        # line 147: layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
-        layer6_recurrence_conv = self.layer6.recurrence.conv(layer6_d1)
-        add_25 = layer6_conv + layer6_recurrence_conv
-        # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
+        layer5_r_sum = layer5_input + addbias_layer5
+        layer5_r_relu = torch.relu(layer5_r_sum)
+        layer5_r = torch.lerp(layer5_r_prev, layer5_r_relu, self.layer5_dt_over_tau)
+        # specs/cordsnet.dyn:81 (layer5): r = relu(r)
+        layer5_r = torch.relu(layer5_r)
+        # specs/cordsnet.dyn:133 (layer6_in): layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
+        layer6_in_from_layer4 = self.addskip_layer6.conv(layer4_r_delayed_1)
+        layer6_in_input = layer5_r_delayed_1 + layer6_in_from_layer4
+        # specs/cordsnet.dyn:122 (layer6): layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
+        layer6_from_layer6_in = self.layer6.conv(layer6_in_input)
+        # specs/cordsnet.dyn:147 (layer6): layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
+        layer6_recurrence = self.layer6.recurrence.conv(layer6_r_delayed_1)
+        layer6_input = layer6_from_layer6_in + layer6_recurrence
+        # specs/cordsnet.dyn:86 (layer6): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         addbias_layer6 = self.addbias_layer6()
-        add_26 = add_25 + addbias_layer6
-        relu_10 = torch.relu(add_26)
-        lerp_5 = torch.lerp(layer6_r_prev, relu_10, 0.2)
-        # line 87: r = relu(r)
-        relu_11 = torch.relu(lerp_5)
-        add_29 = layer6_d1 + layer5_d1
-        # line 124: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
-        layer7_conv = self.layer7.conv(add_29)
-        # line 148: layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
-        layer7_recurrence_conv = self.layer7.recurrence.conv(layer7_d1)
-        add_30 = layer7_conv + layer7_recurrence_conv
-        # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        layer6_r_sum = layer6_input + addbias_layer6
+        layer6_r_relu = torch.relu(layer6_r_sum)
+        layer6_r = torch.lerp(layer6_r_prev, layer6_r_relu, self.layer6_dt_over_tau)
+        # specs/cordsnet.dyn:87 (layer6): r = relu(r)
+        layer6_r = torch.relu(layer6_r)
+        layer7_in_input = layer6_r_delayed_1 + layer5_r_delayed_1
+        # specs/cordsnet.dyn:124 (layer7): layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        layer7_from_layer7_in = self.layer7.conv(layer7_in_input)
+        # specs/cordsnet.dyn:148 (layer7): layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        layer7_recurrence = self.layer7.recurrence.conv(layer7_r_delayed_1)
+        layer7_input = layer7_from_layer7_in + layer7_recurrence
+        # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
-        add_31 = add_30 + addbias_layer7
-        relu_12 = torch.relu(add_31)
-        lerp_6 = torch.lerp(layer7_r_prev, relu_12, 0.2)
-        # line 92: r = relu(r)
-        relu_13 = torch.relu(lerp_6)
-        # line 135: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
-        addskip_layer8_conv = self.addskip_layer8.conv(layer6_d1)
-        add_34 = layer7_d1 + addskip_layer8_conv
-        # line 126: layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
-        layer8_conv = self.layer8.conv(add_34)
-        # line 149: layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
-        layer8_recurrence_conv = self.layer8.recurrence.conv(layer8_d1)
-        add_35 = layer8_conv + layer8_recurrence_conv
-        # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        layer7_r_sum = layer7_input + addbias_layer7
+        layer7_r_relu = torch.relu(layer7_r_sum)
+        layer7_r = torch.lerp(layer7_r_prev, layer7_r_relu, self.layer7_dt_over_tau)
+        # specs/cordsnet.dyn:92 (layer7): r = relu(r)
+        layer7_r = torch.relu(layer7_r)
+        # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        layer8_in_from_layer6 = self.addskip_layer8.conv(layer6_r_delayed_1)
+        layer8_in_input = layer7_r_delayed_1 + layer8_in_from_layer6
+        # specs/cordsnet.dyn:126 (layer8): layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        layer8_from_layer8_in = self.layer8.conv(layer8_in_input)
+        # specs/cordsnet.dyn:149 (layer8): layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        layer8_recurrence = self.layer8.recurrence.conv(layer8_r_delayed_1)
+        layer8_input = layer8_from_layer8_in + layer8_recurrence
+        # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()
-        add_36 = add_35 + addbias_layer8
-        relu_14 = torch.relu(add_36)
-        lerp_7 = torch.lerp(layer8_r_prev, relu_14, 0.2)
-        # line 97: r = relu(r)
-        relu_15 = torch.relu(lerp_7)
-        add_39 = relu_15 + relu_13
-        # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(add_39, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_3 = getattr(self.classifier, "3")(flatten)
-        return (relu_1, relu_3, relu_5, relu_7, relu_9, relu_11, relu_13, relu_15, avg_pool2d, relu_1, add_4, relu_3, add_9, relu_5, add_14, relu_7, add_19, relu_9, add_24, relu_11, add_29, relu_13, add_34, relu_15, add_39, classifier_3)
+        layer8_r_sum = layer8_input + addbias_layer8
+        layer8_r_relu = torch.relu(layer8_r_sum)
+        layer8_r = torch.lerp(layer8_r_prev, layer8_r_relu, self.layer8_dt_over_tau)
+        # specs/cordsnet.dyn:97 (layer8): r = relu(r)
+        layer8_r = torch.relu(layer8_r)
+        out_input = layer8_r + layer7_r
+        # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(out_input, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "3")(logits_flatten)
+        return StepOutputs(layer1_r=layer1_r, layer2_r=layer2_r, layer3_r=layer3_r, layer4_r=layer4_r,
+            layer5_r=layer5_r, layer6_r=layer6_r, layer7_r=layer7_r, layer8_r=layer8_r,
+            layer0=layer0_from_image, layer1=layer1_r, layer2_in=layer2_in_input, layer2=layer2_r,
+            layer3_in=layer3_in_input, layer3=layer3_r, layer4_in=layer4_in_input, layer4=layer4_r,
+            layer5_in=layer5_in_input, layer5=layer5_r, layer6_in=layer6_in_input, layer6=layer6_r,
+            layer7_in=layer7_in_input, layer7=layer7_r, layer8_in=layer8_in_input, layer8=layer8_r,
+            out=out_input, logits=logits)

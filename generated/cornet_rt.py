@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch (and numpy, to draw large layers' initial weights fast).
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -63,6 +65,30 @@ def parallel_init(cls, *args, **kwargs):
     return module
 
 
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    IT_mid_r: Optional[torch.Tensor]
+    V1_mid: Optional[torch.Tensor]
+    IT_mid: Optional[torch.Tensor]
+    V1: Optional[torch.Tensor]
+    IT: Optional[torch.Tensor]
+    V2_in: Optional[torch.Tensor]
+    V2_mid: Optional[torch.Tensor]
+    V2: Optional[torch.Tensor]
+    V4_in: Optional[torch.Tensor]
+    V4_mid: Optional[torch.Tensor]
+    V4: Optional[torch.Tensor]
+    IT_in: Optional[torch.Tensor]
+    IT_rec: Optional[torch.Tensor]
+    V1_x: Optional[torch.Tensor]
+    IT_x: Optional[torch.Tensor]
+    V2_x: Optional[torch.Tensor]
+    V4_x: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
+
+
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
     *parents, leaf = path.split(".")
@@ -106,47 +132,47 @@ class CorNetRT(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # line 54: r = relu(groupnorm(input, 32) as V1.mid_modules)
+        # specs/cornet_rt.dyn:54: r = relu(groupnorm(input, 32) as V1.mid_modules)
         _install(self, "V1.mid_modules", nn.GroupNorm(32, 64))
-        # line 58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        # specs/cornet_rt.dyn:58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
         _install(self, "V2.mid_modules", nn.GroupNorm(32, 128))
-        # line 62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        # specs/cornet_rt.dyn:62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
         _install(self, "V4.mid_modules", nn.GroupNorm(32, 256))
-        # line 68: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        # specs/cornet_rt.dyn:68: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
         _install(self, "IT.mid_modules", nn.GroupNorm(32, 512))
-        # line 82: r = relu(groupnorm(x, 32) as norm_V1)
+        # specs/cornet_rt.dyn:82: r = relu(groupnorm(x, 32) as norm_V1)
         _install(self, "norm_V1", nn.GroupNorm(32, 64))
-        # line 89: r = relu(groupnorm(x, 32) as norm_V2)
+        # specs/cornet_rt.dyn:89: r = relu(groupnorm(x, 32) as norm_V2)
         _install(self, "norm_V2", nn.GroupNorm(32, 128))
-        # line 95: r = relu(groupnorm(x, 32) as norm_V4)
+        # specs/cornet_rt.dyn:95: r = relu(groupnorm(x, 32) as norm_V4)
         _install(self, "norm_V4", nn.GroupNorm(32, 256))
-        # line 101: r = relu(groupnorm(x, 32) as norm_IT)
+        # specs/cornet_rt.dyn:101: r = relu(groupnorm(x, 32) as norm_IT)
         _install(self, "norm_IT", nn.GroupNorm(32, 512))
-        # line 105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
+        # specs/cornet_rt.dyn:105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
         _install(self, "V1.conv", nn.Conv2d(3, 64, kernel_size=7, stride=4, padding=3))
-        # line 106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
+        # specs/cornet_rt.dyn:106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
         _install(self, "V1.conv2", nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False))
-        # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        # specs/cornet_rt.dyn:107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         _install(self, "V2.conv2", nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False))
-        # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        # specs/cornet_rt.dyn:108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         _install(self, "V4.conv2", nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False))
-        # line 109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        # specs/cornet_rt.dyn:109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
         _install(self, "IT.conv2", parallel_init(nn.Conv2d, 512, 512, kernel_size=3, padding=1, bias=False))
-        # line 118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
+        # specs/cornet_rt.dyn:118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
         _install(self, "V2.conv", nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1))
-        # line 119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        # specs/cornet_rt.dyn:119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
         _install(self, "V4.conv", nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1))
-        # line 120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        # specs/cornet_rt.dyn:120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
         _install(self, "IT.conv", parallel_init(nn.Conv2d, 256, 512, kernel_size=3, stride=2, padding=1))
-        # line 135: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
+        # specs/cornet_rt.dyn:135: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
         _install(self, "V1.recurrence", Scale(1.0, fixed=False))
-        # line 136: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
+        # specs/cornet_rt.dyn:136: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
         _install(self, "V2.recurrence", Scale(1.0, fixed=False))
-        # line 137: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
+        # specs/cornet_rt.dyn:137: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
         _install(self, "V4.recurrence", Scale(1.0, fixed=False))
-        # line 138: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        # specs/cornet_rt.dyn:138: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence", Scale(1.0, fixed=False))
-        # line 174: readout IT : avgpool | linear(classes) as classifier.2
+        # specs/cornet_rt.dyn:174: readout IT : avgpool | linear(classes) as classifier.2
         _install(self, "classifier.2", nn.Linear(512, 1000))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -250,118 +276,124 @@ class CorNetRT(nn.Module):
         stacked = {name: torch.stack(values, 1) for name, values in logits.items()}
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
-    def _step_0(self, x, it_mid_r_prev):
-        # line 105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 54: r = relu(groupnorm(input, 32) as V1.mid_modules)
-        v1_mid_modules = self.V1.mid_modules(v1_conv)
-        relu = torch.relu(v1_mid_modules)
-        # line 106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
-        v1_conv2 = self.V1.conv2(relu)
-        # line 82: r = relu(groupnorm(x, 32) as norm_V1)
-        norm_v1 = self.norm_V1(v1_conv2)
-        relu_2 = torch.relu(norm_v1)
-        # line 109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
-        it_conv2 = self.IT.conv2(it_mid_r_prev)
-        # line 101: r = relu(groupnorm(x, 32) as norm_IT)
-        norm_it = self.norm_IT(it_conv2)
-        relu_3 = torch.relu(norm_it)
-        # line 118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
-        v2_conv = self.V2.conv(relu_2)
-        # line 58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
-        mul = 0.0 * v2_conv
-        # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
-        v2_conv2 = self.V2.conv2(mul)
-        # line 89: r = relu(groupnorm(x, 32) as norm_V2)
-        norm_v2 = self.norm_V2(v2_conv2)
-        relu_5 = torch.relu(norm_v2)
-        # line 119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
-        v4_conv = self.V4.conv(relu_5)
-        # line 62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
-        mul_1 = 0.0 * v4_conv
-        # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
-        v4_conv2 = self.V4.conv2(mul_1)
-        # line 95: r = relu(groupnorm(x, 32) as norm_V4)
-        norm_v4 = self.norm_V4(v4_conv2)
-        relu_7 = torch.relu(norm_v4)
-        # line 120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
-        it_conv = self.IT.conv(relu_7)
-        # line 73: area IT_rec [512] { r = input * exp(0 * gate) }
-        mul_2 = 0.0 * it_conv
-        exp = torch.exp(mul_2)
-        mul_3 = relu_3 * exp
-        # line 174: readout IT : avgpool | linear(classes) as classifier.2
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (it_mid_r_prev, relu, it_mid_r_prev, relu_2, relu_3, v2_conv, mul, relu_5, v4_conv, mul_1, relu_7, it_conv, mul_3, v1_conv2, it_conv2, v2_conv2, v4_conv2, classifier_2)
+    def _step_0(self, x, IT_mid_r_prev):
+        # specs/cornet_rt.dyn:105 (V1_mid): image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
+        V1_mid_from_image = self.V1.conv(x)
+        # specs/cornet_rt.dyn:54 (V1_mid): r = relu(groupnorm(input, 32) as V1.mid_modules)
+        V1_mid_modules = self.V1.mid_modules(V1_mid_from_image)
+        V1_mid_r = torch.relu(V1_mid_modules)
+        # specs/cornet_rt.dyn:106 (V1): V1_mid -> V1    : conv(3, bias=false) as V1.conv2
+        V1_from_V1_mid = self.V1.conv2(V1_mid_r)
+        # specs/cornet_rt.dyn:82 (V1): r = relu(groupnorm(x, 32) as norm_V1)
+        norm_V1 = self.norm_V1(V1_from_V1_mid)
+        V1_r = torch.relu(norm_V1)
+        # specs/cornet_rt.dyn:109 (IT): IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        IT_from_IT_mid = self.IT.conv2(IT_mid_r_prev)
+        # specs/cornet_rt.dyn:101 (IT): r = relu(groupnorm(x, 32) as norm_IT)
+        norm_IT = self.norm_IT(IT_from_IT_mid)
+        IT_r = torch.relu(norm_IT)
+        # specs/cornet_rt.dyn:118 (V2_in): V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
+        V2_in_from_V1 = self.V2.conv(V1_r)
+        # specs/cornet_rt.dyn:58 (V2_mid): r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        V2_mid_r = 0.0 * V2_in_from_V1
+        # specs/cornet_rt.dyn:107 (V2): V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        V2_from_V2_mid = self.V2.conv2(V2_mid_r)
+        # specs/cornet_rt.dyn:89 (V2): r = relu(groupnorm(x, 32) as norm_V2)
+        norm_V2 = self.norm_V2(V2_from_V2_mid)
+        V2_r = torch.relu(norm_V2)
+        # specs/cornet_rt.dyn:119 (V4_in): V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        V4_in_from_V2 = self.V4.conv(V2_r)
+        # specs/cornet_rt.dyn:62 (V4_mid): r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        V4_mid_r = 0.0 * V4_in_from_V2
+        # specs/cornet_rt.dyn:108 (V4): V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/cornet_rt.dyn:95 (V4): r = relu(groupnorm(x, 32) as norm_V4)
+        norm_V4 = self.norm_V4(V4_from_V4_mid)
+        V4_r = torch.relu(norm_V4)
+        # specs/cornet_rt.dyn:120 (IT_in): V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        IT_in_from_V4 = self.IT.conv(V4_r)
+        # specs/cornet_rt.dyn:73 (IT_rec): area IT_rec [512] { r = input * exp(0 * gate) }
+        IT_rec_r_prod = 0.0 * IT_in_from_V4
+        IT_rec_r_exp = torch.exp(IT_rec_r_prod)
+        IT_rec_r = IT_r * IT_rec_r_exp
+        # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(IT_mid_r=IT_mid_r_prev, V1_mid=V1_mid_r, IT_mid=IT_mid_r_prev, V1=V1_r, IT=IT_r,
+            V2_in=V2_in_from_V1, V2_mid=V2_mid_r, V2=V2_r, V4_in=V4_in_from_V2, V4_mid=V4_mid_r, V4=V4_r,
+            IT_in=IT_in_from_V4, IT_rec=IT_rec_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid,
+            V2_x=V2_from_V2_mid, V4_x=V4_from_V4_mid, logits=logits)
 
-    def _step_1(self, x, v1_d1, v2_in_d1, v2_d1, v4_in_d1, v4_d1, it_in_d1, it_rec_d1, it_mid_r_prev):
-        # line 105: image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 135: V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
-        v1_recurrence = self.V1.recurrence(v1_d1)
-        # line 54: r = relu(groupnorm(input, 32) as V1.mid_modules)
-        v1_mid_modules = self.V1.mid_modules(v1_conv)
-        relu = torch.relu(v1_mid_modules)
-        # line 55: if recurrence_target == "middle" { r = r + rec }
-        add = relu + v1_recurrence
-        # line 138: IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
-        it_recurrence = self.IT.recurrence(it_rec_d1)
-        # line 68: r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
-        it_mid_modules = self.IT.mid_modules(it_in_d1)
-        relu_1 = torch.relu(it_mid_modules)
-        add_1 = relu_1 + it_recurrence
-        # line 106: V1_mid -> V1    : conv(3, bias=false) as V1.conv2
-        v1_conv2 = self.V1.conv2(add)
-        # line 82: r = relu(groupnorm(x, 32) as norm_V1)
-        norm_v1 = self.norm_V1(v1_conv2)
-        relu_2 = torch.relu(norm_v1)
-        # line 109: IT_mid -> IT    : conv(3, bias=false) as IT.conv2
-        it_conv2 = self.IT.conv2(add_1)
-        # line 101: r = relu(groupnorm(x, 32) as norm_IT)
-        norm_it = self.norm_IT(it_conv2)
-        relu_3 = torch.relu(norm_it)
-        # line 118: V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
-        v2_conv = self.V2.conv(relu_2)
-        # line 136: V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
-        v2_recurrence = self.V2.recurrence(v2_d1)
-        # line 58: r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
-        v2_mid_modules = self.V2.mid_modules(v2_in_d1)
-        relu_4 = torch.relu(v2_mid_modules)
-        mul = 0.0 * v2_conv
-        add_2 = relu_4 + mul
-        # line 59: if recurrence_target == "middle" { r = r + rec }
-        add_3 = add_2 + v2_recurrence
-        # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
-        v2_conv2 = self.V2.conv2(add_3)
-        # line 89: r = relu(groupnorm(x, 32) as norm_V2)
-        norm_v2 = self.norm_V2(v2_conv2)
-        relu_5 = torch.relu(norm_v2)
-        # line 119: V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
-        v4_conv = self.V4.conv(relu_5)
-        # line 137: V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
-        v4_recurrence = self.V4.recurrence(v4_d1)
-        # line 62: r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
-        v4_mid_modules = self.V4.mid_modules(v4_in_d1)
-        relu_6 = torch.relu(v4_mid_modules)
-        mul_1 = 0.0 * v4_conv
-        add_4 = relu_6 + mul_1
-        # line 63: if recurrence_target == "middle" { r = r + rec }
-        add_5 = add_4 + v4_recurrence
-        # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
-        v4_conv2 = self.V4.conv2(add_5)
-        # line 95: r = relu(groupnorm(x, 32) as norm_V4)
-        norm_v4 = self.norm_V4(v4_conv2)
-        relu_7 = torch.relu(norm_v4)
-        # line 120: V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
-        it_conv = self.IT.conv(relu_7)
-        # line 73: area IT_rec [512] { r = input * exp(0 * gate) }
-        mul_2 = 0.0 * it_conv
-        exp = torch.exp(mul_2)
-        mul_3 = relu_3 * exp
-        # line 174: readout IT : avgpool | linear(classes) as classifier.2
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (add_1, add, add_1, relu_2, relu_3, v2_conv, add_3, relu_5, v4_conv, add_5, relu_7, it_conv, mul_3, v1_conv2, it_conv2, v2_conv2, v4_conv2, classifier_2)
+    def _step_1(self, x, V1_r_delayed_1, V2_in_r_delayed_1, V2_r_delayed_1, V4_in_r_delayed_1, V4_r_delayed_1, IT_in_r_delayed_1, IT_rec_r_delayed_1, IT_mid_r_prev):
+        # specs/cornet_rt.dyn:105 (V1_mid): image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
+        V1_mid_from_image = self.V1.conv(x)
+        # specs/cornet_rt.dyn:135 (V1_mid): V1 -> V1_mid.rec : scale(1.0) as V1.recurrence, delay max(t_recurrence, dt)
+        V1_mid_rec_from_V1 = self.V1.recurrence(V1_r_delayed_1)
+        # specs/cornet_rt.dyn:54 (V1_mid): r = relu(groupnorm(input, 32) as V1.mid_modules)
+        V1_mid_modules = self.V1.mid_modules(V1_mid_from_image)
+        V1_mid_r = torch.relu(V1_mid_modules)
+        # specs/cornet_rt.dyn:55 (V1_mid): if recurrence_target == "middle" { r = r + rec }
+        V1_mid_r = V1_mid_r + V1_mid_rec_from_V1
+        # specs/cornet_rt.dyn:138 (IT_mid): IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_mid_rec_from_IT_rec = self.IT.recurrence(IT_rec_r_delayed_1)
+        # specs/cornet_rt.dyn:68 (IT_mid): r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        IT_mid_modules = self.IT.mid_modules(IT_in_r_delayed_1)
+        IT_mid_r_relu = torch.relu(IT_mid_modules)
+        IT_mid_r = IT_mid_r_relu + IT_mid_rec_from_IT_rec
+        # specs/cornet_rt.dyn:106 (V1): V1_mid -> V1    : conv(3, bias=false) as V1.conv2
+        V1_from_V1_mid = self.V1.conv2(V1_mid_r)
+        # specs/cornet_rt.dyn:82 (V1): r = relu(groupnorm(x, 32) as norm_V1)
+        norm_V1 = self.norm_V1(V1_from_V1_mid)
+        V1_r = torch.relu(norm_V1)
+        # specs/cornet_rt.dyn:109 (IT): IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        # specs/cornet_rt.dyn:101 (IT): r = relu(groupnorm(x, 32) as norm_IT)
+        norm_IT = self.norm_IT(IT_from_IT_mid)
+        IT_r = torch.relu(norm_IT)
+        # specs/cornet_rt.dyn:118 (V2_in): V1 -> V2_in : conv(3, stride=2) as V2.conv, delay max(t_feedforward - dt, 0 ms)
+        V2_in_from_V1 = self.V2.conv(V1_r)
+        # specs/cornet_rt.dyn:136 (V2_mid): V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
+        V2_mid_rec_from_V2 = self.V2.recurrence(V2_r_delayed_1)
+        # specs/cornet_rt.dyn:58 (V2_mid): r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        V2_mid_modules = self.V2.mid_modules(V2_in_r_delayed_1)
+        V2_mid_r_relu = torch.relu(V2_mid_modules)
+        V2_mid_r_prod = 0.0 * V2_in_from_V1
+        V2_mid_r = V2_mid_r_relu + V2_mid_r_prod
+        # specs/cornet_rt.dyn:59 (V2_mid): if recurrence_target == "middle" { r = r + rec }
+        V2_mid_r = V2_mid_r + V2_mid_rec_from_V2
+        # specs/cornet_rt.dyn:107 (V2): V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        V2_from_V2_mid = self.V2.conv2(V2_mid_r)
+        # specs/cornet_rt.dyn:89 (V2): r = relu(groupnorm(x, 32) as norm_V2)
+        norm_V2 = self.norm_V2(V2_from_V2_mid)
+        V2_r = torch.relu(norm_V2)
+        # specs/cornet_rt.dyn:119 (V4_in): V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        V4_in_from_V2 = self.V4.conv(V2_r)
+        # specs/cornet_rt.dyn:137 (V4_mid): V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
+        V4_mid_rec_from_V4 = self.V4.recurrence(V4_r_delayed_1)
+        # specs/cornet_rt.dyn:62 (V4_mid): r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        V4_mid_modules = self.V4.mid_modules(V4_in_r_delayed_1)
+        V4_mid_r_relu = torch.relu(V4_mid_modules)
+        V4_mid_r_prod = 0.0 * V4_in_from_V2
+        V4_mid_r = V4_mid_r_relu + V4_mid_r_prod
+        # specs/cornet_rt.dyn:63 (V4_mid): if recurrence_target == "middle" { r = r + rec }
+        V4_mid_r = V4_mid_r + V4_mid_rec_from_V4
+        # specs/cornet_rt.dyn:108 (V4): V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/cornet_rt.dyn:95 (V4): r = relu(groupnorm(x, 32) as norm_V4)
+        norm_V4 = self.norm_V4(V4_from_V4_mid)
+        V4_r = torch.relu(norm_V4)
+        # specs/cornet_rt.dyn:120 (IT_in): V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        IT_in_from_V4 = self.IT.conv(V4_r)
+        # specs/cornet_rt.dyn:73 (IT_rec): area IT_rec [512] { r = input * exp(0 * gate) }
+        IT_rec_r_prod = 0.0 * IT_in_from_V4
+        IT_rec_r_exp = torch.exp(IT_rec_r_prod)
+        IT_rec_r = IT_r * IT_rec_r_exp
+        # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(IT_mid_r=IT_mid_r, V1_mid=V1_mid_r, IT_mid=IT_mid_r, V1=V1_r, IT=IT_r,
+            V2_in=V2_in_from_V1, V2_mid=V2_mid_r, V2=V2_r, V4_in=V4_in_from_V2, V4_mid=V4_mid_r, V4=V4_r,
+            IT_in=IT_in_from_V4, IT_rec=IT_rec_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid,
+            V2_x=V2_from_V2_mid, V4_x=V4_from_V4_mid, logits=logits)

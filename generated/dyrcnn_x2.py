@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch.
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -16,6 +18,17 @@ class Scope(nn.Module):
 
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
+
+
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    layer1_r: Optional[torch.Tensor]
+    layer2_r: Optional[torch.Tensor]
+    layer1: Optional[torch.Tensor]
+    layer2: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
 
 
 def _install(root, path, value):
@@ -60,19 +73,23 @@ class DyRCNNx2(nn.Module):
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
 
+    # the numbers the steps use, folded from the spec's formulas
+    layer1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x2.dyn:30)
+    layer2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x2.dyn:30)
+
     def __init__(self):
         super().__init__()
-        # line 52: image  -> layer1 : conv(3) as layer1.conv
+        # specs/dyrcnn_x2.dyn:52: image  -> layer1 : conv(3) as layer1.conv
         _install(self, "layer1.conv", nn.Conv2d(3, 36, kernel_size=3, padding=1))
-        # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
+        # specs/dyrcnn_x2.dyn:53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
         _install(self, "layer2.conv", nn.Conv2d(36, 64, kernel_size=3, padding=1))
-        # line 55: layer1 -> layer1 : lateral(recurrence, 3) as layer1.recurrence, delay max(t_recurrence, dt)
+        # specs/dyrcnn_x2.dyn:55: layer1 -> layer1 : lateral(recurrence, 3) as layer1.recurrence, delay max(t_recurrence, dt)
         _install(self, "layer1.recurrence.conv", nn.Conv2d(36, 36, kernel_size=3, padding=1))
-        # line 56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
+        # specs/dyrcnn_x2.dyn:56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
         _install(self, "layer2.recurrence.conv", nn.Conv2d(64, 64, kernel_size=3, padding=1))
-        # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
+        # specs/dyrcnn_x2.dyn:59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         _install(self, "addskip_layer2.conv", nn.Conv2d(36, 64, kernel_size=1))
-        # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # specs/dyrcnn_x2.dyn:69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(64, 10))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -177,79 +194,82 @@ class DyRCNNx2(nn.Module):
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
-        # line 52: image  -> layer1 : conv(3) as layer1.conv
-        layer1_conv = self.layer1.conv(x)
-        # line 30: tau * dr/dt = -r + input
-        mul = 0.4 * layer1_conv
-        # line 31: r = relu(r)
-        relu = torch.relu(mul)
-        # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        layer2_conv = self.layer2.conv(max_pool2d)
-        # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_4 = layer2_conv + interpolate
-        # line 30: tau * dr/dt = -r + input
-        mul_1 = 0.4 * add_4
-        # line 31: r = relu(r)
-        relu_1 = torch.relu(mul_1)
-        # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_1, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (relu, relu_1, relu, relu_1, classifier_2)
+        # specs/dyrcnn_x2.dyn:52 (layer1): image  -> layer1 : conv(3) as layer1.conv
+        layer1_from_image = self.layer1.conv(x)
+        # specs/dyrcnn_x2.dyn:30 (layer1): tau * dr/dt = -r + input
+        layer1_r = self.layer1_dt_over_tau * layer1_from_image
+        # specs/dyrcnn_x2.dyn:31 (layer1): r = relu(r)
+        layer1_r = torch.relu(layer1_r)
+        # specs/dyrcnn_x2.dyn:53 (layer2): layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
+        layer2_from_layer1_max_pool2d = F.max_pool2d(layer1_r, 3, 2, 1)
+        layer2_from_layer1 = self.layer2.conv(layer2_from_layer1_max_pool2d)
+        # specs/dyrcnn_x2.dyn:59 (layer2): layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
+        addskip_layer2_conv = self.addskip_layer2.conv(layer1_r)
+        layer2_from_layer1_2 = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
+        layer2_input = layer2_from_layer1 + layer2_from_layer1_2
+        # specs/dyrcnn_x2.dyn:30 (layer2): tau * dr/dt = -r + input
+        layer2_r = self.layer2_dt_over_tau * layer2_input
+        # specs/dyrcnn_x2.dyn:31 (layer2): r = relu(r)
+        layer2_r = torch.relu(layer2_r)
+        # specs/dyrcnn_x2.dyn:69 (readout): readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(layer2_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(layer1_r=layer1_r, layer2_r=layer2_r, layer1=layer1_r, layer2=layer2_r,
+            logits=logits)
 
     def _step_1(self, x, layer1_r_prev, layer2_r_prev):
-        # line 52: image  -> layer1 : conv(3) as layer1.conv
-        layer1_conv = self.layer1.conv(x)
-        # line 30: tau * dr/dt = -r + input
-        lerp = torch.lerp(layer1_r_prev, layer1_conv, 0.4)
-        # line 31: r = relu(r)
-        relu = torch.relu(lerp)
-        # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        layer2_conv = self.layer2.conv(max_pool2d)
-        # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_4 = layer2_conv + interpolate
-        # line 30: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
-        # line 31: r = relu(r)
-        relu_1 = torch.relu(lerp_1)
-        # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_1, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (relu, relu_1, relu, relu_1, classifier_2)
+        # specs/dyrcnn_x2.dyn:52 (layer1): image  -> layer1 : conv(3) as layer1.conv
+        layer1_from_image = self.layer1.conv(x)
+        # specs/dyrcnn_x2.dyn:30 (layer1): tau * dr/dt = -r + input
+        layer1_r = torch.lerp(layer1_r_prev, layer1_from_image, self.layer1_dt_over_tau)
+        # specs/dyrcnn_x2.dyn:31 (layer1): r = relu(r)
+        layer1_r = torch.relu(layer1_r)
+        # specs/dyrcnn_x2.dyn:53 (layer2): layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
+        layer2_from_layer1_max_pool2d = F.max_pool2d(layer1_r, 3, 2, 1)
+        layer2_from_layer1 = self.layer2.conv(layer2_from_layer1_max_pool2d)
+        # specs/dyrcnn_x2.dyn:59 (layer2): layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
+        addskip_layer2_conv = self.addskip_layer2.conv(layer1_r)
+        layer2_from_layer1_2 = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
+        layer2_input = layer2_from_layer1 + layer2_from_layer1_2
+        # specs/dyrcnn_x2.dyn:30 (layer2): tau * dr/dt = -r + input
+        layer2_r = torch.lerp(layer2_r_prev, layer2_input, self.layer2_dt_over_tau)
+        # specs/dyrcnn_x2.dyn:31 (layer2): r = relu(r)
+        layer2_r = torch.relu(layer2_r)
+        # specs/dyrcnn_x2.dyn:69 (readout): readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(layer2_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(layer1_r=layer1_r, layer2_r=layer2_r, layer1=layer1_r, layer2=layer2_r,
+            logits=logits)
 
-    def _step_2(self, x, layer1_d3, layer2_d3, layer1_r_prev, layer2_r_prev):
-        # line 52: image  -> layer1 : conv(3) as layer1.conv
-        layer1_conv = self.layer1.conv(x)
-        # line 55: layer1 -> layer1 : lateral(recurrence, 3) as layer1.recurrence, delay max(t_recurrence, dt)
-        layer1_recurrence_conv = self.layer1.recurrence.conv(layer1_d3)
-        add = layer1_conv + layer1_recurrence_conv
-        # line 30: tau * dr/dt = -r + input
-        lerp = torch.lerp(layer1_r_prev, add, 0.4)
-        # line 31: r = relu(r)
-        relu = torch.relu(lerp)
-        # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        layer2_conv = self.layer2.conv(max_pool2d)
-        # line 56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
-        layer2_recurrence_conv = self.layer2.recurrence.conv(layer2_d3)
-        # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_3 = layer2_conv + layer2_recurrence_conv
-        add_4 = add_3 + interpolate
-        # line 30: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
-        # line 31: r = relu(r)
-        relu_1 = torch.relu(lerp_1)
-        # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_1, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (relu, relu_1, relu, relu_1, classifier_2)
+    def _step_2(self, x, layer1_r_delayed_3, layer2_r_delayed_3, layer1_r_prev, layer2_r_prev):
+        # specs/dyrcnn_x2.dyn:52 (layer1): image  -> layer1 : conv(3) as layer1.conv
+        layer1_from_image = self.layer1.conv(x)
+        # specs/dyrcnn_x2.dyn:55 (layer1): layer1 -> layer1 : lateral(recurrence, 3) as layer1.recurrence, delay max(t_recurrence, dt)
+        layer1_recurrence = self.layer1.recurrence.conv(layer1_r_delayed_3)
+        layer1_input = layer1_from_image + layer1_recurrence
+        # specs/dyrcnn_x2.dyn:30 (layer1): tau * dr/dt = -r + input
+        layer1_r = torch.lerp(layer1_r_prev, layer1_input, self.layer1_dt_over_tau)
+        # specs/dyrcnn_x2.dyn:31 (layer1): r = relu(r)
+        layer1_r = torch.relu(layer1_r)
+        # specs/dyrcnn_x2.dyn:53 (layer2): layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
+        layer2_from_layer1_max_pool2d = F.max_pool2d(layer1_r, 3, 2, 1)
+        layer2_from_layer1 = self.layer2.conv(layer2_from_layer1_max_pool2d)
+        # specs/dyrcnn_x2.dyn:56 (layer2): layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
+        layer2_recurrence = self.layer2.recurrence.conv(layer2_r_delayed_3)
+        # specs/dyrcnn_x2.dyn:59 (layer2): layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
+        addskip_layer2_conv = self.addskip_layer2.conv(layer1_r)
+        layer2_from_layer1_2 = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
+        layer2_input_sum = layer2_from_layer1 + layer2_recurrence
+        layer2_input = layer2_input_sum + layer2_from_layer1_2
+        # specs/dyrcnn_x2.dyn:30 (layer2): tau * dr/dt = -r + input
+        layer2_r = torch.lerp(layer2_r_prev, layer2_input, self.layer2_dt_over_tau)
+        # specs/dyrcnn_x2.dyn:31 (layer2): r = relu(r)
+        layer2_r = torch.relu(layer2_r)
+        # specs/dyrcnn_x2.dyn:69 (readout): readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(layer2_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(layer1_r=layer1_r, layer2_r=layer2_r, layer1=layer1_r, layer2=layer2_r,
+            logits=logits)

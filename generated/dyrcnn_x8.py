@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch (and numpy, to draw large layers' initial weights fast).
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -53,6 +55,25 @@ def parallel_init(cls, *args, **kwargs):
     return module
 
 
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    V1_r: Optional[torch.Tensor]
+    V2_r: Optional[torch.Tensor]
+    V4_r: Optional[torch.Tensor]
+    IT_r: Optional[torch.Tensor]
+    V1_mid: Optional[torch.Tensor]
+    V1: Optional[torch.Tensor]
+    V2_mid: Optional[torch.Tensor]
+    V2: Optional[torch.Tensor]
+    V4_mid: Optional[torch.Tensor]
+    V4: Optional[torch.Tensor]
+    IT_mid: Optional[torch.Tensor]
+    IT: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
+
+
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
     *parents, leaf = path.split(".")
@@ -95,37 +116,43 @@ class DyRCNNx8(nn.Module):
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
 
+    # the numbers the steps use, folded from the spec's formulas
+    V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
+    V2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
+    V4_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
+    IT_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
+
     def __init__(self):
         super().__init__()
-        # line 76: V1_mid -> V1 : conv(5) as V1.conv2
+        # specs/dyrcnn_x8.dyn:76: V1_mid -> V1 : conv(5) as V1.conv2
         _install(self, "V1.conv2", nn.Conv2d(64, 64, kernel_size=5, padding=2))
-        # line 77: V2_mid -> V2 : conv(3) as V2.conv2
+        # specs/dyrcnn_x8.dyn:77: V2_mid -> V2 : conv(3) as V2.conv2
         _install(self, "V2.conv2", nn.Conv2d(144, 144, kernel_size=3, padding=1))
-        # line 78: V4_mid -> V4 : conv(3) as V4.conv2
+        # specs/dyrcnn_x8.dyn:78: V4_mid -> V4 : conv(3) as V4.conv2
         _install(self, "V4.conv2", nn.Conv2d(256, 256, kernel_size=3, padding=1))
-        # line 79: IT_mid -> IT : conv(3) as IT.conv2
+        # specs/dyrcnn_x8.dyn:79: IT_mid -> IT : conv(3) as IT.conv2
         _install(self, "IT.conv2", parallel_init(nn.Conv2d, 529, 529, kernel_size=3, padding=1))
-        # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
+        # specs/dyrcnn_x8.dyn:102: image -> V1_mid : conv(5, stride=2) as V1.conv
         _install(self, "V1.conv", nn.Conv2d(3, 64, kernel_size=5, stride=2, padding=2))
-        # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
+        # specs/dyrcnn_x8.dyn:103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
         _install(self, "V2.conv", nn.Conv2d(64, 144, kernel_size=3, stride=2, padding=1))
-        # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
+        # specs/dyrcnn_x8.dyn:104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         _install(self, "V4.conv", nn.Conv2d(144, 256, kernel_size=3, stride=2, padding=1))
-        # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        # specs/dyrcnn_x8.dyn:105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         _install(self, "IT.conv", parallel_init(nn.Conv2d, 256, 529, kernel_size=3, stride=2, padding=1))
-        # line 109: V1 -> V1 : lateral(recurrence, 5) as V1.recurrence, delay max(t_recurrence, dt)
+        # specs/dyrcnn_x8.dyn:109: V1 -> V1 : lateral(recurrence, 5) as V1.recurrence, delay max(t_recurrence, dt)
         _install(self, "V1.recurrence.conv", nn.Conv2d(64, 64, kernel_size=5, padding=2))
-        # line 110: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        # specs/dyrcnn_x8.dyn:110: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
         _install(self, "V2.recurrence.conv", nn.Conv2d(144, 144, kernel_size=3, padding=1))
-        # line 111: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        # specs/dyrcnn_x8.dyn:111: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         _install(self, "V4.recurrence.conv", nn.Conv2d(256, 256, kernel_size=3, padding=1))
-        # line 112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        # specs/dyrcnn_x8.dyn:112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", parallel_init(nn.Conv2d, 529, 529, kernel_size=3, padding=1))
-        # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
+        # specs/dyrcnn_x8.dyn:122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         _install(self, "addskip_V4.conv", nn.Conv2d(64, 256, kernel_size=1))
-        # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
+        # specs/dyrcnn_x8.dyn:123: V2 -> IT : adapt as addskip_IT, delay t_skip
         _install(self, "addskip_IT.conv", nn.Conv2d(144, 529, kernel_size=1))
-        # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        # specs/dyrcnn_x8.dyn:135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(529, 10))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -230,184 +257,187 @@ class DyRCNNx8(nn.Module):
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
-        # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 55: r = relu(input)
-        relu = torch.relu(v1_conv)
-        # line 76: V1_mid -> V1 : conv(5) as V1.conv2
-        v1_conv2 = self.V1.conv2(relu)
-        # line 39: tau * dr/dt = -r + input
-        mul = 0.4 * v1_conv2
-        # line 40: r = relu(r)
-        relu_1 = torch.relu(mul)
-        # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu_1, 3, 2, 1)
-        v2_conv = self.V2.conv(max_pool2d)
-        # line 55: r = relu(input)
-        relu_2 = torch.relu(v2_conv)
-        # line 77: V2_mid -> V2 : conv(3) as V2.conv2
-        v2_conv2 = self.V2.conv2(relu_2)
-        # line 39: tau * dr/dt = -r + input
-        mul_1 = 0.4 * v2_conv2
-        # line 40: r = relu(r)
-        relu_3 = torch.relu(mul_1)
-        # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_3, 3, 2, 1)
-        v4_conv = self.V4.conv(max_pool2d_1)
-        # line 55: r = relu(input)
-        relu_4 = torch.relu(v4_conv)
-        # line 78: V4_mid -> V4 : conv(3) as V4.conv2
-        v4_conv2 = self.V4.conv2(relu_4)
-        # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_7 = v4_conv2 + interpolate
-        # line 39: tau * dr/dt = -r + input
-        mul_2 = 0.4 * add_7
-        # line 40: r = relu(r)
-        relu_5 = torch.relu(mul_2)
-        # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        it_conv = self.IT.conv(relu_5)
-        # line 55: r = relu(input)
-        relu_6 = torch.relu(it_conv)
-        # line 79: IT_mid -> IT : conv(3) as IT.conv2
-        it_conv2 = self.IT.conv2(relu_6)
-        # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_11 = it_conv2 + interpolate_1
-        # line 39: tau * dr/dt = -r + input
-        mul_3 = 0.4 * add_11
-        # line 40: r = relu(r)
-        relu_7 = torch.relu(mul_3)
-        # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
+        # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv
+        V1_mid_from_image = self.V1.conv(x)
+        # specs/dyrcnn_x8.dyn:55 (V1_mid): r = relu(input)
+        V1_mid_r = torch.relu(V1_mid_from_image)
+        # specs/dyrcnn_x8.dyn:76 (V1): V1_mid -> V1 : conv(5) as V1.conv2
+        V1_from_V1_mid = self.V1.conv2(V1_mid_r)
+        # specs/dyrcnn_x8.dyn:39 (V1): tau * dr/dt = -r + input
+        V1_r = self.V1_dt_over_tau * V1_from_V1_mid
+        # specs/dyrcnn_x8.dyn:40 (V1): r = relu(r)
+        V1_r = torch.relu(V1_r)
+        # specs/dyrcnn_x8.dyn:103 (V2_mid): V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
+        V2_mid_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_mid_from_V1 = self.V2.conv(V2_mid_from_V1_max_pool2d)
+        # specs/dyrcnn_x8.dyn:55 (V2_mid): r = relu(input)
+        V2_mid_r = torch.relu(V2_mid_from_V1)
+        # specs/dyrcnn_x8.dyn:77 (V2): V2_mid -> V2 : conv(3) as V2.conv2
+        V2_from_V2_mid = self.V2.conv2(V2_mid_r)
+        # specs/dyrcnn_x8.dyn:39 (V2): tau * dr/dt = -r + input
+        V2_r = self.V2_dt_over_tau * V2_from_V2_mid
+        # specs/dyrcnn_x8.dyn:40 (V2): r = relu(r)
+        V2_r = torch.relu(V2_r)
+        # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
+        V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_max_pool2d)
+        # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
+        V4_mid_r = torch.relu(V4_mid_from_V2)
+        # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
+        addskip_V4_conv = self.addskip_V4.conv(V1_r)
+        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(2, 2), mode="nearest")
+        V4_input = V4_from_V4_mid + V4_from_V1
+        # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
+        V4_r = self.V4_dt_over_tau * V4_input
+        # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
+        V4_r = torch.relu(V4_r)
+        # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_mid_from_V4 = self.IT.conv(V4_r)
+        # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
+        IT_mid_r = torch.relu(IT_mid_from_V4)
+        # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
+        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
+        addskip_IT_conv = self.addskip_IT.conv(V2_r)
+        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(1, 1), mode="nearest")
+        IT_input = IT_from_IT_mid + IT_from_V2
+        # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
+        IT_r = self.IT_dt_over_tau * IT_input
+        # specs/dyrcnn_x8.dyn:40 (IT): r = relu(r)
+        IT_r = torch.relu(IT_r)
+        # specs/dyrcnn_x8.dyn:135 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_r=V1_r, V2_r=V2_r, V4_r=V4_r, IT_r=IT_r, V1_mid=V1_mid_r, V1=V1_r,
+            V2_mid=V2_mid_r, V2=V2_r, V4_mid=V4_mid_r, V4=V4_r, IT_mid=IT_mid_r, IT=IT_r, logits=logits)
 
-    def _step_1(self, x, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
-        # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 55: r = relu(input)
-        relu = torch.relu(v1_conv)
-        # line 76: V1_mid -> V1 : conv(5) as V1.conv2
-        v1_conv2 = self.V1.conv2(relu)
-        # line 39: tau * dr/dt = -r + input
-        lerp = torch.lerp(v1_r_prev, v1_conv2, 0.4)
-        # line 40: r = relu(r)
-        relu_1 = torch.relu(lerp)
-        # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu_1, 3, 2, 1)
-        v2_conv = self.V2.conv(max_pool2d)
-        # line 55: r = relu(input)
-        relu_2 = torch.relu(v2_conv)
-        # line 77: V2_mid -> V2 : conv(3) as V2.conv2
-        v2_conv2 = self.V2.conv2(relu_2)
-        # line 39: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(v2_r_prev, v2_conv2, 0.4)
-        # line 40: r = relu(r)
-        relu_3 = torch.relu(lerp_1)
-        # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_3, 3, 2, 1)
-        v4_conv = self.V4.conv(max_pool2d_1)
-        # line 55: r = relu(input)
-        relu_4 = torch.relu(v4_conv)
-        # line 78: V4_mid -> V4 : conv(3) as V4.conv2
-        v4_conv2 = self.V4.conv2(relu_4)
-        # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_7 = v4_conv2 + interpolate
-        # line 39: tau * dr/dt = -r + input
-        lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
-        # line 40: r = relu(r)
-        relu_5 = torch.relu(lerp_2)
-        # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        it_conv = self.IT.conv(relu_5)
-        # line 55: r = relu(input)
-        relu_6 = torch.relu(it_conv)
-        # line 79: IT_mid -> IT : conv(3) as IT.conv2
-        it_conv2 = self.IT.conv2(relu_6)
-        # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_11 = it_conv2 + interpolate_1
-        # line 39: tau * dr/dt = -r + input
-        lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
-        # line 40: r = relu(r)
-        relu_7 = torch.relu(lerp_3)
-        # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
+    def _step_1(self, x, V1_r_prev, V2_r_prev, V4_r_prev, IT_r_prev):
+        # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv
+        V1_mid_from_image = self.V1.conv(x)
+        # specs/dyrcnn_x8.dyn:55 (V1_mid): r = relu(input)
+        V1_mid_r = torch.relu(V1_mid_from_image)
+        # specs/dyrcnn_x8.dyn:76 (V1): V1_mid -> V1 : conv(5) as V1.conv2
+        V1_from_V1_mid = self.V1.conv2(V1_mid_r)
+        # specs/dyrcnn_x8.dyn:39 (V1): tau * dr/dt = -r + input
+        V1_r = torch.lerp(V1_r_prev, V1_from_V1_mid, self.V1_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (V1): r = relu(r)
+        V1_r = torch.relu(V1_r)
+        # specs/dyrcnn_x8.dyn:103 (V2_mid): V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
+        V2_mid_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_mid_from_V1 = self.V2.conv(V2_mid_from_V1_max_pool2d)
+        # specs/dyrcnn_x8.dyn:55 (V2_mid): r = relu(input)
+        V2_mid_r = torch.relu(V2_mid_from_V1)
+        # specs/dyrcnn_x8.dyn:77 (V2): V2_mid -> V2 : conv(3) as V2.conv2
+        V2_from_V2_mid = self.V2.conv2(V2_mid_r)
+        # specs/dyrcnn_x8.dyn:39 (V2): tau * dr/dt = -r + input
+        V2_r = torch.lerp(V2_r_prev, V2_from_V2_mid, self.V2_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (V2): r = relu(r)
+        V2_r = torch.relu(V2_r)
+        # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
+        V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_max_pool2d)
+        # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
+        V4_mid_r = torch.relu(V4_mid_from_V2)
+        # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
+        addskip_V4_conv = self.addskip_V4.conv(V1_r)
+        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(2, 2), mode="nearest")
+        V4_input = V4_from_V4_mid + V4_from_V1
+        # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
+        V4_r = torch.lerp(V4_r_prev, V4_input, self.V4_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
+        V4_r = torch.relu(V4_r)
+        # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_mid_from_V4 = self.IT.conv(V4_r)
+        # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
+        IT_mid_r = torch.relu(IT_mid_from_V4)
+        # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
+        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
+        addskip_IT_conv = self.addskip_IT.conv(V2_r)
+        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(1, 1), mode="nearest")
+        IT_input = IT_from_IT_mid + IT_from_V2
+        # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
+        IT_r = torch.lerp(IT_r_prev, IT_input, self.IT_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (IT): r = relu(r)
+        IT_r = torch.relu(IT_r)
+        # specs/dyrcnn_x8.dyn:135 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_r=V1_r, V2_r=V2_r, V4_r=V4_r, IT_r=IT_r, V1_mid=V1_mid_r, V1=V1_r,
+            V2_mid=V2_mid_r, V2=V2_r, V4_mid=V4_mid_r, V4=V4_r, IT_mid=IT_mid_r, IT=IT_r, logits=logits)
 
-    def _step_2(self, x, v1_d3, v2_d3, v4_d3, it_d3, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
-        # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
-        v1_conv = self.V1.conv(x)
-        # line 55: r = relu(input)
-        relu = torch.relu(v1_conv)
-        # line 76: V1_mid -> V1 : conv(5) as V1.conv2
-        v1_conv2 = self.V1.conv2(relu)
-        # line 109: V1 -> V1 : lateral(recurrence, 5) as V1.recurrence, delay max(t_recurrence, dt)
-        v1_recurrence_conv = self.V1.recurrence.conv(v1_d3)
-        add = v1_conv2 + v1_recurrence_conv
-        # line 39: tau * dr/dt = -r + input
-        lerp = torch.lerp(v1_r_prev, add, 0.4)
-        # line 40: r = relu(r)
-        relu_1 = torch.relu(lerp)
-        # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu_1, 3, 2, 1)
-        v2_conv = self.V2.conv(max_pool2d)
-        # line 55: r = relu(input)
-        relu_2 = torch.relu(v2_conv)
-        # line 77: V2_mid -> V2 : conv(3) as V2.conv2
-        v2_conv2 = self.V2.conv2(relu_2)
-        # line 110: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
-        v2_recurrence_conv = self.V2.recurrence.conv(v2_d3)
-        add_3 = v2_conv2 + v2_recurrence_conv
-        # line 39: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(v2_r_prev, add_3, 0.4)
-        # line 40: r = relu(r)
-        relu_3 = torch.relu(lerp_1)
-        # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_3, 3, 2, 1)
-        v4_conv = self.V4.conv(max_pool2d_1)
-        # line 55: r = relu(input)
-        relu_4 = torch.relu(v4_conv)
-        # line 78: V4_mid -> V4 : conv(3) as V4.conv2
-        v4_conv2 = self.V4.conv2(relu_4)
-        # line 111: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
-        v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
-        # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_6 = v4_conv2 + v4_recurrence_conv
-        add_7 = add_6 + interpolate
-        # line 39: tau * dr/dt = -r + input
-        lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
-        # line 40: r = relu(r)
-        relu_5 = torch.relu(lerp_2)
-        # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        it_conv = self.IT.conv(relu_5)
-        # line 55: r = relu(input)
-        relu_6 = torch.relu(it_conv)
-        # line 79: IT_mid -> IT : conv(3) as IT.conv2
-        it_conv2 = self.IT.conv2(relu_6)
-        # line 112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
-        it_recurrence_conv = self.IT.recurrence.conv(it_d3)
-        # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_10 = it_conv2 + it_recurrence_conv
-        add_11 = add_10 + interpolate_1
-        # line 39: tau * dr/dt = -r + input
-        lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
-        # line 40: r = relu(r)
-        relu_7 = torch.relu(lerp_3)
-        # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten)
-        return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
+    def _step_2(self, x, V1_r_delayed_3, V2_r_delayed_3, V4_r_delayed_3, IT_r_delayed_3, V1_r_prev, V2_r_prev, V4_r_prev, IT_r_prev):
+        # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv
+        V1_mid_from_image = self.V1.conv(x)
+        # specs/dyrcnn_x8.dyn:55 (V1_mid): r = relu(input)
+        V1_mid_r = torch.relu(V1_mid_from_image)
+        # specs/dyrcnn_x8.dyn:76 (V1): V1_mid -> V1 : conv(5) as V1.conv2
+        V1_from_V1_mid = self.V1.conv2(V1_mid_r)
+        # specs/dyrcnn_x8.dyn:109 (V1): V1 -> V1 : lateral(recurrence, 5) as V1.recurrence, delay max(t_recurrence, dt)
+        V1_recurrence = self.V1.recurrence.conv(V1_r_delayed_3)
+        V1_input = V1_from_V1_mid + V1_recurrence
+        # specs/dyrcnn_x8.dyn:39 (V1): tau * dr/dt = -r + input
+        V1_r = torch.lerp(V1_r_prev, V1_input, self.V1_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (V1): r = relu(r)
+        V1_r = torch.relu(V1_r)
+        # specs/dyrcnn_x8.dyn:103 (V2_mid): V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
+        V2_mid_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_mid_from_V1 = self.V2.conv(V2_mid_from_V1_max_pool2d)
+        # specs/dyrcnn_x8.dyn:55 (V2_mid): r = relu(input)
+        V2_mid_r = torch.relu(V2_mid_from_V1)
+        # specs/dyrcnn_x8.dyn:77 (V2): V2_mid -> V2 : conv(3) as V2.conv2
+        V2_from_V2_mid = self.V2.conv2(V2_mid_r)
+        # specs/dyrcnn_x8.dyn:110 (V2): V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        V2_recurrence = self.V2.recurrence.conv(V2_r_delayed_3)
+        V2_input = V2_from_V2_mid + V2_recurrence
+        # specs/dyrcnn_x8.dyn:39 (V2): tau * dr/dt = -r + input
+        V2_r = torch.lerp(V2_r_prev, V2_input, self.V2_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (V2): r = relu(r)
+        V2_r = torch.relu(V2_r)
+        # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
+        V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_max_pool2d)
+        # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
+        V4_mid_r = torch.relu(V4_mid_from_V2)
+        # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/dyrcnn_x8.dyn:111 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        V4_recurrence = self.V4.recurrence.conv(V4_r_delayed_3)
+        # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
+        addskip_V4_conv = self.addskip_V4.conv(V1_r)
+        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(2, 2), mode="nearest")
+        V4_input_sum = V4_from_V4_mid + V4_recurrence
+        V4_input = V4_input_sum + V4_from_V1
+        # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
+        V4_r = torch.lerp(V4_r_prev, V4_input, self.V4_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
+        V4_r = torch.relu(V4_r)
+        # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_mid_from_V4 = self.IT.conv(V4_r)
+        # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
+        IT_mid_r = torch.relu(IT_mid_from_V4)
+        # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
+        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        # specs/dyrcnn_x8.dyn:112 (IT): IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_recurrence = self.IT.recurrence.conv(IT_r_delayed_3)
+        # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
+        addskip_IT_conv = self.addskip_IT.conv(V2_r)
+        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(1, 1), mode="nearest")
+        IT_input_sum = IT_from_IT_mid + IT_recurrence
+        IT_input = IT_input_sum + IT_from_V2
+        # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
+        IT_r = torch.lerp(IT_r_prev, IT_input, self.IT_dt_over_tau)
+        # specs/dyrcnn_x8.dyn:40 (IT): r = relu(r)
+        IT_r = torch.relu(IT_r)
+        # specs/dyrcnn_x8.dyn:135 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_r=V1_r, V2_r=V2_r, V4_r=V4_r, IT_r=IT_r, V1_mid=V1_mid_r, V1=V1_r,
+            V2_mid=V2_mid_r, V2=V2_r, V4_mid=V4_mid_r, V4=V4_r, IT_mid=IT_mid_r, IT=IT_r, logits=logits)

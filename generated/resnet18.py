@@ -6,6 +6,8 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch (and numpy, to draw large layers' initial weights fast).
 """
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -53,6 +55,31 @@ def parallel_init(cls, *args, **kwargs):
     return module
 
 
+class StepOutputs(NamedTuple):
+    """What every step function returns, the same for each variant: the new states, each area's
+    output, its variables, then the logits (None while silent)."""
+
+    stem: Optional[torch.Tensor]
+    pool: Optional[torch.Tensor]
+    l1_0a: Optional[torch.Tensor]
+    l1_0: Optional[torch.Tensor]
+    l1_1a: Optional[torch.Tensor]
+    l1_1: Optional[torch.Tensor]
+    l2_0a: Optional[torch.Tensor]
+    l2_0: Optional[torch.Tensor]
+    l2_1a: Optional[torch.Tensor]
+    l2_1: Optional[torch.Tensor]
+    l3_0a: Optional[torch.Tensor]
+    l3_0: Optional[torch.Tensor]
+    l3_1a: Optional[torch.Tensor]
+    l3_1: Optional[torch.Tensor]
+    l4_0a: Optional[torch.Tensor]
+    l4_0: Optional[torch.Tensor]
+    l4_1a: Optional[torch.Tensor]
+    l4_1: Optional[torch.Tensor]
+    logits: Optional[torch.Tensor]
+
+
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
     *parents, leaf = path.split(".")
@@ -95,87 +122,87 @@ class ResNet18(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # line 20: area stem [64] { r = relu(batchnorm(input) as bn1) }
+        # specs/resnet18.dyn:20: area stem [64] { r = relu(batchnorm(input) as bn1) }
         _install(self, "bn1", nn.BatchNorm2d(64))
-        # line 25: area l1_0a [64] { r = relu(batchnorm(input) as layer1.0.bn1) }
+        # specs/resnet18.dyn:25: area l1_0a [64] { r = relu(batchnorm(input) as layer1.0.bn1) }
         _install(self, "layer1.0.bn1", nn.BatchNorm2d(64))
-        # line 26: area l1_0 [64] { r = relu(batchnorm(input) as layer1.0.bn2 + skip) }
+        # specs/resnet18.dyn:26: area l1_0 [64] { r = relu(batchnorm(input) as layer1.0.bn2 + skip) }
         _install(self, "layer1.0.bn2", nn.BatchNorm2d(64))
-        # line 31: area l1_1a [64] { r = relu(batchnorm(input) as layer1.1.bn1) }
+        # specs/resnet18.dyn:31: area l1_1a [64] { r = relu(batchnorm(input) as layer1.1.bn1) }
         _install(self, "layer1.1.bn1", nn.BatchNorm2d(64))
-        # line 32: area l1_1 [64] { r = relu(batchnorm(input) as layer1.1.bn2 + skip) }
+        # specs/resnet18.dyn:32: area l1_1 [64] { r = relu(batchnorm(input) as layer1.1.bn2 + skip) }
         _install(self, "layer1.1.bn2", nn.BatchNorm2d(64))
-        # line 37: area l2_0a [128] { r = relu(batchnorm(input) as layer2.0.bn1) }
+        # specs/resnet18.dyn:37: area l2_0a [128] { r = relu(batchnorm(input) as layer2.0.bn1) }
         _install(self, "layer2.0.bn1", nn.BatchNorm2d(128))
-        # line 38: area l2_0 [128] { r = relu(batchnorm(input) as layer2.0.bn2 + batchnorm(skip) as layer2.0.downsample.1) }
+        # specs/resnet18.dyn:38: area l2_0 [128] { r = relu(batchnorm(input) as layer2.0.bn2 + batchnorm(skip) as layer2.0.downsample.1) }
         _install(self, "layer2.0.bn2", nn.BatchNorm2d(128))
-        # line 38: area l2_0 [128] { r = relu(batchnorm(input) as layer2.0.bn2 + batchnorm(skip) as layer2.0.downsample.1) }
+        # specs/resnet18.dyn:38: area l2_0 [128] { r = relu(batchnorm(input) as layer2.0.bn2 + batchnorm(skip) as layer2.0.downsample.1) }
         _install(self, "layer2.0.downsample.1", nn.BatchNorm2d(128))
-        # line 43: area l2_1a [128] { r = relu(batchnorm(input) as layer2.1.bn1) }
+        # specs/resnet18.dyn:43: area l2_1a [128] { r = relu(batchnorm(input) as layer2.1.bn1) }
         _install(self, "layer2.1.bn1", nn.BatchNorm2d(128))
-        # line 44: area l2_1 [128] { r = relu(batchnorm(input) as layer2.1.bn2 + skip) }
+        # specs/resnet18.dyn:44: area l2_1 [128] { r = relu(batchnorm(input) as layer2.1.bn2 + skip) }
         _install(self, "layer2.1.bn2", nn.BatchNorm2d(128))
-        # line 49: area l3_0a [256] { r = relu(batchnorm(input) as layer3.0.bn1) }
+        # specs/resnet18.dyn:49: area l3_0a [256] { r = relu(batchnorm(input) as layer3.0.bn1) }
         _install(self, "layer3.0.bn1", nn.BatchNorm2d(256))
-        # line 50: area l3_0 [256] { r = relu(batchnorm(input) as layer3.0.bn2 + batchnorm(skip) as layer3.0.downsample.1) }
+        # specs/resnet18.dyn:50: area l3_0 [256] { r = relu(batchnorm(input) as layer3.0.bn2 + batchnorm(skip) as layer3.0.downsample.1) }
         _install(self, "layer3.0.bn2", nn.BatchNorm2d(256))
-        # line 50: area l3_0 [256] { r = relu(batchnorm(input) as layer3.0.bn2 + batchnorm(skip) as layer3.0.downsample.1) }
+        # specs/resnet18.dyn:50: area l3_0 [256] { r = relu(batchnorm(input) as layer3.0.bn2 + batchnorm(skip) as layer3.0.downsample.1) }
         _install(self, "layer3.0.downsample.1", nn.BatchNorm2d(256))
-        # line 55: area l3_1a [256] { r = relu(batchnorm(input) as layer3.1.bn1) }
+        # specs/resnet18.dyn:55: area l3_1a [256] { r = relu(batchnorm(input) as layer3.1.bn1) }
         _install(self, "layer3.1.bn1", nn.BatchNorm2d(256))
-        # line 56: area l3_1 [256] { r = relu(batchnorm(input) as layer3.1.bn2 + skip) }
+        # specs/resnet18.dyn:56: area l3_1 [256] { r = relu(batchnorm(input) as layer3.1.bn2 + skip) }
         _install(self, "layer3.1.bn2", nn.BatchNorm2d(256))
-        # line 61: area l4_0a [512] { r = relu(batchnorm(input) as layer4.0.bn1) }
+        # specs/resnet18.dyn:61: area l4_0a [512] { r = relu(batchnorm(input) as layer4.0.bn1) }
         _install(self, "layer4.0.bn1", nn.BatchNorm2d(512))
-        # line 62: area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
+        # specs/resnet18.dyn:62: area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
         _install(self, "layer4.0.bn2", nn.BatchNorm2d(512))
-        # line 62: area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
+        # specs/resnet18.dyn:62: area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
         _install(self, "layer4.0.downsample.1", nn.BatchNorm2d(512))
-        # line 67: area l4_1a [512] { r = relu(batchnorm(input) as layer4.1.bn1) }
+        # specs/resnet18.dyn:67: area l4_1a [512] { r = relu(batchnorm(input) as layer4.1.bn1) }
         _install(self, "layer4.1.bn1", nn.BatchNorm2d(512))
-        # line 68: area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
+        # specs/resnet18.dyn:68: area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
         _install(self, "layer4.1.bn2", nn.BatchNorm2d(512))
-        # line 22: image -> stem : conv(7, stride=2, padding=3, bias=false) as conv1
+        # specs/resnet18.dyn:22: image -> stem : conv(7, stride=2, padding=3, bias=false) as conv1
         _install(self, "conv1", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False))
-        # line 27: pool -> l1_0a : conv(3, bias=false) as layer1.0.conv1
+        # specs/resnet18.dyn:27: pool -> l1_0a : conv(3, bias=false) as layer1.0.conv1
         _install(self, "layer1.0.conv1", nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False))
-        # line 28: l1_0a -> l1_0 : conv(3, bias=false) as layer1.0.conv2
+        # specs/resnet18.dyn:28: l1_0a -> l1_0 : conv(3, bias=false) as layer1.0.conv2
         _install(self, "layer1.0.conv2", nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False))
-        # line 33: l1_0 -> l1_1a : conv(3, bias=false) as layer1.1.conv1
+        # specs/resnet18.dyn:33: l1_0 -> l1_1a : conv(3, bias=false) as layer1.1.conv1
         _install(self, "layer1.1.conv1", nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False))
-        # line 34: l1_1a -> l1_1 : conv(3, bias=false) as layer1.1.conv2
+        # specs/resnet18.dyn:34: l1_1a -> l1_1 : conv(3, bias=false) as layer1.1.conv2
         _install(self, "layer1.1.conv2", nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False))
-        # line 39: l1_1 -> l2_0a : conv(3, stride=2, bias=false) as layer2.0.conv1
+        # specs/resnet18.dyn:39: l1_1 -> l2_0a : conv(3, stride=2, bias=false) as layer2.0.conv1
         _install(self, "layer2.0.conv1", nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False))
-        # line 40: l2_0a -> l2_0 : conv(3, bias=false) as layer2.0.conv2
+        # specs/resnet18.dyn:40: l2_0a -> l2_0 : conv(3, bias=false) as layer2.0.conv2
         _install(self, "layer2.0.conv2", nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False))
-        # line 41: l1_1 -> l2_0.skip : conv(1, stride=2, bias=false) as layer2.0.downsample.0
+        # specs/resnet18.dyn:41: l1_1 -> l2_0.skip : conv(1, stride=2, bias=false) as layer2.0.downsample.0
         _install(self, "layer2.0.downsample.0", nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False))
-        # line 45: l2_0 -> l2_1a : conv(3, bias=false) as layer2.1.conv1
+        # specs/resnet18.dyn:45: l2_0 -> l2_1a : conv(3, bias=false) as layer2.1.conv1
         _install(self, "layer2.1.conv1", nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False))
-        # line 46: l2_1a -> l2_1 : conv(3, bias=false) as layer2.1.conv2
+        # specs/resnet18.dyn:46: l2_1a -> l2_1 : conv(3, bias=false) as layer2.1.conv2
         _install(self, "layer2.1.conv2", nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False))
-        # line 51: l2_1 -> l3_0a : conv(3, stride=2, bias=false) as layer3.0.conv1
+        # specs/resnet18.dyn:51: l2_1 -> l3_0a : conv(3, stride=2, bias=false) as layer3.0.conv1
         _install(self, "layer3.0.conv1", nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False))
-        # line 52: l3_0a -> l3_0 : conv(3, bias=false) as layer3.0.conv2
+        # specs/resnet18.dyn:52: l3_0a -> l3_0 : conv(3, bias=false) as layer3.0.conv2
         _install(self, "layer3.0.conv2", nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False))
-        # line 53: l2_1 -> l3_0.skip : conv(1, stride=2, bias=false) as layer3.0.downsample.0
+        # specs/resnet18.dyn:53: l2_1 -> l3_0.skip : conv(1, stride=2, bias=false) as layer3.0.downsample.0
         _install(self, "layer3.0.downsample.0", nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False))
-        # line 57: l3_0 -> l3_1a : conv(3, bias=false) as layer3.1.conv1
+        # specs/resnet18.dyn:57: l3_0 -> l3_1a : conv(3, bias=false) as layer3.1.conv1
         _install(self, "layer3.1.conv1", nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False))
-        # line 58: l3_1a -> l3_1 : conv(3, bias=false) as layer3.1.conv2
+        # specs/resnet18.dyn:58: l3_1a -> l3_1 : conv(3, bias=false) as layer3.1.conv2
         _install(self, "layer3.1.conv2", nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False))
-        # line 63: l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
+        # specs/resnet18.dyn:63: l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
         _install(self, "layer4.0.conv1", parallel_init(nn.Conv2d, 256, 512, kernel_size=3, stride=2, padding=1, bias=False))
-        # line 64: l4_0a -> l4_0 : conv(3, bias=false) as layer4.0.conv2
+        # specs/resnet18.dyn:64: l4_0a -> l4_0 : conv(3, bias=false) as layer4.0.conv2
         _install(self, "layer4.0.conv2", parallel_init(nn.Conv2d, 512, 512, kernel_size=3, padding=1, bias=False))
-        # line 65: l3_1 -> l4_0.skip : conv(1, stride=2, bias=false) as layer4.0.downsample.0
+        # specs/resnet18.dyn:65: l3_1 -> l4_0.skip : conv(1, stride=2, bias=false) as layer4.0.downsample.0
         _install(self, "layer4.0.downsample.0", nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False))
-        # line 69: l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
+        # specs/resnet18.dyn:69: l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
         _install(self, "layer4.1.conv1", parallel_init(nn.Conv2d, 512, 512, kernel_size=3, padding=1, bias=False))
-        # line 70: l4_1a -> l4_1 : conv(3, bias=false) as layer4.1.conv2
+        # specs/resnet18.dyn:70: l4_1a -> l4_1 : conv(3, bias=false) as layer4.1.conv2
         _install(self, "layer4.1.conv2", parallel_init(nn.Conv2d, 512, 512, kernel_size=3, padding=1, bias=False))
-        # line 72: readout l4_1 : avgpool | linear(classes) as fc
+        # specs/resnet18.dyn:72: readout l4_1 : avgpool | linear(classes) as fc
         _install(self, "fc", nn.Linear(512, 1000))
         # channels-last weights make every convolution (and what follows it) run
         # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
@@ -280,112 +307,114 @@ class ResNet18(nn.Module):
         return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
 
     def _step_0(self, x):
-        # line 22: image -> stem : conv(7, stride=2, padding=3, bias=false) as conv1
-        conv1 = self.conv1(x)
-        # line 20: area stem [64] { r = relu(batchnorm(input) as bn1) }
-        bn1 = self.bn1(conv1)
-        relu = torch.relu(bn1)
-        # line 23: stem -> pool  : maxpool(3, stride=2, padding=1)
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
-        # line 27: pool -> l1_0a : conv(3, bias=false) as layer1.0.conv1
-        layer1_0_conv1 = getattr(self.layer1, "0").conv1(max_pool2d)
-        # line 25: area l1_0a [64] { r = relu(batchnorm(input) as layer1.0.bn1) }
-        layer1_0_bn1 = getattr(self.layer1, "0").bn1(layer1_0_conv1)
-        relu_1 = torch.relu(layer1_0_bn1)
-        # line 28: l1_0a -> l1_0 : conv(3, bias=false) as layer1.0.conv2
-        layer1_0_conv2 = getattr(self.layer1, "0").conv2(relu_1)
-        # line 26: area l1_0 [64] { r = relu(batchnorm(input) as layer1.0.bn2 + skip) }
-        layer1_0_bn2 = getattr(self.layer1, "0").bn2(layer1_0_conv2)
-        add = layer1_0_bn2 + max_pool2d
-        relu_2 = torch.relu(add)
-        # line 33: l1_0 -> l1_1a : conv(3, bias=false) as layer1.1.conv1
-        layer1_1_conv1 = getattr(self.layer1, "1").conv1(relu_2)
-        # line 31: area l1_1a [64] { r = relu(batchnorm(input) as layer1.1.bn1) }
-        layer1_1_bn1 = getattr(self.layer1, "1").bn1(layer1_1_conv1)
-        relu_3 = torch.relu(layer1_1_bn1)
-        # line 34: l1_1a -> l1_1 : conv(3, bias=false) as layer1.1.conv2
-        layer1_1_conv2 = getattr(self.layer1, "1").conv2(relu_3)
-        # line 32: area l1_1 [64] { r = relu(batchnorm(input) as layer1.1.bn2 + skip) }
-        layer1_1_bn2 = getattr(self.layer1, "1").bn2(layer1_1_conv2)
-        add_1 = layer1_1_bn2 + relu_2
-        relu_4 = torch.relu(add_1)
-        # line 39: l1_1 -> l2_0a : conv(3, stride=2, bias=false) as layer2.0.conv1
-        layer2_0_conv1 = getattr(self.layer2, "0").conv1(relu_4)
-        # line 37: area l2_0a [128] { r = relu(batchnorm(input) as layer2.0.bn1) }
-        layer2_0_bn1 = getattr(self.layer2, "0").bn1(layer2_0_conv1)
-        relu_5 = torch.relu(layer2_0_bn1)
-        # line 40: l2_0a -> l2_0 : conv(3, bias=false) as layer2.0.conv2
-        layer2_0_conv2 = getattr(self.layer2, "0").conv2(relu_5)
-        # line 41: l1_1 -> l2_0.skip : conv(1, stride=2, bias=false) as layer2.0.downsample.0
-        layer2_0_downsample_0 = getattr(getattr(self.layer2, "0").downsample, "0")(relu_4)
-        # line 38: area l2_0 [128] { r = relu(batchnorm(input) as layer2.0.bn2 + batchnorm(skip) as layer2.0.downsample.1) }
-        layer2_0_bn2 = getattr(self.layer2, "0").bn2(layer2_0_conv2)
-        layer2_0_downsample_1 = getattr(getattr(self.layer2, "0").downsample, "1")(layer2_0_downsample_0)
-        add_2 = layer2_0_bn2 + layer2_0_downsample_1
-        relu_6 = torch.relu(add_2)
-        # line 45: l2_0 -> l2_1a : conv(3, bias=false) as layer2.1.conv1
-        layer2_1_conv1 = getattr(self.layer2, "1").conv1(relu_6)
-        # line 43: area l2_1a [128] { r = relu(batchnorm(input) as layer2.1.bn1) }
-        layer2_1_bn1 = getattr(self.layer2, "1").bn1(layer2_1_conv1)
-        relu_7 = torch.relu(layer2_1_bn1)
-        # line 46: l2_1a -> l2_1 : conv(3, bias=false) as layer2.1.conv2
-        layer2_1_conv2 = getattr(self.layer2, "1").conv2(relu_7)
-        # line 44: area l2_1 [128] { r = relu(batchnorm(input) as layer2.1.bn2 + skip) }
-        layer2_1_bn2 = getattr(self.layer2, "1").bn2(layer2_1_conv2)
-        add_3 = layer2_1_bn2 + relu_6
-        relu_8 = torch.relu(add_3)
-        # line 51: l2_1 -> l3_0a : conv(3, stride=2, bias=false) as layer3.0.conv1
-        layer3_0_conv1 = getattr(self.layer3, "0").conv1(relu_8)
-        # line 49: area l3_0a [256] { r = relu(batchnorm(input) as layer3.0.bn1) }
-        layer3_0_bn1 = getattr(self.layer3, "0").bn1(layer3_0_conv1)
-        relu_9 = torch.relu(layer3_0_bn1)
-        # line 52: l3_0a -> l3_0 : conv(3, bias=false) as layer3.0.conv2
-        layer3_0_conv2 = getattr(self.layer3, "0").conv2(relu_9)
-        # line 53: l2_1 -> l3_0.skip : conv(1, stride=2, bias=false) as layer3.0.downsample.0
-        layer3_0_downsample_0 = getattr(getattr(self.layer3, "0").downsample, "0")(relu_8)
-        # line 50: area l3_0 [256] { r = relu(batchnorm(input) as layer3.0.bn2 + batchnorm(skip) as layer3.0.downsample.1) }
-        layer3_0_bn2 = getattr(self.layer3, "0").bn2(layer3_0_conv2)
-        layer3_0_downsample_1 = getattr(getattr(self.layer3, "0").downsample, "1")(layer3_0_downsample_0)
-        add_4 = layer3_0_bn2 + layer3_0_downsample_1
-        relu_10 = torch.relu(add_4)
-        # line 57: l3_0 -> l3_1a : conv(3, bias=false) as layer3.1.conv1
-        layer3_1_conv1 = getattr(self.layer3, "1").conv1(relu_10)
-        # line 55: area l3_1a [256] { r = relu(batchnorm(input) as layer3.1.bn1) }
-        layer3_1_bn1 = getattr(self.layer3, "1").bn1(layer3_1_conv1)
-        relu_11 = torch.relu(layer3_1_bn1)
-        # line 58: l3_1a -> l3_1 : conv(3, bias=false) as layer3.1.conv2
-        layer3_1_conv2 = getattr(self.layer3, "1").conv2(relu_11)
-        # line 56: area l3_1 [256] { r = relu(batchnorm(input) as layer3.1.bn2 + skip) }
-        layer3_1_bn2 = getattr(self.layer3, "1").bn2(layer3_1_conv2)
-        add_5 = layer3_1_bn2 + relu_10
-        relu_12 = torch.relu(add_5)
-        # line 63: l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
-        layer4_0_conv1 = getattr(self.layer4, "0").conv1(relu_12)
-        # line 61: area l4_0a [512] { r = relu(batchnorm(input) as layer4.0.bn1) }
-        layer4_0_bn1 = getattr(self.layer4, "0").bn1(layer4_0_conv1)
-        relu_13 = torch.relu(layer4_0_bn1)
-        # line 64: l4_0a -> l4_0 : conv(3, bias=false) as layer4.0.conv2
-        layer4_0_conv2 = getattr(self.layer4, "0").conv2(relu_13)
-        # line 65: l3_1 -> l4_0.skip : conv(1, stride=2, bias=false) as layer4.0.downsample.0
-        layer4_0_downsample_0 = getattr(getattr(self.layer4, "0").downsample, "0")(relu_12)
-        # line 62: area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
-        layer4_0_bn2 = getattr(self.layer4, "0").bn2(layer4_0_conv2)
-        layer4_0_downsample_1 = getattr(getattr(self.layer4, "0").downsample, "1")(layer4_0_downsample_0)
-        add_6 = layer4_0_bn2 + layer4_0_downsample_1
-        relu_14 = torch.relu(add_6)
-        # line 69: l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
-        layer4_1_conv1 = getattr(self.layer4, "1").conv1(relu_14)
-        # line 67: area l4_1a [512] { r = relu(batchnorm(input) as layer4.1.bn1) }
-        layer4_1_bn1 = getattr(self.layer4, "1").bn1(layer4_1_conv1)
-        relu_15 = torch.relu(layer4_1_bn1)
-        # line 70: l4_1a -> l4_1 : conv(3, bias=false) as layer4.1.conv2
-        layer4_1_conv2 = getattr(self.layer4, "1").conv2(relu_15)
-        # line 68: area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
-        layer4_1_bn2 = getattr(self.layer4, "1").bn2(layer4_1_conv2)
-        add_7 = layer4_1_bn2 + relu_14
-        relu_16 = torch.relu(add_7)
-        # line 72: readout l4_1 : avgpool | linear(classes) as fc
-        adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_16, 1)
-        flatten = torch.flatten(adaptive_avg_pool2d, 1)
-        fc = self.fc(flatten)
-        return (relu, max_pool2d, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, relu_8, relu_9, relu_10, relu_11, relu_12, relu_13, relu_14, relu_15, relu_16, fc)
+        # specs/resnet18.dyn:22 (stem): image -> stem : conv(7, stride=2, padding=3, bias=false) as conv1
+        stem_from_image = self.conv1(x)
+        # specs/resnet18.dyn:20 (stem): area stem [64] { r = relu(batchnorm(input) as bn1) }
+        bn1 = self.bn1(stem_from_image)
+        stem_r = torch.relu(bn1)
+        # specs/resnet18.dyn:23 (pool): stem -> pool  : maxpool(3, stride=2, padding=1)
+        pool_from_stem = F.max_pool2d(stem_r, 3, 2, 1)
+        # specs/resnet18.dyn:27 (l1_0a): pool -> l1_0a : conv(3, bias=false) as layer1.0.conv1
+        l1_0a_from_pool = getattr(self.layer1, "0").conv1(pool_from_stem)
+        # specs/resnet18.dyn:25 (l1_0a): area l1_0a [64] { r = relu(batchnorm(input) as layer1.0.bn1) }
+        layer1_0_bn1 = getattr(self.layer1, "0").bn1(l1_0a_from_pool)
+        l1_0a_r = torch.relu(layer1_0_bn1)
+        # specs/resnet18.dyn:28 (l1_0): l1_0a -> l1_0 : conv(3, bias=false) as layer1.0.conv2
+        l1_0_from_l1_0a = getattr(self.layer1, "0").conv2(l1_0a_r)
+        # specs/resnet18.dyn:26 (l1_0): area l1_0 [64] { r = relu(batchnorm(input) as layer1.0.bn2 + skip) }
+        layer1_0_bn2 = getattr(self.layer1, "0").bn2(l1_0_from_l1_0a)
+        l1_0_r_sum = layer1_0_bn2 + pool_from_stem
+        l1_0_r = torch.relu(l1_0_r_sum)
+        # specs/resnet18.dyn:33 (l1_1a): l1_0 -> l1_1a : conv(3, bias=false) as layer1.1.conv1
+        l1_1a_from_l1_0 = getattr(self.layer1, "1").conv1(l1_0_r)
+        # specs/resnet18.dyn:31 (l1_1a): area l1_1a [64] { r = relu(batchnorm(input) as layer1.1.bn1) }
+        layer1_1_bn1 = getattr(self.layer1, "1").bn1(l1_1a_from_l1_0)
+        l1_1a_r = torch.relu(layer1_1_bn1)
+        # specs/resnet18.dyn:34 (l1_1): l1_1a -> l1_1 : conv(3, bias=false) as layer1.1.conv2
+        l1_1_from_l1_1a = getattr(self.layer1, "1").conv2(l1_1a_r)
+        # specs/resnet18.dyn:32 (l1_1): area l1_1 [64] { r = relu(batchnorm(input) as layer1.1.bn2 + skip) }
+        layer1_1_bn2 = getattr(self.layer1, "1").bn2(l1_1_from_l1_1a)
+        l1_1_r_sum = layer1_1_bn2 + l1_0_r
+        l1_1_r = torch.relu(l1_1_r_sum)
+        # specs/resnet18.dyn:39 (l2_0a): l1_1 -> l2_0a : conv(3, stride=2, bias=false) as layer2.0.conv1
+        l2_0a_from_l1_1 = getattr(self.layer2, "0").conv1(l1_1_r)
+        # specs/resnet18.dyn:37 (l2_0a): area l2_0a [128] { r = relu(batchnorm(input) as layer2.0.bn1) }
+        layer2_0_bn1 = getattr(self.layer2, "0").bn1(l2_0a_from_l1_1)
+        l2_0a_r = torch.relu(layer2_0_bn1)
+        # specs/resnet18.dyn:40 (l2_0): l2_0a -> l2_0 : conv(3, bias=false) as layer2.0.conv2
+        l2_0_from_l2_0a = getattr(self.layer2, "0").conv2(l2_0a_r)
+        # specs/resnet18.dyn:41 (l2_0): l1_1 -> l2_0.skip : conv(1, stride=2, bias=false) as layer2.0.downsample.0
+        l2_0_skip_from_l1_1 = getattr(getattr(self.layer2, "0").downsample, "0")(l1_1_r)
+        # specs/resnet18.dyn:38 (l2_0): area l2_0 [128] { r = relu(batchnorm(input) as layer2.0.bn2 + batchnorm(skip) as layer2.0.downsample.1) }
+        layer2_0_bn2 = getattr(self.layer2, "0").bn2(l2_0_from_l2_0a)
+        layer2_0_downsample_1 = getattr(getattr(self.layer2, "0").downsample, "1")(l2_0_skip_from_l1_1)
+        l2_0_r_sum = layer2_0_bn2 + layer2_0_downsample_1
+        l2_0_r = torch.relu(l2_0_r_sum)
+        # specs/resnet18.dyn:45 (l2_1a): l2_0 -> l2_1a : conv(3, bias=false) as layer2.1.conv1
+        l2_1a_from_l2_0 = getattr(self.layer2, "1").conv1(l2_0_r)
+        # specs/resnet18.dyn:43 (l2_1a): area l2_1a [128] { r = relu(batchnorm(input) as layer2.1.bn1) }
+        layer2_1_bn1 = getattr(self.layer2, "1").bn1(l2_1a_from_l2_0)
+        l2_1a_r = torch.relu(layer2_1_bn1)
+        # specs/resnet18.dyn:46 (l2_1): l2_1a -> l2_1 : conv(3, bias=false) as layer2.1.conv2
+        l2_1_from_l2_1a = getattr(self.layer2, "1").conv2(l2_1a_r)
+        # specs/resnet18.dyn:44 (l2_1): area l2_1 [128] { r = relu(batchnorm(input) as layer2.1.bn2 + skip) }
+        layer2_1_bn2 = getattr(self.layer2, "1").bn2(l2_1_from_l2_1a)
+        l2_1_r_sum = layer2_1_bn2 + l2_0_r
+        l2_1_r = torch.relu(l2_1_r_sum)
+        # specs/resnet18.dyn:51 (l3_0a): l2_1 -> l3_0a : conv(3, stride=2, bias=false) as layer3.0.conv1
+        l3_0a_from_l2_1 = getattr(self.layer3, "0").conv1(l2_1_r)
+        # specs/resnet18.dyn:49 (l3_0a): area l3_0a [256] { r = relu(batchnorm(input) as layer3.0.bn1) }
+        layer3_0_bn1 = getattr(self.layer3, "0").bn1(l3_0a_from_l2_1)
+        l3_0a_r = torch.relu(layer3_0_bn1)
+        # specs/resnet18.dyn:52 (l3_0): l3_0a -> l3_0 : conv(3, bias=false) as layer3.0.conv2
+        l3_0_from_l3_0a = getattr(self.layer3, "0").conv2(l3_0a_r)
+        # specs/resnet18.dyn:53 (l3_0): l2_1 -> l3_0.skip : conv(1, stride=2, bias=false) as layer3.0.downsample.0
+        l3_0_skip_from_l2_1 = getattr(getattr(self.layer3, "0").downsample, "0")(l2_1_r)
+        # specs/resnet18.dyn:50 (l3_0): area l3_0 [256] { r = relu(batchnorm(input) as layer3.0.bn2 + batchnorm(skip) as layer3.0.downsample.1) }
+        layer3_0_bn2 = getattr(self.layer3, "0").bn2(l3_0_from_l3_0a)
+        layer3_0_downsample_1 = getattr(getattr(self.layer3, "0").downsample, "1")(l3_0_skip_from_l2_1)
+        l3_0_r_sum = layer3_0_bn2 + layer3_0_downsample_1
+        l3_0_r = torch.relu(l3_0_r_sum)
+        # specs/resnet18.dyn:57 (l3_1a): l3_0 -> l3_1a : conv(3, bias=false) as layer3.1.conv1
+        l3_1a_from_l3_0 = getattr(self.layer3, "1").conv1(l3_0_r)
+        # specs/resnet18.dyn:55 (l3_1a): area l3_1a [256] { r = relu(batchnorm(input) as layer3.1.bn1) }
+        layer3_1_bn1 = getattr(self.layer3, "1").bn1(l3_1a_from_l3_0)
+        l3_1a_r = torch.relu(layer3_1_bn1)
+        # specs/resnet18.dyn:58 (l3_1): l3_1a -> l3_1 : conv(3, bias=false) as layer3.1.conv2
+        l3_1_from_l3_1a = getattr(self.layer3, "1").conv2(l3_1a_r)
+        # specs/resnet18.dyn:56 (l3_1): area l3_1 [256] { r = relu(batchnorm(input) as layer3.1.bn2 + skip) }
+        layer3_1_bn2 = getattr(self.layer3, "1").bn2(l3_1_from_l3_1a)
+        l3_1_r_sum = layer3_1_bn2 + l3_0_r
+        l3_1_r = torch.relu(l3_1_r_sum)
+        # specs/resnet18.dyn:63 (l4_0a): l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
+        l4_0a_from_l3_1 = getattr(self.layer4, "0").conv1(l3_1_r)
+        # specs/resnet18.dyn:61 (l4_0a): area l4_0a [512] { r = relu(batchnorm(input) as layer4.0.bn1) }
+        layer4_0_bn1 = getattr(self.layer4, "0").bn1(l4_0a_from_l3_1)
+        l4_0a_r = torch.relu(layer4_0_bn1)
+        # specs/resnet18.dyn:64 (l4_0): l4_0a -> l4_0 : conv(3, bias=false) as layer4.0.conv2
+        l4_0_from_l4_0a = getattr(self.layer4, "0").conv2(l4_0a_r)
+        # specs/resnet18.dyn:65 (l4_0): l3_1 -> l4_0.skip : conv(1, stride=2, bias=false) as layer4.0.downsample.0
+        l4_0_skip_from_l3_1 = getattr(getattr(self.layer4, "0").downsample, "0")(l3_1_r)
+        # specs/resnet18.dyn:62 (l4_0): area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
+        layer4_0_bn2 = getattr(self.layer4, "0").bn2(l4_0_from_l4_0a)
+        layer4_0_downsample_1 = getattr(getattr(self.layer4, "0").downsample, "1")(l4_0_skip_from_l3_1)
+        l4_0_r_sum = layer4_0_bn2 + layer4_0_downsample_1
+        l4_0_r = torch.relu(l4_0_r_sum)
+        # specs/resnet18.dyn:69 (l4_1a): l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
+        l4_1a_from_l4_0 = getattr(self.layer4, "1").conv1(l4_0_r)
+        # specs/resnet18.dyn:67 (l4_1a): area l4_1a [512] { r = relu(batchnorm(input) as layer4.1.bn1) }
+        layer4_1_bn1 = getattr(self.layer4, "1").bn1(l4_1a_from_l4_0)
+        l4_1a_r = torch.relu(layer4_1_bn1)
+        # specs/resnet18.dyn:70 (l4_1): l4_1a -> l4_1 : conv(3, bias=false) as layer4.1.conv2
+        l4_1_from_l4_1a = getattr(self.layer4, "1").conv2(l4_1a_r)
+        # specs/resnet18.dyn:68 (l4_1): area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
+        layer4_1_bn2 = getattr(self.layer4, "1").bn2(l4_1_from_l4_1a)
+        l4_1_r_sum = layer4_1_bn2 + l4_0_r
+        l4_1_r = torch.relu(l4_1_r_sum)
+        # specs/resnet18.dyn:72 (readout): readout l4_1 : avgpool | linear(classes) as fc
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(l4_1_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = self.fc(logits_flatten)
+        return StepOutputs(stem=stem_r, pool=pool_from_stem, l1_0a=l1_0a_r, l1_0=l1_0_r, l1_1a=l1_1a_r,
+            l1_1=l1_1_r, l2_0a=l2_0a_r, l2_0=l2_0_r, l2_1a=l2_1a_r, l2_1=l2_1_r, l3_0a=l3_0a_r, l3_0=l3_0_r,
+            l3_1a=l3_1a_r, l3_1=l3_1_r, l4_0a=l4_0a_r, l4_0=l4_0_r, l4_1a=l4_1a_r, l4_1=l4_1_r, logits=logits)

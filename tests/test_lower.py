@@ -124,7 +124,7 @@ def test_passes_report_changes_and_code_points_to_spec_lines():
     assert step.passes["drop_silent"] is False or step.passes["drop_silent"] is True
     assert step.passes["fold_constants"]
     assert "torch.lerp" in step.source                  # Euler leak fused
-    assert "# line 7: tau * dr/dt = -r + input" in step.source
+    assert "# <string>:7 (V1): tau * dr/dt = -r + input" in step.source
     assert "keep_if_silent" not in step.source
 
 

@@ -201,9 +201,10 @@ def test_comment_in_spec(text, line):
     source = dd.emit(spec, file="c.dyn")
     assert source.isascii()
     number = NAMED.split("\n").index(line) + 1
-    assert f"# line {number}: {comment_text(line + '  # ' + text)}" in source
+    assert f"# c.dyn:{number} (V1): {comment_text(line + '  # ' + text)}" in source  # in the step
+    assert (f"# c.dyn:{number}: {comment_text(line + '  # ' + text)}" in source) == (line == CONV_LINE)  # __init__
     assert _shape(source) == _shape(_reference())
-    assert f"# line 8: {READOUT_LINE}" in source  # a CR or U+2028 does not shift the lines cited
+    assert f"# c.dyn:8 (readout): {READOUT_LINE}" in source  # a CR or U+2028 does not shift the lines cited
     _exec(source)
     dd.compile(spec, file="c.dyn")
 
@@ -272,7 +273,7 @@ def test_string_literal_with_escapes_in_spec():
     assert dd.compile(spec, file="s.dyn").program.model.params["mode"] == 'f"""\\N\\'
     source = dd.emit(spec, file="s.dyn")
     assert source.isascii()
-    assert '# line 9: V1 -> V1 : lateral(kind="self"), delay 2 ms  # "\\\\"\\\\"\\\\" \\\\N' in source
+    assert '# s.dyn:9 (V1): V1 -> V1 : lateral(kind="self"), delay 2 ms  # "\\\\"\\\\"\\\\" \\\\N' in source
     _exec(source)
 
 

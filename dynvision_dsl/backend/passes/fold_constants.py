@@ -5,6 +5,7 @@ import operator
 
 import torch.fx as fx
 
+from ...codenames import folded
 from ...functions import TABLE as FUNCTION_TABLE, torch_function
 
 _FOLD = {torch_function(f.torch): f.fold for f in FUNCTION_TABLE if f.torch is not None and f.torch != "torch.clamp"} | {
@@ -21,7 +22,7 @@ def fold_constants(graph: fx.Graph) -> bool:
             continue
         if any(isinstance(a, fx.Node) for a in node.args):
             continue
-        value = float(_FOLD[node.target](*node.args))
+        value = folded(node.target, float(_FOLD[node.target](*node.args)), node.args)  # keeps `dt / tau`
         for user in list(node.users):
             user.args = fx.node.map_arg(user.args, lambda n: value if n is node else n)
             user.kwargs = fx.node.map_arg(user.kwargs, lambda n: value if n is node else n)
