@@ -1,0 +1,64 @@
+"""Memory layout of each convolution, chosen at compile time from its map size.
+
+Channels-last convolutions win on large maps and lose on small ones (2-core CPU,
+batch 4, 3 x 3 kernels, min of 40 calls, ms contiguous / channels-last: 64 ch at
+32 x 32 2.0 / 0.8, 16 x 16 0.26 / 0.23, 128 ch at 8 x 8 0.24 / 0.23, 256 ch at 4 x 4
+0.30 / 0.45, 512 ch at 2 x 2 0.78 / 1.50, 529 ch at 1 x 1 0.55 / 0.80; a contiguous
+weight on a channels-last input is slower than either). So convolutions whose output
+map has at least CHANNELS_LAST_MIN_PIXELS pixels run channels-last and the rest run
+contiguous, their input made contiguous first (a no-op unless it comes from a
+channels-last area). A k x k convolution from a 1 x 1 map to a 1 x 1 map sees only
+one kernel tap: it runs as a matrix product with that tap (CentreTapConv2d).
+Imports no torch: ops.py builds constructors with it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+CHANNELS_LAST_MIN_PIXELS = 64  # 8 x 8: about even there; channels-last below it loses 1.5-2x
+CONV_KINDS = ("conv", "depthwise", "pointwise", "local", "lateral")
+
+
+def channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether an op whose output has `shape` (C, H, W) runs channels-last."""
+    return len(shape) == 3 and shape[1] * shape[2] >= CHANNELS_LAST_MIN_PIXELS
+
+
+def centre_tap(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> int | None:
+    """The kernel index (row = column) of the one tap that sees the input when the
+    convolution with arguments `a` maps a 1 x 1 map `s` to a 1 x 1 map `o`, or None
+    (another size, grouped, or a padding that puts no tap on the input)."""
+    if len(s) != 3 or len(o) != 3 or tuple(s[1:]) != (1, 1) or tuple(o[1:]) != (1, 1) or a.get("groups", 1) != 1:
+        return None
+    k, p, d = a["k"], a["padding"], a.get("dilation", 1)
+    return p // d if p % d == 0 and p // d < k else None
+
+
+def conv_map(kind: str, s: tuple[int, ...], o: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a convolution of op `kind` (s -> o) outputs: `adapt` resizes after its conv."""
+    return (o[0], *s[1:]) if kind == "adapt" else o
+
+
+def contiguous_input(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> bool:
+    """Whether op `kind` (s -> o) is a convolution that runs contiguous, so its input must be."""
+    if kind == "adapt":
+        return s[0] != o[0] and not channels_last(conv_map(kind, s, o))
+    return kind in CONV_KINDS and not channels_last(o) and (kind != "conv" or centre_tap(a, s, o) is None)
+
+
+def channels_last_modules(model) -> tuple[str, ...]:
+    """Dotted paths of the modules whose weights are stored channels-last: those of ops
+    with a large output map and of centre-tap convolutions (whose tap slice is then a
+    matrix with unit stride), and area functions (e.g. groupnorm) of large areas."""
+    from .ops import OPERATORS
+
+    paths: list[str] = []
+    for ops in [c.ops for c in model.conns] + [r.ops for r in model.readouts]:
+        for o in ops:
+            if channels_last(conv_map(o.kind, tuple(o.in_shape), tuple(o.out_shape))) or (o.kind == "conv" and centre_tap(o.a, o.in_shape, o.out_shape) is not None):
+                subs = OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape)
+                paths += [f"{o.path}.{sub}" if sub else o.path for sub, _ in subs]
+    for area in model.areas.values():
+        if channels_last(tuple(area.shape)):
+            paths += list(area.functions)
+    return tuple(dict.fromkeys(paths))
