@@ -8,7 +8,7 @@ weight on a channels-last input is slower than either). So convolutions whose ou
 map has at least CHANNELS_LAST_MIN_PIXELS pixels run channels-last and the rest run
 contiguous, their input made contiguous first (a no-op unless it comes from a
 channels-last area). A k x k convolution from a 1 x 1 map to a 1 x 1 map sees only
-one kernel tap: it runs as a matrix product with that tap (CentreTapConv2d).
+one kernel tap: it runs as a matrix product with that tap (lower_layout.centre_tap_conv).
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
@@ -34,9 +34,17 @@ def centre_tap(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> int
     return p // d if p % d == 0 and p // d < k else None
 
 
+def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
+    """Whether the map `o` has fewer pixels than `s`."""
+    return o[1] * o[2] < s[1] * s[2]
+
+
 def conv_map(kind: str, s: tuple[int, ...], o: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape a convolution of op `kind` (s -> o) outputs: `adapt` resizes after its conv."""
-    return (o[0], *s[1:]) if kind == "adapt" else o
+    """The shape a convolution of op `kind` (s -> o) outputs: `adapt` runs its 1 x 1 conv on
+    the smaller of its two maps (resizing first when it shrinks: lower_layout.resize_first)."""
+    if kind == "adapt":
+        return (o[0], *(o if shrinks(s, o) else s)[1:])
+    return o
 
 
 def contiguous_input(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> bool:

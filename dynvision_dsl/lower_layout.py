@@ -1,12 +1,13 @@
 """Lowering of a convolution's memory layout (layout.py decides): a contiguous input
-for the convolutions that run contiguous, and the centre-tap matrix product for a
-convolution from a 1 x 1 map to a 1 x 1 map."""
+for the convolutions that run contiguous, the centre-tap matrix product for a
+convolution from a 1 x 1 map to a 1 x 1 map, and a shrinking `adapt` resized before
+its 1 x 1 conv."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .layout import centre_tap, contiguous_input
+from .layout import centre_tap, contiguous_input, shrinks
 from .ops import OpSpec
 
 
@@ -26,8 +27,31 @@ def centre_tap_conv(builder, v, o: OpSpec):
     tap = centre_tap(o.a, tuple(o.in_shape), tuple(o.out_shape))
     if tap is None:
         return None
-    weight = builder.node("get_attr", f"{o.path}.weight")
+    return _tap_linear(builder, v, o.path, tap, o.a["bias"], tuple(o.out_shape))
+
+
+def _tap_linear(builder, v, path: str, tap: int, bias: bool, shape: tuple[int, ...]):
+    """`linear(flatten(v), weight[:, :, tap, tap], bias)` of conv module `path`, as `shape`."""
+    weight = builder.node("get_attr", f"{path}.weight")
     weight = builder.node("call_method", "select", (builder.node("call_method", "select", (weight, 3, tap)), 2, tap))
-    bias = builder.node("get_attr", f"{o.path}.bias") if o.a["bias"] else None
-    out = builder.fn(F.linear, builder.fn(torch.flatten, v, 1), weight, bias)
-    return builder.fn(torch.unflatten, out, 1, tuple(o.out_shape))
+    b = builder.node("get_attr", f"{path}.bias") if bias else None
+    out = builder.fn(F.linear, builder.fn(torch.flatten, v, 1), weight, b)
+    return builder.fn(torch.unflatten, out, 1, shape)
+
+
+def resize_first(builder, v, o: OpSpec):
+    """`adapt` o that shrinks the map and changes channels as nearest resize, then its 1 x 1
+    conv: the same value at every pixel (nearest resampling picks pixels, a 1 x 1 conv maps
+    each pixel alone) on fewer pixels; else None (no conv, or a map that grows or stays)."""
+    if o.kind != "adapt" or o.in_shape[0] == o.out_shape[0] or not shrinks(tuple(o.in_shape), tuple(o.out_shape)):
+        return None
+    v = builder.node("call_function", F.interpolate, (v, tuple(o.out_shape[1:])))
+    if tuple(o.out_shape[1:]) == (1, 1):  # a 1 x 1 conv on a 1 x 1 map: a matrix product
+        return _tap_linear(builder, v, f"{o.path}.conv", 0, True, tuple(o.out_shape))
+    return builder.node("call_module", f"{o.path}.conv", (conv_input(builder, v, o),))
+
+
+def rewritten_conv(builder, v, o: OpSpec):
+    """The value of op `o` on `v` through one of the rewrites above, or None."""
+    out = centre_tap_conv(builder, v, o)
+    return out if out is not None else resize_first(builder, v, o)

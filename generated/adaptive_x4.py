@@ -218,9 +218,9 @@ class AdaptiveX4(nn.Module):
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 52: V1 -> V4 : adapt as addskip_V4
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_11 = v4_conv + interpolate
+        interpolate = F.interpolate(relu, size=(16, 16), mode="nearest")
+        addskip_v4_conv = self.addskip_V4.conv(interpolate)
+        add_11 = v4_conv + addskip_v4_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_6 = 3.0 * v4_a_prev
         sub_2 = add_11 - mul_6
@@ -234,9 +234,9 @@ class AdaptiveX4(nn.Module):
         # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 53: V2 -> IT : adapt as addskip_IT
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_17 = it_conv + interpolate_1
+        interpolate_1 = F.interpolate(relu_1, size=(8, 8), mode="nearest")
+        addskip_it_conv = self.addskip_IT.conv(interpolate_1)
+        add_17 = it_conv + addskip_it_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_9 = 3.0 * it_a_prev
         sub_3 = add_17 - mul_9
@@ -283,9 +283,9 @@ class AdaptiveX4(nn.Module):
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 52: V1 -> V4 : adapt as addskip_V4
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_11 = v4_conv + interpolate
+        interpolate = F.interpolate(relu, size=(16, 16), mode="nearest")
+        addskip_v4_conv = self.addskip_V4.conv(interpolate)
+        add_11 = v4_conv + addskip_v4_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_12 = add_11 - v4_r_prev
         mul_6 = 3.0 * v4_a_prev
@@ -299,9 +299,9 @@ class AdaptiveX4(nn.Module):
         # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 53: V2 -> IT : adapt as addskip_IT
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_17 = it_conv + interpolate_1
+        interpolate_1 = F.interpolate(relu_1, size=(8, 8), mode="nearest")
+        addskip_it_conv = self.addskip_IT.conv(interpolate_1)
+        add_17 = it_conv + addskip_it_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_18 = add_17 - it_r_prev
         mul_9 = 3.0 * it_a_prev
@@ -356,10 +356,10 @@ class AdaptiveX4(nn.Module):
         # line 48: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 52: V1 -> V4 : adapt as addskip_V4
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
+        interpolate = F.interpolate(relu, size=(16, 16), mode="nearest")
+        addskip_v4_conv = self.addskip_V4.conv(interpolate)
         add_10 = v4_conv + v4_recurrence_conv
-        add_11 = add_10 + interpolate
+        add_11 = add_10 + addskip_v4_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_12 = add_11 - v4_r_prev
         mul_6 = 3.0 * v4_a_prev
@@ -375,10 +375,10 @@ class AdaptiveX4(nn.Module):
         # line 49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 53: V2 -> IT : adapt as addskip_IT
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
+        interpolate_1 = F.interpolate(relu_1, size=(8, 8), mode="nearest")
+        addskip_it_conv = self.addskip_IT.conv(interpolate_1)
         add_16 = it_conv + it_recurrence_conv
-        add_17 = add_16 + interpolate_1
+        add_17 = add_16 + addskip_it_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_18 = add_17 - it_r_prev
         mul_9 = 3.0 * it_a_prev

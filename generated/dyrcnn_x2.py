@@ -189,9 +189,9 @@ class DyRCNNx2(nn.Module):
         max_pool2d = F.max_pool2d(relu, 3, 2, 1)
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_4 = layer2_conv + interpolate
+        interpolate = F.interpolate(relu, size=(32, 32), mode="nearest")
+        addskip_layer2_conv = self.addskip_layer2.conv(interpolate)
+        add_4 = layer2_conv + addskip_layer2_conv
         # line 30: tau * dr/dt = -r + input
         mul_1 = 0.4 * add_4
         # line 31: r = relu(r)
@@ -213,9 +213,9 @@ class DyRCNNx2(nn.Module):
         max_pool2d = F.max_pool2d(relu, 3, 2, 1)
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_4 = layer2_conv + interpolate
+        interpolate = F.interpolate(relu, size=(32, 32), mode="nearest")
+        addskip_layer2_conv = self.addskip_layer2.conv(interpolate)
+        add_4 = layer2_conv + addskip_layer2_conv
         # line 30: tau * dr/dt = -r + input
         lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
         # line 31: r = relu(r)
@@ -242,10 +242,10 @@ class DyRCNNx2(nn.Module):
         # line 56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
         layer2_recurrence_conv = self.layer2.recurrence.conv(layer2_d3)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
+        interpolate = F.interpolate(relu, size=(32, 32), mode="nearest")
+        addskip_layer2_conv = self.addskip_layer2.conv(interpolate)
         add_3 = layer2_conv + layer2_recurrence_conv
-        add_4 = add_3 + interpolate
+        add_4 = add_3 + addskip_layer2_conv
         # line 30: tau * dr/dt = -r + input
         lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
         # line 31: r = relu(r)

@@ -206,9 +206,9 @@ class DyRCNNx4(nn.Module):
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_7 = v4_conv + interpolate
+        interpolate = F.interpolate(relu, size=(16, 16), mode="nearest")
+        addskip_v4_conv = self.addskip_V4.conv(interpolate)
+        add_7 = v4_conv + addskip_v4_conv
         # line 31: tau * dr/dt = -r + input
         mul_2 = 0.4 * add_7
         # line 32: r = relu(r)
@@ -216,9 +216,9 @@ class DyRCNNx4(nn.Module):
         # line 59: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_11 = it_conv + interpolate_1
+        interpolate_1 = F.interpolate(relu_1, size=(8, 8), mode="nearest")
+        addskip_it_conv = self.addskip_IT.conv(interpolate_1)
+        add_11 = it_conv + addskip_it_conv
         # line 31: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
         # line 32: r = relu(r)
@@ -247,9 +247,9 @@ class DyRCNNx4(nn.Module):
         max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_7 = v4_conv + interpolate
+        interpolate = F.interpolate(relu, size=(16, 16), mode="nearest")
+        addskip_v4_conv = self.addskip_V4.conv(interpolate)
+        add_7 = v4_conv + addskip_v4_conv
         # line 31: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 32: r = relu(r)
@@ -257,9 +257,9 @@ class DyRCNNx4(nn.Module):
         # line 59: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_11 = it_conv + interpolate_1
+        interpolate_1 = F.interpolate(relu_1, size=(8, 8), mode="nearest")
+        addskip_it_conv = self.addskip_IT.conv(interpolate_1)
+        add_11 = it_conv + addskip_it_conv
         # line 31: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 32: r = relu(r)
@@ -296,10 +296,10 @@ class DyRCNNx4(nn.Module):
         # line 63: V4 -> V4 : lateral(recurrence, 3, max_gain=recurrence_gain) as V4.recurrence, delay max(t_recurrence, dt)
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
+        interpolate = F.interpolate(relu, size=(16, 16), mode="nearest")
+        addskip_v4_conv = self.addskip_V4.conv(interpolate)
         add_6 = v4_conv + v4_recurrence_conv
-        add_7 = add_6 + interpolate
+        add_7 = add_6 + addskip_v4_conv
         # line 31: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 32: r = relu(r)
@@ -309,10 +309,10 @@ class DyRCNNx4(nn.Module):
         # line 64: IT -> IT : lateral(recurrence, 3, max_gain=recurrence_gain) as IT.recurrence, delay max(t_recurrence, dt)
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
+        interpolate_1 = F.interpolate(relu_1, size=(8, 8), mode="nearest")
+        addskip_it_conv = self.addskip_IT.conv(interpolate_1)
         add_10 = it_conv + it_recurrence_conv
-        add_11 = add_10 + interpolate_1
+        add_11 = add_10 + addskip_it_conv
         # line 31: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 32: r = relu(r)

@@ -94,7 +94,7 @@ class DyRCNNx8(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ('V1.conv2', 'V2.conv2', 'IT.conv2', 'V1.conv', 'V2.conv', 'V1.recurrence.conv', 'V2.recurrence.conv', 'addskip_V4.conv', 'addskip_IT.conv')
+    _channels_last = ('V1.conv2', 'V2.conv2', 'IT.conv2', 'V1.conv', 'V2.conv', 'V1.recurrence.conv', 'V2.recurrence.conv')
 
     def __init__(self):
         super().__init__()
@@ -263,16 +263,17 @@ class DyRCNNx8(nn.Module):
         contiguous_1 = relu_4.contiguous()
         v4_conv2 = self.V4.conv2(contiguous_1)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_7 = v4_conv2 + interpolate
+        interpolate = F.interpolate(relu_1, size=(2, 2), mode="nearest")
+        contiguous_3 = interpolate.contiguous()
+        addskip_v4_conv = self.addskip_V4.conv(contiguous_3)
+        add_7 = v4_conv2 + addskip_v4_conv
         # line 39: tau * dr/dt = -r + input
         mul_2 = 0.4 * add_7
         # line 40: r = relu(r)
         relu_5 = torch.relu(mul_2)
         # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        contiguous_3 = relu_5.contiguous()
-        it_conv = self.IT.conv(contiguous_3)
+        contiguous_4 = relu_5.contiguous()
+        it_conv = self.IT.conv(contiguous_4)
         # line 55: r = relu(input)
         relu_6 = torch.relu(it_conv)
         # line 79: IT_mid -> IT : conv(3) as IT.conv2
@@ -284,17 +285,23 @@ class DyRCNNx8(nn.Module):
         linear = F.linear(flatten, select_1, it_conv2_bias)
         unflatten = torch.unflatten(linear, 1, (529, 1, 1))
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_11 = unflatten + interpolate_1
+        interpolate_1 = F.interpolate(relu_3, size=(1, 1), mode="nearest")
+        addskip_it_conv_weight = self.addskip_IT.conv.weight
+        select_2 = addskip_it_conv_weight.select(3, 0)
+        select_3 = select_2.select(2, 0)
+        addskip_it_conv_bias = self.addskip_IT.conv.bias
+        flatten_1 = torch.flatten(interpolate_1, 1)
+        linear_1 = F.linear(flatten_1, select_3, addskip_it_conv_bias)
+        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
+        add_11 = unflatten + unflatten_1
         # line 39: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
         # line 40: r = relu(r)
         relu_7 = torch.relu(mul_3)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten_1 = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten_1)
+        flatten_2 = torch.flatten(adaptive_avg_pool2d, 1)
+        classifier_2 = getattr(self.classifier, "2")(flatten_2)
         return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
 
     def _step_1(self, x, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
@@ -329,16 +336,17 @@ class DyRCNNx8(nn.Module):
         contiguous_1 = relu_4.contiguous()
         v4_conv2 = self.V4.conv2(contiguous_1)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_7 = v4_conv2 + interpolate
+        interpolate = F.interpolate(relu_1, size=(2, 2), mode="nearest")
+        contiguous_3 = interpolate.contiguous()
+        addskip_v4_conv = self.addskip_V4.conv(contiguous_3)
+        add_7 = v4_conv2 + addskip_v4_conv
         # line 39: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 40: r = relu(r)
         relu_5 = torch.relu(lerp_2)
         # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        contiguous_3 = relu_5.contiguous()
-        it_conv = self.IT.conv(contiguous_3)
+        contiguous_4 = relu_5.contiguous()
+        it_conv = self.IT.conv(contiguous_4)
         # line 55: r = relu(input)
         relu_6 = torch.relu(it_conv)
         # line 79: IT_mid -> IT : conv(3) as IT.conv2
@@ -350,17 +358,23 @@ class DyRCNNx8(nn.Module):
         linear = F.linear(flatten, select_1, it_conv2_bias)
         unflatten = torch.unflatten(linear, 1, (529, 1, 1))
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_11 = unflatten + interpolate_1
+        interpolate_1 = F.interpolate(relu_3, size=(1, 1), mode="nearest")
+        addskip_it_conv_weight = self.addskip_IT.conv.weight
+        select_2 = addskip_it_conv_weight.select(3, 0)
+        select_3 = select_2.select(2, 0)
+        addskip_it_conv_bias = self.addskip_IT.conv.bias
+        flatten_1 = torch.flatten(interpolate_1, 1)
+        linear_1 = F.linear(flatten_1, select_3, addskip_it_conv_bias)
+        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
+        add_11 = unflatten + unflatten_1
         # line 39: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 40: r = relu(r)
         relu_7 = torch.relu(lerp_3)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten_1 = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten_1)
+        flatten_2 = torch.flatten(adaptive_avg_pool2d, 1)
+        classifier_2 = getattr(self.classifier, "2")(flatten_2)
         return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
 
     def _step_2(self, x, v1_d3, v2_d3, v4_d3, it_d3, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
@@ -404,17 +418,18 @@ class DyRCNNx8(nn.Module):
         contiguous_2 = v4_d3.contiguous()
         v4_recurrence_conv = self.V4.recurrence.conv(contiguous_2)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
+        interpolate = F.interpolate(relu_1, size=(2, 2), mode="nearest")
+        contiguous_3 = interpolate.contiguous()
+        addskip_v4_conv = self.addskip_V4.conv(contiguous_3)
         add_6 = v4_conv2 + v4_recurrence_conv
-        add_7 = add_6 + interpolate
+        add_7 = add_6 + addskip_v4_conv
         # line 39: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 40: r = relu(r)
         relu_5 = torch.relu(lerp_2)
         # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        contiguous_3 = relu_5.contiguous()
-        it_conv = self.IT.conv(contiguous_3)
+        contiguous_4 = relu_5.contiguous()
+        it_conv = self.IT.conv(contiguous_4)
         # line 55: r = relu(input)
         relu_6 = torch.relu(it_conv)
         # line 79: IT_mid -> IT : conv(3) as IT.conv2
@@ -426,19 +441,25 @@ class DyRCNNx8(nn.Module):
         linear = F.linear(flatten, select_1, it_conv2_bias)
         unflatten = torch.unflatten(linear, 1, (529, 1, 1))
         # line 112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
-        contiguous_4 = it_d3.contiguous()
-        it_recurrence_conv = self.IT.recurrence.conv(contiguous_4)
+        contiguous_5 = it_d3.contiguous()
+        it_recurrence_conv = self.IT.recurrence.conv(contiguous_5)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
+        interpolate_1 = F.interpolate(relu_3, size=(1, 1), mode="nearest")
+        addskip_it_conv_weight = self.addskip_IT.conv.weight
+        select_2 = addskip_it_conv_weight.select(3, 0)
+        select_3 = select_2.select(2, 0)
+        addskip_it_conv_bias = self.addskip_IT.conv.bias
+        flatten_1 = torch.flatten(interpolate_1, 1)
+        linear_1 = F.linear(flatten_1, select_3, addskip_it_conv_bias)
+        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
         add_10 = unflatten + it_recurrence_conv
-        add_11 = add_10 + interpolate_1
+        add_11 = add_10 + unflatten_1
         # line 39: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 40: r = relu(r)
         relu_7 = torch.relu(lerp_3)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten_1 = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten_1)
+        flatten_2 = torch.flatten(adaptive_avg_pool2d, 1)
+        classifier_2 = getattr(self.classifier, "2")(flatten_2)
         return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
