@@ -39,6 +39,18 @@ def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
     return o[1] * o[2] < s[1] * s[2]
 
 
+def op_tap(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> tuple[str, int] | None:
+    """(submodule, tap) when op `kind` is a convolution (`conv`, or `lateral` of kind full,
+    whose conv is padded k // 2) from a 1 x 1 map to a 1 x 1 map: centre_tap's tap."""
+    if kind == "conv":
+        tap = centre_tap(a, s, o)
+        return None if tap is None else ("", tap)
+    if kind == "lateral" and a["kind"] == "full":
+        tap = centre_tap({"k": a["k"], "padding": a["k"] // 2}, s, o)
+        return None if tap is None else ("conv", tap)
+    return None
+
+
 def conv_map(kind: str, s: tuple[int, ...], o: tuple[int, ...]) -> tuple[int, ...]:
     """The shape a convolution of op `kind` (s -> o) outputs: `adapt` runs its 1 x 1 conv on
     the smaller of its two maps (resizing first when it shrinks: lower_layout.resize_first)."""
@@ -51,7 +63,7 @@ def contiguous_input(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[
     """Whether op `kind` (s -> o) is a convolution that runs contiguous, so its input must be."""
     if kind == "adapt":
         return s[0] != o[0] and not channels_last(conv_map(kind, s, o))
-    return kind in CONV_KINDS and not channels_last(o) and (kind != "conv" or centre_tap(a, s, o) is None)
+    return kind in CONV_KINDS and not channels_last(o) and op_tap(kind, a, s, o) is None
 
 
 def channels_last_modules(model) -> tuple[str, ...]:
@@ -63,7 +75,7 @@ def channels_last_modules(model) -> tuple[str, ...]:
     paths: list[str] = []
     for ops in [c.ops for c in model.conns] + [r.ops for r in model.readouts]:
         for o in ops:
-            if channels_last(conv_map(o.kind, tuple(o.in_shape), tuple(o.out_shape))) or (o.kind == "conv" and centre_tap(o.a, o.in_shape, o.out_shape) is not None):
+            if channels_last(conv_map(o.kind, tuple(o.in_shape), tuple(o.out_shape))) or op_tap(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape)):
                 subs = OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape)
                 paths += [f"{o.path}.{sub}" if sub else o.path for sub, _ in subs]
     for area in model.areas.values():

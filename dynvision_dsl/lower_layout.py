@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .layout import centre_tap, contiguous_input, shrinks
+from .layout import contiguous_input, op_tap, shrinks
 from .ops import OpSpec
 
 
@@ -19,15 +19,15 @@ def conv_input(builder, v, o: OpSpec):
 
 
 def centre_tap_conv(builder, v, o: OpSpec):
-    """conv `o` as `linear(flatten(v), weight[:, :, t, t], bias)` back to (C, 1, 1) when it
-    maps 1 x 1 to 1 x 1 (only tap t sees the input: the same sum, without the padded
-    taps), else None. The weight is stored channels-last, so the tap is a unit-stride matrix."""
-    if o.kind != "conv":
+    """conv `o` (or a full lateral) as `linear(flatten(v), weight[:, :, t, t], bias)` back to
+    (C, 1, 1) when it maps 1 x 1 to 1 x 1 (only tap t sees the input: the same sum, without
+    the padded taps), else None. The weight is stored channels-last: the tap is a unit-stride matrix."""
+    found = op_tap(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape))
+    if found is None:
         return None
-    tap = centre_tap(o.a, tuple(o.in_shape), tuple(o.out_shape))
-    if tap is None:
-        return None
-    return _tap_linear(builder, v, o.path, tap, o.a["bias"], tuple(o.out_shape))
+    sub, tap = found
+    path = f"{o.path}.{sub}" if sub else o.path
+    return _tap_linear(builder, v, path, tap, o.a.get("bias", True), tuple(o.out_shape))
 
 
 def _tap_linear(builder, v, path: str, tap: int, bias: bool, shape: tuple[int, ...]):

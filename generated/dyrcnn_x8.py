@@ -94,7 +94,7 @@ class DyRCNNx8(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ('V1.conv2', 'V2.conv2', 'IT.conv2', 'V1.conv', 'V2.conv', 'V1.recurrence.conv', 'V2.recurrence.conv')
+    _channels_last = ('V1.conv2', 'V2.conv2', 'IT.conv2', 'V1.conv', 'V2.conv', 'V1.recurrence.conv', 'V2.recurrence.conv', 'IT.recurrence.conv')
 
     def __init__(self):
         super().__init__()
@@ -287,21 +287,21 @@ class DyRCNNx8(nn.Module):
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         interpolate_1 = F.interpolate(relu_3, size=(1, 1), mode="nearest")
         addskip_it_conv_weight = self.addskip_IT.conv.weight
-        select_2 = addskip_it_conv_weight.select(3, 0)
-        select_3 = select_2.select(2, 0)
+        select_4 = addskip_it_conv_weight.select(3, 0)
+        select_5 = select_4.select(2, 0)
         addskip_it_conv_bias = self.addskip_IT.conv.bias
-        flatten_1 = torch.flatten(interpolate_1, 1)
-        linear_1 = F.linear(flatten_1, select_3, addskip_it_conv_bias)
-        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
-        add_11 = unflatten + unflatten_1
+        flatten_2 = torch.flatten(interpolate_1, 1)
+        linear_2 = F.linear(flatten_2, select_5, addskip_it_conv_bias)
+        unflatten_2 = torch.unflatten(linear_2, 1, (529, 1, 1))
+        add_11 = unflatten + unflatten_2
         # line 39: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
         # line 40: r = relu(r)
         relu_7 = torch.relu(mul_3)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten_2 = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten_2)
+        flatten_3 = torch.flatten(adaptive_avg_pool2d, 1)
+        classifier_2 = getattr(self.classifier, "2")(flatten_3)
         return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
 
     def _step_1(self, x, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
@@ -360,21 +360,21 @@ class DyRCNNx8(nn.Module):
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         interpolate_1 = F.interpolate(relu_3, size=(1, 1), mode="nearest")
         addskip_it_conv_weight = self.addskip_IT.conv.weight
-        select_2 = addskip_it_conv_weight.select(3, 0)
-        select_3 = select_2.select(2, 0)
+        select_4 = addskip_it_conv_weight.select(3, 0)
+        select_5 = select_4.select(2, 0)
         addskip_it_conv_bias = self.addskip_IT.conv.bias
-        flatten_1 = torch.flatten(interpolate_1, 1)
-        linear_1 = F.linear(flatten_1, select_3, addskip_it_conv_bias)
-        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
-        add_11 = unflatten + unflatten_1
+        flatten_2 = torch.flatten(interpolate_1, 1)
+        linear_2 = F.linear(flatten_2, select_5, addskip_it_conv_bias)
+        unflatten_2 = torch.unflatten(linear_2, 1, (529, 1, 1))
+        add_11 = unflatten + unflatten_2
         # line 39: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 40: r = relu(r)
         relu_7 = torch.relu(lerp_3)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten_2 = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten_2)
+        flatten_3 = torch.flatten(adaptive_avg_pool2d, 1)
+        classifier_2 = getattr(self.classifier, "2")(flatten_3)
         return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)
 
     def _step_2(self, x, v1_d3, v2_d3, v4_d3, it_d3, v1_r_prev, v2_r_prev, v4_r_prev, it_r_prev):
@@ -441,25 +441,30 @@ class DyRCNNx8(nn.Module):
         linear = F.linear(flatten, select_1, it_conv2_bias)
         unflatten = torch.unflatten(linear, 1, (529, 1, 1))
         # line 112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
-        contiguous_5 = it_d3.contiguous()
-        it_recurrence_conv = self.IT.recurrence.conv(contiguous_5)
+        it_recurrence_conv_weight = self.IT.recurrence.conv.weight
+        select_2 = it_recurrence_conv_weight.select(3, 1)
+        select_3 = select_2.select(2, 1)
+        it_recurrence_conv_bias = self.IT.recurrence.conv.bias
+        flatten_1 = torch.flatten(it_d3, 1)
+        linear_1 = F.linear(flatten_1, select_3, it_recurrence_conv_bias)
+        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         interpolate_1 = F.interpolate(relu_3, size=(1, 1), mode="nearest")
         addskip_it_conv_weight = self.addskip_IT.conv.weight
-        select_2 = addskip_it_conv_weight.select(3, 0)
-        select_3 = select_2.select(2, 0)
+        select_4 = addskip_it_conv_weight.select(3, 0)
+        select_5 = select_4.select(2, 0)
         addskip_it_conv_bias = self.addskip_IT.conv.bias
-        flatten_1 = torch.flatten(interpolate_1, 1)
-        linear_1 = F.linear(flatten_1, select_3, addskip_it_conv_bias)
-        unflatten_1 = torch.unflatten(linear_1, 1, (529, 1, 1))
-        add_10 = unflatten + it_recurrence_conv
-        add_11 = add_10 + unflatten_1
+        flatten_2 = torch.flatten(interpolate_1, 1)
+        linear_2 = F.linear(flatten_2, select_5, addskip_it_conv_bias)
+        unflatten_2 = torch.unflatten(linear_2, 1, (529, 1, 1))
+        add_10 = unflatten + unflatten_1
+        add_11 = add_10 + unflatten_2
         # line 39: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 40: r = relu(r)
         relu_7 = torch.relu(lerp_3)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
-        flatten_2 = torch.flatten(adaptive_avg_pool2d, 1)
-        classifier_2 = getattr(self.classifier, "2")(flatten_2)
+        flatten_3 = torch.flatten(adaptive_avg_pool2d, 1)
+        classifier_2 = getattr(self.classifier, "2")(flatten_3)
         return (relu_1, relu_3, relu_5, relu_7, relu, relu_1, relu_2, relu_3, relu_4, relu_5, relu_6, relu_7, classifier_2)

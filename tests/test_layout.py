@@ -40,11 +40,41 @@ def test_centre_tap_needs_1x1_maps_ungrouped_and_a_tap_on_the_input():
     assert layout.centre_tap({**a, "padding": 1, "dilation": 2}, (8, 1, 1), (4, 1, 1)) is None
 
 
-def test_adapt_runs_its_conv_on_the_input_map():
-    # adapt's 1 x 1 conv runs before the resize: on a 32 x 32 input it stays channels-last
-    assert not layout.contiguous_input("adapt", {}, (64, 32, 32), (256, 2, 2))
-    assert layout.contiguous_input("adapt", {}, (64, 4, 4), (256, 2, 2))
+def test_adapt_runs_its_conv_on_the_smaller_map():
+    # a shrinking adapt resizes first (lower_layout.resize_first): its 1 x 1 conv runs on 2 x 2
+    assert layout.contiguous_input("adapt", {}, (64, 32, 32), (256, 2, 2))
+    assert layout.contiguous_input("adapt", {}, (64, 2, 2), (256, 32, 32))  # growing: conv, then resize
+    assert not layout.contiguous_input("adapt", {}, (64, 16, 16), (256, 8, 8))
     assert not layout.contiguous_input("adapt", {}, (64, 4, 4), (64, 2, 2))  # no conv at all
+
+
+SHRINK = """
+model Shrink
+param dt = 1 ms
+time { dt = dt  steps = 3 }
+input image [3, 16, 16]
+area A [4] { r = input }
+area B [6] { r = input }
+image -> A : conv(3)
+A -> B : conv(3, stride=4)
+A -> B : adapt as skip
+readout B : avgpool | linear(2)
+"""
+
+
+def test_a_shrinking_adapt_resized_first_equals_conv_then_resize(monkeypatch):
+    torch.manual_seed(0)
+    model = dd.compile(SHRINK).eval()
+    src = model.program.steps[-1].source
+    assert src.index("F.interpolate") < src.index("self.skip.conv(")
+    monkeypatch.setattr(lower_layout, "shrinks", lambda s, o: False)
+    plain = dd.compile(SHRINK).eval()
+    src = plain.program.steps[-1].source
+    assert src.index("F.interpolate") > src.index("self.skip.conv(")
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), plain(x), rtol=1e-6, atol=1e-7)
 
 
 def test_zoo_x8_weights_are_channels_last_only_on_large_maps():
@@ -58,21 +88,26 @@ def test_zoo_x8_weights_are_channels_last_only_on_large_maps():
 
 
 def _no_centre_tap(monkeypatch):
-    monkeypatch.setattr(lower_layout, "centre_tap", lambda a, s, o: None)
-    monkeypatch.setattr(layout, "centre_tap", lambda a, s, o: None)
+    monkeypatch.setattr(lower_layout, "op_tap", lambda kind, a, s, o: None)
+    monkeypatch.setattr(layout, "op_tap", lambda kind, a, s, o: None)
 
 
-def test_centre_tap_equals_the_padded_convolution(monkeypatch):
+LATERAL = CENTRE.replace("conv(3, bias=false, weightnorm=true)", 'lateral("full", 5)')
+
+
+@pytest.mark.parametrize("text", [CENTRE, LATERAL], ids=["conv", "lateral"])
+def test_centre_tap_equals_the_padded_convolution(monkeypatch, text):
     torch.manual_seed(0)
-    model = dd.compile(CENTRE).eval()
+    model = dd.compile(text).eval()
     assert model.program.steps[-1].source.count("F.linear(") == 2  # input conv and recurrence
     _no_centre_tap(monkeypatch)
-    plain = dd.compile(CENTRE).eval()
+    plain = dd.compile(text).eval()
     assert not any("F.linear" in st.source for st in plain.program.steps)
     plain.load_state_dict(model.state_dict())
     x = torch.randn(3, 4, 3, 1, 1)
     with torch.no_grad():
         torch.testing.assert_close(model(x), plain(x), rtol=1e-6, atol=1e-7)
+        assert not torch.equal(model(x), model(x.flip(0)))  # the recurrence and input reach the output
 
 
 def test_weight_norm_runs_once_per_run_with_the_same_gradients():
