@@ -3,7 +3,7 @@
 usage (with the reference venv, which also imports dynvision_dsl):
 
     PYTHONPATH=$PWD .venv-reference/bin/python benchmarks/profiles.py [--models x8,cordsnet,cornet_rt,x4,x2]
-        [--repeat 5] [--rows 12] [--out benchmarks/profiles.md]
+        [--repeat 5] [--rows 12] [--threads 2] [--out benchmarks/profiles.md]
 
 For every model, at the issue-12 configurations (64 px, batch 4; T = 10, CorNetRT T = 5,
 CordsNet with 4 idle steps): build both models with the same weights (speed.py), time
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import statistics
 import sys
 import time
@@ -138,14 +139,17 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="x8,cordsnet,cornet_rt,x4,x2")
     ap.add_argument("--repeat", type=int, default=5, help="timed forwards per model (after one warm-up)")
     ap.add_argument("--rows", type=int, default=12, help="ops per table")
+    ap.add_argument("--threads", type=int, default=speed.THREADS,
+                    help="torch threads (2, the targets' setting; 1 on a loaded machine, where 2 threads "
+                         "oversubscribe the cores and time scheduling, not ops)")
     ap.add_argument("--out", default=str(speed.ROOT / "benchmarks" / "profiles.md"))
     args = ap.parse_args(argv)
-    torch.set_num_threads(speed.THREADS)
+    torch.set_num_threads(args.threads)
     shorts = [speed.ALIASES.get(s, s) for s in args.models.split(",")]
     cmd = "PYTHONPATH=$PWD .venv-reference/bin/python benchmarks/profiles.py " + " ".join(argv or sys.argv[1:])
     lines = ["# Forward profiles: compiled specs vs DynVision 0.1.0", "",
              f"`{cmd.strip()}` on {datetime.date.today()}, {speed.cpu_model()}, torch {torch.__version__}, "
-             f"{speed.THREADS} threads. Self CPU time per op (torch.profiler, one no-grad forward each, "
+             f"{args.threads} thread{'s' * (args.threads != 1)}, load average {os.getloadavg()[0]:.1f} at the start. Self CPU time per op (torch.profiler, one no-grad forward each, "
              "after the timed calls), top ops grouped by input shape; categories sum self CPU time by op name "
              "(`CATEGORIES` in the script). Times from a shared machine: ratios are indicative, the "
              "tables show where the time goes.", ""]
