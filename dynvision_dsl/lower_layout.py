@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .layout import contiguous_input, op_tap, shrinks
+from .layout import channels_last_modules, contiguous_input, op_tap, shrinks
 from .ops import OpSpec
+from .pycode import string_literal
 
 
 def conv_input(builder, v, o: OpSpec):
@@ -55,3 +56,11 @@ def rewritten_conv(builder, v, o: OpSpec):
     """The value of op `o` on `v` through one of the rewrites above, or None."""
     out = centre_tap_conv(builder, v, o)
     return out if out is not None else resize_first(builder, v, o)
+
+
+def channels_last_table(program) -> str:
+    """The generated module's `_channels_last` tuple: the program's modules stored
+    channels-last, each path a string literal (paths are user text)."""
+    have = {md.path for md in program.modules}
+    items = [string_literal(p) for p in channels_last_modules(program.model) if p in have]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"

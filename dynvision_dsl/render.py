@@ -9,7 +9,7 @@ import jinja2
 
 from . import layers
 from .diagnostics import source_lines
-from .layout import channels_last_modules
+from .lower_layout import channels_last_table
 from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
 from .schedule import recorded
 from .pycode import comment_text, docstring_text, spec_line, string_literal
@@ -97,7 +97,7 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
-        ("_channels_last", repr(channels_last_modules(m))),
+        ("_channels_last", channels_last_table(program)),
     ]
 
 

@@ -59,7 +59,7 @@ class AdaptiveX4(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ('V1.conv', 'V2.conv', 'V4.conv', 'IT.conv', 'V1.recurrence.conv', 'V2.recurrence.conv', 'V4.recurrence.conv', 'IT.recurrence.conv', 'addskip_V4.conv', 'addskip_IT.conv')
+    _channels_last = ("V1.conv", "V2.conv", "V4.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "V4.recurrence.conv", "IT.recurrence.conv", "addskip_V4.conv", "addskip_IT.conv")
 
     def __init__(self):
         super().__init__()

@@ -92,7 +92,7 @@ class AlexNet(nn.Module):
     )
     variant_of = (0, 0)
     steady = 0
-    _channels_last = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
+    _channels_last = ("features.0", "features.3", "features.6", "features.8", "features.10")
 
     def __init__(self):
         super().__init__()

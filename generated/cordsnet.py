@@ -78,7 +78,7 @@ class CordsNet(nn.Module):
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
-    _channels_last = ('layer0.conv', 'layer1.conv', 'layer2.conv', 'layer3.conv', 'layer4.conv', 'layer5.conv', 'layer6.conv', 'addskip_layer2.conv', 'addskip_layer4.conv', 'addskip_layer6.conv', 'layer1.recurrence.conv', 'layer2.recurrence.conv', 'layer3.recurrence.conv', 'layer4.recurrence.conv', 'layer5.recurrence.conv', 'layer6.recurrence.conv', 'addbias_layer1', 'addbias_layer2', 'addbias_layer3', 'addbias_layer4', 'addbias_layer5', 'addbias_layer6')
+    _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
 
     def __init__(self):
         super().__init__()

@@ -103,7 +103,7 @@ class CorNetRT(nn.Module):
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
-    _channels_last = ('V1.conv', 'V1.conv2', 'V2.conv2', 'V4.conv2', 'V2.conv', 'V4.conv', 'V1.recurrence', 'V2.recurrence', 'V4.recurrence', 'V1.mid_modules', 'V2.mid_modules', 'V4.mid_modules', 'norm_V1', 'norm_V2', 'norm_V4')
+    _channels_last = ("V1.conv", "V1.conv2", "V2.conv2", "V4.conv2", "V2.conv", "V4.conv", "V1.recurrence", "V2.recurrence", "V4.recurrence", "V1.mid_modules", "V2.mid_modules", "V4.mid_modules", "norm_V1", "norm_V2", "norm_V4")
 
     def __init__(self):
         super().__init__()

@@ -59,7 +59,7 @@ class DyRCNNx2(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ('layer1.conv', 'layer2.conv', 'layer1.recurrence.conv', 'layer2.recurrence.conv', 'addskip_layer2.conv')
+    _channels_last = ("layer1.conv", "layer2.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "addskip_layer2.conv")
 
     def __init__(self):
         super().__init__()

@@ -94,7 +94,7 @@ class DyRCNNx8(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ('V1.conv2', 'V2.conv2', 'IT.conv2', 'V1.conv', 'V2.conv', 'V1.recurrence.conv', 'V2.recurrence.conv', 'IT.recurrence.conv')
+    _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
 
     def __init__(self):
         super().__init__()
