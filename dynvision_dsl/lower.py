@@ -15,6 +15,7 @@ from .frontend import ir
 from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
+from .lower_layout import conv_input, rewritten_conv
 from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
 from .frontend.check.variables import definitions, inline
 from .backend.markers import as_map, keep_if_silent
@@ -317,6 +318,9 @@ class _StepBuilder:
 
     def _op(self, v, o: OpSpec):
         a, k = o.a, o.kind
+        if (rewritten := rewritten_conv(self, v, o)) is not None:  # centre tap, resize first (layout.py)
+            return rewritten
+        v = conv_input(self, v, o)  # the layout the convolution runs in
         if k in ("conv", "depthwise", "pointwise", "scale", "dropout", "local"):
             return self._module(o.path, v)
         if k == "linear":

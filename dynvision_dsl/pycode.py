@@ -23,7 +23,7 @@ _NAMES = {torch_function(f.torch): f.torch for f in FUNCTION_TABLE if f.torch is
     torch.eq: "torch.eq", torch.ne: "torch.ne", torch.mean: "torch.mean", torch.sum: "torch.sum",
     torch.amax: "torch.amax",
     F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
-    F.interpolate: "F.interpolate", F.conv2d: "F.conv2d",
+    F.interpolate: "F.interpolate", F.conv2d: "F.conv2d", F.linear: "F.linear",
 }
 
 

@@ -9,6 +9,7 @@ import jinja2
 
 from . import layers
 from .diagnostics import source_lines
+from .lower_layout import channels_last_table
 from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
 from .schedule import recorded
 from .codenames import output_fields
@@ -97,6 +98,7 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
+        ("_channels_last", channels_last_table(program)),
     ]
 
 
@@ -132,7 +134,8 @@ def render(program: Program, spec_name: str | None = None) -> str:
         helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables]), tables=_tables(program), modules=modules,
         trainables=program.trainables, steps=[st.source for st in program.steps], file=m.file,
         fields=output_fields(program.outputs, len(m.readouts) > 1), constants=program.constants.lines(),
-        uses_time=any(TIME_INPUT in st.inputs for st in program.steps))
+        uses_time=any(TIME_INPUT in st.inputs for st in program.steps),
+        weights_once=any("parametrizations." in md.ctor for md in program.modules))
 
 
 def _mod(md, lines: list[str], file: str):

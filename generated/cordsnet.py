@@ -75,6 +75,16 @@ def _install(root, path, value):
         root.add_module(leaf, value)
 
 
+def _weights_once(simulate):
+    """Compute each parametrized weight (weight norm) once per run instead of once per step;
+    the cached weight stays in the autograd graph, so gradients still reach g and v."""
+    def run(self, *args, **kwargs):
+        with torch.nn.utils.parametrize.cached():
+            return simulate(self, *args, **kwargs)
+    run.__doc__ = simulate.__doc__
+    return run
+
+
 class CordsNet(nn.Module):
     """The CordsNet model: 17 areas, 33 connections, dt = 2 ms."""
 
@@ -102,6 +112,7 @@ class CordsNet(nn.Module):
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
+    _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
 
     # the numbers the steps use, folded from the spec's formulas
     layer1_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:56)
@@ -175,9 +186,10 @@ class CordsNet(nn.Module):
         _install(self, "layer8.recurrence.conv", nn.utils.parametrizations.weight_norm(nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)))
         # specs/cordsnet.dyn:199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         _install(self, "classifier.3", nn.utils.parametrizations.weight_norm(nn.Linear(512, 1000)))
-        # channels-last weights make every convolution (and what follows it) run
-        # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
-        self.to(memory_format=torch.channels_last)
+        # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
+        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        for path in self._channels_last:
+            self.get_submodule(path).to(memory_format=torch.channels_last)
 
     def forward(self, *inputs, **named):
         """Logits (B, T, classes), or with several readouts a dict name -> (B, T, n). The inputs
@@ -216,6 +228,7 @@ class CordsNet(nn.Module):
             raise ValueError(f"the inputs disagree on (batch, steps): {sizes}")
         return out
 
+    @_weights_once
     def simulate(self, x, record=(), seed=None, detach_every=0):
         """Run every step on `x` (a tensor, or a dict of the inputs by name). Returns the logits
         (B, T, classes; a dict by readout name when there are several) and, for each name in
@@ -448,9 +461,11 @@ class CordsNet(nn.Module):
         layer6_r = torch.relu(layer6_r)
         layer7_in_input = layer6_r_delayed_1 + layer5_r_delayed_1
         # specs/cordsnet.dyn:124 (layer7): layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
-        layer7_from_layer7_in = self.layer7.conv(layer7_in_input)
+        layer7_from_layer7_in_contiguous = layer7_in_input.contiguous()
+        layer7_from_layer7_in = self.layer7.conv(layer7_from_layer7_in_contiguous)
         # specs/cordsnet.dyn:148 (layer7): layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
-        layer7_recurrence = self.layer7.recurrence.conv(layer7_r_delayed_1)
+        layer7_recurrence_contiguous = layer7_r_delayed_1.contiguous()
+        layer7_recurrence = self.layer7.recurrence.conv(layer7_recurrence_contiguous)
         layer7_input = layer7_from_layer7_in + layer7_recurrence
         # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
@@ -460,12 +475,15 @@ class CordsNet(nn.Module):
         # specs/cordsnet.dyn:92 (layer7): r = relu(r)
         layer7_r = torch.relu(layer7_r)
         # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
-        layer8_in_from_layer6 = self.addskip_layer8.conv(layer6_r_delayed_1)
+        layer8_in_from_layer6_contiguous = layer6_r_delayed_1.contiguous()
+        layer8_in_from_layer6 = self.addskip_layer8.conv(layer8_in_from_layer6_contiguous)
         layer8_in_input = layer7_r_delayed_1 + layer8_in_from_layer6
         # specs/cordsnet.dyn:126 (layer8): layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
-        layer8_from_layer8_in = self.layer8.conv(layer8_in_input)
+        layer8_from_layer8_in_contiguous = layer8_in_input.contiguous()
+        layer8_from_layer8_in = self.layer8.conv(layer8_from_layer8_in_contiguous)
         # specs/cordsnet.dyn:149 (layer8): layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
-        layer8_recurrence = self.layer8.recurrence.conv(layer8_r_delayed_1)
+        layer8_recurrence_contiguous = layer8_r_delayed_1.contiguous()
+        layer8_recurrence = self.layer8.recurrence.conv(layer8_recurrence_contiguous)
         layer8_input = layer8_from_layer8_in + layer8_recurrence
         # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()

@@ -115,6 +115,7 @@ class DyRCNNx8(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
+    _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
 
     # the numbers the steps use, folded from the spec's formulas
     V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
@@ -154,9 +155,10 @@ class DyRCNNx8(nn.Module):
         _install(self, "addskip_IT.conv", nn.Conv2d(144, 529, kernel_size=1))
         # specs/dyrcnn_x8.dyn:135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(529, 10))
-        # channels-last weights make every convolution (and what follows it) run
-        # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
-        self.to(memory_format=torch.channels_last)
+        # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
+        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        for path in self._channels_last:
+            self.get_submodule(path).to(memory_format=torch.channels_last)
 
     def forward(self, *inputs, **named):
         """Logits (B, T, classes), or with several readouts a dict name -> (B, T, n). The inputs
@@ -280,28 +282,44 @@ class DyRCNNx8(nn.Module):
         V2_r = torch.relu(V2_r)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_max_pool2d)
+        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
+        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = torch.relu(V4_mid_from_V2)
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
+        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_V4_conv = self.addskip_V4.conv(V1_r)
-        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(2, 2), mode="nearest")
+        V4_from_V1_interpolate = F.interpolate(V1_r, size=(2, 2), mode="nearest")
+        V4_from_V1_contiguous = V4_from_V1_interpolate.contiguous()
+        V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
         V4_input = V4_from_V4_mid + V4_from_V1
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
         V4_r = self.V4_dt_over_tau * V4_input
         # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
         V4_r = torch.relu(V4_r)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        IT_mid_from_V4 = self.IT.conv(V4_r)
+        IT_mid_from_V4_contiguous = V4_r.contiguous()
+        IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = torch.relu(IT_mid_from_V4)
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
-        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        IT_conv2_weight = self.IT.conv2.weight
+        IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
+        IT_from_IT_mid_select = IT_from_IT_mid_select.select(2, 1)
+        IT_conv2_bias = self.IT.conv2.bias
+        IT_from_IT_mid_flatten = torch.flatten(IT_mid_r, 1)
+        IT_from_IT_mid_linear = F.linear(IT_from_IT_mid_flatten, IT_from_IT_mid_select, IT_conv2_bias)
+        IT_from_IT_mid = torch.unflatten(IT_from_IT_mid_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_IT_conv = self.addskip_IT.conv(V2_r)
-        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(1, 1), mode="nearest")
+        IT_from_V2_interpolate = F.interpolate(V2_r, size=(1, 1), mode="nearest")
+        addskip_IT_conv_weight = self.addskip_IT.conv.weight
+        IT_from_V2_select = addskip_IT_conv_weight.select(3, 0)
+        IT_from_V2_select = IT_from_V2_select.select(2, 0)
+        addskip_IT_conv_bias = self.addskip_IT.conv.bias
+        IT_from_V2_flatten = torch.flatten(IT_from_V2_interpolate, 1)
+        IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
+        IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
         IT_input = IT_from_IT_mid + IT_from_V2
         # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
         IT_r = self.IT_dt_over_tau * IT_input
@@ -338,28 +356,44 @@ class DyRCNNx8(nn.Module):
         V2_r = torch.relu(V2_r)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_max_pool2d)
+        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
+        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = torch.relu(V4_mid_from_V2)
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
+        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_V4_conv = self.addskip_V4.conv(V1_r)
-        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(2, 2), mode="nearest")
+        V4_from_V1_interpolate = F.interpolate(V1_r, size=(2, 2), mode="nearest")
+        V4_from_V1_contiguous = V4_from_V1_interpolate.contiguous()
+        V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
         V4_input = V4_from_V4_mid + V4_from_V1
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
         V4_r = torch.lerp(V4_r_prev, V4_input, self.V4_dt_over_tau)
         # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
         V4_r = torch.relu(V4_r)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        IT_mid_from_V4 = self.IT.conv(V4_r)
+        IT_mid_from_V4_contiguous = V4_r.contiguous()
+        IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = torch.relu(IT_mid_from_V4)
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
-        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        IT_conv2_weight = self.IT.conv2.weight
+        IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
+        IT_from_IT_mid_select = IT_from_IT_mid_select.select(2, 1)
+        IT_conv2_bias = self.IT.conv2.bias
+        IT_from_IT_mid_flatten = torch.flatten(IT_mid_r, 1)
+        IT_from_IT_mid_linear = F.linear(IT_from_IT_mid_flatten, IT_from_IT_mid_select, IT_conv2_bias)
+        IT_from_IT_mid = torch.unflatten(IT_from_IT_mid_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_IT_conv = self.addskip_IT.conv(V2_r)
-        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(1, 1), mode="nearest")
+        IT_from_V2_interpolate = F.interpolate(V2_r, size=(1, 1), mode="nearest")
+        addskip_IT_conv_weight = self.addskip_IT.conv.weight
+        IT_from_V2_select = addskip_IT_conv_weight.select(3, 0)
+        IT_from_V2_select = IT_from_V2_select.select(2, 0)
+        addskip_IT_conv_bias = self.addskip_IT.conv.bias
+        IT_from_V2_flatten = torch.flatten(IT_from_V2_interpolate, 1)
+        IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
+        IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
         IT_input = IT_from_IT_mid + IT_from_V2
         # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
         IT_r = torch.lerp(IT_r_prev, IT_input, self.IT_dt_over_tau)
@@ -402,16 +436,20 @@ class DyRCNNx8(nn.Module):
         V2_r = torch.relu(V2_r)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_max_pool2d)
+        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
+        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = torch.relu(V4_mid_from_V2)
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
+        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
         # specs/dyrcnn_x8.dyn:111 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
-        V4_recurrence = self.V4.recurrence.conv(V4_r_delayed_3)
+        V4_recurrence_contiguous = V4_r_delayed_3.contiguous()
+        V4_recurrence = self.V4.recurrence.conv(V4_recurrence_contiguous)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
-        addskip_V4_conv = self.addskip_V4.conv(V1_r)
-        V4_from_V1 = F.interpolate(addskip_V4_conv, size=(2, 2), mode="nearest")
+        V4_from_V1_interpolate = F.interpolate(V1_r, size=(2, 2), mode="nearest")
+        V4_from_V1_contiguous = V4_from_V1_interpolate.contiguous()
+        V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
         V4_input_sum = V4_from_V4_mid + V4_recurrence
         V4_input = V4_input_sum + V4_from_V1
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
@@ -419,16 +457,35 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
         V4_r = torch.relu(V4_r)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        IT_mid_from_V4 = self.IT.conv(V4_r)
+        IT_mid_from_V4_contiguous = V4_r.contiguous()
+        IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = torch.relu(IT_mid_from_V4)
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
-        IT_from_IT_mid = self.IT.conv2(IT_mid_r)
+        IT_conv2_weight = self.IT.conv2.weight
+        IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
+        IT_from_IT_mid_select = IT_from_IT_mid_select.select(2, 1)
+        IT_conv2_bias = self.IT.conv2.bias
+        IT_from_IT_mid_flatten = torch.flatten(IT_mid_r, 1)
+        IT_from_IT_mid_linear = F.linear(IT_from_IT_mid_flatten, IT_from_IT_mid_select, IT_conv2_bias)
+        IT_from_IT_mid = torch.unflatten(IT_from_IT_mid_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:112 (IT): IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
-        IT_recurrence = self.IT.recurrence.conv(IT_r_delayed_3)
+        IT_recurrence_conv_weight = self.IT.recurrence.conv.weight
+        IT_recurrence_select = IT_recurrence_conv_weight.select(3, 1)
+        IT_recurrence_select = IT_recurrence_select.select(2, 1)
+        IT_recurrence_conv_bias = self.IT.recurrence.conv.bias
+        IT_recurrence_flatten = torch.flatten(IT_r_delayed_3, 1)
+        IT_recurrence_linear = F.linear(IT_recurrence_flatten, IT_recurrence_select, IT_recurrence_conv_bias)
+        IT_recurrence = torch.unflatten(IT_recurrence_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
-        addskip_IT_conv = self.addskip_IT.conv(V2_r)
-        IT_from_V2 = F.interpolate(addskip_IT_conv, size=(1, 1), mode="nearest")
+        IT_from_V2_interpolate = F.interpolate(V2_r, size=(1, 1), mode="nearest")
+        addskip_IT_conv_weight = self.addskip_IT.conv.weight
+        IT_from_V2_select = addskip_IT_conv_weight.select(3, 0)
+        IT_from_V2_select = IT_from_V2_select.select(2, 0)
+        addskip_IT_conv_bias = self.addskip_IT.conv.bias
+        IT_from_V2_flatten = torch.flatten(IT_from_V2_interpolate, 1)
+        IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
+        IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
         IT_input_sum = IT_from_IT_mid + IT_recurrence
         IT_input = IT_input_sum + IT_from_V2
         # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input

@@ -119,6 +119,7 @@ class ResNet18(nn.Module):
     )
     variant_of = (0, 0)
     steady = 0
+    _channels_last = ("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1", "layer2.1.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv1", "layer3.1.conv2", "bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.1.bn1", "layer1.1.bn2", "layer2.0.bn1", "layer2.0.bn2", "layer2.0.downsample.1", "layer2.1.bn1", "layer2.1.bn2", "layer3.0.bn1", "layer3.0.bn2", "layer3.0.downsample.1", "layer3.1.bn1", "layer3.1.bn2")
 
     def __init__(self):
         super().__init__()
@@ -204,9 +205,10 @@ class ResNet18(nn.Module):
         _install(self, "layer4.1.conv2", parallel_init(nn.Conv2d, 512, 512, kernel_size=3, padding=1, bias=False))
         # specs/resnet18.dyn:72: readout l4_1 : avgpool | linear(classes) as fc
         _install(self, "fc", nn.Linear(512, 1000))
-        # channels-last weights make every convolution (and what follows it) run
-        # channels-last: measured 1.9x faster forward on a 2-core CPU, same values
-        self.to(memory_format=torch.channels_last)
+        # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
+        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        for path in self._channels_last:
+            self.get_submodule(path).to(memory_format=torch.channels_last)
 
     def forward(self, *inputs, **named):
         """Logits (B, T, classes), or with several readouts a dict name -> (B, T, n). The inputs
@@ -387,26 +389,30 @@ class ResNet18(nn.Module):
         l3_1_r_sum = layer3_1_bn2 + l3_0_r
         l3_1_r = torch.relu(l3_1_r_sum)
         # specs/resnet18.dyn:63 (l4_0a): l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
-        l4_0a_from_l3_1 = getattr(self.layer4, "0").conv1(l3_1_r)
+        l4_0a_from_l3_1_contiguous = l3_1_r.contiguous()
+        l4_0a_from_l3_1 = getattr(self.layer4, "0").conv1(l4_0a_from_l3_1_contiguous)
         # specs/resnet18.dyn:61 (l4_0a): area l4_0a [512] { r = relu(batchnorm(input) as layer4.0.bn1) }
         layer4_0_bn1 = getattr(self.layer4, "0").bn1(l4_0a_from_l3_1)
         l4_0a_r = torch.relu(layer4_0_bn1)
         # specs/resnet18.dyn:64 (l4_0): l4_0a -> l4_0 : conv(3, bias=false) as layer4.0.conv2
-        l4_0_from_l4_0a = getattr(self.layer4, "0").conv2(l4_0a_r)
+        l4_0_from_l4_0a_contiguous = l4_0a_r.contiguous()
+        l4_0_from_l4_0a = getattr(self.layer4, "0").conv2(l4_0_from_l4_0a_contiguous)
         # specs/resnet18.dyn:65 (l4_0): l3_1 -> l4_0.skip : conv(1, stride=2, bias=false) as layer4.0.downsample.0
-        l4_0_skip_from_l3_1 = getattr(getattr(self.layer4, "0").downsample, "0")(l3_1_r)
+        l4_0_skip_from_l3_1 = getattr(getattr(self.layer4, "0").downsample, "0")(l4_0a_from_l3_1_contiguous)
         # specs/resnet18.dyn:62 (l4_0): area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
         layer4_0_bn2 = getattr(self.layer4, "0").bn2(l4_0_from_l4_0a)
         layer4_0_downsample_1 = getattr(getattr(self.layer4, "0").downsample, "1")(l4_0_skip_from_l3_1)
         l4_0_r_sum = layer4_0_bn2 + layer4_0_downsample_1
         l4_0_r = torch.relu(l4_0_r_sum)
         # specs/resnet18.dyn:69 (l4_1a): l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
-        l4_1a_from_l4_0 = getattr(self.layer4, "1").conv1(l4_0_r)
+        l4_1a_from_l4_0_contiguous = l4_0_r.contiguous()
+        l4_1a_from_l4_0 = getattr(self.layer4, "1").conv1(l4_1a_from_l4_0_contiguous)
         # specs/resnet18.dyn:67 (l4_1a): area l4_1a [512] { r = relu(batchnorm(input) as layer4.1.bn1) }
         layer4_1_bn1 = getattr(self.layer4, "1").bn1(l4_1a_from_l4_0)
         l4_1a_r = torch.relu(layer4_1_bn1)
         # specs/resnet18.dyn:70 (l4_1): l4_1a -> l4_1 : conv(3, bias=false) as layer4.1.conv2
-        l4_1_from_l4_1a = getattr(self.layer4, "1").conv2(l4_1a_r)
+        l4_1_from_l4_1a_contiguous = l4_1a_r.contiguous()
+        l4_1_from_l4_1a = getattr(self.layer4, "1").conv2(l4_1_from_l4_1a_contiguous)
         # specs/resnet18.dyn:68 (l4_1): area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
         layer4_1_bn2 = getattr(self.layer4, "1").bn2(l4_1_from_l4_1a)
         l4_1_r_sum = layer4_1_bn2 + l4_0_r

@@ -51,9 +51,11 @@ def _module_parts(path):
 
 def _scheme_ok(name: str, areas, inputs, paths) -> bool:
     """A step's name follows codenames' scheme: an area's (`V1_...`), an input's, the logits',
-    the frame's, a module path's, or one of those with a uniquifying suffix."""
+    the frame's, a module path's (or its parameter's: `addskip_IT_conv_weight`, the centre tap's
+    weight), or one of those with a uniquifying suffix."""
     base = re.sub(r"_\d+$", "", name)
     prefixes = [identifier(a) + "_" for a in areas] + [identifier(i) + "_delayed_" for i in inputs]
+    prefixes += [p + "_" for p in paths if name in (p + "_weight", p + "_bias")]
     return (name.startswith(tuple(prefixes)) or base in paths or name in paths or base == "logits"
             or name.startswith("logits_") or name in ("x", "time_ms") or name.startswith("x_"))
 
