@@ -73,9 +73,11 @@ def _presence(graph, schedule, model) -> None:
 
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
-            optimize: bool = True, check_finite: bool = False, strict: bool = False) -> DynModel:
+            optimize: bool = True, check_finite: bool = False, strict: bool = False,
+            recompute: int | None = None) -> DynModel:
     """Compile a spec (text or a Path) to a ready nn.Module; with `check_finite`, `model(x)`
-    raises NonFiniteError at the first NaN or inf, as `model.run` does. The spec's warnings are
+    raises NonFiniteError at the first NaN or inf, as `model.run` does. `recompute=K` runs
+    every K steps as one checkpointed segment when training (`model.recompute`; None: off). The spec's warnings are
     issued as `DynWarning`s (Python's `warnings`); with `strict`, a warning raises DynError."""
     from .render import class_name, render
     from .model import instantiate
@@ -85,6 +87,7 @@ def compile(source: str | Path, params: dict | None = None, file: str | None = N
         warnings.warn(DynWarning(d, program.model.source), stacklevel=2)
     model = instantiate(render(program), class_name(program.model.name), program, program.graph)
     model.check_finite = check_finite
+    model.recompute = recompute
     return model
 
 
