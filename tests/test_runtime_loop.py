@@ -9,6 +9,8 @@ import torch
 import dynvision_dsl as dd
 from dynvision_dsl.render import class_name
 from conftest import ROOT
+from dynvision_dsl.checkpoint import load as load_checkpoint
+from dynvision_dsl.cli import main
 from test_train import TINY
 
 ZOO = {"alexnet": {"size": 64, "steps": 2}, "resnet18": {"size": 32, "steps": 2},
@@ -258,3 +260,42 @@ def test_the_standalone_module_honours_recompute():
     assert sum(calls) == 14
     for name in want:
         torch.testing.assert_close(got[name], want[name], atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------ dynv train --recompute
+from test_train_regimes import images, tiny  # noqa: E402,F401 (fixtures)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--recompute", "-1"], "dynv: --recompute must be a whole number of steps per checkpointed segment, at least 1 "
+                            "(or 0: off), got -1\n"),
+    (["--recompute", "2", "--precision", "bf16"], "dynv: --recompute does not work with --precision bf16"),
+])
+def test_train_refuses_a_bad_recompute_in_one_line(tiny, images, tmp_path, capsys, flags, message):
+    argv = ["train", str(tiny), "--data", f"folder:{images}", "--epochs", "1", "--out", str(tmp_path / "r"),
+            "--no-progress", *flags]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+def test_train_with_recompute_learns_as_without(tiny, images, tmp_path, monkeypatch):
+    import dynvision_dsl.science.train.loop as loop
+
+    seen = []
+    real = loop._Run.train_epoch
+
+    def spy(self, epoch):
+        seen.append(self.model.recompute)
+        return real(self, epoch)
+
+    monkeypatch.setattr(loop._Run, "train_epoch", spy)
+    runs = {}
+    for k in (0, 2):
+        out = tmp_path / f"k{k}"
+        assert main(["train", str(tiny), "--set", "drop=0", "--data", f"folder:{images}", "--epochs", "1",
+                     "--batch", "8", "--out", str(out), "--no-progress", "--recompute", str(k)]) == 0
+        runs[k] = load_checkpoint(out / "last.pt")
+    assert seen == [0, 2] and runs[2].extra["args"]["recompute"] == 2
+    for name, value in runs[0].model.items():
+        torch.testing.assert_close(runs[2].model[name], value, atol=1e-5, rtol=0)
