@@ -7,6 +7,7 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 Needs only torch (and numpy, to draw large layers' initial weights fast).
 """
 import torch
+import torch.utils.checkpoint
 from torch import nn
 import torch.nn.functional as F
 
@@ -405,10 +406,8 @@ class ResNet18(nn.Module):
     def _segment(self, loop, first, stop):
         """Steps first .. stop-1 as one checkpoint segment (gradients equal the plain run's;
         checkpoint replays the random state, so noise() draws the same in the recomputation)."""
-        from torch.utils.checkpoint import checkpoint
-
         states, rings = tuple(loop.states.values()), tuple(tuple(ring) for ring in loop.rings.values())
-        states, rings, responses, logits = checkpoint(self._run_segment, loop.like, loop, first, stop, states, rings,
+        states, rings, responses, logits = torch.utils.checkpoint.checkpoint(self._run_segment, loop.like, loop, first, stop, states, rings,
                                                       use_reentrant=False)
         loop.states = dict(zip(loop.states, states))
         loop.rings = {source: list(ring) for source, ring in zip(loop.rings, rings)}
