@@ -252,12 +252,13 @@ class CordsNet(nn.Module):
     def loop_start(self, x, record=(), detach_every=0):
         """A simulation of `x` ready to run: call loop_step(loop, t) for t = 0 .. idle + T - 1
         (idle steps first), then loop_finish(loop). The tensor ring is chosen when autograd is
-        off (or nothing requires grad): its slots keep their storage from the source's first
+        off (or nothing requires grad) and no trace or ONNX export is running: its slots keep their storage from the source's first
         present step on, and steps from len(variant_of) on run the steady variant."""
         frames = self.frames((), x) if isinstance(x, dict) else self.frames((x,))
         grad = torch.is_grad_enabled() and (any(f.requires_grad for f in frames.values())
                                             or any(p.requires_grad for p in self.parameters()))
-        loop = self._Loop(frames, record, detach_every, not grad)
+        exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
+        loop = self._Loop(frames, record, detach_every, not grad and not exporting)
         like, batch = loop.like, loop.batch
         loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
