@@ -192,6 +192,14 @@ def mem_worker(spec: str) -> int:
     else:
         model = compile_model(short, S, T)
     x = torch.randn(B, T, 3, S, S)
+    print(json.dumps(peak_rise(lambda: (fwd if mode == "forward" else train_step)(model, x))))
+    return 0
+
+
+def peak_rise(call) -> dict:
+    """Run `call()` once and measure the rise of this process's peak resident memory (MiB)
+    during it: VmHWM after minus VmRSS before, with the mark reset through /proc/self/clear_refs
+    (ru_maxrss where that file is missing)."""
     import gc
 
     gc.collect()
@@ -201,10 +209,9 @@ def mem_worker(spec: str) -> int:
         method = "VmHWM"
     except OSError:
         before, method = maxrss_mib(), "ru_maxrss"
-    (fwd if mode == "forward" else train_step)(model, x)
+    call()
     after = proc_status("VmHWM") if method == "VmHWM" else maxrss_mib()
-    print(json.dumps({"before": before, "after": after, "delta": after - before, "method": method}))
-    return 0
+    return {"before": before, "after": after, "delta": after - before, "method": method}
 
 
 def peak_memory(short: str, which: str, mode: str, S: int, T: int, B: int) -> dict | None:

@@ -98,12 +98,15 @@ def _presence(graph, schedule, model) -> None:
 
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
             optimize: bool = True, check_finite: bool = False, strict: bool = False,
-            cuda_graphs: bool = False, precision: str = "32", compile_steps: bool = False) -> DynModel:
+            cuda_graphs: bool = False, precision: str = "32", compile_steps: bool = False,
+            recompute: int | None = None) -> DynModel:
     """Compile a spec (text or a Path) to a ready nn.Module; with `check_finite`, `model(x)`
     raises NonFiniteError at the first NaN or inf, as `model.run` does. The spec's warnings are
     issued as `DynWarning`s (Python's `warnings`); with `strict`, a warning raises DynError.
     `cuda_graphs`, `precision` ('32', 'bf16') and `compile_steps` say how the steps run
-    (runtime/execution.py: CUDA-graph replay, bf16 autocast with fp32 states, torch.compile)."""
+    (runtime/execution.py: CUDA-graph replay, bf16 autocast with fp32 states, torch.compile).
+    `recompute=K` runs every K steps as one checkpointed segment when training
+    (`model.recompute`; None: off)."""
     from .render import class_name, render
     from .model import instantiate
 
@@ -112,6 +115,7 @@ def compile(source: str | Path, params: dict | None = None, file: str | None = N
         warnings.warn(DynWarning(d, program.model.source), stacklevel=2)
     model = instantiate(render(program), class_name(program.model.name), program, program.graph)
     model.check_finite = check_finite
+    model.recompute = recompute
     _execution(model, cuda_graphs, precision, compile_steps)
     return model
 

@@ -9,6 +9,7 @@ Needs only torch (and numpy, to draw large layers' initial weights fast).
 from typing import NamedTuple, Optional
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 import torch.nn.functional as F
 
@@ -197,6 +198,55 @@ class DyRCNNx8(nn.Module):
             raise ValueError(f"the inputs disagree on (batch, steps): {sizes}")
         return out
 
+    # ---- the runtime loop (templates/runtime.py.j2) ----
+    # Delay history is one ring per source in `buffer_len`: the value of step s sits in slot
+    # s mod length (the initial state, the value of step -1, is held apart). With gradients off
+    # the ring is one preallocated tensor per source written in place, so the steady state
+    # allocates nothing for it (static buffers, as CUDA-graph capture needs); with gradients on
+    # it is a list of references, since an in-place write would break backward.
+    _recompute = 0
+
+    @property
+    def recompute(self):
+        """Steps per checkpointed segment while training (0: off). Every K steps run as one
+        torch.utils.checkpoint segment, recomputed in backward: memory holds the states and delay
+        rings at segment ends instead of every step's activations. Off without gradients."""
+        return self._recompute
+
+    @recompute.setter
+    def recompute(self, k):
+        k = 0 if k is None else k
+        if isinstance(k, bool) or not hasattr(k, "__index__") or k.__index__() < 0:
+            raise ValueError(f"recompute takes the number of steps per checkpointed segment, a whole number "
+                             f"1 or more (0 or None: off), got {k!r}")
+        self._recompute = k.__index__()
+
+    class _Loop:
+        """One simulation in progress (see loop_start): the frames, the states, the delay rings
+        (a list of `length` slots per source, None while silent), and what was recorded."""
+
+        def __init__(self, frames, record, detach_every, tensor_ring):
+            self.frames = frames
+            self.like = next(iter(frames.values()))
+            self.batch, self.steps = self.like.shape[0], self.like.shape[1]
+            self.detach_every = detach_every
+            self.tensor_ring = tensor_ring
+            self.states, self.initial, self.rings = {}, {}, {}
+            self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
+            self.responses = {name: [] for name in record}
+            self.logits = {}
+
+        def fork(self, states, rings):
+            """A copy that starts from `states` and `rings` (tuples, in state_slots and buffer_len
+            order) and records afresh: what one recomputation segment runs on."""
+            part = object.__new__(type(self))
+            part.__dict__.update(self.__dict__)
+            part.states = dict(zip(self.states, states))
+            part.rings = {source: list(ring) for source, ring in zip(self.rings, rings)}
+            part.responses = {name: [] for name in self.responses}
+            part.logits = {name: [] for name in self.logits}
+            return part
+
     def simulate(self, x, record=(), seed=None, detach_every=0):
         """Run every step on `x` (a tensor, or a dict of the inputs by name). Returns the logits
         (B, T, classes; a dict by readout name when there are several) and, for each name in
@@ -204,7 +254,8 @@ class DyRCNNx8(nn.Module):
         step (None while it is silent). With a `seed`, noise() (and dropout) draw from a
         generator seeded with it, so the run is reproducible, and torch's global random state
         is left as it was. `detach_every=K` cuts the autograd graph of every state and delay
-        buffer each K steps (truncated backpropagation through time)."""
+        buffer each K steps (truncated backpropagation through time); `self.recompute`
+        checkpoints segments of steps when gradients are on."""
         if seed is None:
             return self._simulate(x, record, detach_every)
         like = next(iter(x.values())) if isinstance(x, dict) else x
@@ -214,49 +265,145 @@ class DyRCNNx8(nn.Module):
             return self._simulate(x, record, detach_every)
 
     def _simulate(self, x, record, detach_every):
+        loop = self.loop_start(x, record, detach_every)
+        k = 0 if loop.tensor_ring else self._recompute
+        for first in range(0, self.idle + loop.steps, k or 1):
+            if k:
+                self._segment(loop, first, min(first + k, self.idle + loop.steps))
+            else:
+                self.loop_step(loop, first)
+        return self.loop_finish(loop)
+
+    def loop_start(self, x, record=(), detach_every=0):
+        """A simulation of `x` ready to run: call loop_step(loop, t) for t = 0 .. idle + T - 1
+        (idle steps first), then loop_finish(loop). The tensor ring is chosen when autograd is
+        off (or nothing requires grad) and no trace or ONNX export is running: its slots keep their storage from the source's first
+        present step on, and steps from len(variant_of) on run the steady variant."""
         frames = self.frames((), x) if isinstance(x, dict) else self.frames((x,))
-        like = next(iter(frames.values()))
-        batch, steps = like.shape[0], like.shape[1]
-        blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
-        states = {}
+        grad = torch.is_grad_enabled() and (any(f.requires_grad for f in frames.values())
+                                            or any(p.requires_grad for p in self.parameters()))
+        exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
+        loop = self._Loop(frames, record, detach_every, not grad and not exporting)
+        like, batch = loop.like, loop.batch
+        loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
-            states[area, var] = None if init is None else like.new_full((batch,) + self.area_shapes[area], init)
-        history = {}
-        for source in self.buffer_len:
-            first = None if source in self.inputs else states.get(self.signals[source][:2])
-            history[source] = [] if first is None else [first]
-        logits, responses = {name: [] for name in self.readouts}, {name: [] for name in record}
+            loop.states[area, var] = None if init is None else like.new_full((batch,) + self.area_shapes[area], init)
+        for source, length in self.buffer_len.items():
+            loop.initial[source] = None if source in self.inputs else loop.states.get(self.signals[source][:2])
+            loop.rings[source] = [None] * length
+        loop.logits = {name: [] for name in self.readouts}
+        return loop
+
+    def loop_step(self, loop, t):
+        """Run step t of `loop` (idle steps first): read the variant's arguments (frame, delay
+        ring slot (t - delay) mod length, state), call its step function, then store the states,
+        write slot t mod length of each ring and record. Returns the step's outputs."""
+        if loop.detach_every and t and t % loop.detach_every == 0:
+            self._detach(loop)
+        frame = {name: x[:, t - self.idle] for name, x in loop.frames.items()} if t >= self.idle else loop.blank
+        k = self.variant_of[t] if t < len(self.variant_of) else self.steady
+        args = []
+        for kind, source, delay in self.step_inputs[k]:
+            if kind == "frame":
+                args.append(frame[source])
+            elif kind == "read":
+                s = t - delay  # the step it was written; -1 is the initial state
+                args.append(loop.rings[source][s % self.buffer_len[source]] if s >= 0 else
+                            loop.initial[source] if s == -1 else None)
+            else:
+                args.append(loop.states[source, delay])
+        outs = getattr(self, self.step_names[k])(*args)
+        if loop.store_ids:  # before the writes below overwrite a slot an output may view
+            outs = tuple(self._kept(loop, out) for out in outs)
+        for i, (area, var, _) in enumerate(self.state_slots):
+            loop.states[area, var] = outs[i]
+        for source, length in self.buffer_len.items():
+            value = frame[source] if source in self.inputs else outs[self.signals[source][2]]
+            self._write(loop, source, t % length, value)
+        if t >= self.idle:
+            self._record(loop, outs)
+        return outs
+
+    def loop_finish(self, loop):
+        """The logits (stacked over steps; a dict with several readouts) and the recordings."""
+        stacked = {name: torch.stack(values, 1) for name, values in loop.logits.items()}
+        return (stacked if len(stacked) > 1 else stacked[next(iter(stacked))]), loop.responses
+
+    def _record(self, loop, outs):
+        for name, values in loop.responses.items():
+            values.append(outs[self.signals[name][2]])
         n_readouts = len(self.readouts)
-        for t in range(self.idle + steps):
-            if detach_every and t and t % detach_every == 0:
-                states = {key: None if v is None else v.detach() for key, v in states.items()}
-                history = {key: [None if v is None else v.detach() for v in values]
-                           for key, values in history.items()}
-            frame = {name: x[:, t - self.idle] for name, x in frames.items()} if t >= self.idle else blank
-            k = self.variant_of[t] if t < len(self.variant_of) else self.steady
-            args = []
-            for kind, source, delay in self.step_inputs[k]:
-                if kind == "frame":
-                    args.append(frame[source])
-                elif kind == "read":
-                    args.append(history[source][-delay])
-                else:
-                    args.append(states[source, delay])
-            outs = getattr(self, self.step_names[k])(*args)
-            for i, (area, var, _) in enumerate(self.state_slots):
-                states[area, var] = outs[i]
-            for source, length in self.buffer_len.items():
-                history[source].append(frame[source] if source in self.inputs else outs[self.signals[source][2]])
-                if len(history[source]) > length:
-                    del history[source][0]
-            if t >= self.idle:
-                for name in responses:
-                    responses[name].append(outs[self.signals[name][2]])
-                for i, (name, classes) in enumerate(self.readouts.items()):
-                    out = outs[i - n_readouts]
-                    logits[name].append(out if out is not None else like.new_zeros(batch, classes))
-        stacked = {name: torch.stack(values, 1) for name, values in logits.items()}
-        return (stacked if n_readouts > 1 else stacked[next(iter(stacked))]), responses
+        for i, (name, classes) in enumerate(self.readouts.items()):
+            out = outs[i - n_readouts]
+            loop.logits[name].append(out if out is not None else loop.like.new_zeros(loop.batch, classes))
+
+    def _write(self, loop, source, slot, value):
+        """Put `value` (None while silent) in `slot` of the source's ring: a reference, or with
+        the tensor ring a copy into the slot's storage (made at the first value, in its layout)."""
+        ring = loop.rings[source]
+        if value is None or not loop.tensor_ring:
+            ring[slot] = value
+            return
+        store = loop.stores.get(source)
+        layout = (value.shape, value.stride(), value.dtype, value.device)
+        if store is None or store[0] != layout:
+            store = self._new_store(loop, source, layout, value)
+        view = store[2][slot]
+        view.copy_(value)
+        ring[slot] = view
+
+    def _new_store(self, loop, source, layout, value):
+        """The one (length, B, ...) tensor of a source's ring, its slots in `value`'s layout
+        (a relayout keeps what the ring holds: only while the variants differ, never per step)."""
+        length = self.buffer_len[source]
+        stride = torch.empty_like(value, device="meta").stride()
+        data = torch.empty_strided((length,) + tuple(value.shape), (value.numel(),) + stride,
+                                   dtype=value.dtype, device=value.device)
+        views = [data[i] for i in range(length)]
+        ring = loop.rings[source]
+        for i, held in enumerate(ring):
+            if held is not None:
+                views[i].copy_(held)
+                ring[i] = views[i]
+        loop.stores[source] = store = (layout, data, views)
+        loop.store_ids.add(id(data))
+        return store
+
+    @staticmethod
+    def _kept(loop, value):
+        """`value`, or a copy of it when it is a view of a tensor ring slot (a step may pass a
+        delayed read through unchanged, and the slot is overwritten later)."""
+        if value is not None and value._base is not None and id(value._base) in loop.store_ids:
+            return value.clone()
+        return value
+
+    def _detach(self, loop):
+        """Cut the autograd graph of every state and ring entry (truncated BPTT)."""
+        loop.states = {key: None if v is None else v.detach() for key, v in loop.states.items()}
+        if not loop.tensor_ring:
+            loop.rings = {key: [None if v is None else v.detach() for v in ring] for key, ring in loop.rings.items()}
+
+    def _segment(self, loop, first, stop):
+        """Steps first .. stop-1 as one checkpoint segment (gradients equal the plain run's;
+        checkpoint replays the random state, so noise() draws the same in the recomputation)."""
+        states, rings = tuple(loop.states.values()), tuple(tuple(ring) for ring in loop.rings.values())
+        states, rings, responses, logits = torch.utils.checkpoint.checkpoint(self._run_segment, loop.like, loop, first, stop, states, rings,
+                                                      use_reentrant=False)
+        loop.states = dict(zip(loop.states, states))
+        loop.rings = {source: list(ring) for source, ring in zip(loop.rings, rings)}
+        for name, values in responses.items():
+            loop.responses[name].extend(values)
+        for name, values in logits.items():
+            loop.logits[name].extend(values)
+
+    def _run_segment(self, like, loop, first, stop, states, rings):
+        """What _segment checkpoints: from the states and ring contents at its start to those at
+        its end, with the recordings and logits of its steps (`like` tells checkpoint the device)."""
+        part = loop.fork(states, rings)
+        for t in range(first, stop):
+            self.loop_step(part, t)
+        return (tuple(part.states.values()), tuple(tuple(ring) for ring in part.rings.values()),
+                part.responses, part.logits)
 
     def _step_0(self, x):
         # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv

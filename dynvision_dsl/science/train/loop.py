@@ -62,6 +62,7 @@ class _Run:
         self.shown = stretch(r.pattern, self.model.steps)
         self.labelled = label_steps(self.shown, self.model.dt, r.reaction_ms, self.first)  # (T,) steps with a loss
         self.unroll = Unroll(self.model, self.shown, r.tbptt, r.precision, record_activity=r.activity_loss > 0)
+        self.model.recompute = r.recompute  # checkpointed segments of steps in simulate (0: off)
         self.optimizer = make_optimizer(self.model, self.model.graph, float(self.args["lr"]), r)
         self.schedule = make_schedule(self.optimizer, self.schedule_steps(), r)
         self.net: torch.nn.Module = self.unroll

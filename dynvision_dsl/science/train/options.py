@@ -29,7 +29,8 @@ class Regime:
     pattern: presentation pattern ('1011': shown, blank, shown, shown), stretched over the steps;
     reaction_ms: steps less than this long after an onset carry no label; activity_loss: weight of
     the mean absolute area output; lr_scale: learning-rate factor per connection kind; tbptt: cut the
-    graph every K steps (0: never); clip: gradient-norm limit; schedule/warmup: learning-rate
+    graph every K steps (0: never); recompute: checkpoint every K steps, recomputed in backward (0: off;
+    the same gradients for less memory); clip: gradient-norm limit; schedule/warmup: learning-rate
     schedule over optimiser steps; weight_decay None: the optimiser's default; device: auto (or None:
     CUDA when available), cpu, cuda or cuda:N."""
 
@@ -38,6 +39,7 @@ class Regime:
     activity_loss: float = 0.0
     lr_scale: Mapping[str, float] = field(default_factory=dict)
     tbptt: int = 0
+    recompute: int = 0
     clip: float | None = None
     schedule: str = "none"
     warmup: int = 0
@@ -98,6 +100,12 @@ def _problems(r: Regime) -> list[tuple[bool, str]]:
         *_scale_problems(r.lr_scale),
         (isinstance(r.tbptt, int) and not isinstance(r.tbptt, bool) and r.tbptt >= 0,
          f"--tbptt must be a whole number of steps, at least 1 (or 0 for full backpropagation), got {r.tbptt!r}"),
+        (isinstance(r.recompute, int) and not isinstance(r.recompute, bool) and r.recompute >= 0,
+         f"--recompute must be a whole number of steps per checkpointed segment, at least 1 (or 0: off), "
+         f"got {r.recompute!r}"),
+        (not (r.recompute and r.precision == "bf16"),
+         "--recompute does not work with --precision bf16 (its fp32 casts exist only during the forward, "
+         "and the recomputation runs in backward); use one of the two"),
         (r.clip is None or (isinstance(r.clip, number) and math.isfinite(r.clip) and r.clip > 0),
          f"--clip must be a positive gradient norm, got {r.clip!r}"),
         (r.schedule in SCHEDULES, _choice("--schedule", r.schedule, SCHEDULES)),
