@@ -15,7 +15,7 @@ from .frontend import ir
 from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
-from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
+from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, adapt_stride, function_module
 from .frontend.check.variables import definitions, inline
 from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, phi1
 from .pycode import print_step
@@ -301,6 +301,8 @@ class _StepBuilder:
         if k == "resize" or k == "adapt":
             if k == "adapt" and o.in_shape[0] != o.out_shape[0]:
                 v = self._module(f"{o.path}.conv", v)
+                if adapt_stride(o.in_shape, o.out_shape):  # the strided conv did the resize
+                    return v
             if tuple(o.in_shape[1:]) != tuple(o.out_shape[1:]):
                 v = self.node("call_function", F.interpolate, (v, tuple(o.out_shape[1:])))
             return v

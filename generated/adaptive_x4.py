@@ -79,9 +79,9 @@ class AdaptiveX4(nn.Module):
         # line 49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", nn.Conv2d(256, 256, kernel_size=3, padding=1))
         # line 52: V1 -> V4 : adapt as addskip_V4
-        _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1))
+        _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1, stride=4))
         # line 53: V2 -> IT : adapt as addskip_IT
-        _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1))
+        _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1, stride=4))
         # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(256, 10))
         # channels-last weights make every convolution (and what follows it) run
@@ -217,8 +217,7 @@ class AdaptiveX4(nn.Module):
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 52: V1 -> V4 : adapt as addskip_V4
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_11 = v4_conv + interpolate
+        add_11 = v4_conv + addskip_v4_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_6 = 3.0 * v4_a_prev
         sub_2 = add_11 - mul_6
@@ -233,8 +232,7 @@ class AdaptiveX4(nn.Module):
         it_conv = self.IT.conv(relu_2)
         # line 53: V2 -> IT : adapt as addskip_IT
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_17 = it_conv + interpolate_1
+        add_17 = it_conv + addskip_it_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_9 = 3.0 * it_a_prev
         sub_3 = add_17 - mul_9
@@ -282,8 +280,7 @@ class AdaptiveX4(nn.Module):
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 52: V1 -> V4 : adapt as addskip_V4
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_11 = v4_conv + interpolate
+        add_11 = v4_conv + addskip_v4_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_12 = add_11 - v4_r_prev
         mul_6 = 3.0 * v4_a_prev
@@ -298,8 +295,7 @@ class AdaptiveX4(nn.Module):
         it_conv = self.IT.conv(relu_2)
         # line 53: V2 -> IT : adapt as addskip_IT
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_17 = it_conv + interpolate_1
+        add_17 = it_conv + addskip_it_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_18 = add_17 - it_r_prev
         mul_9 = 3.0 * it_a_prev
@@ -355,9 +351,8 @@ class AdaptiveX4(nn.Module):
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 52: V1 -> V4 : adapt as addskip_V4
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
         add_10 = v4_conv + v4_recurrence_conv
-        add_11 = add_10 + interpolate
+        add_11 = add_10 + addskip_v4_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_12 = add_11 - v4_r_prev
         mul_6 = 3.0 * v4_a_prev
@@ -374,9 +369,8 @@ class AdaptiveX4(nn.Module):
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 53: V2 -> IT : adapt as addskip_IT
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
         add_16 = it_conv + it_recurrence_conv
-        add_17 = add_16 + interpolate_1
+        add_17 = add_16 + addskip_it_conv
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_18 = add_17 - it_r_prev
         mul_9 = 3.0 * it_a_prev

@@ -71,7 +71,7 @@ class DyRCNNx2(nn.Module):
         # line 56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
         _install(self, "layer2.recurrence.conv", nn.Conv2d(64, 64, kernel_size=3, padding=1))
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        _install(self, "addskip_layer2.conv", nn.Conv2d(36, 64, kernel_size=1))
+        _install(self, "addskip_layer2.conv", nn.Conv2d(36, 64, kernel_size=1, stride=2))
         # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(64, 10))
         # channels-last weights make every convolution (and what follows it) run
@@ -188,8 +188,7 @@ class DyRCNNx2(nn.Module):
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_4 = layer2_conv + interpolate
+        add_4 = layer2_conv + addskip_layer2_conv
         # line 30: tau * dr/dt = -r + input
         mul_1 = 0.4 * add_4
         # line 31: r = relu(r)
@@ -212,8 +211,7 @@ class DyRCNNx2(nn.Module):
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
-        add_4 = layer2_conv + interpolate
+        add_4 = layer2_conv + addskip_layer2_conv
         # line 30: tau * dr/dt = -r + input
         lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
         # line 31: r = relu(r)
@@ -241,9 +239,8 @@ class DyRCNNx2(nn.Module):
         layer2_recurrence_conv = self.layer2.recurrence.conv(layer2_d3)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        interpolate = F.interpolate(addskip_layer2_conv, size=(32, 32), mode="nearest")
         add_3 = layer2_conv + layer2_recurrence_conv
-        add_4 = add_3 + interpolate
+        add_4 = add_3 + addskip_layer2_conv
         # line 30: tau * dr/dt = -r + input
         lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
         # line 31: r = relu(r)

@@ -79,9 +79,9 @@ class DyRCNNx4(nn.Module):
         # line 64: IT -> IT : lateral(recurrence, 3, max_gain=recurrence_gain) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", nn.Conv2d(256, 256, kernel_size=3, padding=1))
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1))
+        _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1, stride=4))
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
-        _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1))
+        _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1, stride=4))
         # line 80: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(256, 10))
         # channels-last weights make every convolution (and what follows it) run
@@ -205,8 +205,7 @@ class DyRCNNx4(nn.Module):
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_7 = v4_conv + interpolate
+        add_7 = v4_conv + addskip_v4_conv
         # line 31: tau * dr/dt = -r + input
         mul_2 = 0.4 * add_7
         # line 32: r = relu(r)
@@ -215,8 +214,7 @@ class DyRCNNx4(nn.Module):
         it_conv = self.IT.conv(relu_2)
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_11 = it_conv + interpolate_1
+        add_11 = it_conv + addskip_it_conv
         # line 31: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
         # line 32: r = relu(r)
@@ -246,8 +244,7 @@ class DyRCNNx4(nn.Module):
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
-        add_7 = v4_conv + interpolate
+        add_7 = v4_conv + addskip_v4_conv
         # line 31: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 32: r = relu(r)
@@ -256,8 +253,7 @@ class DyRCNNx4(nn.Module):
         it_conv = self.IT.conv(relu_2)
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
-        add_11 = it_conv + interpolate_1
+        add_11 = it_conv + addskip_it_conv
         # line 31: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 32: r = relu(r)
@@ -295,9 +291,8 @@ class DyRCNNx4(nn.Module):
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 67: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        interpolate = F.interpolate(addskip_v4_conv, size=(16, 16), mode="nearest")
         add_6 = v4_conv + v4_recurrence_conv
-        add_7 = add_6 + interpolate
+        add_7 = add_6 + addskip_v4_conv
         # line 31: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 32: r = relu(r)
@@ -308,9 +303,8 @@ class DyRCNNx4(nn.Module):
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 68: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(8, 8), mode="nearest")
         add_10 = it_conv + it_recurrence_conv
-        add_11 = add_10 + interpolate_1
+        add_11 = add_10 + addskip_it_conv
         # line 31: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 32: r = relu(r)

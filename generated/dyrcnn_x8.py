@@ -122,9 +122,9 @@ class DyRCNNx8(nn.Module):
         # line 112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", parallel_init(nn.Conv2d, 529, 529, kernel_size=3, padding=1))
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        _install(self, "addskip_V4.conv", nn.Conv2d(64, 256, kernel_size=1))
+        _install(self, "addskip_V4.conv", nn.Conv2d(64, 256, kernel_size=1, stride=16))
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        _install(self, "addskip_IT.conv", nn.Conv2d(144, 529, kernel_size=1))
+        _install(self, "addskip_IT.conv", nn.Conv2d(144, 529, kernel_size=1, stride=8))
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(529, 10))
         # channels-last weights make every convolution (and what follows it) run
@@ -260,8 +260,7 @@ class DyRCNNx8(nn.Module):
         v4_conv2 = self.V4.conv2(relu_4)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_7 = v4_conv2 + interpolate
+        add_7 = v4_conv2 + addskip_v4_conv
         # line 39: tau * dr/dt = -r + input
         mul_2 = 0.4 * add_7
         # line 40: r = relu(r)
@@ -274,8 +273,7 @@ class DyRCNNx8(nn.Module):
         it_conv2 = self.IT.conv2(relu_6)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_11 = it_conv2 + interpolate_1
+        add_11 = it_conv2 + addskip_it_conv
         # line 39: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
         # line 40: r = relu(r)
@@ -317,8 +315,7 @@ class DyRCNNx8(nn.Module):
         v4_conv2 = self.V4.conv2(relu_4)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
-        add_7 = v4_conv2 + interpolate
+        add_7 = v4_conv2 + addskip_v4_conv
         # line 39: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 40: r = relu(r)
@@ -331,8 +328,7 @@ class DyRCNNx8(nn.Module):
         it_conv2 = self.IT.conv2(relu_6)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
-        add_11 = it_conv2 + interpolate_1
+        add_11 = it_conv2 + addskip_it_conv
         # line 39: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 40: r = relu(r)
@@ -382,9 +378,8 @@ class DyRCNNx8(nn.Module):
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        interpolate = F.interpolate(addskip_v4_conv, size=(2, 2), mode="nearest")
         add_6 = v4_conv2 + v4_recurrence_conv
-        add_7 = add_6 + interpolate
+        add_7 = add_6 + addskip_v4_conv
         # line 39: tau * dr/dt = -r + input
         lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
         # line 40: r = relu(r)
@@ -399,9 +394,8 @@ class DyRCNNx8(nn.Module):
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_3)
-        interpolate_1 = F.interpolate(addskip_it_conv, size=(1, 1), mode="nearest")
         add_10 = it_conv2 + it_recurrence_conv
-        add_11 = add_10 + interpolate_1
+        add_11 = add_10 + addskip_it_conv
         # line 39: tau * dr/dt = -r + input
         lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
         # line 40: r = relu(r)
