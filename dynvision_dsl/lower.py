@@ -15,6 +15,7 @@ from .frontend import ir
 from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
+from .ops_autograd import conv_paths, lean_training_ops
 from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, adapt_stride, function_module
 from .frontend.check.variables import definitions, inline
 from .passes import REQUIRED, as_map, keep_if_silent, noise_sample, optimise, phi1
@@ -93,6 +94,7 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
     for k, key in enumerate(schedule.variants):
         graph = _StepBuilder(model, schedule, key).build()
         report = optimise(graph) if optimize else optimise(graph, REQUIRED)
+        report["lean_training_ops"] = optimize and lean_training_ops(graph, conv_paths(modules))
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         name = f"_step_{k}"
         steps.append(StepFn(name, key, inputs, graph, print_step(graph, name, model.source), report))

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from .diagnostics import source_lines
 from .functions import TABLE as FUNCTION_TABLE, torch_function
+from .ops_autograd import PRINTED as AUTOGRAD_PRINTED
 from .passes import PHI1_SMALL, keep_if_silent, noise_sample, phi1
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
@@ -23,7 +24,7 @@ _NAMES = {torch_function(f.torch): f.torch for f in FUNCTION_TABLE if f.torch is
     torch.amax: "torch.amax",
     F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
     F.interpolate: "F.interpolate", F.conv2d: "F.conv2d",
-}
+} | AUTOGRAD_PRINTED
 
 
 # ------------------------------------------------ user text in generated code

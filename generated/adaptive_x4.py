@@ -17,6 +17,41 @@ class Scope(nn.Module):
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -196,11 +231,11 @@ class AdaptiveX4(nn.Module):
         # line 32: tau_a * da/dt = -a + r
         neg_1 = -v1_a_prev
         mul_2 = 0.1 * neg_1
-        add_4 = v1_a_prev + mul_2
+        add_4 = add_into(mul_2, v1_a_prev)
         # line 33: r = relu(r)
-        relu = torch.relu(mul_1)
+        relu = mul_1.relu_()
         # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_3 = 3.0 * v2_a_prev
@@ -209,15 +244,15 @@ class AdaptiveX4(nn.Module):
         # line 32: tau_a * da/dt = -a + r
         neg_3 = -v2_a_prev
         mul_5 = 0.1 * neg_3
-        add_9 = v2_a_prev + mul_5
+        add_9 = add_into(mul_5, v2_a_prev)
         # line 33: r = relu(r)
-        relu_1 = torch.relu(mul_4)
+        relu_1 = mul_4.relu_()
         # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
+        max_pool2d_1 = lean_max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 52: V1 -> V4 : adapt as addskip_V4
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        add_11 = v4_conv + addskip_v4_conv
+        add_11 = add_into(v4_conv, addskip_v4_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_6 = 3.0 * v4_a_prev
         sub_2 = add_11 - mul_6
@@ -225,14 +260,14 @@ class AdaptiveX4(nn.Module):
         # line 32: tau_a * da/dt = -a + r
         neg_5 = -v4_a_prev
         mul_8 = 0.1 * neg_5
-        add_15 = v4_a_prev + mul_8
+        add_15 = add_into(mul_8, v4_a_prev)
         # line 33: r = relu(r)
-        relu_2 = torch.relu(mul_7)
+        relu_2 = mul_7.relu_()
         # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 53: V2 -> IT : adapt as addskip_IT
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        add_17 = it_conv + addskip_it_conv
+        add_17 = add_into(it_conv, addskip_it_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         mul_9 = 3.0 * it_a_prev
         sub_3 = add_17 - mul_9
@@ -240,9 +275,9 @@ class AdaptiveX4(nn.Module):
         # line 32: tau_a * da/dt = -a + r
         neg_7 = -it_a_prev
         mul_11 = 0.1 * neg_7
-        add_21 = it_a_prev + mul_11
+        add_21 = add_into(mul_11, it_a_prev)
         # line 33: r = relu(r)
-        relu_3 = torch.relu(mul_10)
+        relu_3 = mul_10.relu_()
         # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
@@ -257,55 +292,55 @@ class AdaptiveX4(nn.Module):
         mul = 3.0 * v1_a_prev
         sub = add_1 - mul
         mul_1 = 0.4 * sub
-        add_2 = v1_r_prev + mul_1
+        add_2 = add_into(mul_1, v1_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp = torch.lerp(v1_a_prev, v1_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu = torch.relu(add_2)
+        relu = add_2.relu_()
         # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_6 = v2_conv - v2_r_prev
         mul_3 = 3.0 * v2_a_prev
         sub_1 = add_6 - mul_3
         mul_4 = 0.4 * sub_1
-        add_7 = v2_r_prev + mul_4
+        add_7 = add_into(mul_4, v2_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp_1 = torch.lerp(v2_a_prev, v2_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu_1 = torch.relu(add_7)
+        relu_1 = add_7.relu_()
         # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
+        max_pool2d_1 = lean_max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 52: V1 -> V4 : adapt as addskip_V4
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        add_11 = v4_conv + addskip_v4_conv
+        add_11 = add_into(v4_conv, addskip_v4_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_12 = add_11 - v4_r_prev
         mul_6 = 3.0 * v4_a_prev
         sub_2 = add_12 - mul_6
         mul_7 = 0.4 * sub_2
-        add_13 = v4_r_prev + mul_7
+        add_13 = add_into(mul_7, v4_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp_2 = torch.lerp(v4_a_prev, v4_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu_2 = torch.relu(add_13)
+        relu_2 = add_13.relu_()
         # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 53: V2 -> IT : adapt as addskip_IT
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        add_17 = it_conv + addskip_it_conv
+        add_17 = add_into(it_conv, addskip_it_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_18 = add_17 - it_r_prev
         mul_9 = 3.0 * it_a_prev
         sub_3 = add_18 - mul_9
         mul_10 = 0.4 * sub_3
-        add_19 = it_r_prev + mul_10
+        add_19 = add_into(mul_10, it_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp_3 = torch.lerp(it_a_prev, it_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu_3 = torch.relu(add_19)
+        relu_3 = add_19.relu_()
         # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
@@ -317,70 +352,70 @@ class AdaptiveX4(nn.Module):
         v1_conv = self.V1.conv(x)
         # line 46: V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
         v1_recurrence_conv = self.V1.recurrence.conv(v1_d3)
-        add = v1_conv + v1_recurrence_conv
+        add = add_into(v1_conv, v1_recurrence_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_1 = add - v1_r_prev
         mul = 3.0 * v1_a_prev
         sub = add_1 - mul
         mul_1 = 0.4 * sub
-        add_2 = v1_r_prev + mul_1
+        add_2 = add_into(mul_1, v1_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp = torch.lerp(v1_a_prev, v1_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu = torch.relu(add_2)
+        relu = add_2.relu_()
         # line 42: V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
         # line 47: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
         v2_recurrence_conv = self.V2.recurrence.conv(v2_d3)
-        add_5 = v2_conv + v2_recurrence_conv
+        add_5 = add_into(v2_conv, v2_recurrence_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_6 = add_5 - v2_r_prev
         mul_3 = 3.0 * v2_a_prev
         sub_1 = add_6 - mul_3
         mul_4 = 0.4 * sub_1
-        add_7 = v2_r_prev + mul_4
+        add_7 = add_into(mul_4, v2_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp_1 = torch.lerp(v2_a_prev, v2_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu_1 = torch.relu(add_7)
+        relu_1 = add_7.relu_()
         # line 43: V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 1)
+        max_pool2d_1 = lean_max_pool2d(relu_1, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 48: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 52: V1 -> V4 : adapt as addskip_V4
         addskip_v4_conv = self.addskip_V4.conv(relu)
-        add_10 = v4_conv + v4_recurrence_conv
-        add_11 = add_10 + addskip_v4_conv
+        add_10 = add_into(v4_conv, v4_recurrence_conv)
+        add_11 = add_into(add_10, addskip_v4_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_12 = add_11 - v4_r_prev
         mul_6 = 3.0 * v4_a_prev
         sub_2 = add_12 - mul_6
         mul_7 = 0.4 * sub_2
-        add_13 = v4_r_prev + mul_7
+        add_13 = add_into(mul_7, v4_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp_2 = torch.lerp(v4_a_prev, v4_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu_2 = torch.relu(add_13)
+        relu_2 = add_13.relu_()
         # line 44: V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_2)
         # line 49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 53: V2 -> IT : adapt as addskip_IT
         addskip_it_conv = self.addskip_IT.conv(relu_1)
-        add_16 = it_conv + it_recurrence_conv
-        add_17 = add_16 + addskip_it_conv
+        add_16 = add_into(it_conv, it_recurrence_conv)
+        add_17 = add_into(add_16, addskip_it_conv)
         # line 31: tau   * dr/dt = -r + input - w_a * a
         add_18 = add_17 - it_r_prev
         mul_9 = 3.0 * it_a_prev
         sub_3 = add_18 - mul_9
         mul_10 = 0.4 * sub_3
-        add_19 = it_r_prev + mul_10
+        add_19 = add_into(mul_10, it_r_prev)
         # line 32: tau_a * da/dt = -a + r
         lerp_3 = torch.lerp(it_a_prev, it_r_prev, 0.1)
         # line 33: r = relu(r)
-        relu_3 = torch.relu(add_19)
+        relu_3 = add_19.relu_()
         # line 56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_3, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)

@@ -52,6 +52,35 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -221,27 +250,27 @@ class AlexNet(nn.Module):
         # line 30: image -> conv1 : conv(11, stride=4, padding=2) as features.0
         features_0 = getattr(self.features, "0")(x)
         # line 19: r = relu(input)
-        relu = torch.relu(features_0)
+        relu = features_0.relu_()
         # line 31: conv1 -> conv2 : maxpool(3, stride=2) | conv(5) as features.3
-        max_pool2d = F.max_pool2d(relu, 3, 2, 0)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 0)
         features_3 = getattr(self.features, "3")(max_pool2d)
         # line 19: r = relu(input)
-        relu_1 = torch.relu(features_3)
+        relu_1 = features_3.relu_()
         # line 32: conv2 -> conv3 : maxpool(3, stride=2) | conv(3) as features.6
-        max_pool2d_1 = F.max_pool2d(relu_1, 3, 2, 0)
+        max_pool2d_1 = lean_max_pool2d(relu_1, 3, 2, 0)
         features_6 = getattr(self.features, "6")(max_pool2d_1)
         # line 19: r = relu(input)
-        relu_2 = torch.relu(features_6)
+        relu_2 = features_6.relu_()
         # line 33: conv3 -> conv4 : conv(3) as features.8
         features_8 = getattr(self.features, "8")(relu_2)
         # line 19: r = relu(input)
-        relu_3 = torch.relu(features_8)
+        relu_3 = features_8.relu_()
         # line 34: conv4 -> conv5 : conv(3) as features.10
         features_10 = getattr(self.features, "10")(relu_3)
         # line 19: r = relu(input)
-        relu_4 = torch.relu(features_10)
+        relu_4 = features_10.relu_()
         # line 35: conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
-        max_pool2d_2 = F.max_pool2d(relu_4, 3, 2, 0)
+        max_pool2d_2 = lean_max_pool2d(relu_4, 3, 2, 0)
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(max_pool2d_2, 6)
         conv5_to_fc6_dropout = self.conv5_to_fc6.dropout(adaptive_avg_pool2d)
         flatten = torch.flatten(conv5_to_fc6_dropout, 1)

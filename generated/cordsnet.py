@@ -27,6 +27,12 @@ class Scope(nn.Module):
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
 
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -242,10 +248,10 @@ class CordsNet(nn.Module):
         # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
         add_1 = layer1_conv + addbias_layer1
-        relu = torch.relu(add_1)
+        relu = add_1.relu_()
         mul = 0.2 * relu
         # line 57: r = relu(r)
-        relu_1 = torch.relu(mul)
+        relu_1 = mul.relu_()
         # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         addskip_layer2_conv = self.addskip_layer2.conv(avg_pool2d)
         # line 114: layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
@@ -253,16 +259,16 @@ class CordsNet(nn.Module):
         # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
         add_6 = layer2_conv + addbias_layer2
-        relu_2 = torch.relu(add_6)
+        relu_2 = add_6.relu_()
         mul_1 = 0.2 * relu_2
         # line 63: r = relu(r)
-        relu_3 = torch.relu(mul_1)
+        relu_3 = mul_1.relu_()
         # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
         relu_4 = torch.relu(addbias_layer3)
         mul_2 = 0.2 * relu_4
         # line 69: r = relu(r)
-        relu_5 = torch.relu(mul_2)
+        relu_5 = mul_2.relu_()
         size = x.size(0)
         new_zeros = x.new_zeros((size, 128, 28, 28))
         add_40 = new_zeros + relu_5
@@ -271,14 +277,14 @@ class CordsNet(nn.Module):
         relu_6 = torch.relu(addbias_layer4)
         mul_3 = 0.2 * relu_6
         # line 75: r = relu(r)
-        relu_7 = torch.relu(mul_3)
+        relu_7 = mul_3.relu_()
         add_41 = new_zeros + relu_7
         # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
         relu_8 = torch.relu(addbias_layer5)
         mul_4 = 0.2 * relu_8
         # line 81: r = relu(r)
-        relu_9 = torch.relu(mul_4)
+        relu_9 = mul_4.relu_()
         new_zeros_2 = x.new_zeros((size, 256, 14, 14))
         add_42 = new_zeros_2 + relu_9
         # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
@@ -286,14 +292,14 @@ class CordsNet(nn.Module):
         relu_10 = torch.relu(addbias_layer6)
         mul_5 = 0.2 * relu_10
         # line 87: r = relu(r)
-        relu_11 = torch.relu(mul_5)
+        relu_11 = mul_5.relu_()
         add_43 = new_zeros_2 + relu_11
         # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
         relu_12 = torch.relu(addbias_layer7)
         mul_6 = 0.2 * relu_12
         # line 92: r = relu(r)
-        relu_13 = torch.relu(mul_6)
+        relu_13 = mul_6.relu_()
         new_zeros_4 = x.new_zeros((size, 512, 7, 7))
         add_44 = new_zeros_4 + relu_13
         # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
@@ -301,7 +307,7 @@ class CordsNet(nn.Module):
         relu_14 = torch.relu(addbias_layer8)
         mul_7 = 0.2 * relu_14
         # line 97: r = relu(r)
-        relu_15 = torch.relu(mul_7)
+        relu_15 = mul_7.relu_()
         add_45 = new_zeros_4 + relu_15
         add_39 = add_45 + add_44
         # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
@@ -321,11 +327,11 @@ class CordsNet(nn.Module):
         add = layer1_conv + layer1_recurrence_conv
         # line 56: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
-        add_1 = add + addbias_layer1
-        relu = torch.relu(add_1)
+        add_1 = add_into(add, addbias_layer1)
+        relu = add_1.relu_()
         lerp = torch.lerp(layer1_r_prev, relu, 0.2)
         # line 57: r = relu(r)
-        relu_1 = torch.relu(lerp)
+        relu_1 = lerp.relu_()
         # line 129: layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         addskip_layer2_conv = self.addskip_layer2.conv(avg_pool2d)
         add_4 = layer1_d1 + addskip_layer2_conv
@@ -336,11 +342,11 @@ class CordsNet(nn.Module):
         add_5 = layer2_conv + layer2_recurrence_conv
         # line 62: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
-        add_6 = add_5 + addbias_layer2
-        relu_2 = torch.relu(add_6)
+        add_6 = add_into(add_5, addbias_layer2)
+        relu_2 = add_6.relu_()
         lerp_1 = torch.lerp(layer2_r_prev, relu_2, 0.2)
         # line 63: r = relu(r)
-        relu_3 = torch.relu(lerp_1)
+        relu_3 = lerp_1.relu_()
         add_9 = layer2_d1 + layer1_d1
         # line 116: layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
         layer3_conv = self.layer3.conv(add_9)
@@ -349,11 +355,11 @@ class CordsNet(nn.Module):
         add_10 = layer3_conv + layer3_recurrence_conv
         # line 68: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
-        add_11 = add_10 + addbias_layer3
-        relu_4 = torch.relu(add_11)
+        add_11 = add_into(add_10, addbias_layer3)
+        relu_4 = add_11.relu_()
         lerp_2 = torch.lerp(layer3_r_prev, relu_4, 0.2)
         # line 69: r = relu(r)
-        relu_5 = torch.relu(lerp_2)
+        relu_5 = lerp_2.relu_()
         # line 131: layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
         addskip_layer4_conv = self.addskip_layer4.conv(layer2_d1)
         add_14 = layer3_d1 + addskip_layer4_conv
@@ -364,11 +370,11 @@ class CordsNet(nn.Module):
         add_15 = layer4_conv + layer4_recurrence_conv
         # line 74: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         addbias_layer4 = self.addbias_layer4()
-        add_16 = add_15 + addbias_layer4
-        relu_6 = torch.relu(add_16)
+        add_16 = add_into(add_15, addbias_layer4)
+        relu_6 = add_16.relu_()
         lerp_3 = torch.lerp(layer4_r_prev, relu_6, 0.2)
         # line 75: r = relu(r)
-        relu_7 = torch.relu(lerp_3)
+        relu_7 = lerp_3.relu_()
         add_19 = layer4_d1 + layer3_d1
         # line 120: layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
         layer5_conv = self.layer5.conv(add_19)
@@ -377,11 +383,11 @@ class CordsNet(nn.Module):
         add_20 = layer5_conv + layer5_recurrence_conv
         # line 80: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
-        add_21 = add_20 + addbias_layer5
-        relu_8 = torch.relu(add_21)
+        add_21 = add_into(add_20, addbias_layer5)
+        relu_8 = add_21.relu_()
         lerp_4 = torch.lerp(layer5_r_prev, relu_8, 0.2)
         # line 81: r = relu(r)
-        relu_9 = torch.relu(lerp_4)
+        relu_9 = lerp_4.relu_()
         # line 133: layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
         addskip_layer6_conv = self.addskip_layer6.conv(layer4_d1)
         add_24 = layer5_d1 + addskip_layer6_conv
@@ -392,11 +398,11 @@ class CordsNet(nn.Module):
         add_25 = layer6_conv + layer6_recurrence_conv
         # line 86: else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         addbias_layer6 = self.addbias_layer6()
-        add_26 = add_25 + addbias_layer6
-        relu_10 = torch.relu(add_26)
+        add_26 = add_into(add_25, addbias_layer6)
+        relu_10 = add_26.relu_()
         lerp_5 = torch.lerp(layer6_r_prev, relu_10, 0.2)
         # line 87: r = relu(r)
-        relu_11 = torch.relu(lerp_5)
+        relu_11 = lerp_5.relu_()
         add_29 = layer6_d1 + layer5_d1
         # line 124: layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
         layer7_conv = self.layer7.conv(add_29)
@@ -405,11 +411,11 @@ class CordsNet(nn.Module):
         add_30 = layer7_conv + layer7_recurrence_conv
         # line 91: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
-        add_31 = add_30 + addbias_layer7
-        relu_12 = torch.relu(add_31)
+        add_31 = add_into(add_30, addbias_layer7)
+        relu_12 = add_31.relu_()
         lerp_6 = torch.lerp(layer7_r_prev, relu_12, 0.2)
         # line 92: r = relu(r)
-        relu_13 = torch.relu(lerp_6)
+        relu_13 = lerp_6.relu_()
         # line 135: layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
         addskip_layer8_conv = self.addskip_layer8.conv(layer6_d1)
         add_34 = layer7_d1 + addskip_layer8_conv
@@ -420,11 +426,11 @@ class CordsNet(nn.Module):
         add_35 = layer8_conv + layer8_recurrence_conv
         # line 96: tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()
-        add_36 = add_35 + addbias_layer8
-        relu_14 = torch.relu(add_36)
+        add_36 = add_into(add_35, addbias_layer8)
+        relu_14 = add_36.relu_()
         lerp_7 = torch.lerp(layer8_r_prev, relu_14, 0.2)
         # line 97: r = relu(r)
-        relu_15 = torch.relu(lerp_7)
+        relu_15 = lerp_7.relu_()
         add_39 = relu_15 + relu_13
         # line 199: readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(add_39, 1)

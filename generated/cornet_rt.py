@@ -62,6 +62,12 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -330,9 +336,9 @@ class CorNetRT(nn.Module):
         v2_mid_modules = self.V2.mid_modules(v2_in_d1)
         relu_4 = torch.relu(v2_mid_modules)
         mul = 0.0 * v2_conv
-        add_2 = relu_4 + mul
+        add_2 = add_into(mul, relu_4)
         # line 59: if recurrence_target == "middle" { r = r + rec }
-        add_3 = add_2 + v2_recurrence
+        add_3 = add_into(add_2, v2_recurrence)
         # line 107: V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         v2_conv2 = self.V2.conv2(add_3)
         # line 89: r = relu(groupnorm(x, 32) as norm_V2)
@@ -346,9 +352,9 @@ class CorNetRT(nn.Module):
         v4_mid_modules = self.V4.mid_modules(v4_in_d1)
         relu_6 = torch.relu(v4_mid_modules)
         mul_1 = 0.0 * v4_conv
-        add_4 = relu_6 + mul_1
+        add_4 = add_into(mul_1, relu_6)
         # line 63: if recurrence_target == "middle" { r = r + rec }
-        add_5 = add_4 + v4_recurrence
+        add_5 = add_into(add_4, v4_recurrence)
         # line 108: V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         v4_conv2 = self.V4.conv2(add_5)
         # line 95: r = relu(groupnorm(x, 32) as norm_V4)

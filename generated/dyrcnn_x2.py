@@ -17,6 +17,71 @@ class Scope(nn.Module):
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
+class EulerRelu(torch.autograd.Function):
+    """relu(lerp(prev, drive, w)) computed in drive's memory, saving only the result: the
+    backward of lerp (a number as weight) needs nothing, ReLU's needs its output."""
+
+    @staticmethod
+    def forward(ctx, prev, drive, w):
+        r = torch.lerp(prev, drive, w, out=drive).relu_()
+        ctx.mark_dirty(drive)
+        ctx.save_for_backward(r)
+        ctx.w = w
+        return r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (r,) = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad, r, 0)
+        grad_prev = g * (1 - ctx.w) if ctx.needs_input_grad[0] else None
+        grad_drive = g.mul_(ctx.w) if ctx.needs_input_grad[1] else None
+        return grad_prev, grad_drive, None
+
+def euler_relu_(prev, drive, w):
+    """torch.relu(torch.lerp(prev, drive, w)), written into `drive` (a fresh map nobody else
+    reads) when it has prev's shape and dtype, else (and for tracers and compilers, which
+    take no `out=` and plan memory themselves) into a new map."""
+    if drive.shape != prev.shape or drive.dtype != prev.dtype or _traced():
+        return torch.relu(torch.lerp(prev, drive, w))
+    if torch.is_grad_enabled() and (prev.requires_grad or drive.requires_grad):
+        return EulerRelu.apply(prev, drive, w)
+    return torch.lerp(prev, drive, w, out=drive).relu_()
+
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -182,17 +247,17 @@ class DyRCNNx2(nn.Module):
         # line 30: tau * dr/dt = -r + input
         mul = 0.4 * layer1_conv
         # line 31: r = relu(r)
-        relu = torch.relu(mul)
+        relu = mul.relu_()
         # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        add_4 = layer2_conv + addskip_layer2_conv
+        add_4 = add_into(layer2_conv, addskip_layer2_conv)
         # line 30: tau * dr/dt = -r + input
         mul_1 = 0.4 * add_4
         # line 31: r = relu(r)
-        relu_1 = torch.relu(mul_1)
+        relu_1 = mul_1.relu_()
         # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_1, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
@@ -203,19 +268,15 @@ class DyRCNNx2(nn.Module):
         # line 52: image  -> layer1 : conv(3) as layer1.conv
         layer1_conv = self.layer1.conv(x)
         # line 30: tau * dr/dt = -r + input
-        lerp = torch.lerp(layer1_r_prev, layer1_conv, 0.4)
-        # line 31: r = relu(r)
-        relu = torch.relu(lerp)
+        relu = euler_relu_(layer1_r_prev, layer1_conv, 0.4)
         # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        add_4 = layer2_conv + addskip_layer2_conv
+        add_4 = add_into(layer2_conv, addskip_layer2_conv)
         # line 30: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
-        # line 31: r = relu(r)
-        relu_1 = torch.relu(lerp_1)
+        relu_1 = euler_relu_(layer2_r_prev, add_4, 0.4)
         # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_1, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
@@ -227,24 +288,20 @@ class DyRCNNx2(nn.Module):
         layer1_conv = self.layer1.conv(x)
         # line 55: layer1 -> layer1 : lateral(recurrence, 3) as layer1.recurrence, delay max(t_recurrence, dt)
         layer1_recurrence_conv = self.layer1.recurrence.conv(layer1_d3)
-        add = layer1_conv + layer1_recurrence_conv
+        add = add_into(layer1_conv, layer1_recurrence_conv)
         # line 30: tau * dr/dt = -r + input
-        lerp = torch.lerp(layer1_r_prev, add, 0.4)
-        # line 31: r = relu(r)
-        relu = torch.relu(lerp)
+        relu = euler_relu_(layer1_r_prev, add, 0.4)
         # line 53: layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         layer2_conv = self.layer2.conv(max_pool2d)
         # line 56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
         layer2_recurrence_conv = self.layer2.recurrence.conv(layer2_d3)
         # line 59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
         addskip_layer2_conv = self.addskip_layer2.conv(relu)
-        add_3 = layer2_conv + layer2_recurrence_conv
-        add_4 = add_3 + addskip_layer2_conv
+        add_3 = add_into(layer2_conv, layer2_recurrence_conv)
+        add_4 = add_into(add_3, addskip_layer2_conv)
         # line 30: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(layer2_r_prev, add_4, 0.4)
-        # line 31: r = relu(r)
-        relu_1 = torch.relu(lerp_1)
+        relu_1 = euler_relu_(layer2_r_prev, add_4, 0.4)
         # line 69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_1, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)

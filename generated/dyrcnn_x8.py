@@ -52,6 +52,71 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
+class EulerRelu(torch.autograd.Function):
+    """relu(lerp(prev, drive, w)) computed in drive's memory, saving only the result: the
+    backward of lerp (a number as weight) needs nothing, ReLU's needs its output."""
+
+    @staticmethod
+    def forward(ctx, prev, drive, w):
+        r = torch.lerp(prev, drive, w, out=drive).relu_()
+        ctx.mark_dirty(drive)
+        ctx.save_for_backward(r)
+        ctx.w = w
+        return r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (r,) = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad, r, 0)
+        grad_prev = g * (1 - ctx.w) if ctx.needs_input_grad[0] else None
+        grad_drive = g.mul_(ctx.w) if ctx.needs_input_grad[1] else None
+        return grad_prev, grad_drive, None
+
+def euler_relu_(prev, drive, w):
+    """torch.relu(torch.lerp(prev, drive, w)), written into `drive` (a fresh map nobody else
+    reads) when it has prev's shape and dtype, else (and for tracers and compilers, which
+    take no `out=` and plan memory themselves) into a new map."""
+    if drive.shape != prev.shape or drive.dtype != prev.dtype or _traced():
+        return torch.relu(torch.lerp(prev, drive, w))
+    if torch.is_grad_enabled() and (prev.requires_grad or drive.requires_grad):
+        return EulerRelu.apply(prev, drive, w)
+    return torch.lerp(prev, drive, w, out=drive).relu_()
+
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -233,51 +298,51 @@ class DyRCNNx8(nn.Module):
         # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
         v1_conv = self.V1.conv(x)
         # line 55: r = relu(input)
-        relu = torch.relu(v1_conv)
+        relu = v1_conv.relu_()
         # line 76: V1_mid -> V1 : conv(5) as V1.conv2
         v1_conv2 = self.V1.conv2(relu)
         # line 39: tau * dr/dt = -r + input
         mul = 0.4 * v1_conv2
         # line 40: r = relu(r)
-        relu_1 = torch.relu(mul)
+        relu_1 = mul.relu_()
         # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu_1, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu_1, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
         # line 55: r = relu(input)
-        relu_2 = torch.relu(v2_conv)
+        relu_2 = v2_conv.relu_()
         # line 77: V2_mid -> V2 : conv(3) as V2.conv2
         v2_conv2 = self.V2.conv2(relu_2)
         # line 39: tau * dr/dt = -r + input
         mul_1 = 0.4 * v2_conv2
         # line 40: r = relu(r)
-        relu_3 = torch.relu(mul_1)
+        relu_3 = mul_1.relu_()
         # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_3, 3, 2, 1)
+        max_pool2d_1 = lean_max_pool2d(relu_3, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 55: r = relu(input)
-        relu_4 = torch.relu(v4_conv)
+        relu_4 = v4_conv.relu_()
         # line 78: V4_mid -> V4 : conv(3) as V4.conv2
         v4_conv2 = self.V4.conv2(relu_4)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        add_7 = v4_conv2 + addskip_v4_conv
+        add_7 = add_into(v4_conv2, addskip_v4_conv)
         # line 39: tau * dr/dt = -r + input
         mul_2 = 0.4 * add_7
         # line 40: r = relu(r)
-        relu_5 = torch.relu(mul_2)
+        relu_5 = mul_2.relu_()
         # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_5)
         # line 55: r = relu(input)
-        relu_6 = torch.relu(it_conv)
+        relu_6 = it_conv.relu_()
         # line 79: IT_mid -> IT : conv(3) as IT.conv2
         it_conv2 = self.IT.conv2(relu_6)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_3)
-        add_11 = it_conv2 + addskip_it_conv
+        add_11 = add_into(it_conv2, addskip_it_conv)
         # line 39: tau * dr/dt = -r + input
         mul_3 = 0.4 * add_11
         # line 40: r = relu(r)
-        relu_7 = torch.relu(mul_3)
+        relu_7 = mul_3.relu_()
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
@@ -288,51 +353,43 @@ class DyRCNNx8(nn.Module):
         # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
         v1_conv = self.V1.conv(x)
         # line 55: r = relu(input)
-        relu = torch.relu(v1_conv)
+        relu = v1_conv.relu_()
         # line 76: V1_mid -> V1 : conv(5) as V1.conv2
         v1_conv2 = self.V1.conv2(relu)
         # line 39: tau * dr/dt = -r + input
-        lerp = torch.lerp(v1_r_prev, v1_conv2, 0.4)
-        # line 40: r = relu(r)
-        relu_1 = torch.relu(lerp)
+        relu_1 = euler_relu_(v1_r_prev, v1_conv2, 0.4)
         # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu_1, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu_1, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
         # line 55: r = relu(input)
-        relu_2 = torch.relu(v2_conv)
+        relu_2 = v2_conv.relu_()
         # line 77: V2_mid -> V2 : conv(3) as V2.conv2
         v2_conv2 = self.V2.conv2(relu_2)
         # line 39: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(v2_r_prev, v2_conv2, 0.4)
-        # line 40: r = relu(r)
-        relu_3 = torch.relu(lerp_1)
+        relu_3 = euler_relu_(v2_r_prev, v2_conv2, 0.4)
         # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_3, 3, 2, 1)
+        max_pool2d_1 = lean_max_pool2d(relu_3, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 55: r = relu(input)
-        relu_4 = torch.relu(v4_conv)
+        relu_4 = v4_conv.relu_()
         # line 78: V4_mid -> V4 : conv(3) as V4.conv2
         v4_conv2 = self.V4.conv2(relu_4)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        add_7 = v4_conv2 + addskip_v4_conv
+        add_7 = add_into(v4_conv2, addskip_v4_conv)
         # line 39: tau * dr/dt = -r + input
-        lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
-        # line 40: r = relu(r)
-        relu_5 = torch.relu(lerp_2)
+        relu_5 = euler_relu_(v4_r_prev, add_7, 0.4)
         # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_5)
         # line 55: r = relu(input)
-        relu_6 = torch.relu(it_conv)
+        relu_6 = it_conv.relu_()
         # line 79: IT_mid -> IT : conv(3) as IT.conv2
         it_conv2 = self.IT.conv2(relu_6)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_3)
-        add_11 = it_conv2 + addskip_it_conv
+        add_11 = add_into(it_conv2, addskip_it_conv)
         # line 39: tau * dr/dt = -r + input
-        lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
-        # line 40: r = relu(r)
-        relu_7 = torch.relu(lerp_3)
+        relu_7 = euler_relu_(it_r_prev, add_11, 0.4)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)
@@ -343,63 +400,55 @@ class DyRCNNx8(nn.Module):
         # line 102: image -> V1_mid : conv(5, stride=2) as V1.conv
         v1_conv = self.V1.conv(x)
         # line 55: r = relu(input)
-        relu = torch.relu(v1_conv)
+        relu = v1_conv.relu_()
         # line 76: V1_mid -> V1 : conv(5) as V1.conv2
         v1_conv2 = self.V1.conv2(relu)
         # line 109: V1 -> V1 : lateral(recurrence, 5) as V1.recurrence, delay max(t_recurrence, dt)
         v1_recurrence_conv = self.V1.recurrence.conv(v1_d3)
-        add = v1_conv2 + v1_recurrence_conv
+        add = add_into(v1_conv2, v1_recurrence_conv)
         # line 39: tau * dr/dt = -r + input
-        lerp = torch.lerp(v1_r_prev, add, 0.4)
-        # line 40: r = relu(r)
-        relu_1 = torch.relu(lerp)
+        relu_1 = euler_relu_(v1_r_prev, add, 0.4)
         # line 103: V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        max_pool2d = F.max_pool2d(relu_1, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu_1, 3, 2, 1)
         v2_conv = self.V2.conv(max_pool2d)
         # line 55: r = relu(input)
-        relu_2 = torch.relu(v2_conv)
+        relu_2 = v2_conv.relu_()
         # line 77: V2_mid -> V2 : conv(3) as V2.conv2
         v2_conv2 = self.V2.conv2(relu_2)
         # line 110: V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
         v2_recurrence_conv = self.V2.recurrence.conv(v2_d3)
-        add_3 = v2_conv2 + v2_recurrence_conv
+        add_3 = add_into(v2_conv2, v2_recurrence_conv)
         # line 39: tau * dr/dt = -r + input
-        lerp_1 = torch.lerp(v2_r_prev, add_3, 0.4)
-        # line 40: r = relu(r)
-        relu_3 = torch.relu(lerp_1)
+        relu_3 = euler_relu_(v2_r_prev, add_3, 0.4)
         # line 104: V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        max_pool2d_1 = F.max_pool2d(relu_3, 3, 2, 1)
+        max_pool2d_1 = lean_max_pool2d(relu_3, 3, 2, 1)
         v4_conv = self.V4.conv(max_pool2d_1)
         # line 55: r = relu(input)
-        relu_4 = torch.relu(v4_conv)
+        relu_4 = v4_conv.relu_()
         # line 78: V4_mid -> V4 : conv(3) as V4.conv2
         v4_conv2 = self.V4.conv2(relu_4)
         # line 111: V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         v4_recurrence_conv = self.V4.recurrence.conv(v4_d3)
         # line 122: V1 -> V4 : adapt as addskip_V4, delay t_skip
         addskip_v4_conv = self.addskip_V4.conv(relu_1)
-        add_6 = v4_conv2 + v4_recurrence_conv
-        add_7 = add_6 + addskip_v4_conv
+        add_6 = add_into(v4_conv2, v4_recurrence_conv)
+        add_7 = add_into(add_6, addskip_v4_conv)
         # line 39: tau * dr/dt = -r + input
-        lerp_2 = torch.lerp(v4_r_prev, add_7, 0.4)
-        # line 40: r = relu(r)
-        relu_5 = torch.relu(lerp_2)
+        relu_5 = euler_relu_(v4_r_prev, add_7, 0.4)
         # line 105: V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         it_conv = self.IT.conv(relu_5)
         # line 55: r = relu(input)
-        relu_6 = torch.relu(it_conv)
+        relu_6 = it_conv.relu_()
         # line 79: IT_mid -> IT : conv(3) as IT.conv2
         it_conv2 = self.IT.conv2(relu_6)
         # line 112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         it_recurrence_conv = self.IT.recurrence.conv(it_d3)
         # line 123: V2 -> IT : adapt as addskip_IT, delay t_skip
         addskip_it_conv = self.addskip_IT.conv(relu_3)
-        add_10 = it_conv2 + it_recurrence_conv
-        add_11 = add_10 + addskip_it_conv
+        add_10 = add_into(it_conv2, it_recurrence_conv)
+        add_11 = add_into(add_10, addskip_it_conv)
         # line 39: tau * dr/dt = -r + input
-        lerp_3 = torch.lerp(it_r_prev, add_11, 0.4)
-        # line 40: r = relu(r)
-        relu_7 = torch.relu(lerp_3)
+        relu_7 = euler_relu_(it_r_prev, add_11, 0.4)
         # line 135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_7, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)

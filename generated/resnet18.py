@@ -52,6 +52,35 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
 
 def _install(root, path, value):
     """Register `value` at a dotted state-dict path, creating Scopes on the way."""
@@ -286,7 +315,7 @@ class ResNet18(nn.Module):
         bn1 = self.bn1(conv1)
         relu = torch.relu(bn1)
         # line 23: stem -> pool  : maxpool(3, stride=2, padding=1)
-        max_pool2d = F.max_pool2d(relu, 3, 2, 1)
+        max_pool2d = lean_max_pool2d(relu, 3, 2, 1)
         # line 27: pool -> l1_0a : conv(3, bias=false) as layer1.0.conv1
         layer1_0_conv1 = getattr(self.layer1, "0").conv1(max_pool2d)
         # line 25: area l1_0a [64] { r = relu(batchnorm(input) as layer1.0.bn1) }
@@ -297,7 +326,7 @@ class ResNet18(nn.Module):
         # line 26: area l1_0 [64] { r = relu(batchnorm(input) as layer1.0.bn2 + skip) }
         layer1_0_bn2 = getattr(self.layer1, "0").bn2(layer1_0_conv2)
         add = layer1_0_bn2 + max_pool2d
-        relu_2 = torch.relu(add)
+        relu_2 = add.relu_()
         # line 33: l1_0 -> l1_1a : conv(3, bias=false) as layer1.1.conv1
         layer1_1_conv1 = getattr(self.layer1, "1").conv1(relu_2)
         # line 31: area l1_1a [64] { r = relu(batchnorm(input) as layer1.1.bn1) }
@@ -308,7 +337,7 @@ class ResNet18(nn.Module):
         # line 32: area l1_1 [64] { r = relu(batchnorm(input) as layer1.1.bn2 + skip) }
         layer1_1_bn2 = getattr(self.layer1, "1").bn2(layer1_1_conv2)
         add_1 = layer1_1_bn2 + relu_2
-        relu_4 = torch.relu(add_1)
+        relu_4 = add_1.relu_()
         # line 39: l1_1 -> l2_0a : conv(3, stride=2, bias=false) as layer2.0.conv1
         layer2_0_conv1 = getattr(self.layer2, "0").conv1(relu_4)
         # line 37: area l2_0a [128] { r = relu(batchnorm(input) as layer2.0.bn1) }
@@ -322,7 +351,7 @@ class ResNet18(nn.Module):
         layer2_0_bn2 = getattr(self.layer2, "0").bn2(layer2_0_conv2)
         layer2_0_downsample_1 = getattr(getattr(self.layer2, "0").downsample, "1")(layer2_0_downsample_0)
         add_2 = layer2_0_bn2 + layer2_0_downsample_1
-        relu_6 = torch.relu(add_2)
+        relu_6 = add_2.relu_()
         # line 45: l2_0 -> l2_1a : conv(3, bias=false) as layer2.1.conv1
         layer2_1_conv1 = getattr(self.layer2, "1").conv1(relu_6)
         # line 43: area l2_1a [128] { r = relu(batchnorm(input) as layer2.1.bn1) }
@@ -333,7 +362,7 @@ class ResNet18(nn.Module):
         # line 44: area l2_1 [128] { r = relu(batchnorm(input) as layer2.1.bn2 + skip) }
         layer2_1_bn2 = getattr(self.layer2, "1").bn2(layer2_1_conv2)
         add_3 = layer2_1_bn2 + relu_6
-        relu_8 = torch.relu(add_3)
+        relu_8 = add_3.relu_()
         # line 51: l2_1 -> l3_0a : conv(3, stride=2, bias=false) as layer3.0.conv1
         layer3_0_conv1 = getattr(self.layer3, "0").conv1(relu_8)
         # line 49: area l3_0a [256] { r = relu(batchnorm(input) as layer3.0.bn1) }
@@ -347,7 +376,7 @@ class ResNet18(nn.Module):
         layer3_0_bn2 = getattr(self.layer3, "0").bn2(layer3_0_conv2)
         layer3_0_downsample_1 = getattr(getattr(self.layer3, "0").downsample, "1")(layer3_0_downsample_0)
         add_4 = layer3_0_bn2 + layer3_0_downsample_1
-        relu_10 = torch.relu(add_4)
+        relu_10 = add_4.relu_()
         # line 57: l3_0 -> l3_1a : conv(3, bias=false) as layer3.1.conv1
         layer3_1_conv1 = getattr(self.layer3, "1").conv1(relu_10)
         # line 55: area l3_1a [256] { r = relu(batchnorm(input) as layer3.1.bn1) }
@@ -358,7 +387,7 @@ class ResNet18(nn.Module):
         # line 56: area l3_1 [256] { r = relu(batchnorm(input) as layer3.1.bn2 + skip) }
         layer3_1_bn2 = getattr(self.layer3, "1").bn2(layer3_1_conv2)
         add_5 = layer3_1_bn2 + relu_10
-        relu_12 = torch.relu(add_5)
+        relu_12 = add_5.relu_()
         # line 63: l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
         layer4_0_conv1 = getattr(self.layer4, "0").conv1(relu_12)
         # line 61: area l4_0a [512] { r = relu(batchnorm(input) as layer4.0.bn1) }
@@ -372,7 +401,7 @@ class ResNet18(nn.Module):
         layer4_0_bn2 = getattr(self.layer4, "0").bn2(layer4_0_conv2)
         layer4_0_downsample_1 = getattr(getattr(self.layer4, "0").downsample, "1")(layer4_0_downsample_0)
         add_6 = layer4_0_bn2 + layer4_0_downsample_1
-        relu_14 = torch.relu(add_6)
+        relu_14 = add_6.relu_()
         # line 69: l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
         layer4_1_conv1 = getattr(self.layer4, "1").conv1(relu_14)
         # line 67: area l4_1a [512] { r = relu(batchnorm(input) as layer4.1.bn1) }
@@ -383,7 +412,7 @@ class ResNet18(nn.Module):
         # line 68: area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
         layer4_1_bn2 = getattr(self.layer4, "1").bn2(layer4_1_conv2)
         add_7 = layer4_1_bn2 + relu_14
-        relu_16 = torch.relu(add_7)
+        relu_16 = add_7.relu_()
         # line 72: readout l4_1 : avgpool | linear(classes) as fc
         adaptive_avg_pool2d = F.adaptive_avg_pool2d(relu_16, 1)
         flatten = torch.flatten(adaptive_avg_pool2d, 1)

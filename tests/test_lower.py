@@ -123,7 +123,7 @@ def test_passes_report_changes_and_code_points_to_spec_lines():
     step = program.steps[-1]
     assert step.passes["drop_silent"] is False or step.passes["drop_silent"] is True
     assert step.passes["fold_constants"]
-    assert "torch.lerp" in step.source                  # Euler leak fused
+    assert "euler_relu_(" in step.source                # Euler leak fused (with its ReLU, ops_autograd)
     assert "# line 7: tau * dr/dt = -r + input" in step.source
     assert "keep_if_silent" not in step.source
 
