@@ -6,10 +6,11 @@ usage (the reference venv also imports dynvision_dsl):
         [--steps 20] [--reference] [--out benchmarks/profiles_training.md]
 
 One training step = train mode, zero_grad(set_to_none=True), forward, logits.sum().backward(),
-as in benchmarks/speed.py. Writes three tables: the per-op profile (torch.profiler, forward and
+as in benchmarks/speed.py. Writes the per-op profile (torch.profiler, forward and
 backward ops, self CPU time), the tensors autograd saves for backward (read off every graph
-node's `_saved_*` attributes after the forward, deduplicated by storage) and, with
-`--reference`, the same saved-tensor table for DynVision 0.1.0.
+node's `_saved_*` attributes after the forward, deduplicated by storage), resident memory after
+the forward and at the backward peak against glibc's allocated bytes (the gap is freed memory
+the heap keeps resident: fragmentation), and with `--reference` the last two for DynVision 0.1.0.
 """
 from __future__ import annotations
 
@@ -126,6 +127,58 @@ def saved_table(model: nn.Module, x: torch.Tensor) -> tuple[list[str], float]:
     return lines, total
 
 
+def _heap_in_use() -> float | None:
+    """glibc's bytes in use (heap + mmapped chunks) in MiB, or None off glibc."""
+    import ctypes
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = Mallinfo2
+    except (OSError, AttributeError):
+        return None
+    info = libc.mallinfo2()
+    return (info.uordblks + info.hblkhd) / 2**20
+
+
+def resident_table(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """Resident memory (VmRSS) and allocated bytes above the start: after the forward and at the
+    backward node where resident memory peaks (sampled before each node runs), and VmHWM."""
+    import gc
+
+    model.train()
+    model.zero_grad(set_to_none=True)
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    rss0, heap0 = speed.proc_status("VmRSS"), _heap_in_use() or 0.0
+    sample = lambda: (speed.proc_status("VmRSS") - rss0, (_heap_in_use() or 0.0) - heap0)  # noqa: E731
+    y = model(x)
+    after_fwd = sample()
+    trace = []
+    for node in graph_nodes(y.grad_fn):
+        node.register_prehook(lambda g, node=node: trace.append((node.name(), *sample())) and None)
+    y.sum().backward()
+    peak = max(trace, key=lambda t: t[1])
+    hwm = speed.proc_status("VmHWM") - rss0
+    return ["| point | resident rise MiB | allocated rise MiB | resident - allocated |", "|---|---|---|---|",
+            f"| after the forward | {after_fwd[0]:.0f} | {after_fwd[1]:.0f} | {after_fwd[0] - after_fwd[1]:.0f} |",
+            f"| backward peak (before {peak[0]}) | {peak[1]:.0f} | {peak[2]:.0f} | {peak[1] - peak[2]:.0f} |",
+            f"| VmHWM (peak resident of the whole step) | {hwm:.0f} | | |"]
+
+
+def resident(args, which: str) -> list[str]:
+    """resident_table in a fresh subprocess (in this one the heap is already grown)."""
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--_resident", which, "--size", str(args.size), "--batch", str(args.batch),
+           "--steps", str(args.steps), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.splitlines() if line.startswith("|")]
+
+
 def build(which: str, S: int, T: int) -> nn.Module:
     torch.manual_seed(0)
     if which == "reference":
@@ -144,10 +197,14 @@ def main(argv=None) -> int:
     ap.add_argument("--reference", action="store_true", help="also list the reference's saved tensors")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="write the tables here (markdown) as well as printing them")
+    ap.add_argument("--_resident", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     S, T, B = args.size, args.steps, args.batch
     x = torch.randn(B, T, 3, S, S, generator=torch.Generator().manual_seed(1))
+    if args._resident:
+        print("\n".join(resident_table(build(args._resident, S, T), x)))
+        return 0
     ours = build("compiled", S, T)
     title = f"DyRCNNx4 training step, input ({T}, 3, {S}, {S}) batch {B}, {args.threads} threads"
     L = [f"## {title}", "", "### Per-op profile (compiled, one step after one warm-up step)", ""]
@@ -156,11 +213,13 @@ def main(argv=None) -> int:
     L += ["", "### Tensors autograd keeps for backward (compiled)", ""]
     saved, mib = saved_table(ours, x)
     L += saved + ["", f"Saved for backward: {mib:.1f} MiB ({mib / T:.1f} MiB per step)."]
+    L += ["", "### Resident memory of one training step (compiled, fresh process)", ""] + resident(args, "compiled")
     if args.reference:
         ref = build("reference", S, T)
         L += ["", "### Tensors autograd keeps for backward (DynVision 0.1.0 reference)", ""]
         rsaved, rmib = saved_table(ref, x)
         L += rsaved + ["", f"Saved for backward: {rmib:.1f} MiB ({rmib / T:.1f} MiB per step)."]
+        L += ["", "### Resident memory of one training step (reference, fresh process)", ""] + resident(args, "reference")
     text = "\n".join(L) + "\n"
     print(text)
     if args.out:
