@@ -16,7 +16,8 @@ from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
 from .lower_layout import conv_input, rewritten_conv
-from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, function_module
+from .ops_autograd import conv_paths
+from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, adapt_stride, function_module
 from .frontend.check.variables import definitions, inline
 from .backend.markers import as_map, keep_if_silent
 from .backend.passes import pipeline
@@ -230,6 +231,7 @@ class _StepBuilder:
 
     def __init__(self, model: ir.Model, schedule: Schedule, key: StepKey):
         self.m, self.s, self.key = model, schedule, key
+        self.convs = conv_paths(_module_defs(model)[0])
         self.g = fx.Graph()
         self.out: dict[str, fx.Node] = {}  # area outputs computed this step
         self._silent: fx.Node | None = None
@@ -314,7 +316,9 @@ class _StepBuilder:
         return value
 
     def _module(self, path: str, value, name: str | None = None):
-        return self.node("call_module", path, (value,), name=name)
+        node = self.node("call_module", path, (value,), name=name)
+        node.meta["conv"] = path in self.convs  # lean_training_ops may write into its output
+        return node
 
     def _op(self, v, o: OpSpec):
         a, k = o.a, o.kind
@@ -338,6 +342,8 @@ class _StepBuilder:
         if k == "resize" or k == "adapt":
             if k == "adapt" and o.in_shape[0] != o.out_shape[0]:
                 v = self._module(f"{o.path}.conv", v)
+                if adapt_stride(o.in_shape, o.out_shape):  # the strided conv did the resize
+                    return v
             if tuple(o.in_shape[1:]) != tuple(o.out_shape[1:]):
                 v = self.node("call_function", F.interpolate, (v, tuple(o.out_shape[1:])))
             return v

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .layout import channels_last_modules, contiguous_input, op_tap, shrinks
-from .ops import OpSpec
+from .ops import OpSpec, adapt_stride
 from .pycode import string_literal
 
 
@@ -43,8 +43,11 @@ def _tap_linear(builder, v, path: str, tap: int, bias: bool, shape: tuple[int, .
 def resize_first(builder, v, o: OpSpec):
     """`adapt` o that shrinks the map and changes channels as nearest resize, then its 1 x 1
     conv: the same value at every pixel (nearest resampling picks pixels, a 1 x 1 conv maps
-    each pixel alone) on fewer pixels; else None (no conv, or a map that grows or stays)."""
+    each pixel alone) on fewer pixels; else None (no conv, or a map that grows or stays, or a
+    shrink by whole factors to more than 1 x 1: that conv is built strided, ops.adapt_stride)."""
     if o.kind != "adapt" or o.in_shape[0] == o.out_shape[0] or not shrinks(tuple(o.in_shape), tuple(o.out_shape)):
+        return None
+    if tuple(o.out_shape[1:]) != (1, 1) and adapt_stride(o.in_shape, o.out_shape):
         return None
     v = builder.node("call_function", F.interpolate, (v, tuple(o.out_shape[1:])))
     if tuple(o.out_shape[1:]) == (1, 1):  # a 1 x 1 conv on a 1 x 1 map: a matrix product

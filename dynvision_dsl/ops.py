@@ -160,7 +160,17 @@ def _adapt_shape(a, s, t):
 
 
 def _adapt_modules(a, s, o):
-    return [("conv", conv_ctor(s[0], o[0], 1))] if s[0] != o[0] else []
+    return [("conv", conv_ctor(s[0], o[0], 1, stride=adapt_stride(s, o) or 1))] if s[0] != o[0] else []
+
+
+def adapt_stride(s: Shape, o: Shape) -> int | tuple[int, int] | None:
+    """The stride that makes adapt's 1 x 1 conv also do its nearest resize, when the map shrinks
+    by whole factors: nearest then picks input pixel (i*s, j*s), and a 1 x 1 conv commutes with
+    that pick, so the conv runs on 1/s^2 of the pixels (and its backward with it). Else None."""
+    if len(s) != 3 or tuple(s[1:]) == tuple(o[1:]) or s[1] % o[1] or s[2] % o[2]:
+        return None
+    sh, sw = s[1] // o[1], s[2] // o[2]
+    return sh if sh == sw else (sh, sw)
 
 
 def _lateral_shape(a, s, t):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from . import codenames
 from .diagnostics import source_lines
 from .functions import TABLE as FUNCTION_TABLE, torch_function
+from .ops_autograd import PRINTED as AUTOGRAD_PRINTED, WORDS as AUTOGRAD_WORDS
 from .passes import PHI1_SMALL, keep_if_silent, noise_sample, phi1
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.pow: "**"}
@@ -24,7 +25,7 @@ _NAMES = {torch_function(f.torch): f.torch for f in FUNCTION_TABLE if f.torch is
     torch.amax: "torch.amax",
     F.max_pool2d: "F.max_pool2d", F.avg_pool2d: "F.avg_pool2d", F.adaptive_avg_pool2d: "F.adaptive_avg_pool2d",
     F.interpolate: "F.interpolate", F.conv2d: "F.conv2d", F.linear: "F.linear",
-}
+} | AUTOGRAD_PRINTED
 
 
 # ------------------------------------------------ user text in generated code
@@ -118,7 +119,7 @@ class _Names(dict):
 
 
 _WORDS = {operator.add: "sum", operator.sub: "diff", operator.mul: "prod", operator.truediv: "ratio",
-          operator.pow: "pow", operator.neg: "neg", noise_sample: "noise", phi1: "phi1"}
+          operator.pow: "pow", operator.neg: "neg", noise_sample: "noise", phi1: "phi1"} | AUTOGRAD_WORDS
 
 
 def _word(node: fx.Node) -> str:

@@ -11,6 +11,7 @@ from . import layers
 from .diagnostics import source_lines
 from .lower_layout import channels_last_table
 from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
+from .ops_autograd import helper_sources
 from .schedule import recorded
 from .codenames import output_fields
 from .pycode import comment_text, docstring_text, spec_line, string_literal
@@ -131,7 +132,8 @@ def render(program: Program, spec_name: str | None = None) -> str:
     modules = [_mod(md, lines, m.file) for md in program.modules]
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
-        helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables]), tables=_tables(program), modules=modules,
+        helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables])
+        + helper_sources([st.source for st in program.steps]), tables=_tables(program), modules=modules,
         trainables=program.trainables, steps=[st.source for st in program.steps], file=m.file,
         fields=output_fields(program.outputs, len(m.readouts) > 1), constants=program.constants.lines(),
         uses_time=any(TIME_INPUT in st.inputs for st in program.steps),

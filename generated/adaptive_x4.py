@@ -20,6 +20,41 @@ class Scope(nn.Module):
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -116,9 +151,9 @@ class AdaptiveX4(nn.Module):
         # specs/adaptive_x4.dyn:49: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", nn.Conv2d(256, 256, kernel_size=3, padding=1))
         # specs/adaptive_x4.dyn:52: V1 -> V4 : adapt as addskip_V4
-        _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1))
+        _install(self, "addskip_V4.conv", nn.Conv2d(36, 121, kernel_size=1, stride=4))
         # specs/adaptive_x4.dyn:53: V2 -> IT : adapt as addskip_IT
-        _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1))
+        _install(self, "addskip_IT.conv", nn.Conv2d(64, 256, kernel_size=1, stride=4))
         # specs/adaptive_x4.dyn:56: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(256, 10))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
@@ -380,11 +415,11 @@ class AdaptiveX4(nn.Module):
         # specs/adaptive_x4.dyn:32 (V1): tau_a * da/dt = -a + r
         V1_a_neg = -V1_a_prev
         V1_a_prod = self.V1_dt_over_tau_a * V1_a_neg
-        V1_a = V1_a_prev + V1_a_prod
+        V1_a = add_into(V1_a_prod, V1_a_prev)
         # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
-        V1_r = torch.relu(V1_r)
+        V1_r = V1_r.relu_()
         # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        V2_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
         V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
         # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
         V2_r_prod = self.V2_w_a * V2_a_prev
@@ -393,16 +428,15 @@ class AdaptiveX4(nn.Module):
         # specs/adaptive_x4.dyn:32 (V2): tau_a * da/dt = -a + r
         V2_a_neg = -V2_a_prev
         V2_a_prod = self.V2_dt_over_tau_a * V2_a_neg
-        V2_a = V2_a_prev + V2_a_prod
+        V2_a = add_into(V2_a_prod, V2_a_prev)
         # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
-        V2_r = torch.relu(V2_r)
+        V2_r = V2_r.relu_()
         # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        V4_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
         # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
-        V4_from_V1_interpolate = F.interpolate(V1_r, size=(16, 16), mode="nearest")
-        V4_from_V1 = self.addskip_V4.conv(V4_from_V1_interpolate)
-        V4_input = V4_from_V2 + V4_from_V1
+        V4_from_V1 = self.addskip_V4.conv(V1_r)
+        V4_input = add_into(V4_from_V2, V4_from_V1)
         # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
         V4_r_prod = self.V4_w_a * V4_a_prev
         V4_r_diff = V4_input - V4_r_prod
@@ -410,15 +444,14 @@ class AdaptiveX4(nn.Module):
         # specs/adaptive_x4.dyn:32 (V4): tau_a * da/dt = -a + r
         V4_a_neg = -V4_a_prev
         V4_a_prod = self.V4_dt_over_tau_a * V4_a_neg
-        V4_a = V4_a_prev + V4_a_prod
+        V4_a = add_into(V4_a_prod, V4_a_prev)
         # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
-        V4_r = torch.relu(V4_r)
+        V4_r = V4_r.relu_()
         # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_from_V4 = self.IT.conv(V4_r)
         # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
-        IT_from_V2_interpolate = F.interpolate(V2_r, size=(8, 8), mode="nearest")
-        IT_from_V2 = self.addskip_IT.conv(IT_from_V2_interpolate)
-        IT_input = IT_from_V4 + IT_from_V2
+        IT_from_V2 = self.addskip_IT.conv(V2_r)
+        IT_input = add_into(IT_from_V4, IT_from_V2)
         # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
         IT_r_prod = self.IT_w_a * IT_a_prev
         IT_r_diff = IT_input - IT_r_prod
@@ -426,9 +459,9 @@ class AdaptiveX4(nn.Module):
         # specs/adaptive_x4.dyn:32 (IT): tau_a * da/dt = -a + r
         IT_a_neg = -IT_a_prev
         IT_a_prod = self.IT_dt_over_tau_a * IT_a_neg
-        IT_a = IT_a_prev + IT_a_prod
+        IT_a = add_into(IT_a_prod, IT_a_prev)
         # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
-        IT_r = torch.relu(IT_r)
+        IT_r = IT_r.relu_()
         # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
@@ -444,57 +477,55 @@ class AdaptiveX4(nn.Module):
         V1_r_prod = self.V1_w_a * V1_a_prev
         V1_r_diff = V1_r_diff - V1_r_prod
         V1_r_prod = self.V1_dt_over_tau * V1_r_diff
-        V1_r = V1_r_prev + V1_r_prod
+        V1_r = add_into(V1_r_prod, V1_r_prev)
         # specs/adaptive_x4.dyn:32 (V1): tau_a * da/dt = -a + r
         V1_a = torch.lerp(V1_a_prev, V1_r_prev, self.V1_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
-        V1_r = torch.relu(V1_r)
+        V1_r = V1_r.relu_()
         # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        V2_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
         V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
         # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
         V2_r_diff = V2_from_V1 - V2_r_prev
         V2_r_prod = self.V2_w_a * V2_a_prev
         V2_r_diff = V2_r_diff - V2_r_prod
         V2_r_prod = self.V2_dt_over_tau * V2_r_diff
-        V2_r = V2_r_prev + V2_r_prod
+        V2_r = add_into(V2_r_prod, V2_r_prev)
         # specs/adaptive_x4.dyn:32 (V2): tau_a * da/dt = -a + r
         V2_a = torch.lerp(V2_a_prev, V2_r_prev, self.V2_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
-        V2_r = torch.relu(V2_r)
+        V2_r = V2_r.relu_()
         # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        V4_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
         # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
-        V4_from_V1_interpolate = F.interpolate(V1_r, size=(16, 16), mode="nearest")
-        V4_from_V1 = self.addskip_V4.conv(V4_from_V1_interpolate)
-        V4_input = V4_from_V2 + V4_from_V1
+        V4_from_V1 = self.addskip_V4.conv(V1_r)
+        V4_input = add_into(V4_from_V2, V4_from_V1)
         # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
         V4_r_diff = V4_input - V4_r_prev
         V4_r_prod = self.V4_w_a * V4_a_prev
         V4_r_diff = V4_r_diff - V4_r_prod
         V4_r_prod = self.V4_dt_over_tau * V4_r_diff
-        V4_r = V4_r_prev + V4_r_prod
+        V4_r = add_into(V4_r_prod, V4_r_prev)
         # specs/adaptive_x4.dyn:32 (V4): tau_a * da/dt = -a + r
         V4_a = torch.lerp(V4_a_prev, V4_r_prev, self.V4_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
-        V4_r = torch.relu(V4_r)
+        V4_r = V4_r.relu_()
         # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_from_V4 = self.IT.conv(V4_r)
         # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
-        IT_from_V2_interpolate = F.interpolate(V2_r, size=(8, 8), mode="nearest")
-        IT_from_V2 = self.addskip_IT.conv(IT_from_V2_interpolate)
-        IT_input = IT_from_V4 + IT_from_V2
+        IT_from_V2 = self.addskip_IT.conv(V2_r)
+        IT_input = add_into(IT_from_V4, IT_from_V2)
         # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
         IT_r_diff = IT_input - IT_r_prev
         IT_r_prod = self.IT_w_a * IT_a_prev
         IT_r_diff = IT_r_diff - IT_r_prod
         IT_r_prod = self.IT_dt_over_tau * IT_r_diff
-        IT_r = IT_r_prev + IT_r_prod
+        IT_r = add_into(IT_r_prod, IT_r_prev)
         # specs/adaptive_x4.dyn:32 (IT): tau_a * da/dt = -a + r
         IT_a = torch.lerp(IT_a_prev, IT_r_prev, self.IT_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
-        IT_r = torch.relu(IT_r)
+        IT_r = IT_r.relu_()
         # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
@@ -507,72 +538,70 @@ class AdaptiveX4(nn.Module):
         V1_from_image = self.V1.conv(x)
         # specs/adaptive_x4.dyn:46 (V1): V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
         V1_recurrence = self.V1.recurrence.conv(V1_r_delayed_3)
-        V1_input = V1_from_image + V1_recurrence
+        V1_input = add_into(V1_from_image, V1_recurrence)
         # specs/adaptive_x4.dyn:31 (V1): tau   * dr/dt = -r + input - w_a * a
         V1_r_diff = V1_input - V1_r_prev
         V1_r_prod = self.V1_w_a * V1_a_prev
         V1_r_diff = V1_r_diff - V1_r_prod
         V1_r_prod = self.V1_dt_over_tau * V1_r_diff
-        V1_r = V1_r_prev + V1_r_prod
+        V1_r = add_into(V1_r_prod, V1_r_prev)
         # specs/adaptive_x4.dyn:32 (V1): tau_a * da/dt = -a + r
         V1_a = torch.lerp(V1_a_prev, V1_r_prev, self.V1_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
-        V1_r = torch.relu(V1_r)
+        V1_r = V1_r.relu_()
         # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
-        V2_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
         V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
         # specs/adaptive_x4.dyn:47 (V2): V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
         V2_recurrence = self.V2.recurrence.conv(V2_r_delayed_3)
-        V2_input = V2_from_V1 + V2_recurrence
+        V2_input = add_into(V2_from_V1, V2_recurrence)
         # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
         V2_r_diff = V2_input - V2_r_prev
         V2_r_prod = self.V2_w_a * V2_a_prev
         V2_r_diff = V2_r_diff - V2_r_prod
         V2_r_prod = self.V2_dt_over_tau * V2_r_diff
-        V2_r = V2_r_prev + V2_r_prod
+        V2_r = add_into(V2_r_prod, V2_r_prev)
         # specs/adaptive_x4.dyn:32 (V2): tau_a * da/dt = -a + r
         V2_a = torch.lerp(V2_a_prev, V2_r_prev, self.V2_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
-        V2_r = torch.relu(V2_r)
+        V2_r = V2_r.relu_()
         # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
-        V4_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
         # specs/adaptive_x4.dyn:48 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         V4_recurrence = self.V4.recurrence.conv(V4_r_delayed_3)
         # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
-        V4_from_V1_interpolate = F.interpolate(V1_r, size=(16, 16), mode="nearest")
-        V4_from_V1 = self.addskip_V4.conv(V4_from_V1_interpolate)
-        V4_input_sum = V4_from_V2 + V4_recurrence
-        V4_input = V4_input_sum + V4_from_V1
+        V4_from_V1 = self.addskip_V4.conv(V1_r)
+        V4_input_sum = add_into(V4_from_V2, V4_recurrence)
+        V4_input = add_into(V4_input_sum, V4_from_V1)
         # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
         V4_r_diff = V4_input - V4_r_prev
         V4_r_prod = self.V4_w_a * V4_a_prev
         V4_r_diff = V4_r_diff - V4_r_prod
         V4_r_prod = self.V4_dt_over_tau * V4_r_diff
-        V4_r = V4_r_prev + V4_r_prod
+        V4_r = add_into(V4_r_prod, V4_r_prev)
         # specs/adaptive_x4.dyn:32 (V4): tau_a * da/dt = -a + r
         V4_a = torch.lerp(V4_a_prev, V4_r_prev, self.V4_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
-        V4_r = torch.relu(V4_r)
+        V4_r = V4_r.relu_()
         # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_from_V4 = self.IT.conv(V4_r)
         # specs/adaptive_x4.dyn:49 (IT): IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         IT_recurrence = self.IT.recurrence.conv(IT_r_delayed_3)
         # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
-        IT_from_V2_interpolate = F.interpolate(V2_r, size=(8, 8), mode="nearest")
-        IT_from_V2 = self.addskip_IT.conv(IT_from_V2_interpolate)
-        IT_input_sum = IT_from_V4 + IT_recurrence
-        IT_input = IT_input_sum + IT_from_V2
+        IT_from_V2 = self.addskip_IT.conv(V2_r)
+        IT_input_sum = add_into(IT_from_V4, IT_recurrence)
+        IT_input = add_into(IT_input_sum, IT_from_V2)
         # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
         IT_r_diff = IT_input - IT_r_prev
         IT_r_prod = self.IT_w_a * IT_a_prev
         IT_r_diff = IT_r_diff - IT_r_prod
         IT_r_prod = self.IT_dt_over_tau * IT_r_diff
-        IT_r = IT_r_prev + IT_r_prod
+        IT_r = add_into(IT_r_prod, IT_r_prev)
         # specs/adaptive_x4.dyn:32 (IT): tau_a * da/dt = -a + r
         IT_a = torch.lerp(IT_a_prev, IT_r_prev, self.IT_dt_over_tau_a)
         # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
-        IT_r = torch.relu(IT_r)
+        IT_r = IT_r.relu_()
         # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)

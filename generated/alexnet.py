@@ -55,6 +55,35 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -386,27 +415,27 @@ class AlexNet(nn.Module):
         # specs/alexnet.dyn:30 (conv1): image -> conv1 : conv(11, stride=4, padding=2) as features.0
         conv1_from_image = getattr(self.features, "0")(x)
         # specs/alexnet.dyn:19 (conv1): r = relu(input)
-        conv1_r = torch.relu(conv1_from_image)
+        conv1_r = conv1_from_image.relu_()
         # specs/alexnet.dyn:31 (conv2): conv1 -> conv2 : maxpool(3, stride=2) | conv(5) as features.3
-        conv2_from_conv1_max_pool2d = F.max_pool2d(conv1_r, 3, 2, 0)
+        conv2_from_conv1_max_pool2d = lean_max_pool2d(conv1_r, 3, 2, 0)
         conv2_from_conv1 = getattr(self.features, "3")(conv2_from_conv1_max_pool2d)
         # specs/alexnet.dyn:19 (conv2): r = relu(input)
-        conv2_r = torch.relu(conv2_from_conv1)
+        conv2_r = conv2_from_conv1.relu_()
         # specs/alexnet.dyn:32 (conv3): conv2 -> conv3 : maxpool(3, stride=2) | conv(3) as features.6
-        conv3_from_conv2_max_pool2d = F.max_pool2d(conv2_r, 3, 2, 0)
+        conv3_from_conv2_max_pool2d = lean_max_pool2d(conv2_r, 3, 2, 0)
         conv3_from_conv2 = getattr(self.features, "6")(conv3_from_conv2_max_pool2d)
         # specs/alexnet.dyn:19 (conv3): r = relu(input)
-        conv3_r = torch.relu(conv3_from_conv2)
+        conv3_r = conv3_from_conv2.relu_()
         # specs/alexnet.dyn:33 (conv4): conv3 -> conv4 : conv(3) as features.8
         conv4_from_conv3 = getattr(self.features, "8")(conv3_r)
         # specs/alexnet.dyn:19 (conv4): r = relu(input)
-        conv4_r = torch.relu(conv4_from_conv3)
+        conv4_r = conv4_from_conv3.relu_()
         # specs/alexnet.dyn:34 (conv5): conv4 -> conv5 : conv(3) as features.10
         conv5_from_conv4 = getattr(self.features, "10")(conv4_r)
         # specs/alexnet.dyn:19 (conv5): r = relu(input)
-        conv5_r = torch.relu(conv5_from_conv4)
+        conv5_r = conv5_from_conv4.relu_()
         # specs/alexnet.dyn:35 (fc6): conv5 -> fc6   : maxpool(3, stride=2) | avgpool(out=6) | dropout(dropout) | linear(4096) as classifier.1
-        fc6_from_conv5_max_pool2d = F.max_pool2d(conv5_r, 3, 2, 0)
+        fc6_from_conv5_max_pool2d = lean_max_pool2d(conv5_r, 3, 2, 0)
         fc6_from_conv5_adaptive_avg_pool2d = F.adaptive_avg_pool2d(fc6_from_conv5_max_pool2d, 6)
         conv5_to_fc6_dropout = self.conv5_to_fc6.dropout(fc6_from_conv5_adaptive_avg_pool2d)
         fc6_from_conv5_flatten = torch.flatten(conv5_to_fc6_dropout, 1)

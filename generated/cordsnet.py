@@ -30,6 +30,12 @@ class Scope(nn.Module):
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
 
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -446,10 +452,10 @@ class CordsNet(nn.Module):
         # specs/cordsnet.dyn:56 (layer1): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
         layer1_r_sum = layer1_from_layer0 + addbias_layer1
-        layer1_r_relu = torch.relu(layer1_r_sum)
-        layer1_r = self.layer1_dt_over_tau * layer1_r_relu
+        layer1_r_relu_ = layer1_r_sum.relu_()
+        layer1_r = self.layer1_dt_over_tau * layer1_r_relu_
         # specs/cordsnet.dyn:57 (layer1): r = relu(r)
-        layer1_r = torch.relu(layer1_r)
+        layer1_r = layer1_r.relu_()
         # specs/cordsnet.dyn:129 (layer2_in): layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         layer2_in_from_layer0 = self.addskip_layer2.conv(layer0_from_image)
         # specs/cordsnet.dyn:114 (layer2): layer2_in -> layer2 : conv(3, bias=false, weightnorm=true) as layer2.conv
@@ -457,16 +463,16 @@ class CordsNet(nn.Module):
         # specs/cordsnet.dyn:62 (layer2): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
         layer2_r_sum = layer2_from_layer2_in + addbias_layer2
-        layer2_r_relu = torch.relu(layer2_r_sum)
-        layer2_r = self.layer2_dt_over_tau * layer2_r_relu
+        layer2_r_relu_ = layer2_r_sum.relu_()
+        layer2_r = self.layer2_dt_over_tau * layer2_r_relu_
         # specs/cordsnet.dyn:63 (layer2): r = relu(r)
-        layer2_r = torch.relu(layer2_r)
+        layer2_r = layer2_r.relu_()
         # specs/cordsnet.dyn:68 (layer3): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
         layer3_r_relu = torch.relu(addbias_layer3)
         layer3_r = self.layer3_dt_over_tau * layer3_r_relu
         # specs/cordsnet.dyn:69 (layer3): r = relu(r)
-        layer3_r = torch.relu(layer3_r)
+        layer3_r = layer3_r.relu_()
         layer3_r_size = x.size(0)
         layer3_r_new_zeros = x.new_zeros((layer3_r_size, 128, 28, 28))
         layer3_r = layer3_r_new_zeros + layer3_r
@@ -475,14 +481,14 @@ class CordsNet(nn.Module):
         layer4_r_relu = torch.relu(addbias_layer4)
         layer4_r = self.layer4_dt_over_tau * layer4_r_relu
         # specs/cordsnet.dyn:75 (layer4): r = relu(r)
-        layer4_r = torch.relu(layer4_r)
+        layer4_r = layer4_r.relu_()
         layer4_r = layer3_r_new_zeros + layer4_r
         # specs/cordsnet.dyn:80 (layer5): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
         layer5_r_relu = torch.relu(addbias_layer5)
         layer5_r = self.layer5_dt_over_tau * layer5_r_relu
         # specs/cordsnet.dyn:81 (layer5): r = relu(r)
-        layer5_r = torch.relu(layer5_r)
+        layer5_r = layer5_r.relu_()
         layer5_r_new_zeros = x.new_zeros((layer3_r_size, 256, 14, 14))
         layer5_r = layer5_r_new_zeros + layer5_r
         # specs/cordsnet.dyn:86 (layer6): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
@@ -490,14 +496,14 @@ class CordsNet(nn.Module):
         layer6_r_relu = torch.relu(addbias_layer6)
         layer6_r = self.layer6_dt_over_tau * layer6_r_relu
         # specs/cordsnet.dyn:87 (layer6): r = relu(r)
-        layer6_r = torch.relu(layer6_r)
+        layer6_r = layer6_r.relu_()
         layer6_r = layer5_r_new_zeros + layer6_r
         # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
         layer7_r_relu = torch.relu(addbias_layer7)
         layer7_r = self.layer7_dt_over_tau * layer7_r_relu
         # specs/cordsnet.dyn:92 (layer7): r = relu(r)
-        layer7_r = torch.relu(layer7_r)
+        layer7_r = layer7_r.relu_()
         layer7_r_new_zeros = x.new_zeros((layer3_r_size, 512, 7, 7))
         layer7_r = layer7_r_new_zeros + layer7_r
         # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
@@ -505,7 +511,7 @@ class CordsNet(nn.Module):
         layer8_r_relu = torch.relu(addbias_layer8)
         layer8_r = self.layer8_dt_over_tau * layer8_r_relu
         # specs/cordsnet.dyn:97 (layer8): r = relu(r)
-        layer8_r = torch.relu(layer8_r)
+        layer8_r = layer8_r.relu_()
         layer8_r = layer7_r_new_zeros + layer8_r
         out_input = layer8_r + layer7_r
         # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
@@ -530,11 +536,11 @@ class CordsNet(nn.Module):
         layer1_input = layer1_from_layer0 + layer1_recurrence
         # specs/cordsnet.dyn:56 (layer1): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer1) }
         addbias_layer1 = self.addbias_layer1()
-        layer1_r_sum = layer1_input + addbias_layer1
-        layer1_r_relu = torch.relu(layer1_r_sum)
-        layer1_r = torch.lerp(layer1_r_prev, layer1_r_relu, self.layer1_dt_over_tau)
+        layer1_r_sum = add_into(layer1_input, addbias_layer1)
+        layer1_r_relu_ = layer1_r_sum.relu_()
+        layer1_r = torch.lerp(layer1_r_prev, layer1_r_relu_, self.layer1_dt_over_tau)
         # specs/cordsnet.dyn:57 (layer1): r = relu(r)
-        layer1_r = torch.relu(layer1_r)
+        layer1_r = layer1_r.relu_()
         # specs/cordsnet.dyn:129 (layer2_in): layer0 -> layer2_in : conv(3, bias=false, weightnorm=true) as addskip_layer2.conv
         layer2_in_from_layer0 = self.addskip_layer2.conv(layer0_from_image)
         layer2_in_input = layer1_r_delayed_1 + layer2_in_from_layer0
@@ -545,11 +551,11 @@ class CordsNet(nn.Module):
         layer2_input = layer2_from_layer2_in + layer2_recurrence
         # specs/cordsnet.dyn:62 (layer2): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer2) }
         addbias_layer2 = self.addbias_layer2()
-        layer2_r_sum = layer2_input + addbias_layer2
-        layer2_r_relu = torch.relu(layer2_r_sum)
-        layer2_r = torch.lerp(layer2_r_prev, layer2_r_relu, self.layer2_dt_over_tau)
+        layer2_r_sum = add_into(layer2_input, addbias_layer2)
+        layer2_r_relu_ = layer2_r_sum.relu_()
+        layer2_r = torch.lerp(layer2_r_prev, layer2_r_relu_, self.layer2_dt_over_tau)
         # specs/cordsnet.dyn:63 (layer2): r = relu(r)
-        layer2_r = torch.relu(layer2_r)
+        layer2_r = layer2_r.relu_()
         layer3_in_input = layer2_r_delayed_1 + layer1_r_delayed_1
         # specs/cordsnet.dyn:116 (layer3): layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
         layer3_from_layer3_in = self.layer3.conv(layer3_in_input)
@@ -558,11 +564,11 @@ class CordsNet(nn.Module):
         layer3_input = layer3_from_layer3_in + layer3_recurrence
         # specs/cordsnet.dyn:68 (layer3): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
         addbias_layer3 = self.addbias_layer3()
-        layer3_r_sum = layer3_input + addbias_layer3
-        layer3_r_relu = torch.relu(layer3_r_sum)
-        layer3_r = torch.lerp(layer3_r_prev, layer3_r_relu, self.layer3_dt_over_tau)
+        layer3_r_sum = add_into(layer3_input, addbias_layer3)
+        layer3_r_relu_ = layer3_r_sum.relu_()
+        layer3_r = torch.lerp(layer3_r_prev, layer3_r_relu_, self.layer3_dt_over_tau)
         # specs/cordsnet.dyn:69 (layer3): r = relu(r)
-        layer3_r = torch.relu(layer3_r)
+        layer3_r = layer3_r.relu_()
         # specs/cordsnet.dyn:131 (layer4_in): layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
         layer4_in_from_layer2 = self.addskip_layer4.conv(layer2_r_delayed_1)
         layer4_in_input = layer3_r_delayed_1 + layer4_in_from_layer2
@@ -573,11 +579,11 @@ class CordsNet(nn.Module):
         layer4_input = layer4_from_layer4_in + layer4_recurrence
         # specs/cordsnet.dyn:74 (layer4): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
         addbias_layer4 = self.addbias_layer4()
-        layer4_r_sum = layer4_input + addbias_layer4
-        layer4_r_relu = torch.relu(layer4_r_sum)
-        layer4_r = torch.lerp(layer4_r_prev, layer4_r_relu, self.layer4_dt_over_tau)
+        layer4_r_sum = add_into(layer4_input, addbias_layer4)
+        layer4_r_relu_ = layer4_r_sum.relu_()
+        layer4_r = torch.lerp(layer4_r_prev, layer4_r_relu_, self.layer4_dt_over_tau)
         # specs/cordsnet.dyn:75 (layer4): r = relu(r)
-        layer4_r = torch.relu(layer4_r)
+        layer4_r = layer4_r.relu_()
         layer5_in_input = layer4_r_delayed_1 + layer3_r_delayed_1
         # specs/cordsnet.dyn:120 (layer5): layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
         layer5_from_layer5_in = self.layer5.conv(layer5_in_input)
@@ -586,11 +592,11 @@ class CordsNet(nn.Module):
         layer5_input = layer5_from_layer5_in + layer5_recurrence
         # specs/cordsnet.dyn:80 (layer5): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
         addbias_layer5 = self.addbias_layer5()
-        layer5_r_sum = layer5_input + addbias_layer5
-        layer5_r_relu = torch.relu(layer5_r_sum)
-        layer5_r = torch.lerp(layer5_r_prev, layer5_r_relu, self.layer5_dt_over_tau)
+        layer5_r_sum = add_into(layer5_input, addbias_layer5)
+        layer5_r_relu_ = layer5_r_sum.relu_()
+        layer5_r = torch.lerp(layer5_r_prev, layer5_r_relu_, self.layer5_dt_over_tau)
         # specs/cordsnet.dyn:81 (layer5): r = relu(r)
-        layer5_r = torch.relu(layer5_r)
+        layer5_r = layer5_r.relu_()
         # specs/cordsnet.dyn:133 (layer6_in): layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
         layer6_in_from_layer4 = self.addskip_layer6.conv(layer4_r_delayed_1)
         layer6_in_input = layer5_r_delayed_1 + layer6_in_from_layer4
@@ -601,11 +607,11 @@ class CordsNet(nn.Module):
         layer6_input = layer6_from_layer6_in + layer6_recurrence
         # specs/cordsnet.dyn:86 (layer6): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
         addbias_layer6 = self.addbias_layer6()
-        layer6_r_sum = layer6_input + addbias_layer6
-        layer6_r_relu = torch.relu(layer6_r_sum)
-        layer6_r = torch.lerp(layer6_r_prev, layer6_r_relu, self.layer6_dt_over_tau)
+        layer6_r_sum = add_into(layer6_input, addbias_layer6)
+        layer6_r_relu_ = layer6_r_sum.relu_()
+        layer6_r = torch.lerp(layer6_r_prev, layer6_r_relu_, self.layer6_dt_over_tau)
         # specs/cordsnet.dyn:87 (layer6): r = relu(r)
-        layer6_r = torch.relu(layer6_r)
+        layer6_r = layer6_r.relu_()
         layer7_in_input = layer6_r_delayed_1 + layer5_r_delayed_1
         # specs/cordsnet.dyn:124 (layer7): layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
         layer7_from_layer7_in_contiguous = layer7_in_input.contiguous()
@@ -616,11 +622,11 @@ class CordsNet(nn.Module):
         layer7_input = layer7_from_layer7_in + layer7_recurrence
         # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
         addbias_layer7 = self.addbias_layer7()
-        layer7_r_sum = layer7_input + addbias_layer7
-        layer7_r_relu = torch.relu(layer7_r_sum)
-        layer7_r = torch.lerp(layer7_r_prev, layer7_r_relu, self.layer7_dt_over_tau)
+        layer7_r_sum = add_into(layer7_input, addbias_layer7)
+        layer7_r_relu_ = layer7_r_sum.relu_()
+        layer7_r = torch.lerp(layer7_r_prev, layer7_r_relu_, self.layer7_dt_over_tau)
         # specs/cordsnet.dyn:92 (layer7): r = relu(r)
-        layer7_r = torch.relu(layer7_r)
+        layer7_r = layer7_r.relu_()
         # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
         layer8_in_from_layer6_contiguous = layer6_r_delayed_1.contiguous()
         layer8_in_from_layer6 = self.addskip_layer8.conv(layer8_in_from_layer6_contiguous)
@@ -634,11 +640,11 @@ class CordsNet(nn.Module):
         layer8_input = layer8_from_layer8_in + layer8_recurrence
         # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
         addbias_layer8 = self.addbias_layer8()
-        layer8_r_sum = layer8_input + addbias_layer8
-        layer8_r_relu = torch.relu(layer8_r_sum)
-        layer8_r = torch.lerp(layer8_r_prev, layer8_r_relu, self.layer8_dt_over_tau)
+        layer8_r_sum = add_into(layer8_input, addbias_layer8)
+        layer8_r_relu_ = layer8_r_sum.relu_()
+        layer8_r = torch.lerp(layer8_r_prev, layer8_r_relu_, self.layer8_dt_over_tau)
         # specs/cordsnet.dyn:97 (layer8): r = relu(r)
-        layer8_r = torch.relu(layer8_r)
+        layer8_r = layer8_r.relu_()
         out_input = layer8_r + layer7_r
         # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(out_input, 1)

@@ -65,6 +65,12 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -511,9 +517,9 @@ class CorNetRT(nn.Module):
         V2_mid_modules = self.V2.mid_modules(V2_in_r_delayed_1)
         V2_mid_r_relu = torch.relu(V2_mid_modules)
         V2_mid_r_prod = 0.0 * V2_in_from_V1
-        V2_mid_r = V2_mid_r_relu + V2_mid_r_prod
+        V2_mid_r = add_into(V2_mid_r_prod, V2_mid_r_relu)
         # specs/cornet_rt.dyn:59 (V2_mid): if recurrence_target == "middle" { r = r + rec }
-        V2_mid_r = V2_mid_r + V2_mid_rec_from_V2
+        V2_mid_r = add_into(V2_mid_r, V2_mid_rec_from_V2)
         # specs/cornet_rt.dyn:107 (V2): V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         V2_from_V2_mid = self.V2.conv2(V2_mid_r)
         # specs/cornet_rt.dyn:89 (V2): r = relu(groupnorm(x, 32) as norm_V2)
@@ -527,9 +533,9 @@ class CorNetRT(nn.Module):
         V4_mid_modules = self.V4.mid_modules(V4_in_r_delayed_1)
         V4_mid_r_relu = torch.relu(V4_mid_modules)
         V4_mid_r_prod = 0.0 * V4_in_from_V2
-        V4_mid_r = V4_mid_r_relu + V4_mid_r_prod
+        V4_mid_r = add_into(V4_mid_r_prod, V4_mid_r_relu)
         # specs/cornet_rt.dyn:63 (V4_mid): if recurrence_target == "middle" { r = r + rec }
-        V4_mid_r = V4_mid_r + V4_mid_rec_from_V4
+        V4_mid_r = add_into(V4_mid_r, V4_mid_rec_from_V4)
         # specs/cornet_rt.dyn:108 (V4): V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         V4_from_V4_mid = self.V4.conv2(V4_mid_r)
         # specs/cornet_rt.dyn:95 (V4): r = relu(groupnorm(x, 32) as norm_V4)

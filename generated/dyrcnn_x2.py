@@ -20,6 +20,71 @@ class Scope(nn.Module):
     def forward(self, *args):  # pragma: no cover - containers are never called
         raise RuntimeError("a Scope only groups modules")
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
+class EulerRelu(torch.autograd.Function):
+    """relu(lerp(prev, drive, w)) computed in drive's memory, saving only the result: the
+    backward of lerp (a number as weight) needs nothing, ReLU's needs its output."""
+
+    @staticmethod
+    def forward(ctx, prev, drive, w):
+        r = torch.lerp(prev, drive, w, out=drive).relu_()
+        ctx.mark_dirty(drive)
+        ctx.save_for_backward(r)
+        ctx.w = w
+        return r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (r,) = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad, r, 0)
+        grad_prev = g * (1 - ctx.w) if ctx.needs_input_grad[0] else None
+        grad_drive = g.mul_(ctx.w) if ctx.needs_input_grad[1] else None
+        return grad_prev, grad_drive, None
+
+def euler_relu_(prev, drive, w):
+    """torch.relu(torch.lerp(prev, drive, w)), written into `drive` (a fresh map nobody else
+    reads) when it has prev's shape and dtype, else (and for tracers and compilers, which
+    take no `out=` and plan memory themselves) into a new map."""
+    if drive.shape != prev.shape or drive.dtype != prev.dtype or _traced():
+        return torch.relu(torch.lerp(prev, drive, w))
+    if torch.is_grad_enabled() and (prev.requires_grad or drive.requires_grad):
+        return EulerRelu.apply(prev, drive, w)
+    return torch.lerp(prev, drive, w, out=drive).relu_()
+
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -90,7 +155,7 @@ class DyRCNNx2(nn.Module):
         # specs/dyrcnn_x2.dyn:56: layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
         _install(self, "layer2.recurrence.conv", nn.Conv2d(64, 64, kernel_size=3, padding=1))
         # specs/dyrcnn_x2.dyn:59: layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        _install(self, "addskip_layer2.conv", nn.Conv2d(36, 64, kernel_size=1))
+        _install(self, "addskip_layer2.conv", nn.Conv2d(36, 64, kernel_size=1, stride=2))
         # specs/dyrcnn_x2.dyn:69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(64, 10))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
@@ -348,18 +413,17 @@ class DyRCNNx2(nn.Module):
         # specs/dyrcnn_x2.dyn:30 (layer1): tau * dr/dt = -r + input
         layer1_r = self.layer1_dt_over_tau * layer1_from_image
         # specs/dyrcnn_x2.dyn:31 (layer1): r = relu(r)
-        layer1_r = torch.relu(layer1_r)
+        layer1_r = layer1_r.relu_()
         # specs/dyrcnn_x2.dyn:53 (layer2): layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        layer2_from_layer1_max_pool2d = F.max_pool2d(layer1_r, 3, 2, 1)
+        layer2_from_layer1_max_pool2d = lean_max_pool2d(layer1_r, 3, 2, 1)
         layer2_from_layer1 = self.layer2.conv(layer2_from_layer1_max_pool2d)
         # specs/dyrcnn_x2.dyn:59 (layer2): layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        layer2_from_layer1_interpolate = F.interpolate(layer1_r, size=(32, 32), mode="nearest")
-        layer2_from_layer1_2 = self.addskip_layer2.conv(layer2_from_layer1_interpolate)
-        layer2_input = layer2_from_layer1 + layer2_from_layer1_2
+        layer2_from_layer1_2 = self.addskip_layer2.conv(layer1_r)
+        layer2_input = add_into(layer2_from_layer1, layer2_from_layer1_2)
         # specs/dyrcnn_x2.dyn:30 (layer2): tau * dr/dt = -r + input
         layer2_r = self.layer2_dt_over_tau * layer2_input
         # specs/dyrcnn_x2.dyn:31 (layer2): r = relu(r)
-        layer2_r = torch.relu(layer2_r)
+        layer2_r = layer2_r.relu_()
         # specs/dyrcnn_x2.dyn:69 (readout): readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(layer2_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
@@ -371,20 +435,15 @@ class DyRCNNx2(nn.Module):
         # specs/dyrcnn_x2.dyn:52 (layer1): image  -> layer1 : conv(3) as layer1.conv
         layer1_from_image = self.layer1.conv(x)
         # specs/dyrcnn_x2.dyn:30 (layer1): tau * dr/dt = -r + input
-        layer1_r = torch.lerp(layer1_r_prev, layer1_from_image, self.layer1_dt_over_tau)
-        # specs/dyrcnn_x2.dyn:31 (layer1): r = relu(r)
-        layer1_r = torch.relu(layer1_r)
+        layer1_r = euler_relu_(layer1_r_prev, layer1_from_image, self.layer1_dt_over_tau)
         # specs/dyrcnn_x2.dyn:53 (layer2): layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        layer2_from_layer1_max_pool2d = F.max_pool2d(layer1_r, 3, 2, 1)
+        layer2_from_layer1_max_pool2d = lean_max_pool2d(layer1_r, 3, 2, 1)
         layer2_from_layer1 = self.layer2.conv(layer2_from_layer1_max_pool2d)
         # specs/dyrcnn_x2.dyn:59 (layer2): layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        layer2_from_layer1_interpolate = F.interpolate(layer1_r, size=(32, 32), mode="nearest")
-        layer2_from_layer1_2 = self.addskip_layer2.conv(layer2_from_layer1_interpolate)
-        layer2_input = layer2_from_layer1 + layer2_from_layer1_2
+        layer2_from_layer1_2 = self.addskip_layer2.conv(layer1_r)
+        layer2_input = add_into(layer2_from_layer1, layer2_from_layer1_2)
         # specs/dyrcnn_x2.dyn:30 (layer2): tau * dr/dt = -r + input
-        layer2_r = torch.lerp(layer2_r_prev, layer2_input, self.layer2_dt_over_tau)
-        # specs/dyrcnn_x2.dyn:31 (layer2): r = relu(r)
-        layer2_r = torch.relu(layer2_r)
+        layer2_r = euler_relu_(layer2_r_prev, layer2_input, self.layer2_dt_over_tau)
         # specs/dyrcnn_x2.dyn:69 (readout): readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(layer2_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
@@ -397,25 +456,20 @@ class DyRCNNx2(nn.Module):
         layer1_from_image = self.layer1.conv(x)
         # specs/dyrcnn_x2.dyn:55 (layer1): layer1 -> layer1 : lateral(recurrence, 3) as layer1.recurrence, delay max(t_recurrence, dt)
         layer1_recurrence = self.layer1.recurrence.conv(layer1_r_delayed_3)
-        layer1_input = layer1_from_image + layer1_recurrence
+        layer1_input = add_into(layer1_from_image, layer1_recurrence)
         # specs/dyrcnn_x2.dyn:30 (layer1): tau * dr/dt = -r + input
-        layer1_r = torch.lerp(layer1_r_prev, layer1_input, self.layer1_dt_over_tau)
-        # specs/dyrcnn_x2.dyn:31 (layer1): r = relu(r)
-        layer1_r = torch.relu(layer1_r)
+        layer1_r = euler_relu_(layer1_r_prev, layer1_input, self.layer1_dt_over_tau)
         # specs/dyrcnn_x2.dyn:53 (layer2): layer1 -> layer2 : maxpool(3, stride=2, padding=1) | conv(3) as layer2.conv, delay t_feedforward
-        layer2_from_layer1_max_pool2d = F.max_pool2d(layer1_r, 3, 2, 1)
+        layer2_from_layer1_max_pool2d = lean_max_pool2d(layer1_r, 3, 2, 1)
         layer2_from_layer1 = self.layer2.conv(layer2_from_layer1_max_pool2d)
         # specs/dyrcnn_x2.dyn:56 (layer2): layer2 -> layer2 : lateral(recurrence, 3) as layer2.recurrence, delay max(t_recurrence, dt)
         layer2_recurrence = self.layer2.recurrence.conv(layer2_r_delayed_3)
         # specs/dyrcnn_x2.dyn:59 (layer2): layer1 -> layer2 : adapt as addskip_layer2, delay t_skip
-        layer2_from_layer1_interpolate = F.interpolate(layer1_r, size=(32, 32), mode="nearest")
-        layer2_from_layer1_2 = self.addskip_layer2.conv(layer2_from_layer1_interpolate)
-        layer2_input_sum = layer2_from_layer1 + layer2_recurrence
-        layer2_input = layer2_input_sum + layer2_from_layer1_2
+        layer2_from_layer1_2 = self.addskip_layer2.conv(layer1_r)
+        layer2_input_sum = add_into(layer2_from_layer1, layer2_recurrence)
+        layer2_input = add_into(layer2_input_sum, layer2_from_layer1_2)
         # specs/dyrcnn_x2.dyn:30 (layer2): tau * dr/dt = -r + input
-        layer2_r = torch.lerp(layer2_r_prev, layer2_input, self.layer2_dt_over_tau)
-        # specs/dyrcnn_x2.dyn:31 (layer2): r = relu(r)
-        layer2_r = torch.relu(layer2_r)
+        layer2_r = euler_relu_(layer2_r_prev, layer2_input, self.layer2_dt_over_tau)
         # specs/dyrcnn_x2.dyn:69 (readout): readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(layer2_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)

@@ -55,6 +55,71 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
+class EulerRelu(torch.autograd.Function):
+    """relu(lerp(prev, drive, w)) computed in drive's memory, saving only the result: the
+    backward of lerp (a number as weight) needs nothing, ReLU's needs its output."""
+
+    @staticmethod
+    def forward(ctx, prev, drive, w):
+        r = torch.lerp(prev, drive, w, out=drive).relu_()
+        ctx.mark_dirty(drive)
+        ctx.save_for_backward(r)
+        ctx.w = w
+        return r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (r,) = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad, r, 0)
+        grad_prev = g * (1 - ctx.w) if ctx.needs_input_grad[0] else None
+        grad_drive = g.mul_(ctx.w) if ctx.needs_input_grad[1] else None
+        return grad_prev, grad_drive, None
+
+def euler_relu_(prev, drive, w):
+    """torch.relu(torch.lerp(prev, drive, w)), written into `drive` (a fresh map nobody else
+    reads) when it has prev's shape and dtype, else (and for tracers and compilers, which
+    take no `out=` and plan memory themselves) into a new map."""
+    if drive.shape != prev.shape or drive.dtype != prev.dtype or _traced():
+        return torch.relu(torch.lerp(prev, drive, w))
+    if torch.is_grad_enabled() and (prev.requires_grad or drive.requires_grad):
+        return EulerRelu.apply(prev, drive, w)
+    return torch.lerp(prev, drive, w, out=drive).relu_()
+
+def add_into(a, b):
+    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return a + b
+    return a.add_(b)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -151,9 +216,9 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:112: IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         _install(self, "IT.recurrence.conv", parallel_init(nn.Conv2d, 529, 529, kernel_size=3, padding=1))
         # specs/dyrcnn_x8.dyn:122: V1 -> V4 : adapt as addskip_V4, delay t_skip
-        _install(self, "addskip_V4.conv", nn.Conv2d(64, 256, kernel_size=1))
+        _install(self, "addskip_V4.conv", nn.Conv2d(64, 256, kernel_size=1, stride=16))
         # specs/dyrcnn_x8.dyn:123: V2 -> IT : adapt as addskip_IT, delay t_skip
-        _install(self, "addskip_IT.conv", nn.Conv2d(144, 529, kernel_size=1))
+        _install(self, "addskip_IT.conv", nn.Conv2d(144, 529, kernel_size=1, stride=8))
         # specs/dyrcnn_x8.dyn:135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(529, 10))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
@@ -409,47 +474,46 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv
         V1_mid_from_image = self.V1.conv(x)
         # specs/dyrcnn_x8.dyn:55 (V1_mid): r = relu(input)
-        V1_mid_r = torch.relu(V1_mid_from_image)
+        V1_mid_r = V1_mid_from_image.relu_()
         # specs/dyrcnn_x8.dyn:76 (V1): V1_mid -> V1 : conv(5) as V1.conv2
         V1_from_V1_mid = self.V1.conv2(V1_mid_r)
         # specs/dyrcnn_x8.dyn:39 (V1): tau * dr/dt = -r + input
         V1_r = self.V1_dt_over_tau * V1_from_V1_mid
         # specs/dyrcnn_x8.dyn:40 (V1): r = relu(r)
-        V1_r = torch.relu(V1_r)
+        V1_r = V1_r.relu_()
         # specs/dyrcnn_x8.dyn:103 (V2_mid): V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        V2_mid_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_mid_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
         V2_mid_from_V1 = self.V2.conv(V2_mid_from_V1_max_pool2d)
         # specs/dyrcnn_x8.dyn:55 (V2_mid): r = relu(input)
-        V2_mid_r = torch.relu(V2_mid_from_V1)
+        V2_mid_r = V2_mid_from_V1.relu_()
         # specs/dyrcnn_x8.dyn:77 (V2): V2_mid -> V2 : conv(3) as V2.conv2
         V2_from_V2_mid = self.V2.conv2(V2_mid_r)
         # specs/dyrcnn_x8.dyn:39 (V2): tau * dr/dt = -r + input
         V2_r = self.V2_dt_over_tau * V2_from_V2_mid
         # specs/dyrcnn_x8.dyn:40 (V2): r = relu(r)
-        V2_r = torch.relu(V2_r)
+        V2_r = V2_r.relu_()
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
         V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
-        V4_mid_r = torch.relu(V4_mid_from_V2)
+        V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
         V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
         V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
-        V4_from_V1_interpolate = F.interpolate(V1_r, size=(2, 2), mode="nearest")
-        V4_from_V1_contiguous = V4_from_V1_interpolate.contiguous()
+        V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
-        V4_input = V4_from_V4_mid + V4_from_V1
+        V4_input = add_into(V4_from_V4_mid, V4_from_V1)
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
         V4_r = self.V4_dt_over_tau * V4_input
         # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
-        V4_r = torch.relu(V4_r)
+        V4_r = V4_r.relu_()
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_mid_from_V4_contiguous = V4_r.contiguous()
         IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
-        IT_mid_r = torch.relu(IT_mid_from_V4)
+        IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
         IT_conv2_weight = self.IT.conv2.weight
         IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
@@ -471,7 +535,7 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
         IT_r = self.IT_dt_over_tau * IT_input
         # specs/dyrcnn_x8.dyn:40 (IT): r = relu(r)
-        IT_r = torch.relu(IT_r)
+        IT_r = IT_r.relu_()
         # specs/dyrcnn_x8.dyn:135 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
@@ -483,47 +547,40 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv
         V1_mid_from_image = self.V1.conv(x)
         # specs/dyrcnn_x8.dyn:55 (V1_mid): r = relu(input)
-        V1_mid_r = torch.relu(V1_mid_from_image)
+        V1_mid_r = V1_mid_from_image.relu_()
         # specs/dyrcnn_x8.dyn:76 (V1): V1_mid -> V1 : conv(5) as V1.conv2
         V1_from_V1_mid = self.V1.conv2(V1_mid_r)
         # specs/dyrcnn_x8.dyn:39 (V1): tau * dr/dt = -r + input
-        V1_r = torch.lerp(V1_r_prev, V1_from_V1_mid, self.V1_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (V1): r = relu(r)
-        V1_r = torch.relu(V1_r)
+        V1_r = euler_relu_(V1_r_prev, V1_from_V1_mid, self.V1_dt_over_tau)
         # specs/dyrcnn_x8.dyn:103 (V2_mid): V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        V2_mid_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_mid_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
         V2_mid_from_V1 = self.V2.conv(V2_mid_from_V1_max_pool2d)
         # specs/dyrcnn_x8.dyn:55 (V2_mid): r = relu(input)
-        V2_mid_r = torch.relu(V2_mid_from_V1)
+        V2_mid_r = V2_mid_from_V1.relu_()
         # specs/dyrcnn_x8.dyn:77 (V2): V2_mid -> V2 : conv(3) as V2.conv2
         V2_from_V2_mid = self.V2.conv2(V2_mid_r)
         # specs/dyrcnn_x8.dyn:39 (V2): tau * dr/dt = -r + input
-        V2_r = torch.lerp(V2_r_prev, V2_from_V2_mid, self.V2_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (V2): r = relu(r)
-        V2_r = torch.relu(V2_r)
+        V2_r = euler_relu_(V2_r_prev, V2_from_V2_mid, self.V2_dt_over_tau)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
         V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
-        V4_mid_r = torch.relu(V4_mid_from_V2)
+        V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
         V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
         V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
-        V4_from_V1_interpolate = F.interpolate(V1_r, size=(2, 2), mode="nearest")
-        V4_from_V1_contiguous = V4_from_V1_interpolate.contiguous()
+        V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
-        V4_input = V4_from_V4_mid + V4_from_V1
+        V4_input = add_into(V4_from_V4_mid, V4_from_V1)
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
-        V4_r = torch.lerp(V4_r_prev, V4_input, self.V4_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
-        V4_r = torch.relu(V4_r)
+        V4_r = euler_relu_(V4_r_prev, V4_input, self.V4_dt_over_tau)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_mid_from_V4_contiguous = V4_r.contiguous()
         IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
-        IT_mid_r = torch.relu(IT_mid_from_V4)
+        IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
         IT_conv2_weight = self.IT.conv2.weight
         IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
@@ -543,9 +600,7 @@ class DyRCNNx8(nn.Module):
         IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
         IT_input = IT_from_IT_mid + IT_from_V2
         # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
-        IT_r = torch.lerp(IT_r_prev, IT_input, self.IT_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (IT): r = relu(r)
-        IT_r = torch.relu(IT_r)
+        IT_r = euler_relu_(IT_r_prev, IT_input, self.IT_dt_over_tau)
         # specs/dyrcnn_x8.dyn:135 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
@@ -557,36 +612,32 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:102 (V1_mid): image -> V1_mid : conv(5, stride=2) as V1.conv
         V1_mid_from_image = self.V1.conv(x)
         # specs/dyrcnn_x8.dyn:55 (V1_mid): r = relu(input)
-        V1_mid_r = torch.relu(V1_mid_from_image)
+        V1_mid_r = V1_mid_from_image.relu_()
         # specs/dyrcnn_x8.dyn:76 (V1): V1_mid -> V1 : conv(5) as V1.conv2
         V1_from_V1_mid = self.V1.conv2(V1_mid_r)
         # specs/dyrcnn_x8.dyn:109 (V1): V1 -> V1 : lateral(recurrence, 5) as V1.recurrence, delay max(t_recurrence, dt)
         V1_recurrence = self.V1.recurrence.conv(V1_r_delayed_3)
-        V1_input = V1_from_V1_mid + V1_recurrence
+        V1_input = add_into(V1_from_V1_mid, V1_recurrence)
         # specs/dyrcnn_x8.dyn:39 (V1): tau * dr/dt = -r + input
-        V1_r = torch.lerp(V1_r_prev, V1_input, self.V1_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (V1): r = relu(r)
-        V1_r = torch.relu(V1_r)
+        V1_r = euler_relu_(V1_r_prev, V1_input, self.V1_dt_over_tau)
         # specs/dyrcnn_x8.dyn:103 (V2_mid): V1 -> V2_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V2.conv, delay t_feedforward
-        V2_mid_from_V1_max_pool2d = F.max_pool2d(V1_r, 3, 2, 1)
+        V2_mid_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
         V2_mid_from_V1 = self.V2.conv(V2_mid_from_V1_max_pool2d)
         # specs/dyrcnn_x8.dyn:55 (V2_mid): r = relu(input)
-        V2_mid_r = torch.relu(V2_mid_from_V1)
+        V2_mid_r = V2_mid_from_V1.relu_()
         # specs/dyrcnn_x8.dyn:77 (V2): V2_mid -> V2 : conv(3) as V2.conv2
         V2_from_V2_mid = self.V2.conv2(V2_mid_r)
         # specs/dyrcnn_x8.dyn:110 (V2): V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
         V2_recurrence = self.V2.recurrence.conv(V2_r_delayed_3)
-        V2_input = V2_from_V2_mid + V2_recurrence
+        V2_input = add_into(V2_from_V2_mid, V2_recurrence)
         # specs/dyrcnn_x8.dyn:39 (V2): tau * dr/dt = -r + input
-        V2_r = torch.lerp(V2_r_prev, V2_input, self.V2_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (V2): r = relu(r)
-        V2_r = torch.relu(V2_r)
+        V2_r = euler_relu_(V2_r_prev, V2_input, self.V2_dt_over_tau)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
-        V4_mid_from_V2_max_pool2d = F.max_pool2d(V2_r, 3, 2, 1)
+        V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
         V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
-        V4_mid_r = torch.relu(V4_mid_from_V2)
+        V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
         V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
         V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
@@ -594,20 +645,17 @@ class DyRCNNx8(nn.Module):
         V4_recurrence_contiguous = V4_r_delayed_3.contiguous()
         V4_recurrence = self.V4.recurrence.conv(V4_recurrence_contiguous)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
-        V4_from_V1_interpolate = F.interpolate(V1_r, size=(2, 2), mode="nearest")
-        V4_from_V1_contiguous = V4_from_V1_interpolate.contiguous()
+        V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
-        V4_input_sum = V4_from_V4_mid + V4_recurrence
-        V4_input = V4_input_sum + V4_from_V1
+        V4_input_sum = add_into(V4_from_V4_mid, V4_recurrence)
+        V4_input = add_into(V4_input_sum, V4_from_V1)
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
-        V4_r = torch.lerp(V4_r_prev, V4_input, self.V4_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
-        V4_r = torch.relu(V4_r)
+        V4_r = euler_relu_(V4_r_prev, V4_input, self.V4_dt_over_tau)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_mid_from_V4_contiguous = V4_r.contiguous()
         IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
-        IT_mid_r = torch.relu(IT_mid_from_V4)
+        IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
         IT_conv2_weight = self.IT.conv2.weight
         IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
@@ -634,11 +682,9 @@ class DyRCNNx8(nn.Module):
         IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
         IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
         IT_input_sum = IT_from_IT_mid + IT_recurrence
-        IT_input = IT_input_sum + IT_from_V2
+        IT_input = add_into(IT_input_sum, IT_from_V2)
         # specs/dyrcnn_x8.dyn:39 (IT): tau * dr/dt = -r + input
-        IT_r = torch.lerp(IT_r_prev, IT_input, self.IT_dt_over_tau)
-        # specs/dyrcnn_x8.dyn:40 (IT): r = relu(r)
-        IT_r = torch.relu(IT_r)
+        IT_r = euler_relu_(IT_r_prev, IT_input, self.IT_dt_over_tau)
         # specs/dyrcnn_x8.dyn:135 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)

@@ -55,6 +55,35 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
+def _traced() -> bool:
+    """Whether torch.jit (ONNX export) or torch.compile is tracing this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+class LeanMaxPool2d(torch.autograd.Function):
+    """max_pool2d that saves only its input and recomputes the argmax indices in backward
+    (same kernel, same ties, so the same gradient bit for bit), instead of saving them."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.pool = (kernel, kernel if stride is None else stride, padding)
+        ctx.save_for_backward(x)
+        return F.max_pool2d(x, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.pool
+        _, indices = F.max_pool2d(x.detach(), kernel, stride, padding, return_indices=True)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+def lean_max_pool2d(x, kernel, stride, padding):
+    """F.max_pool2d(x, kernel, stride, padding); while autograd records, LeanMaxPool2d."""
+    if torch.is_grad_enabled() and x.requires_grad and not _traced():
+        return LeanMaxPool2d.apply(x, kernel, stride, padding)
+    return F.max_pool2d(x, kernel, stride, padding)
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -462,7 +491,7 @@ class ResNet18(nn.Module):
         bn1 = self.bn1(stem_from_image)
         stem_r = torch.relu(bn1)
         # specs/resnet18.dyn:23 (pool): stem -> pool  : maxpool(3, stride=2, padding=1)
-        pool_from_stem = F.max_pool2d(stem_r, 3, 2, 1)
+        pool_from_stem = lean_max_pool2d(stem_r, 3, 2, 1)
         # specs/resnet18.dyn:27 (l1_0a): pool -> l1_0a : conv(3, bias=false) as layer1.0.conv1
         l1_0a_from_pool = getattr(self.layer1, "0").conv1(pool_from_stem)
         # specs/resnet18.dyn:25 (l1_0a): area l1_0a [64] { r = relu(batchnorm(input) as layer1.0.bn1) }
@@ -473,7 +502,7 @@ class ResNet18(nn.Module):
         # specs/resnet18.dyn:26 (l1_0): area l1_0 [64] { r = relu(batchnorm(input) as layer1.0.bn2 + skip) }
         layer1_0_bn2 = getattr(self.layer1, "0").bn2(l1_0_from_l1_0a)
         l1_0_r_sum = layer1_0_bn2 + pool_from_stem
-        l1_0_r = torch.relu(l1_0_r_sum)
+        l1_0_r = l1_0_r_sum.relu_()
         # specs/resnet18.dyn:33 (l1_1a): l1_0 -> l1_1a : conv(3, bias=false) as layer1.1.conv1
         l1_1a_from_l1_0 = getattr(self.layer1, "1").conv1(l1_0_r)
         # specs/resnet18.dyn:31 (l1_1a): area l1_1a [64] { r = relu(batchnorm(input) as layer1.1.bn1) }
@@ -484,7 +513,7 @@ class ResNet18(nn.Module):
         # specs/resnet18.dyn:32 (l1_1): area l1_1 [64] { r = relu(batchnorm(input) as layer1.1.bn2 + skip) }
         layer1_1_bn2 = getattr(self.layer1, "1").bn2(l1_1_from_l1_1a)
         l1_1_r_sum = layer1_1_bn2 + l1_0_r
-        l1_1_r = torch.relu(l1_1_r_sum)
+        l1_1_r = l1_1_r_sum.relu_()
         # specs/resnet18.dyn:39 (l2_0a): l1_1 -> l2_0a : conv(3, stride=2, bias=false) as layer2.0.conv1
         l2_0a_from_l1_1 = getattr(self.layer2, "0").conv1(l1_1_r)
         # specs/resnet18.dyn:37 (l2_0a): area l2_0a [128] { r = relu(batchnorm(input) as layer2.0.bn1) }
@@ -498,7 +527,7 @@ class ResNet18(nn.Module):
         layer2_0_bn2 = getattr(self.layer2, "0").bn2(l2_0_from_l2_0a)
         layer2_0_downsample_1 = getattr(getattr(self.layer2, "0").downsample, "1")(l2_0_skip_from_l1_1)
         l2_0_r_sum = layer2_0_bn2 + layer2_0_downsample_1
-        l2_0_r = torch.relu(l2_0_r_sum)
+        l2_0_r = l2_0_r_sum.relu_()
         # specs/resnet18.dyn:45 (l2_1a): l2_0 -> l2_1a : conv(3, bias=false) as layer2.1.conv1
         l2_1a_from_l2_0 = getattr(self.layer2, "1").conv1(l2_0_r)
         # specs/resnet18.dyn:43 (l2_1a): area l2_1a [128] { r = relu(batchnorm(input) as layer2.1.bn1) }
@@ -509,7 +538,7 @@ class ResNet18(nn.Module):
         # specs/resnet18.dyn:44 (l2_1): area l2_1 [128] { r = relu(batchnorm(input) as layer2.1.bn2 + skip) }
         layer2_1_bn2 = getattr(self.layer2, "1").bn2(l2_1_from_l2_1a)
         l2_1_r_sum = layer2_1_bn2 + l2_0_r
-        l2_1_r = torch.relu(l2_1_r_sum)
+        l2_1_r = l2_1_r_sum.relu_()
         # specs/resnet18.dyn:51 (l3_0a): l2_1 -> l3_0a : conv(3, stride=2, bias=false) as layer3.0.conv1
         l3_0a_from_l2_1 = getattr(self.layer3, "0").conv1(l2_1_r)
         # specs/resnet18.dyn:49 (l3_0a): area l3_0a [256] { r = relu(batchnorm(input) as layer3.0.bn1) }
@@ -523,7 +552,7 @@ class ResNet18(nn.Module):
         layer3_0_bn2 = getattr(self.layer3, "0").bn2(l3_0_from_l3_0a)
         layer3_0_downsample_1 = getattr(getattr(self.layer3, "0").downsample, "1")(l3_0_skip_from_l2_1)
         l3_0_r_sum = layer3_0_bn2 + layer3_0_downsample_1
-        l3_0_r = torch.relu(l3_0_r_sum)
+        l3_0_r = l3_0_r_sum.relu_()
         # specs/resnet18.dyn:57 (l3_1a): l3_0 -> l3_1a : conv(3, bias=false) as layer3.1.conv1
         l3_1a_from_l3_0 = getattr(self.layer3, "1").conv1(l3_0_r)
         # specs/resnet18.dyn:55 (l3_1a): area l3_1a [256] { r = relu(batchnorm(input) as layer3.1.bn1) }
@@ -534,7 +563,7 @@ class ResNet18(nn.Module):
         # specs/resnet18.dyn:56 (l3_1): area l3_1 [256] { r = relu(batchnorm(input) as layer3.1.bn2 + skip) }
         layer3_1_bn2 = getattr(self.layer3, "1").bn2(l3_1_from_l3_1a)
         l3_1_r_sum = layer3_1_bn2 + l3_0_r
-        l3_1_r = torch.relu(l3_1_r_sum)
+        l3_1_r = l3_1_r_sum.relu_()
         # specs/resnet18.dyn:63 (l4_0a): l3_1 -> l4_0a : conv(3, stride=2, bias=false) as layer4.0.conv1
         l4_0a_from_l3_1_contiguous = l3_1_r.contiguous()
         l4_0a_from_l3_1 = getattr(self.layer4, "0").conv1(l4_0a_from_l3_1_contiguous)
@@ -550,7 +579,7 @@ class ResNet18(nn.Module):
         layer4_0_bn2 = getattr(self.layer4, "0").bn2(l4_0_from_l4_0a)
         layer4_0_downsample_1 = getattr(getattr(self.layer4, "0").downsample, "1")(l4_0_skip_from_l3_1)
         l4_0_r_sum = layer4_0_bn2 + layer4_0_downsample_1
-        l4_0_r = torch.relu(l4_0_r_sum)
+        l4_0_r = l4_0_r_sum.relu_()
         # specs/resnet18.dyn:69 (l4_1a): l4_0 -> l4_1a : conv(3, bias=false) as layer4.1.conv1
         l4_1a_from_l4_0_contiguous = l4_0_r.contiguous()
         l4_1a_from_l4_0 = getattr(self.layer4, "1").conv1(l4_1a_from_l4_0_contiguous)
@@ -563,7 +592,7 @@ class ResNet18(nn.Module):
         # specs/resnet18.dyn:68 (l4_1): area l4_1 [512] { r = relu(batchnorm(input) as layer4.1.bn2 + skip) }
         layer4_1_bn2 = getattr(self.layer4, "1").bn2(l4_1_from_l4_1a)
         l4_1_r_sum = layer4_1_bn2 + l4_0_r
-        l4_1_r = torch.relu(l4_1_r_sum)
+        l4_1_r = l4_1_r_sum.relu_()
         # specs/resnet18.dyn:72 (readout): readout l4_1 : avgpool | linear(classes) as fc
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(l4_1_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)

@@ -96,9 +96,9 @@ def test_the_steady_step_of_x4_reads_like_the_model():
     steady = text[text.index("    def _step_2"):]
     for line in ("def _step_2(self, x, V1_r_delayed_3, V2_r_delayed_3, V4_r_delayed_3, IT_r_delayed_3, V1_r_prev,",
                  "# specs/dyrcnn_x4.dyn:31 (V4): tau * dr/dt = -r + input",
-                 "V4_input = V4_input_sum + V4_from_V1",
-                 "V4_r = torch.lerp(V4_r_prev, V4_input, self.V4_dt_over_tau)",
-                 "V4_r = torch.relu(V4_r)",
+                 "V4_input = add_into(V4_input_sum, V4_from_V1)",
+                 "V4_r = euler_relu_(V4_r_prev, V4_input, self.V4_dt_over_tau)",
+                 "V2_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)",
                  "V1_recurrence = self.V1.recurrence.conv(V1_r_delayed_3)",
                  "return StepOutputs(V1_r=V1_r, V2_r=V2_r, V4_r=V4_r, IT_r=IT_r, V1=V1_r, V2=V2_r, V4=V4_r, IT=IT_r,"):
         assert line in steady, line

@@ -13,6 +13,7 @@ from .dead_code import dead_code
 from .drop_silent import drop_silent
 from .fold_constants import fold_constants
 from .fuse_leaky_update import fuse_leaky_update
+from .lean_training_ops import lean_training_ops
 from .simplify import simplify
 
 PIPELINE: tuple[Pass, ...] = (
@@ -23,6 +24,7 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("common_subexpressions", common_subexpressions),
     Pass("fuse_leaky_update", fuse_leaky_update),
     Pass("dead_code", dead_code),
+    Pass("lean_training_ops", lean_training_ops),  # last: it reads which maps are still fresh
 )
 REQUIRED: tuple[Pass, ...] = tuple(p for p in PIPELINE if p.required)
 NAMES: tuple[str, ...] = tuple(p.name for p in PIPELINE)
