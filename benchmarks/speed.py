@@ -52,7 +52,8 @@ ALIASES = {"cornetrt": "cornet_rt", "cords": "cordsnet", "dyrcnnx4": "x4", "dyrc
 
 TARGETS = {
     "fwd64": 1.8,     # forward of DyRCNNx4 at (20,3,64,64) b8: reference/compiled >= 1.8
-    "train64": 1.4,   # training step >= 1.4x, peak memory no higher
+    "zoo": 1.5,       # forward of every other zoo spec >= 1.5x its DynVision class (issue 12)
+    "train64": 1.55,  # DyRCNNx4 training step >= 1.55x, peak memory no higher at 64 px b8 and 224 px b1
     "rate": 0.70,     # achieved conv/linear GFLOP/s >= 70% of the fp32 matmul rate
     "compile": 0.3,   # every zoo spec compiles in <= 0.3 s
 }
@@ -442,18 +443,22 @@ def report(args, cmdline, env, rows, zoo_rows, comp_rows, rate) -> str:
                  f"{verdict(v >= TARGETS['fwd64'])} |")
     else:
         L.append("| forward of DyRCNNx4 at (20,3,64,64) b8 >= 1.8x the reference | not measured | - |")
-    if main64 and "train" in main64:
-        t = main64["train"]
+    for r in rows:
+        t = r.get("train")
+        if r["short"] != "x4" or not t:
+            continue
         mr, mo = t.get("mem_ref"), t.get("mem_ours")
-        if mr and mo:
-            memtxt = f"; peak mem rise {mo['delta']:.0f} MiB compiled vs {mr['delta']:.0f} MiB reference"
-            memok = mo["delta"] <= mr["delta"]
-        else:
-            memtxt, memok = "; memory not measured", False
-        L.append(f"| training step >= 1.4x with peak memory no higher (x4, 64 px, b8) | {t['ratio']:.2f}x{memtxt} | "
+        memok = bool(mr and mo) and mo["delta"] <= mr["delta"]
+        memtxt = (f"; peak mem rise {mo['delta']:.0f} MiB compiled vs {mr['delta']:.0f} MiB reference"
+                  if mr and mo else "; memory not measured")
+        L.append(f"| DyRCNNx4 training step >= {TARGETS['train64']}x with peak memory no higher "
+                 f"({r['S']} px, b{r['B']}) | {t['ratio']:.2f}x{memtxt} | "
                  f"{verdict(t['ratio'] >= TARGETS['train64'] and memok)} |")
-    else:
-        L.append("| training step >= 1.4x with peak memory no higher | not measured | - |")
+    for z in zoo_rows:
+        if "forward" in z:
+            v = z["forward"]["ratio"]
+            L.append(f"| forward of {z['model']} ({z['T']},3,{z['S']},{z['S']}) b{z['B']} >= {TARGETS['zoo']}x | "
+                     f"{v:.2f}x | {verdict(v >= TARGETS['zoo'])} |")
     fr = [r for r in rows if "rate_frac" in r]
     if fr:
         txt = ", ".join(f"{100 * r['rate_frac']:.0f}% ({r['model']} {r['S']} px b{r['B']} forward)" for r in fr)
@@ -463,7 +468,7 @@ def report(args, cmdline, env, rows, zoo_rows, comp_rows, rate) -> str:
         worst = max(comp_rows, key=lambda c: c["compile"])
         L.append(f"| every zoo spec compiles in <= 0.3 s | worst {worst['compile']:.3f} s ({worst['spec']}) over "
                  f"{len(comp_rows)} specs | {verdict(worst['compile'] <= TARGETS['compile'])} |")
-    L.append("| GPU table | not measured: no GPU was lent to this task | - |")
+    L.append("| GPU table | not measured: no GPU was lent to this task (section GPU below) | - |")
     L.append("")
     L.extend(caveats(rows, zoo_rows))
     return "\n".join(L)
@@ -554,7 +559,11 @@ def main(argv=None) -> int:
     comp_rows = compile_times(shorts, 64, 20, repeat)
 
     text = report(args, cmdline, env, rows, zoo_rows, comp_rows, rate)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    old = out.read_text() if out.exists() else ""
+    if "\n## GPU\n" in old:  # written by hand (benchmarks/gpu.py measures it): kept across reruns
+        text = text.rstrip("\n") + "\n\n" + old[old.index("\n## GPU\n") + 1:]
+    out.write_text(text)
     log("")
     log(text)
     log(f"wrote {args.out}")

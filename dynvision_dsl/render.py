@@ -137,6 +137,7 @@ def render(program: Program, spec_name: str | None = None) -> str:
         trainables=program.trainables, steps=[st.source for st in program.steps], file=m.file,
         fields=output_fields(program.outputs, len(m.readouts) > 1), constants=program.constants.lines(),
         uses_time=any(TIME_INPUT in st.inputs for st in program.steps),
+        uses_noise=any("noise_sample(" in st.source for st in program.steps),
         weights_once=any("parametrizations." in md.ctor for md in program.modules))
 
 

@@ -242,6 +242,10 @@ class CordsNet(nn.Module):
     # allocates nothing for it (static buffers, as CUDA-graph capture needs); with gradients on
     # it is a list of references, since an in-place write would break backward.
     _recompute = 0
+    # Idle steps see blank frames and the initial states only, so every batch element runs the
+    # same values: they run at batch 1 and widen to the batch at the first shown frame, unless
+    # a step draws noise() or a module draws or pools over the batch while training.
+    _draws_noise = False
 
     @property
     def recompute(self):
@@ -322,7 +326,8 @@ class CordsNet(nn.Module):
                                             or any(p.requires_grad for p in self.parameters()))
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
         loop = self._Loop(frames, record, detach_every, not grad and not exporting)
-        like, batch = loop.like, loop.batch
+        loop.narrow = self.idle > 0 and loop.batch > 1 and self._uniform_idle()
+        like, batch = loop.like, 1 if loop.narrow else loop.batch
         loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
             loop.states[area, var] = None if init is None else like.new_full((batch,) + self.area_shapes[area], init)
@@ -338,6 +343,8 @@ class CordsNet(nn.Module):
         write slot t mod length of each ring and record. Returns the step's outputs."""
         if loop.detach_every and t and t % loop.detach_every == 0:
             self._detach(loop)
+        if loop.narrow and t == self.idle:
+            self._widen(loop)
         frame = {name: x[:, t - self.idle] for name, x in loop.frames.items()} if t >= self.idle else loop.blank
         k = self.variant_of[t] if t < len(self.variant_of) else self.steady
         args = []
@@ -361,6 +368,27 @@ class CordsNet(nn.Module):
         if t >= self.idle:
             self._record(loop, outs)
         return outs
+
+    def _uniform_idle(self):
+        """Whether the idle steps compute the same values for every batch element."""
+        if self._draws_noise:
+            return False
+        batchwise = (nn.Dropout, nn.Dropout2d, nn.modules.batchnorm._BatchNorm)
+        return not (self.training and any(isinstance(m, batchwise) for m in self.modules()))
+
+    def _widen(self, loop):
+        """The batch-1 states and ring entries of the idle steps, copied to the whole batch
+        (in their memory layout; autograd sums the copies' gradients back)."""
+        def wide(v):
+            if v is None or v.dim() == 0 or v.shape[0] == loop.batch:
+                return v
+            shape = (loop.batch,) + tuple(v.shape[1:])
+            last = v.dim() == 4 and not v.is_contiguous() and v.is_contiguous(memory_format=torch.channels_last)
+            return v.expand(shape).clone(memory_format=torch.channels_last if last else torch.contiguous_format)
+        loop.states = {key: wide(v) for key, v in loop.states.items()}
+        loop.initial = {key: wide(v) for key, v in loop.initial.items()}
+        loop.rings = {key: [wide(v) for v in ring] for key, ring in loop.rings.items()}
+        loop.narrow = False
 
     def loop_finish(self, loop):
         """The logits (stacked over steps; a dict with several readouts) and the recordings."""

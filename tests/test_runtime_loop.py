@@ -299,3 +299,45 @@ def test_train_with_recompute_learns_as_without(tiny, images, tmp_path, monkeypa
     assert seen == [0, 2] and runs[2].extra["args"]["recompute"] == 2
     for name, value in runs[0].model.items():
         torch.testing.assert_close(runs[2].model[name], value, atol=1e-5, rtol=0)
+
+
+def _step_batches(model):
+    """Wrap every step function to note the batch size of its first (frame) argument."""
+    seen = []
+    for name in model.step_names:
+        fn = getattr(model, name)
+        def wrapped(*args, _fn=fn):
+            seen.append(args[0].shape[0])
+            return _fn(*args)
+        setattr(model, name, wrapped)
+    return seen
+
+
+def test_idle_steps_run_at_batch_one_and_widen_with_the_same_values_and_gradients():
+    model = _model(ROOT / "specs" / "cordsnet.dyn")
+    x = _inputs(model, batch=3)
+    with torch.no_grad():
+        want = legacy_simulate(model, model.frames((), x), ())[0]
+    seen = _step_batches(model)
+    with torch.no_grad():
+        got = model.simulate(x)[0]
+    assert seen == [1] * model.idle + [3] * model.steps
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    grads = []
+    for run in (lambda: model.simulate(x)[0], lambda: legacy_simulate(model, model.frames((), x), ())[0]):
+        model.zero_grad()
+        run().sum().backward()  # the idle steps' gradients come back through the widening
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
+
+
+def test_idle_steps_keep_the_batch_when_elements_can_differ():
+    model = _model(ROOT / "specs" / "cordsnet.dyn")
+    x = _inputs(model, batch=3)
+    model._draws_noise = True  # a step that draws noise() gives each element its own values
+    seen = _step_batches(model)
+    with torch.no_grad():
+        model.simulate(x)
+    assert seen == [3] * (model.idle + model.steps)
