@@ -478,10 +478,12 @@ def caveats(rows, zoo_rows) -> list[str]:
     """What a reader must know to weigh the tables (kept with the script, so a rerun keeps it)."""
     L = ["## Caveats\n",
          "- These numbers are from ONE run (medians of N calls after warm-up). They move from run to run on a "
-         "shared 2-core machine: earlier runs of this script gave DyRCNNx4 64 px b8 forward ratios of 2.11-2.20 "
-         "and training ratios of 1.46-1.53; the training ratio is the one closest to its target. Rerun with "
+         "shared 2-core machine: two quiet runs on 2026-12-01 (15:34 and 15:45 UTC, the second after idle steps "
+         "ran at batch 1) gave DyRCNNx4 64 px b8 forward 2.71x/2.57x, training 1.96x/1.98x (64 px b8) and "
+         "1.91x/1.95x (224 px b1), DyRCNNx8 1.78x/1.73x, CordsNet 1.40x/1.54x, CorNetRT 1.09x/1.06x. Rerun with "
          "`--repeat 9` on an idle machine for tighter medians; single calls are unreliable.",
-         "- The matmul baseline is itself noisy (132-157 GFLOP/s across runs) and is not a hard ceiling for "
+         "- The matmul baseline is itself noisy (329-359 GFLOP/s across two runs on this Xeon; 132-157 on the "
+         "AMD EPYC of earlier runs) and is not a hard ceiling for "
          "oneDNN convolutions (the conv rate exceeded it in one run): the percentages are ratios to a measured "
          "baseline, not a fraction of peak."]
     for r in rows:
@@ -498,6 +500,11 @@ def caveats(rows, zoo_rows) -> list[str]:
                  "`benchmarks/reference/run_reference.py`'s `redraw` (the parity fixtures' convention) they match, "
                  "and it was timed with those weights. The cause of the default-weights mismatch is not known "
                  "(a data-dependent reset in the reference is the suspect: benchmarks/reference/NOTES.md).")
+    L.append("- The achieved-rate row is an earlier issue's target, kept for comparison: it divides the compiled "
+             "model's own conv/linear FLOPs by its time, and the compiled DyRCNNx4 now does fewer FLOPs than "
+             "the reference for the same logits (its skips run their 1x1 conv strided on the target map: "
+             "14% fewer at 64 px), so the rate fell while the time fell more. Dividing the reference's FLOPs "
+             "by the compiled time gives the work rate the ratio columns show.")
     L.append("- Compile times here are warm (after one compile in the same process); cold first compiles of "
              "every spec are in benchmarks/compile_time.md (`python benchmarks/compile_time.py`).")
     L.append("")
@@ -530,7 +537,7 @@ def main(argv=None) -> int:
     repeat = args.repeat or (5 if args.quick else 7)
     repeat224 = args.repeat or (3 if args.quick else 5)
     args.warmup = 1 if args.quick else 2
-    cmdline = " ".join([".venv-reference/bin/python", "benchmarks/speed.py"] + (argv if argv is not None else sys.argv[1:]))
+    cmdline = " ".join(["PYTHONPATH=$PWD", ".venv-reference/bin/python", "benchmarks/speed.py"] + (argv if argv is not None else sys.argv[1:]))
     from importlib.metadata import version
 
     env = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
