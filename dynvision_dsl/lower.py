@@ -16,7 +16,7 @@ from .middle.algebra import linear_split
 from .functions import TABLE as FUNCTION_TABLE, torch_function
 from .layers import Bounded
 from .lower_layout import conv_input, rewritten_conv
-from .ops_autograd import conv_paths
+from .backend.passes.lean_training_ops import conv_paths
 from .ops import OPERATORS, REDUCE_OVER, REDUCED, OpSpec, adapt_stride, function_module
 from .frontend.check.variables import definitions, inline
 from .backend.markers import as_map, keep_if_silent
@@ -97,11 +97,11 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
     outputs = ([("state", f"{a}.{v}") for a, v in schedule.state_keys] + [("out", a) for a in schedule.order]
                + [("var", f"{a}.{v}") for a, v in variables(model, schedule.order)]
                + [("logits", r.name) for r in model.readouts])
-    steps, manager = [], PassManager(pipeline(optimize))
+    steps, manager, convs = [], PassManager(pipeline(optimize)), conv_paths(modules)
     constants = names.Constants(taken=_attribute_names(modules, trainables))
     fields = names.output_fields(outputs, len(model.readouts) > 1)
     for k, key in enumerate(schedule.variants):
-        graph, reports = step_graph(model, schedule, k, manager)
+        graph, reports = step_graph(model, schedule, k, manager, convs)
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         name = f"_step_{k}"
         code = print_step(graph, name, model, constants, fields)
@@ -118,10 +118,18 @@ def _attribute_names(modules: list[ModuleDef], trainables) -> set[str]:
     return roots | GENERATED_ATTRIBUTES | MODULE_ATTRIBUTES | set(dir(torch.nn.Module))
 
 
-def step_graph(model: ir.Model, schedule: Schedule, k: int, manager: PassManager) -> tuple[fx.Graph, list[PassReport]]:
-    """Step variant k's graph (`_step_k`), lowered and run through the manager's passes."""
-    graph = _StepBuilder(model, schedule, schedule.variants[k]).build()
+def step_graph(model: ir.Model, schedule: Schedule, k: int, manager: PassManager,
+               convs: frozenset[str] | None = None) -> tuple[fx.Graph, list[PassReport]]:
+    """Step variant k's graph (`_step_k`), lowered and run through the manager's passes; `convs`
+    (the model's convolution paths, `conv_modules`) is worked out here when not given."""
+    convs = conv_modules(model) if convs is None else convs
+    graph = _StepBuilder(model, schedule, schedule.variants[k], convs).build()
     return graph, manager.run(graph, f"_step_{k}", model.file, model.source)
+
+
+def conv_modules(model: ir.Model) -> frozenset[str]:
+    """The paths of the model's 2-d convolutions: lean_training_ops may write into their outputs."""
+    return conv_paths(_module_defs(model)[0])
 
 
 # ---------------------------------------------------------------- modules
@@ -229,9 +237,8 @@ def _number(e: ir.EqExpr | None) -> float | None:
 class _StepBuilder:
     """Builds one step's full computation; silence is left to the drop_silent pass."""
 
-    def __init__(self, model: ir.Model, schedule: Schedule, key: StepKey):
-        self.m, self.s, self.key = model, schedule, key
-        self.convs = conv_paths(_module_defs(model)[0])
+    def __init__(self, model: ir.Model, schedule: Schedule, key: StepKey, convs: frozenset[str]):
+        self.m, self.s, self.key, self.convs = model, schedule, key, convs
         self.g = fx.Graph()
         self.out: dict[str, fx.Node] = {}  # area outputs computed this step
         self._silent: fx.Node | None = None

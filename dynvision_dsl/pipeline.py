@@ -75,11 +75,12 @@ def dump_after(source: str | Path, pass_name: str, params: dict | None = None,
     and the passes before it (`dynv compile --dump-after`). An unknown name raises UnknownPass."""
     from .backend.passes import pipeline
     from .backend.passmanager import PassManager
-    from .lower import step_graph
+    from .lower import conv_modules, step_graph
 
     manager = PassManager(pipeline(optimize), stop_after=pass_name)  # a bad name fails before any work
     _, model, schedule, _ = _scheduled(source, params, file)
-    return [(f"_step_{k}", *step_graph(model, schedule, k, manager)) for k in range(len(schedule.variants))]
+    convs = conv_modules(model)
+    return [(f"_step_{k}", *step_graph(model, schedule, k, manager, convs)) for k in range(len(schedule.variants))]
 
 
 def _presence(graph, schedule, model) -> None:

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 import dynvision_dsl as dd
 from dynvision_dsl.ops import adapt_stride
-from dynvision_dsl.ops_autograd import (add_into, euler_relu_, helper_sources, lean_max_pool2d,
-                                        lean_training_ops)
+from dynvision_dsl.backend.passes.lean_training_ops import lean_training_ops
+from dynvision_dsl.ops_autograd import add_into, euler_relu_, helper_sources, lean_max_pool2d
 from dynvision_dsl.pipeline import build
 from dynvision_dsl.render import render
 
