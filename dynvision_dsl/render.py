@@ -8,6 +8,7 @@ import re
 import jinja2
 
 from . import layers
+from .backend.runtime_ops import IMPURE
 from .diagnostics import source_lines
 from .lower_layout import channels_last_table
 from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
@@ -137,7 +138,7 @@ def render(program: Program, spec_name: str | None = None) -> str:
         trainables=program.trainables, steps=[st.source for st in program.steps], file=m.file,
         fields=output_fields(program.outputs, len(m.readouts) > 1), constants=program.constants.lines(),
         uses_time=any(TIME_INPUT in st.inputs for st in program.steps),
-        uses_noise=any("noise_sample(" in st.source for st in program.steps),
+        uses_noise=any(n.target in IMPURE for st in program.steps for n in st.graph.nodes),
         weights_once=any("parametrizations." in md.ctor for md in program.modules))
 
 

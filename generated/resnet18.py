@@ -314,6 +314,7 @@ class ResNet18(nn.Module):
             self.batch, self.steps = self.like.shape[0], self.like.shape[1]
             self.detach_every = detach_every
             self.tensor_ring = tensor_ring
+            self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
