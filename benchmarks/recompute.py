@@ -1,8 +1,8 @@
-"""Peak memory and time of a DyRCNNx4 training step with recomputation (`recompute=K`).
+"""Peak memory and time of a DyRCNNx4 training step with recomputation (`recompute=K` or "auto").
 
 usage:
 
-    python benchmarks/recompute.py [--steps 40] [--size 64] [--batch 8] [--ks 1,2,4,5,10] [--repeat 5]
+    python benchmarks/recompute.py [--steps 40] [--size 64] [--batch 8] [--ks 1,2,4,5,10,auto] [--repeat 5]
 
 One training step is forward + logits.sum().backward() (benchmarks/speed.py's train_step), on
 (B, T, 3, S, S) noise, torch.set_num_threads(2). Peak memory: a fresh subprocess per configuration
@@ -32,7 +32,12 @@ from speed import THREADS, compile_model, cpu_model, peak_rise, train_step  # no
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def model_for(S: int, T: int, k: int):
+def parse_k(text: str) -> int | str:
+    """A segment length, or "auto" (the balanced segments of the model's recompute="auto")."""
+    return text if text == "auto" else int(text)
+
+
+def model_for(S: int, T: int, k: int | str):
     torch.manual_seed(0)
     model = compile_model("x4", S, T)
     model.recompute = k
@@ -41,7 +46,8 @@ def model_for(S: int, T: int, k: int):
 
 def mem_worker(spec: str) -> int:
     """--_mem S,T,B,K: one training step in this fresh process; print its peak-memory rise."""
-    S, T, B, k = (int(v) for v in spec.split(","))
+    S, T, B = (int(v) for v in spec.split(",")[:3])
+    k = parse_k(spec.split(",")[3])
     torch.set_num_threads(THREADS)
     model = model_for(S, T, k)
     x = torch.randn(B, T, 3, S, S)
@@ -65,20 +71,20 @@ def warm_checkpoint() -> None:
 MALLOCS = {"default": {}, "mmap": {"MALLOC_MMAP_THRESHOLD_": "131072"}}
 
 
-def peak_memory(S: int, T: int, B: int, k: int, malloc: str) -> dict:
+def peak_memory(S: int, T: int, B: int, k: int | str, malloc: str) -> dict:
     cmd = [sys.executable, __file__, "--_mem", f"{S},{T},{B},{k}"]
     env = {**os.environ, **MALLOCS[malloc]}
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def grads(model, x, k: int) -> dict[str, torch.Tensor]:
+def grads(model, x, k: int | str) -> dict[str, torch.Tensor]:
     model.recompute = k
     train_step(model, x)
     return {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def check_gradients(S: int, T: int, ks: list[int]) -> float:
+def check_gradients(S: int, T: int, ks: list[int | str]) -> float:
     """The largest |gradient difference| to the plain run over every K (batch 2)."""
     model, x = model_for(S, T, 0), torch.randn(2, T, 3, S, S)
     want = grads(model, x, 0)
@@ -89,12 +95,13 @@ def check_gradients(S: int, T: int, ks: list[int]) -> float:
     return worst
 
 
-def times(S: int, T: int, B: int, ks: list[int], repeat: int) -> dict[int, list[float]]:
+def times(S: int, T: int, B: int, ks: list[int | str], repeat: int) -> tuple[dict, list[int]]:
+    """Step times per configuration, and the segment lengths "auto" chose."""
     model, x = model_for(S, T, 0), torch.randn(B, T, 3, S, S)
-    out: dict[int, list[float]] = {k: [] for k in [0] + ks}
-    train_step(model, x)  # warm-up (oneDNN primitives, the first checkpoint's imports)
-    model.recompute = 1
-    train_step(model, x)
+    out: dict[int | str, list[float]] = {k: [] for k in [0] + ks}
+    for k in out:  # warm-up (oneDNN primitives, the first checkpoint's imports, auto's probe)
+        model.recompute = k
+        train_step(model, x)
     for round_ in range(1, repeat + 1):
         for k in out:
             model.recompute = k
@@ -102,10 +109,15 @@ def times(S: int, T: int, B: int, ks: list[int], repeat: int) -> dict[int, list[
             train_step(model, x)
             out[k].append(time.perf_counter() - t)
         print(f"  round {round_}: " + ", ".join(f"K={k} {v[-1]:.2f}s" for k, v in out.items() if v), flush=True)
-    return out
+    model.recompute = "auto"
+    return out, model._segment_lengths(model.loop_start(x), model.idle + T)
 
 
-def report(args, mem: dict[str, dict[int, dict]], timed: dict[int, list[float]], worst: float, cmdline: str) -> str:
+def label(k: int | str, auto: list[int]) -> str:
+    return "off (plain)" if k == 0 else f"auto ({' + '.join(map(str, auto))})" if k == "auto" else f"K = {k}"
+
+
+def report(args, mem: dict, timed: dict, auto: list[int], worst: float, cmdline: str) -> str:
     plain_t = statistics.median(timed[0])
     lines = [
         "# Recomputation for BPTT memory: DyRCNNx4 training step",
@@ -131,11 +143,11 @@ def report(args, mem: dict[str, dict[int, dict]], timed: dict[int, list[float]],
     fixed, default = mem["mmap"], mem["default"]
     for k in timed:
         t = statistics.median(timed[k])
-        name = "off (plain)" if k == 0 else f"K = {k}"
+        name = label(k, auto)
         lines.append(f"| {name} | {fixed[k]['delta']:.0f} MiB | {fixed[k]['delta'] / fixed[0]['delta']:.2f}x "
                      f"| {default[k]['delta']:.0f} MiB | {default[k]['delta'] / default[0]['delta']:.2f}x "
                      f"| {t:.2f} s | {t / plain_t:.2f}x |")
-    lines += ["", f"Gradients: every K gives the plain run's parameter gradients (largest difference {worst:.1e}, "
+    lines += ["", f"Gradients: every configuration gives the plain run's parameter gradients (largest difference {worst:.1e}, "
               "checked at batch 2, 32 px, 12 steps before timing; tests/test_runtime_loop.py checks K = 1, 3, 5 "
               "to 1e-6).", ""]
     for malloc, label in (("mmap", "with the fixed mmap threshold"), ("default", "with the default malloc")):
@@ -143,8 +155,8 @@ def report(args, mem: dict[str, dict[int, dict]], timed: dict[int, list[float]],
         best = min((k for k in timed if k), key=lambda k: m[k]["delta"])
         half = [k for k in timed if k and m[k]["delta"] <= m[0]["delta"] / 2]
         lines.append(f"- Target (peak memory at T = {args.steps} at most half the plain run's), {label}: "
-                     + (f"met by K = {', '.join(map(str, half))}" if half else "NOT met")
-                     + f"; the lowest peak is K = {best} ({m[best]['delta']:.0f} MiB, "
+                     + (f"met by {', '.join(label(k, auto) for k in half)}" if half else "NOT met")
+                     + f"; the lowest peak is {label(best, auto)} ({m[best]['delta']:.0f} MiB, "
                      f"{m[best]['delta'] / m[0]['delta']:.2f}x) at {statistics.median(timed[best]) / plain_t:.2f}x "
                      "the plain step time.")
     return "\n".join(lines) + "\n"
@@ -155,7 +167,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--ks", default="1,2,4,5,10", help="segment lengths to measure (comma list)")
+    ap.add_argument("--ks", default="1,2,4,5,10,auto", help="segment lengths to measure (comma list; auto: balanced)")
     ap.add_argument("--repeat", type=int, default=5, help="timed steps per configuration")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "recompute.md"))
     ap.add_argument("--_mem", default=None, help=argparse.SUPPRESS)
@@ -163,7 +175,7 @@ def main(argv=None) -> int:
     if args._mem:
         return mem_worker(args._mem)
     torch.set_num_threads(THREADS)
-    ks = [int(k) for k in args.ks.split(",")]
+    ks = [parse_k(k) for k in args.ks.split(",")]
     S, T, B = args.size, args.steps, args.batch
     worst = check_gradients(min(S, 32), min(T, 12), ks)
     print(f"gradients: largest difference to the plain run {worst:.1e}", flush=True)
@@ -172,9 +184,9 @@ def main(argv=None) -> int:
         for malloc in MALLOCS:
             mem[malloc][k] = peak_memory(S, T, B, k, malloc)
             print(f"  memory K={k} ({malloc} malloc): {mem[malloc][k]['delta']:.0f} MiB", flush=True)
-    timed = times(S, T, B, ks, args.repeat)
+    timed, auto = times(S, T, B, ks, args.repeat)
     cmdline = " ".join(["python", "benchmarks/recompute.py"] + (argv if argv is not None else sys.argv[1:]))
-    text = report(args, mem, timed, worst, cmdline)
+    text = report(args, mem, timed, auto, worst, cmdline)
     Path(args.out).write_text(text)
     print(text)
     return 0

@@ -100,14 +100,14 @@ def _presence(graph, schedule, model) -> None:
 def compile(source: str | Path, params: dict | None = None, file: str | None = None,
             optimize: bool = True, check_finite: bool = False, strict: bool = False,
             cuda_graphs: bool = False, precision: str = "32", compile_steps: bool = False,
-            recompute: int | None = None) -> DynModel:
+            recompute: int | str | None = None) -> DynModel:
     """Compile a spec (text or a Path) to a ready nn.Module; with `check_finite`, `model(x)`
     raises NonFiniteError at the first NaN or inf, as `model.run` does. The spec's warnings are
     issued as `DynWarning`s (Python's `warnings`); with `strict`, a warning raises DynError.
     `cuda_graphs`, `precision` ('32', 'bf16') and `compile_steps` say how the steps run
     (runtime/execution.py: CUDA-graph replay, bf16 autocast with fp32 states, torch.compile).
-    `recompute=K` runs every K steps as one checkpointed segment when training
-    (`model.recompute`; None: off)."""
+    `recompute=K` runs every K steps as one checkpointed segment when training, "auto" runs
+    segments balanced for the lowest peak memory (`model.recompute`; None: off)."""
     from .render import class_name, render
     from .model import instantiate
 

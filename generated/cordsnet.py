@@ -249,17 +249,21 @@ class CordsNet(nn.Module):
 
     @property
     def recompute(self):
-        """Steps per checkpointed segment while training (0: off). Every K steps run as one
-        torch.utils.checkpoint segment, recomputed in backward: memory holds the states and delay
-        rings at segment ends instead of every step's activations. Off without gradients."""
+        """Checkpointed segments while training (0: off). K: every K steps run as one
+        torch.utils.checkpoint segment, recomputed in backward, so memory holds the states and
+        delay rings at segment ends instead of every step's activations. "auto": segments whose
+        backward peaks are equal (`_balanced_segments`), for the lowest peak. Off without gradients."""
         return self._recompute
 
     @recompute.setter
     def recompute(self, k):
         k = 0 if k is None else k
+        if k == "auto":
+            self._recompute = k
+            return
         if isinstance(k, bool) or not hasattr(k, "__index__") or k.__index__() < 0:
             raise ValueError(f"recompute takes the number of steps per checkpointed segment, a whole number "
-                             f"1 or more (0 or None: off), got {k!r}")
+                             f"1 or more, or 'auto' (0 or None: off), got {k!r}")
         self._recompute = k.__index__()
 
     class _Loop:
@@ -309,12 +313,15 @@ class CordsNet(nn.Module):
 
     def _simulate(self, x, record, detach_every):
         loop = self.loop_start(x, record, detach_every)
-        k = 0 if loop.tensor_ring else self._recompute
-        for first in range(0, self.idle + loop.steps, k or 1):
-            if k:
-                self._segment(loop, first, min(first + k, self.idle + loop.steps))
-            else:
-                self.loop_step(loop, first)
+        total = self.idle + loop.steps
+        if loop.tensor_ring or not self._recompute:
+            for t in range(total):
+                self.loop_step(loop, t)
+        else:
+            first = 0
+            for length in self._segment_lengths(loop, total):
+                self._segment(loop, first, first + length)
+                first += length
         return self.loop_finish(loop)
 
     def loop_start(self, x, record=(), detach_every=0):
@@ -454,8 +461,8 @@ class CordsNet(nn.Module):
         """Steps first .. stop-1 as one checkpoint segment (gradients equal the plain run's;
         checkpoint replays the random state, so noise() draws the same in the recomputation)."""
         states, rings = tuple(loop.states.values()), tuple(tuple(ring) for ring in loop.rings.values())
-        states, rings, responses, logits = torch.utils.checkpoint.checkpoint(self._run_segment, loop.like, loop, first, stop, states, rings,
-                                                      use_reentrant=False)
+        states, rings, responses, logits = torch.utils.checkpoint.checkpoint(
+            self._run_segment, loop.like, loop, first, stop, states, rings, self._parametrized(), use_reentrant=False)
         loop.states = dict(zip(loop.states, states))
         loop.rings = {source: list(ring) for source, ring in zip(loop.rings, rings)}
         for name, values in responses.items():
@@ -463,14 +470,103 @@ class CordsNet(nn.Module):
         for name, values in logits.items():
             loop.logits[name].extend(values)
 
-    def _run_segment(self, like, loop, first, stop, states, rings):
+    def _run_segment(self, like, loop, first, stop, states, rings, weights):
         """What _segment checkpoints: from the states and ring contents at its start to those at
-        its end, with the recordings and logits of its steps (`like` tells checkpoint the device)."""
-        part = loop.fork(states, rings)
-        for t in range(first, stop):
-            self.loop_step(part, t)
+        its end, with the recordings and logits of its steps (`like` tells checkpoint the device).
+        The recomputation in backward reads the run's parametrized `weights`, as the forward did."""
+        with torch.nn.utils.parametrize.cached():
+            torch.nn.utils.parametrize._cache.update(weights)
+            part = loop.fork(states, rings)
+            for t in range(first, stop):
+                self.loop_step(part, t)
         return (tuple(part.states.values()), tuple(tuple(ring) for ring in part.rings.values()),
                 part.responses, part.logits)
+
+    def _parametrized(self):
+        """This run's parametrized weights (weight norm, cached once per run by simulate), keyed
+        as torch.nn.utils.parametrize's cache; empty when nothing is cached. They are computed
+        here, outside any checkpoint, so a segment and its recomputation read the same tensors."""
+        parametrize = torch.nn.utils.parametrize
+        if not parametrize._cache_enabled:
+            return {}
+        for module in self.modules():
+            for name in (module.parametrizations if parametrize.is_parametrized(module) else ()):
+                getattr(module, name)
+        return dict(parametrize._cache)
+
+    def _segment_lengths(self, loop, total):
+        """The steps of each checkpointed segment: K at a time, or for "auto" the balanced lengths
+        for what this model's steps and segment ends hold (measured once per input shape and mode)."""
+        if self._recompute != "auto":
+            k = self._recompute
+            return [min(k, total - first) for first in range(0, total, k)]
+        key = (tuple((name, tuple(f.shape[2:]), f.dtype) for name, f in loop.frames.items()), self.training)
+        costs = self.__dict__.setdefault("_step_costs", {})
+        if key not in costs:
+            costs[key] = self._probe_costs(loop)
+        step, end = costs[key]
+        return self._balanced_segments([step[min(t, len(step) - 1)] for t in range(total)],
+                                       [end[min(t, len(end) - 1)] for t in range(total)])
+
+    @staticmethod
+    def _balanced_segments(step_cost, end_cost):
+        """Segment lengths with the lowest backward peak: segment j is recomputed while the ends
+        of the segments before it are held, and the gradient of its own end (as large as that
+        end) arrives from the next. step_cost[t]: what step t keeps for backward; end_cost[t]:
+        what the states and rings hold after step t. Bisects the peak, taking the longest
+        segments that fit under it."""
+        steps = len(step_cost)
+        before = [0]  # before[t]: what steps 0 .. t-1 keep
+        for cost in step_cost:
+            before.append(before[-1] + cost)
+
+        def fit(peak):
+            lengths, held, t = [], 0, 0
+            while t < steps:
+                size = next((n for n in range(steps - t, 0, -1) if held + before[t + n] - before[t]
+                             + (end_cost[t + n - 1] if t + n < steps else 0) <= peak), 0)
+                if not size:
+                    return None
+                lengths.append(size)
+                t += size
+                held += end_cost[t - 1]
+            return lengths
+        low, high = max(step_cost), sum(step_cost)  # fit(high) is one segment
+        while high - low > 1e-3 * high:
+            middle = (low + high) / 2
+            low, high = (low, middle) if fit(middle) else (middle, high)
+        return fit(high)
+
+    def _probe_costs(self, loop):
+        """Bytes per batch element that each step keeps for backward (saved tensors it is the
+        first to save) and that the states and rings hold after it, up to the second steady
+        step: counted on a copy of this class on the meta device (shapes only, no memory or
+        compute). Parameters, once-per-run normalised weights and the frames are not counted."""
+        with torch.device("meta"):
+            probe_model = type(self)()
+        probe_model.train(self.training)
+        count = max(2, len(self.variant_of) + 2 - self.idle)
+        frames = {name: torch.zeros((1, count) + tuple(f.shape[2:]), dtype=f.dtype, device="meta")
+                  for name, f in loop.frames.items()}
+        saved, step, ends = {}, [0], []
+
+        def pack(value):
+            saved.setdefault(value.untyped_storage()._cdata, (step[0], value.untyped_storage().nbytes()))
+            return value
+        with torch.nn.utils.parametrize.cached(), torch.autograd.graph.saved_tensors_hooks(pack, lambda v: v):
+            fixed = [*probe_model.parameters(), *probe_model._parametrized().values(), *frames.values()]
+            fixed = {v.untyped_storage()._cdata for v in fixed if v is not None}
+            probe = probe_model.loop_start(frames)
+            for step[0] in range(self.idle + count):
+                probe_model.loop_step(probe, step[0])
+                held = [*probe.states.values(), *(v for ring in probe.rings.values() for v in ring)]
+                held = {v.untyped_storage()._cdata: v.untyped_storage().nbytes() for v in held if v is not None}
+                ends.append(sum(n for ptr, n in held.items() if ptr not in fixed))
+        steps = [0] * len(ends)
+        for ptr, (t, n) in saved.items():
+            steps[t] += 0 if ptr in fixed else n
+        return steps, ends
+
 
     def _step_0(self, x):
         # specs/cordsnet.dyn:52 (layer0): image -> layer0 : conv(7, stride=2, padding=3, bias=false, weightnorm=true) as layer0.conv | avgpool(3, stride=2, padding=1)

@@ -1,6 +1,7 @@
 """The runtime loop (templates/runtime.py.j2): delay rings give exactly the results of the
 list history they replace, in both storage modes; the tensor ring allocates nothing per step;
-recompute=K checkpoints segments with the plain run's gradients (noise and dropout replayed)."""
+recompute=K and recompute="auto" checkpoint segments with the plain run's gradients (noise,
+dropout and weight norm replayed)."""
 from pathlib import Path
 
 import pytest
@@ -238,7 +239,7 @@ def test_recompute_is_the_plain_loop_without_gradients_and_keeps_truncation():
     assert plain.shape == (2, 7, 10)
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "2", True])
+@pytest.mark.parametrize("bad", [-1, 1.5, "2", "Auto", True])
 def test_recompute_must_be_a_whole_number_of_steps(bad):
     with pytest.raises(ValueError, match="recompute takes the number of steps per checkpointed segment"):
         _dyrcnn().recompute = bad
@@ -256,8 +257,68 @@ def test_the_standalone_module_honours_recompute():
     x = torch.randn(2, 7, 3, 32, 32)
     _, want = _grads(model, x, 0)
     calls = _count_steps(alone)
-    _, got = _grads(alone, x, 3)
-    assert sum(calls) == 14
+    for k in (3, "auto"):
+        calls.clear()
+        _, got = _grads(alone, x, k)
+        assert sum(calls) == 14
+        for name in want:
+            torch.testing.assert_close(got[name], want[name], atol=1e-6, rtol=0)
+
+
+def _peak(lengths, step, end):
+    """The cost model of recompute="auto": segment j's backward holds the ends of the segments
+    before it, its own steps and the gradient of its end."""
+    peak, held, t = 0, 0, 0
+    for j, size in enumerate(lengths):
+        last = t + size - 1
+        peak = max(peak, held + sum(step[t:last + 1]) + (end[last] if j + 1 < len(lengths) else 0))
+        held, t = held + end[last], t + size
+    return peak
+
+
+def test_balanced_segments_never_peak_above_a_uniform_k_and_cover_every_step():
+    balanced = _dyrcnn()._balanced_segments
+    assert balanced([1.0] * 9, [0.0] * 9) == [1] * 9  # free segment ends: one step each
+    assert balanced([1.0] * 9, [100.0] * 9) == [9]  # ends dearer than the whole run: one segment
+    step, end = [10.0] * 40, [25.0] * 40  # DyRCNNx4 at 64 px: an end holds 2.5 steps of activations
+    lengths = balanced(step, end)
+    assert sum(lengths) == 40 and lengths == sorted(lengths, reverse=True) and len(lengths) > 2
+    uniform = [[k] * (40 // k) + ([40 % k] if 40 % k else []) for k in range(1, 41)]
+    assert _peak(lengths, step, end) <= min(_peak(u, step, end) for u in uniform)
+    cheap_start = balanced([5.0] * 4 + [10.0] * 36, [5.0, 10.0] + [25.0] * 38)  # areas that switch on late
+    assert sum(cheap_start) == 40 and cheap_start[0] > lengths[0]
+
+
+def test_recompute_auto_gives_the_plain_runs_gradients_and_measures_once():
+    model, x = _dyrcnn(), torch.randn(2, 12, 3, 32, 32)
+    want_logits, want = _grads(model, x, 0, record=("V2",))
+    probes = []
+    real = model._probe_costs
+    model._probe_costs = lambda loop: probes.append(1) or real(loop)
+    calls = _count_steps(model)
+    state = torch.random.get_rng_state()
+    logits, got = _grads(model, x, "auto", record=("V2",))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the probe draws nothing
+    assert torch.equal(logits, want_logits) and got.keys() == want.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-6, rtol=0)
+    assert sum(calls) == 2 * 12 and probes == [1]  # the probe runs on a meta copy, not these steps
+    lengths = model._segment_lengths(model.loop_start(x), 12)
+    assert sum(lengths) == 12 and 1 < len(lengths) < 12
+    _grads(model, torch.randn(3, 12, 3, 32, 32), "auto")  # another batch: the same costs per element
+    assert probes == [1] and all(p.device.type == "cpu" for p in model.parameters())
+
+
+@pytest.mark.parametrize("k", [2, "auto"])
+def test_recompute_with_weight_norm_reads_the_runs_weights_in_the_recomputation(k):
+    """CordsNet's weight-normed weights are computed once per run; a checkpoint recomputation
+    used to compute them again and fail torch's saved-tensor check (CheckpointError)."""
+    torch.manual_seed(0)
+    model = dd.compile((ROOT / "specs" / "cordsnet.dyn").read_text(), ZOO["cordsnet"]).train()
+    x = torch.randn(2, 3, 3, 32, 32)
+    _, want = _grads(model, x, 0)
+    _, got = _grads(model, x, k)
+    assert any(".parametrizations." in name for name in want)
     for name in want:
         torch.testing.assert_close(got[name], want[name], atol=1e-6, rtol=0)
 
@@ -267,8 +328,10 @@ from test_train_regimes import images, tiny  # noqa: E402,F401 (fixtures)
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--recompute", "-1"], "dynv: --recompute must be a whole number of steps per checkpointed segment, at least 1 "
-                            "(or 0: off), got -1\n"),
+    (["--recompute", "-1"], "dynv: --recompute must be a whole number of steps per checkpointed segment, at least 1, "
+                            "or auto (balanced segments; 0: off), got -1\n"),
+    (["--recompute", "atuo"], "dynv: --recompute must be a whole number of steps per checkpointed segment, at least 1, "
+                              "or auto (balanced segments; 0: off), got 'atuo'\n"),
     (["--recompute", "2", "--precision", "bf16"], "dynv: --recompute does not work with --precision bf16"),
 ])
 def test_train_refuses_a_bad_recompute_in_one_line(tiny, images, tmp_path, capsys, flags, message):
@@ -291,14 +354,15 @@ def test_train_with_recompute_learns_as_without(tiny, images, tmp_path, monkeypa
 
     monkeypatch.setattr(loop._Run, "train_epoch", spy)
     runs = {}
-    for k in (0, 2):
+    for k in (0, 2, "auto"):
         out = tmp_path / f"k{k}"
         assert main(["train", str(tiny), "--set", "drop=0", "--data", f"folder:{images}", "--epochs", "1",
                      "--batch", "8", "--out", str(out), "--no-progress", "--recompute", str(k)]) == 0
         runs[k] = load_checkpoint(out / "last.pt")
-    assert seen == [0, 2] and runs[2].extra["args"]["recompute"] == 2
+    assert seen == [0, 2, "auto"] and runs[2].extra["args"]["recompute"] == 2
     for name, value in runs[0].model.items():
         torch.testing.assert_close(runs[2].model[name], value, atol=1e-5, rtol=0)
+        torch.testing.assert_close(runs["auto"].model[name], value, atol=1e-5, rtol=0)
 
 
 def _step_batches(model):

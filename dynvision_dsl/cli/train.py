@@ -53,9 +53,10 @@ def _regime_args(g) -> None:
                         "or area (repeatable)")
     g.add_argument("--tbptt", type=int, default=0, metavar="K", help="truncated BPTT: cut the graph every K steps "
                                                                      "(default 0: never)")
-    g.add_argument("--recompute", type=int, default=0, metavar="K",
+    g.add_argument("--recompute", default="0", metavar="K|auto",
                    help="checkpoint every K steps and recompute them in backward: the same gradients for less "
-                        "memory, at the cost of a second forward (default 0: off)")
+                        "memory, at the cost of a second forward; auto: segments balanced for the lowest peak "
+                        "(default 0: off)")
     g.add_argument("--clip", type=float, metavar="NORM", help="clip the gradient norm to NORM")
     g.add_argument("--schedule", default="none", help="learning-rate schedule: none (default), cosine or step")
     g.add_argument("--warmup", type=int, default=0, metavar="N", help="linear warmup over N optimiser steps")
@@ -68,13 +69,13 @@ def _regime_args(g) -> None:
 def run(args) -> int:
     """`dynv train`: problems the user can fix print `dynv: ...` and give 1."""
     from ..errors import NonFiniteError
-    from ..science.train import Regime, TrainError, parse_duration, parse_lr_scale, train
+    from ..science.train import Regime, TrainError, parse_duration, parse_lr_scale, parse_recompute, train
     from ..util.params import parse_set
 
     try:
         regime = Regime(pattern=args.pattern, reaction_ms=parse_duration(args.reaction_time),
                         activity_loss=args.activity_loss, lr_scale=parse_lr_scale(args.lr_scale), tbptt=args.tbptt,
-                        recompute=args.recompute,
+                        recompute=parse_recompute(args.recompute),
                         clip=args.clip, schedule=args.schedule, warmup=args.warmup, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, precision=args.precision, device=args.device)
         train(args.file, parse_set(args.set), data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,

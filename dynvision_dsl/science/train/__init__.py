@@ -19,8 +19,8 @@ resume), dist (torchrun, device), report (metrics.csv, learning curve)."""
 from __future__ import annotations
 
 from .api import TrainResult, train
-from .options import Regime, TrainError, parse_duration, parse_lr_scale
+from .options import Regime, TrainError, parse_duration, parse_lr_scale, parse_recompute
 from .report import EpochMetrics, plot_learning_curve
 
 __all__ = ["train", "TrainResult", "Regime", "TrainError", "EpochMetrics", "plot_learning_curve", "parse_duration",
-           "parse_lr_scale"]
+           "parse_lr_scale", "parse_recompute"]

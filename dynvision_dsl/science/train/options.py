@@ -29,7 +29,7 @@ class Regime:
     pattern: presentation pattern ('1011': shown, blank, shown, shown), stretched over the steps;
     reaction_ms: steps less than this long after an onset carry no label; activity_loss: weight of
     the mean absolute area output; lr_scale: learning-rate factor per connection kind; tbptt: cut the
-    graph every K steps (0: never); recompute: checkpoint every K steps, recomputed in backward (0: off;
+    graph every K steps (0: never); recompute: checkpoint every K steps, or 'auto' for balanced segments, recomputed in backward (0: off;
     the same gradients for less memory); clip: gradient-norm limit; schedule/warmup: learning-rate
     schedule over optimiser steps; weight_decay None: the optimiser's default; device: auto (or None:
     CUDA when available), cpu, cuda or cuda:N."""
@@ -39,7 +39,7 @@ class Regime:
     activity_loss: float = 0.0
     lr_scale: Mapping[str, float] = field(default_factory=dict)
     tbptt: int = 0
-    recompute: int = 0
+    recompute: int | str = 0
     clip: float | None = None
     schedule: str = "none"
     warmup: int = 0
@@ -100,9 +100,10 @@ def _problems(r: Regime) -> list[tuple[bool, str]]:
         *_scale_problems(r.lr_scale),
         (isinstance(r.tbptt, int) and not isinstance(r.tbptt, bool) and r.tbptt >= 0,
          f"--tbptt must be a whole number of steps, at least 1 (or 0 for full backpropagation), got {r.tbptt!r}"),
-        (isinstance(r.recompute, int) and not isinstance(r.recompute, bool) and r.recompute >= 0,
-         f"--recompute must be a whole number of steps per checkpointed segment, at least 1 (or 0: off), "
-         f"got {r.recompute!r}"),
+        (r.recompute == "auto" or (isinstance(r.recompute, int) and not isinstance(r.recompute, bool)
+                                    and r.recompute >= 0),
+         f"--recompute must be a whole number of steps per checkpointed segment, at least 1, or auto "
+         f"(balanced segments; 0: off), got {r.recompute!r}"),
         (not (r.recompute and r.precision == "bf16"),
          "--recompute does not work with --precision bf16 (its fp32 casts exist only during the forward, "
          "and the recomputation runs in backward); use one of the two"),
@@ -143,6 +144,12 @@ def parse_duration(text: str | float, flag: str = "--reaction-time") -> float:
         raise TrainError(f"{flag} takes a duration such as 8ms or 0.008s, got {text!r}")
     value = float(match.group(1))
     return value * 1000 if match.group(2) == "s" else value
+
+
+def parse_recompute(text: str | int) -> int | str:
+    """`--recompute K|auto`: a whole number stays a number; anything else is left for the checks."""
+    text = text.strip() if isinstance(text, str) else text
+    return int(text) if isinstance(text, str) and text.lstrip("-").isdigit() else text
 
 
 def parse_lr_scale(pairs: list[str] | None) -> dict[str, float]:
