@@ -165,8 +165,8 @@ def _captured(model, step: Callable[..., tuple], args: list, capture: Capture) -
 @dataclass
 class _Call:
     """`loop.call` of one replayed run: step(*args) for the transient variants, the replay for the
-    steady one. `captures` (the model's cache entry for this run's key) holds one capture per
-    argument layout: the idle steps at batch 1 (loop.narrow) and the widened ones differ."""
+    steady one. `cache[key]` holds one capture per argument layout: the idle steps at batch 1
+    (loop.narrow) and the widened ones differ."""
 
     model: object
     loop: object
