@@ -1,7 +1,8 @@
 """CUDA-graph replay of the steady step (runtime/cudagraph.py), driven by the model's own loop
-through its step-call hook (loop.call in loop_step). Its static-buffer protocol runs on the CPU with `eager_capture` in place of the graph (outputs in fixed tensors that each replay
-overwrites, as a graph's are) and must give bitwise the logits and recordings of the normal loop
-for every zoo spec; what cannot be replayed falls back to the normal loop, saying why."""
+through its step-call hook (loop.call in loop_step). Its static-buffer protocol runs on the CPU
+with `eager_capture` in place of the graph (outputs in fixed tensors that each replay
+overwrites, as a graph's are) and must give bitwise the logits and recordings of the normal
+loop for every zoo spec; what cannot be replayed falls back to the normal loop, saying why."""
 import pytest
 import torch
 
@@ -221,7 +222,8 @@ def test_idle_steps_at_batch_one_replay_from_their_own_capture_and_a_second_run_
     assert_same_run(model, x)
 
 
-@pytest.mark.parametrize("path", [ROOT / "specs" / "dyrcnn_x4.dyn", ROOT / "specs" / "cornet_rt.dyn"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [ROOT / "specs" / "dyrcnn_x4.dyn", ROOT / "specs" / "cornet_rt.dyn"],
+                         ids=lambda p: p.stem)
 def test_detach_every_replays_bitwise_and_cuda_graphs_no_longer_skip_it(path):
     """Truncation only cuts autograd, which a replay never has: the replayed run with
     detach_every equals the normal one, and dd.compile(cuda_graphs=True) tries to replay it
