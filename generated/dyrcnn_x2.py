@@ -242,6 +242,7 @@ class DyRCNNx2(nn.Module):
             self.detach_every = detach_every
             self.tensor_ring = tensor_ring
             self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
+            self.call = None  # call(t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
@@ -311,8 +312,9 @@ class DyRCNNx2(nn.Module):
 
     def loop_step(self, loop, t):
         """Run step t of `loop` (idle steps first): read the variant's arguments (frame, delay
-        ring slot (t - delay) mod length, state), call its step function, then store the states,
-        write slot t mod length of each ring and record. Returns the step's outputs."""
+        ring slot (t - delay) mod length, state), call its step function (through `loop.call` where
+        one is set), then store the states, write slot t mod length of each ring and record.
+        Returns the step's outputs."""
         if loop.detach_every and t and t % loop.detach_every == 0:
             self._detach(loop)
         if loop.narrow and t == self.idle:
@@ -329,7 +331,8 @@ class DyRCNNx2(nn.Module):
                             loop.initial[source] if s == -1 else None)
             else:
                 args.append(loop.states[source, delay])
-        outs = getattr(self, self.step_names[k])(*args)
+        step = getattr(self, self.step_names[k])
+        outs = step(*args) if loop.call is None else loop.call(t, step, args)
         if loop.store_ids:  # before the writes below overwrite a slot an output may view
             outs = tuple(self._kept(loop, out) for out in outs)
         for i, (area, var, _) in enumerate(self.state_slots):

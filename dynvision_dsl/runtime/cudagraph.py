@@ -1,22 +1,23 @@
-"""CUDA-graph replay of the steady-state step: the transient step variants run eagerly, then
-the steady variant is captured once into a torch.cuda.CUDAGraph over static buffers and
-replayed for every later step, so a step costs one graph launch instead of one launch per op.
-
-The driver reads only the compiled module's tables (`step_names`, `step_inputs`,
-`variant_of`, `steady`, `state_slots`, `buffer_len`, `signals`, `readouts`, `idle`, `dt`),
-so it works for the emitted standalone module too. Its static-buffer protocol, per steady step:
-copy the step's inputs (frame, delayed reads from the ring, `t`) into the static input buffers,
-replay (the graph itself writes the new states back into their static inputs), copy the outputs
-on (signals into the rings, logits into the preallocated logits, recordings as clones). `capture` makes the replay: the
-CUDA capture here, or `eager_capture`, the CPU stand-in with the same buffer semantics (its
-outputs live in fixed tensors that each replay overwrites), which the tests compare bitwise
-against the normal loop. Inference only: anything that cannot be replayed faithfully (autograd,
-training mode, random draws, a CPU input) raises NotCapturable with the reason, and `simulate`
-then runs the normal loop and says why in a RuntimeWarning."""
+"""CUDA-graph replay of the steady-state step, driven by the model's own loop (loop_start,
+loop_step, loop_finish in templates/runtime.py.j2): `run_loop` sets `loop.call`, the loop's
+step-call hook, so the transient variants, the arguments, the ring writes, the recordings and the
+logits stay the loop's, and only the steady variant's call changes. It is captured once (per
+input shape and argument layout) into a torch.cuda.CUDAGraph over static buffers and replayed,
+so a step costs one graph launch instead of one launch per op. Per replayed step: copy each
+argument that is not already its static input (frame, delayed reads from the tensor ring's
+rotating slots, `t`; the states are there, written by the graph itself), replay, and hand the
+loop the static outputs, with the states as their static inputs and clones of what it keeps past
+the step (recordings, logits). It uses only the module's tables and loop methods, so it drives
+the emitted standalone module too. `capture` makes the replay: the CUDA capture here, or
+`eager_capture`, the CPU stand-in with the same buffer semantics (its outputs live in fixed
+tensors that each replay overwrites), which the tests compare bitwise against the normal loop.
+Inference only: anything that cannot be replayed faithfully (autograd, training mode, random
+draws, a CPU input) raises NotCapturable with the reason, and `simulate` then runs the normal
+loop and says why in a RuntimeWarning."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -31,31 +32,6 @@ RANDOM = frozenset({"randn", "rand", "randint", "randn_like", "rand_like", "rand
 
 class NotCapturable(Exception):
     """The steady step cannot be replayed from a CUDA graph; the message says why."""
-
-
-@dataclass
-class Ring:
-    """The last `length` values of one signal in preallocated slots (allocated like the first
-    value written, strides included), indexed by delay: read(1) is the latest write."""
-
-    length: int
-    slots: list = field(default_factory=list)
-    present: list = field(default_factory=list)
-    head: int = 0
-
-    def write(self, value: torch.Tensor | None) -> None:
-        if value is not None:
-            if not self.slots:
-                self.slots = [torch.empty_like(value) for _ in range(self.length)]
-                self.present = [False] * self.length
-            self.slots[self.head].copy_(value)
-        if self.present:
-            self.present[self.head] = value is not None
-        self.head = (self.head + 1) % self.length
-
-    def read(self, delay: int) -> torch.Tensor | None:
-        i = (self.head - delay) % self.length
-        return self.slots[i] if self.present and self.present[i] else None
 
 
 class _Probe(TorchFunctionMode):
@@ -158,33 +134,17 @@ def _key(model, frames: dict, capture: Capture) -> tuple:
 
 @dataclass
 class _Steady:
-    """The captured steady step: its static inputs and the replay."""
+    """One captured steady step: its static inputs, the replay, and for each state output the
+    static input the graph writes it into (the loop hands that buffer back as the next state)."""
 
     static_in: list
     replay: Replay
+    held: dict
 
 
-def _arguments(model, k: int, frame: dict, states: dict, rings: dict, time: float, like) -> list:
-    """The inputs of step variant k, in its `step_inputs` order."""
-    args = []
-    for kind, source, delay in model.step_inputs[k]:
-        if kind == "frame":
-            args.append(frame[source])
-        elif kind == "read":
-            args.append(rings[source].read(delay))
-        elif kind == "time":
-            args.append(like.new_full((), time))
-        else:
-            args.append(states[source, delay])
-    return args
-
-
-def _with_state_copies(model, step: Callable[..., tuple]) -> Callable[..., tuple]:
-    """The steady step, then each new state copied into its static input buffer: captured with
-    the step, the copies are part of the graph (no launch of their own per step)."""
-    slot = {(a, v): i for i, (a, v, _) in enumerate(model.state_slots)}
-    pairs = [(j, slot[a, v]) for j, (kind, a, v) in enumerate(model.step_inputs[model.steady]) if kind == "state"]
-
+def _with_state_copies(step: Callable[..., tuple], pairs: list) -> Callable[..., tuple]:
+    """The steady step, then each new state (output i) copied into its static input (argument j,
+    for (j, i) in `pairs`): captured with the step, the copies are part of the graph."""
     def stepped(*args):
         outs = unaliased(step(*args), list(args))
         for j, i in pairs:
@@ -193,90 +153,84 @@ def _with_state_copies(model, step: Callable[..., tuple]) -> Callable[..., tuple
     return stepped
 
 
-def _steady_step(model, cache: dict, key, args: list, capture: Capture) -> _Steady:
-    """The cached capture for `key`, or a new one on copies of this step's inputs (probed first
-    with the generated, eager step). A step that cannot be captured is remembered as the reason."""
-    if key not in cache:
-        static_in = [a.clone(memory_format=torch.preserve_format) for a in args]
-        name = model.step_names[model.steady]
-        cache.clear()  # one capture per model: a new shape or device replaces the old graph
-        try:
-            probe(getattr(type(model), name).__get__(model), static_in)
-            cache[key] = _Steady(static_in, capture(_with_state_copies(model, getattr(model, name)), static_in))
-        except NotCapturable as exc:
-            cache[key] = str(exc)
-            raise
-    return cache[key]
+def _captured(model, step: Callable[..., tuple], args: list, capture: Capture) -> _Steady:
+    """`step` captured on copies of `args` (probed first with the generated, eager step)."""
+    static_in = [None if a is None else a.clone(memory_format=torch.preserve_format) for a in args]
+    probe(getattr(type(model), model.step_names[model.steady]).__get__(model), static_in)
+    slot = {(a, v): i for i, (a, v, _) in enumerate(model.state_slots)}
+    pairs = [(j, slot[a, v]) for j, (kind, a, v) in enumerate(model.step_inputs[model.steady]) if kind == "state"]
+    return _Steady(static_in, capture(_with_state_copies(step, pairs), static_in), {i: static_in[j] for j, i in pairs})
 
 
-def _replay(model, steady: _Steady, args: list, first: bool) -> tuple:
-    """Copy this step's inputs into the static buffers (states only on the first steady step:
-    later ones are there already, written by the replay itself) and replay."""
-    for (kind, _, _), buffer, value in zip(model.step_inputs[model.steady], steady.static_in, args):
-        if kind != "state" or first:
-            buffer.copy_(value)
-    return steady.replay()
+@dataclass
+class _Call:
+    """`loop.call` of one replayed run: step(*args) for the transient variants, the replay for the
+    steady one. `cache[key]` holds one capture per argument layout: the idle steps at batch 1
+    (loop.narrow) and the widened ones differ."""
+
+    model: object
+    loop: object
+    cache: dict
+    key: tuple
+    capture: Capture
+    kept: frozenset  # outputs the loop keeps past the step: recorded signals, logits (negative)
+    steady: _Steady | None = None
+    narrow: bool = False  # loop.narrow when `steady` was taken
+
+    def __call__(self, t: int, step: Callable[..., tuple], args: list) -> tuple:
+        if t < len(self.model.variant_of):
+            return step(*args)
+        if self.steady is None or self.narrow != self.loop.narrow:
+            self.steady, self.narrow = self._for(step, args), self.loop.narrow
+        steady = self.steady
+        for buffer, value in zip(steady.static_in, args):
+            if value is not buffer and value.data_ptr() != buffer.data_ptr():
+                buffer.copy_(value)
+        outs = steady.replay()
+        n = len(outs)
+        return tuple(o.clone() if o is not None and (i in self.kept or i - n in self.kept) else steady.held.get(i, o)
+                     for i, o in enumerate(outs))
+
+    def _for(self, step: Callable[..., tuple], args: list) -> _Steady:
+        """The capture for these arguments' layouts, made now if there is none; a step that
+        cannot be captured leaves the reason in the cache, so the next run refuses at once."""
+        layouts = tuple(None if a is None else (tuple(a.shape), a.stride(), a.dtype) for a in args)
+        captures = self.cache[self.key]
+        if layouts not in captures:
+            try:
+                captures[layouts] = _captured(self.model, step, args, self.capture)
+            except NotCapturable as exc:
+                self.cache[self.key] = str(exc)
+                raise
+        return captures[layouts]
 
 
-def run_loop(model, frames: dict, record=(), capture: Capture = cuda_capture) -> tuple:
-    """The simulation with the steady step replayed: (logits, responses) as `model.simulate`
+def run_loop(model, frames: dict, record=(), capture: Capture = cuda_capture, detach_every: int = 0) -> tuple:
+    """The model's loop with the steady step replayed: (logits, responses) as `model.simulate`
     returns them. Raises NotCapturable (before or at the capture) when it cannot replay."""
     like = next(iter(frames.values()))
     reason = why_not(model, like, capture)
     if reason is not None:
         raise NotCapturable(reason)
-    batch, steps = like.shape[0], like.shape[1]
-    blank = {name: like.new_zeros((batch,) + tuple(shape)) for name, shape in model.inputs.items()}
-    states = {(a, v): None if init is None else like.new_full((batch,) + tuple(model.area_shapes[a]), init)
-              for a, v, init in model.state_slots}
-    rings = {source: Ring(length) for source, length in model.buffer_len.items()}
-    for source, ring in rings.items():
-        if source not in model.inputs and states.get(model.signals[source][:2]) is not None:
-            ring.write(states[model.signals[source][:2]])
-    logits = {name: like.new_zeros(batch, steps, classes) for name, classes in model.readouts.items()}
-    responses = {name: [] for name in record}
-    cache = model.__dict__.setdefault("_dynv_cuda_graphs", {})
-    key, steady = _key(model, frames, capture), None
+    cache, key = model.__dict__.setdefault("_dynv_cuda_graphs", {}), _key(model, frames, capture)
     if isinstance(cache.get(key), str):  # found not capturable before: say so again at once
         raise NotCapturable(cache[key])
-    for t in range(model.idle + steps):
-        frame = {name: x[:, t - model.idle] for name, x in frames.items()} if t >= model.idle else blank
-        k = model.variant_of[t] if t < len(model.variant_of) else model.steady
-        args = _arguments(model, k, frame, states, rings, (t - model.idle) * model.dt, like)
-        replayed = t >= len(model.variant_of)
-        if replayed:
-            first = steady is None
-            steady = steady or _steady_step(model, cache, key, args, capture)
-            outs = _replay(model, steady, args, first)
-        else:
-            outs = unaliased(getattr(model, model.step_names[k])(*args), args)
-            states = {(a, v): outs[i] for i, (a, v, _) in enumerate(model.state_slots)}
-        _record(model, outs, t, rings, frame, logits, responses, replayed)
-    return (logits if len(logits) > 1 else next(iter(logits.values()))), responses
-
-
-def _record(model, outs: tuple, t: int, rings: dict, frame: dict, logits: dict, responses: dict,
-            replayed: bool) -> None:
-    """Write step t's signals into the rings, its logits into the logits, and its recordings
-    (clones of replayed outputs, which the next replay overwrites)."""
-    for source, ring in rings.items():
-        ring.write(frame[source] if source in model.inputs else outs[model.signals[source][2]])
-    if t < model.idle:
-        return
-    for name, values in responses.items():
-        value = outs[model.signals[name][2]]
-        values.append(value.clone() if replayed and value is not None else value)
-    n = len(model.readouts)
-    for i, name in enumerate(model.readouts):
-        if outs[i - n] is not None:
-            logits[name][:, t - model.idle].copy_(outs[i - n])
+    if key not in cache:  # one input shape per model: a new shape or device replaces the old graphs
+        cache.clear()
+        cache[key] = {}
+    loop = model.loop_start(frames, record, detach_every)
+    kept = {model.signals[name][2] for name in loop.responses} | {-1 - i for i in range(len(model.readouts))}
+    loop.call = _Call(model, loop, cache, key, capture, frozenset(kept))
+    for t in range(model.idle + loop.steps):
+        model.loop_step(loop, t)
+    return model.loop_finish(loop)
 
 
 def simulate(model, x, record=(), seed: int | None = None, capture: Capture = cuda_capture,
-             eager: Callable | None = None) -> tuple:
-    """`model.simulate(x, record, seed)` with the steady step replayed from a CUDA graph, or,
-    where it cannot be (see NotCapturable), by `eager` (default: the model's own loop) with a
-    RuntimeWarning saying why. `seed` forks the RNG as the normal loop does."""
+             eager: Callable | None = None, detach_every: int = 0) -> tuple:
+    """`model.simulate(x, record, seed, detach_every)` with the steady step replayed from a CUDA
+    graph, or, where it cannot be (see NotCapturable), by `eager` (default: the model's own
+    simulate) with a RuntimeWarning saying why. `seed` forks the RNG as the normal loop does."""
     frames = model.frames((), x) if isinstance(x, dict) else model.frames((x,))
     like = next(iter(frames.values()))
     devices = [like.device] if like.device.type == "cuda" else []
@@ -284,8 +238,8 @@ def simulate(model, x, record=(), seed: int | None = None, capture: Capture = cu
         if seed is not None:
             torch.manual_seed(seed)
         try:
-            return run_loop(model, frames, record, capture)
+            return run_loop(model, frames, record, capture, detach_every)
         except NotCapturable as exc:
             warnings.warn(f"cuda_graphs: running the steps eagerly: {exc}", RuntimeWarning, stacklevel=3)
     run = eager or (lambda m, *a: type(m).simulate(m, *a))
-    return run(model, x, record, seed)
+    return run(model, x, record, seed, detach_every)

@@ -41,8 +41,8 @@ def simulate(model, eager: Callable, x, record=(), seed=None, detach_every=0, **
         return eager(model, x, record, seed, detach_every, **more)
     like = next(iter(x.values())) if isinstance(x, dict) else x
     with autocast(model, execution.precision, like.device.type, cache=not execution.cuda_graphs):
-        if execution.cuda_graphs and not detach_every and not any(more.values()):
-            return cudagraph.simulate(model, x, record, seed, eager=eager)
+        if execution.cuda_graphs and not any(more.values()):
+            return cudagraph.simulate(model, x, record, seed, eager=eager, detach_every=detach_every)
         return eager(model, x, record, seed, detach_every, **more)
 
 
