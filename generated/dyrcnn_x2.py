@@ -6,6 +6,7 @@ shown for `steps` steps (one per input, in order or by name) and returns logits
 (B, T, classes), or with several readouts a dict of them by name.
 Needs only torch.
 """
+import contextlib
 from typing import NamedTuple, Optional
 
 import torch
@@ -216,7 +217,8 @@ class DyRCNNx2(nn.Module):
     def recompute(self):
         """Checkpointed segments while training (0: off). K: every K steps run as one
         torch.utils.checkpoint segment, recomputed in backward, so memory holds the states and
-        delay rings at segment ends instead of every step's activations. "auto": segments whose
+        delay rings at segment ends instead of every step's activations (the last segment is
+        kept, not recomputed: backward needs it first). "auto": segments whose
         backward peaks are equal (`_balanced_segments`), for the lowest peak. Off without gradients."""
         return self._recompute
 
@@ -282,11 +284,13 @@ class DyRCNNx2(nn.Module):
         if loop.tensor_ring or not self._recompute:
             for t in range(total):
                 self.loop_step(loop, t)
-        else:
+        else:  # the last segment runs plainly: backward needs its activations first, so recomputing saves nothing
             first = 0
-            for length in self._segment_lengths(loop, total):
+            for length in self._segment_lengths(loop, total)[:-1]:
                 self._segment(loop, first, first + length)
                 first += length
+            for t in range(first, total):
+                self.loop_step(loop, t)
         return self.loop_finish(loop)
 
     def loop_start(self, x, record=(), detach_every=0):
@@ -429,13 +433,21 @@ class DyRCNNx2(nn.Module):
         checkpoint replays the random state, so noise() draws the same in the recomputation)."""
         states, rings = tuple(loop.states.values()), tuple(tuple(ring) for ring in loop.rings.values())
         states, rings, responses, logits = torch.utils.checkpoint.checkpoint(
-            self._run_segment, loop.like, loop, first, stop, states, rings, self._parametrized(), use_reentrant=False)
+            self._run_segment, loop.like, loop, first, stop, states, rings, self._parametrized(), use_reentrant=False,
+            context_fn=self._segment_contexts)
         loop.states = dict(zip(loop.states, states))
         loop.rings = {source: list(ring) for source, ring in zip(loop.rings, rings)}
         for name, values in responses.items():
             loop.responses[name].extend(values)
         for name, values in logits.items():
             loop.logits[name].extend(values)
+
+    def _segment_contexts(self):
+        """What a segment runs under (nothing more) and what its recomputation in backward runs
+        under: `_recompute_context()`, set while a context that changes the modules' forwards is
+        active (runtime/precision.py's fp32 casts for bf16), so the recomputation runs as the forward did."""
+        again = self.__dict__.get("_recompute_context")
+        return contextlib.nullcontext(), again() if again is not None else contextlib.nullcontext()
 
     def _run_segment(self, like, loop, first, stop, states, rings, weights):
         """What _segment checkpoints: from the states and ring contents at its start to those at

@@ -9,6 +9,7 @@ generated module is unchanged (the hooks exist only inside the context)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from typing import Iterator
 
 import torch
@@ -24,19 +25,31 @@ def _to_fp32(module: nn.Module, inputs, output):
 
 
 @contextmanager
+def fp32_outputs(model: nn.Module) -> Iterator[None]:
+    """A forward hook on every leaf module that casts its low-precision output back to fp32."""
+    handles = [m.register_forward_hook(_to_fp32) for m in model.modules() if not any(True for _ in m.children())]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
 def autocast(model: nn.Module, precision: str, device_type: str, cache: bool = True) -> Iterator[None]:
     """bf16 autocast with every leaf module's output cast back to fp32 (see the module's docstring);
     nothing for precision '32'. `cache=False` for CUDA-graph capture (torch's autocast weight
-    cache must not outlive the capture)."""
+    cache must not outlive the capture). A checkpointed segment (`recompute`) recomputed in
+    backward, after this context has ended, puts the casts back (`_recompute_context`); torch's
+    checkpoint restores the autocast state itself."""
     if precision == "32":
         yield
         return
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    handles = [m.register_forward_hook(_to_fp32) for m in model.modules() if not any(True for _ in m.children())]
+    model.__dict__["_recompute_context"] = partial(fp32_outputs, model)
     try:
-        with torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache):
+        with fp32_outputs(model), torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache):
             yield
     finally:
-        for handle in handles:
-            handle.remove()
+        del model.__dict__["_recompute_context"]

@@ -104,9 +104,6 @@ def _problems(r: Regime) -> list[tuple[bool, str]]:
                                     and r.recompute >= 0),
          f"--recompute must be a whole number of steps per checkpointed segment, at least 1, or auto "
          f"(balanced segments; 0: off), got {r.recompute!r}"),
-        (not (r.recompute and r.precision == "bf16"),
-         "--recompute does not work with --precision bf16 (its fp32 casts exist only during the forward, "
-         "and the recomputation runs in backward); use one of the two"),
         (r.clip is None or (isinstance(r.clip, number) and math.isfinite(r.clip) and r.clip > 0),
          f"--clip must be a positive gradient norm, got {r.clip!r}"),
         (r.schedule in SCHEDULES, _choice("--schedule", r.schedule, SCHEDULES)),
