@@ -541,15 +541,14 @@ class CorNetRT(nn.Module):
         return fit(high)
 
     def _probe_costs(self, loop):
-        """Bytes per batch element that each step keeps for backward (saved tensors it is the
-        first to save) and that the states and rings hold after it, up to the second steady
-        step: counted on a copy of this class on the meta device (shapes only, no memory or
-        compute). Parameters, once-per-run normalised weights and the frames are not counted."""
+        """Bytes that each step keeps for backward (saved tensors it is the first to save) and
+        that the states and rings hold after it, at batch 2, up to the second steady step:
+        counted on a copy of this class on the meta device (shapes only, no memory or compute). Parameters, once-per-run normalised weights and the frames are not counted."""
         with torch.device("meta"):
             probe_model = type(self)()
         probe_model.train(self.training)
         count = max(2, len(self.variant_of) + 2 - self.idle)
-        frames = {name: torch.zeros((1, count) + tuple(f.shape[2:]), dtype=f.dtype, device="meta")
+        frames = {name: torch.zeros((2, count) + tuple(f.shape[2:]), dtype=f.dtype, device="meta")  # 2: batch norm
                   for name, f in loop.frames.items()}
         saved, step, ends = {}, [0], []
 

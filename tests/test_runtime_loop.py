@@ -310,6 +310,22 @@ def test_recompute_auto_gives_the_plain_runs_gradients_and_measures_once():
     assert probes == [1] and all(p.device.type == "cpu" for p in model.parameters())
 
 
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_recompute_auto_gives_the_plain_runs_gradients_on_every_spec(path):
+    """Batch norm (resnet18) in training needs two values per channel: the probe runs at batch 2."""
+    model = _model(path).train()
+    x = _inputs(model)
+    grads = []
+    for k in (0, "auto"):
+        model.recompute = k
+        model.zero_grad()
+        _total(model.simulate(x, seed=3)[0]).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name, want in grads[0].items():
+        torch.testing.assert_close(grads[1][name], want, atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("k", [2, "auto"])
 def test_recompute_with_weight_norm_reads_the_runs_weights_in_the_recomputation(k):
     """CordsNet's weight-normed weights are computed once per run; a checkpoint recomputation
