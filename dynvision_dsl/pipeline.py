@@ -72,13 +72,16 @@ def pass_reports(program: Program) -> list[PassReport]:
 def dump_after(source: str | Path, pass_name: str, params: dict | None = None,
                file: str | None = None, optimize: bool = True) -> list[tuple[str, object, list[PassReport]]]:
     """(step name, fx graph, reports) of every step variant, the graph as it is after `pass_name`
-    and the passes before it (`dynv compile --dump-after`). An unknown name raises UnknownPass."""
+    and the passes before it (`dynv compile --dump-after`); the spec's warnings are issued as
+    DynWarnings, as `compile` does. An unknown name raises UnknownPass."""
     from .backend.passes import pipeline
     from .backend.passmanager import PassManager
     from .lower import conv_modules, step_graph
 
     manager = PassManager(pipeline(optimize), stop_after=pass_name)  # a bad name fails before any work
-    _, model, schedule, _ = _scheduled(source, params, file)
+    _, model, schedule, diags = _scheduled(source, params, file)
+    for d in diags + schedule.diagnostics:
+        warnings.warn(DynWarning(d, model.source), stacklevel=2)
     convs = conv_modules(model)
     return [(f"_step_{k}", *step_graph(model, schedule, k, manager, convs)) for k in range(len(schedule.variants))]
 

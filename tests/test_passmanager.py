@@ -200,6 +200,18 @@ def test_cli_dump_after_prints_every_variant_and_writes_nothing(spec, capsys, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leaky.dyn"]
 
 
+def test_cli_dump_after_prints_the_specs_warnings_as_compile_does(tmp_path, capsys, monkeypatch):
+    from dynvision_dsl.diagnostics.catalogue import CATALOGUE
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.dyn").write_text(CATALOGUE["W001"].wrong)  # an area no input reaches
+    rc, out, err = _cli(capsys, "compile", "w.dyn", "--dump-after", "simplify")
+    assert rc == 0 and out.startswith("# _step_0 after simplify")
+    assert err.startswith("w.dyn:1:6: warning[W001]: no connection path from 'image' reaches area V2")
+    rc, _, compiled = _cli(capsys, "compile", "w.dyn", "-o", "m.py")
+    assert rc == 0 and compiled == err  # the same diagnostics, whichever way the spec is compiled
+
+
 def test_cli_time_passes_prints_the_table(spec, capsys, tmp_path):
     rc, out, _ = _cli(capsys, "compile", spec, "-o", "m.py", "--time-passes")
     assert rc == 0 and (tmp_path / "m.py").exists()

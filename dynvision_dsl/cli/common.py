@@ -29,22 +29,28 @@ def report(diags, source: str) -> None:
 
 
 def compile_spec(source: str, given: dict, file: str):
-    """`dd.compile`, its DynWarnings printed as diagnostics (`file:line:col: warning[W001]: ...`)
-    rather than as Python warnings; any other warning is issued again unchanged."""
+    """`dd.compile`, its DynWarnings printed as diagnostics (see `spec_warnings_printed`)."""
+    from ..pipeline import compile
+
+    return spec_warnings_printed(source, lambda: compile(source, given, file=file))
+
+
+def spec_warnings_printed(source: str, make):
+    """make(), the spec's DynWarnings it issues printed as diagnostics (`file:line:col:
+    warning[W001]: ...`) rather than as Python warnings; any other warning is issued again unchanged."""
     import warnings
 
     from ..diagnostics import DynWarning
-    from ..pipeline import compile
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DynWarning)
-        model = compile(source, given, file=file)
+        value = make()
     for w in caught:
         if isinstance(w.message, DynWarning):
             print(w.message.diagnostic.format(source), file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return model
+    return value
 
 
 def add_device_arg(g) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_spec_args, params, read_spec, report
+from .common import add_spec_args, params, read_spec, report, spec_warnings_printed
 
 
 def register(sub):
@@ -62,7 +62,7 @@ def _dump(args) -> int:
     from ..pipeline import dump_after
 
     path, source = read_spec(args.file)
-    dumps = dump_after(source, args.dump_after, params(args), file=str(path))
+    dumps = spec_warnings_printed(source, lambda: dump_after(source, args.dump_after, params(args), file=str(path)))
     print("\n\n".join(format_graph(name, graph, args.dump_after) for name, graph, _ in dumps))
     if args.time_passes:
         _print_times([r for *_, reports in dumps for r in reports])
