@@ -182,17 +182,19 @@ class Constants:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def spec_constant(value: float, source: str, span, params: dict) -> float:
+def spec_constant(value: float, source: str, span, params: dict, units: dict | None = None) -> float:
     """A spec number as a Constant named after the param whose name the spec writes at `span`
-    (`tau`), else the plain number: a literal stays a literal, and a number the checker made
-    (the -1 of `-r` in the exponential solver's split) is no param's."""
+    (`tau`, its value with the param's unit from `units`: `5 ms`), else the plain number: a
+    literal stays a literal, and a number the checker made (the -1 of `-r` in the exponential
+    solver's split) is no param's."""
     lines = source_lines(source)
     if span is None or span.line != span.end_line or not 0 < span.line <= len(lines):
         return value
     text = lines[span.line - 1][span.col - 1:span.end_col - 1]
     if not _NAME.fullmatch(text) or not isinstance(params.get(text), (int, float)) or isinstance(params[text], bool):
         return value
-    return Constant(value, text, where=f"{span.file}:{span.line}")
+    unit = (units or {}).get(text)
+    return Constant(value, text, f"{value:g} {unit}" if unit else None, where=f"{span.file}:{span.line}")
 
 
 def folded(target, value: float, args: tuple) -> float:

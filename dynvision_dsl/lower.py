@@ -424,7 +424,7 @@ class _StepBuilder:
         self._variables(area, env)  # the first (Euler) evaluation; assignments below the ODEs see it
         if not area.odes:
             return {}
-        dt = names.Constant(self.m.dt, "dt")
+        dt = names.Constant(self.m.dt, "dt", f"{self.m.dt:g} ms")
         rate_scale = {o.var: (lambda h, o=o: self.fn(operator.truediv, h, self.expr(o.coef, env)) if o.coef is not None else h)
                       for o in area.odes}
         if area.solver == "exponential":
@@ -479,9 +479,11 @@ class _StepBuilder:
             z = a_val / c_val * dt
             decay, gain = math.exp(z), dt / c_val * (math.expm1(z) / z if z != 0.0 else 1.0)
             where = f"{o.span.file}:{o.span.line}"  # named constants of the model (codenames)
-            z_text = f"{a_val:g} * {dt:g} / {c_val:g}"  # a * dt / tau: the leak, the step, the ODE's coefficient
+            tau = self._expr_node(o.coef, [], env) if isinstance(o.coef, ir.Const) else None  # `5 ms` for a param
+            c_text = tau.values if isinstance(tau, names.Constant) else f"{c_val:g}"
+            z_text = f"{a_val:g} * {dt:g} ms / {c_text}"  # a * dt / tau: the leak, the step, the ODE's coefficient
             decay = names.Constant(decay, "exp(a * dt / tau)", f"exp({z_text})", where, label=f"{o.var}_decay")
-            gain = names.Constant(gain, "dt / tau * phi1(a * dt / tau)", f"{dt:g} / {c_val:g} * phi1({z_text})", where,
+            gain = names.Constant(gain, "dt / tau * phi1(a * dt / tau)", f"{dt:g} ms / {c_text} * phi1({z_text})", where,
                                   f"{o.var}_gain")
         else:
             z = self.fn(operator.mul, self.expr(a, env), step)
@@ -498,7 +500,7 @@ class _StepBuilder:
 
     def _expr_node(self, e: ir.EqExpr, args: list, env: dict):
         if isinstance(e, ir.Const):
-            return names.spec_constant(e.value, self.m.source, e.span, self.m.params)
+            return names.spec_constant(e.value, self.m.source, e.span, self.m.params, self.m.param_units)
         if isinstance(e, ir.Ref):
             return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):

@@ -121,17 +121,17 @@ class AdaptiveX4(nn.Module):
 
     # the numbers the steps use, folded from the spec's formulas
     V1_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
-    V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
-    V1_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    V1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/adaptive_x4.dyn:31)
+    V1_dt_over_tau_a = 0.1  # dt / tau_a = 2 ms / 20 ms (specs/adaptive_x4.dyn:32)
     V2_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
-    V2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
-    V2_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    V2_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/adaptive_x4.dyn:31)
+    V2_dt_over_tau_a = 0.1  # dt / tau_a = 2 ms / 20 ms (specs/adaptive_x4.dyn:32)
     V4_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
-    V4_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
-    V4_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    V4_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/adaptive_x4.dyn:31)
+    V4_dt_over_tau_a = 0.1  # dt / tau_a = 2 ms / 20 ms (specs/adaptive_x4.dyn:32)
     IT_w_a = 3.0  # w_a = 3 (specs/adaptive_x4.dyn:31)
-    IT_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/adaptive_x4.dyn:31)
-    IT_dt_over_tau_a = 0.1  # dt / tau_a = 2 / 20 (specs/adaptive_x4.dyn:32)
+    IT_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/adaptive_x4.dyn:31)
+    IT_dt_over_tau_a = 0.1  # dt / tau_a = 2 ms / 20 ms (specs/adaptive_x4.dyn:32)
 
     def __init__(self):
         super().__init__()

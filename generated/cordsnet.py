@@ -123,14 +123,14 @@ class CordsNet(nn.Module):
     _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
 
     # the numbers the steps use, folded from the spec's formulas
-    layer1_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:56)
-    layer2_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:62)
-    layer3_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:68)
-    layer4_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:74)
-    layer5_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:80)
-    layer6_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:86)
-    layer7_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:91)
-    layer8_dt_over_tau = 0.2  # dt / tau = 2 / 10 (specs/cordsnet.dyn:96)
+    layer1_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:56)
+    layer2_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:62)
+    layer3_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:68)
+    layer4_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:74)
+    layer5_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:80)
+    layer6_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:86)
+    layer7_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:91)
+    layer8_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:96)
 
     def __init__(self):
         super().__init__()

@@ -142,8 +142,8 @@ class DyRCNNx2(nn.Module):
     _channels_last = ("layer1.conv", "layer2.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "addskip_layer2.conv")
 
     # the numbers the steps use, folded from the spec's formulas
-    layer1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x2.dyn:30)
-    layer2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x2.dyn:30)
+    layer1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x2.dyn:30)
+    layer2_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x2.dyn:30)
 
     def __init__(self):
         super().__init__()

@@ -146,10 +146,10 @@ class DyRCNNx4(nn.Module):
     _channels_last = ("V1.conv", "V2.conv", "V4.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "V4.recurrence.conv", "IT.recurrence.conv", "addskip_V4.conv", "addskip_IT.conv")
 
     # the numbers the steps use, folded from the spec's formulas
-    V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x4.dyn:31)
-    V2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x4.dyn:31)
-    V4_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x4.dyn:31)
-    IT_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x4.dyn:31)
+    V1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x4.dyn:31)
+    V2_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x4.dyn:31)
+    V4_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x4.dyn:31)
+    IT_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x4.dyn:31)
 
     def __init__(self):
         super().__init__()

@@ -185,10 +185,10 @@ class DyRCNNx8(nn.Module):
     _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
 
     # the numbers the steps use, folded from the spec's formulas
-    V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
-    V2_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
-    V4_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
-    IT_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
+    V1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x8.dyn:39)
+    V2_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x8.dyn:39)
+    V4_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x8.dyn:39)
+    IT_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x8.dyn:39)
 
     def __init__(self):
         super().__init__()

@@ -92,7 +92,7 @@ def test_every_step_comment_cites_file_line_and_area(spec):
 
 def test_the_steady_step_of_x4_reads_like_the_model():
     text = (ROOT / "generated" / "dyrcnn_x4.py").read_text()
-    assert "    V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x4.dyn:31)\n" in text
+    assert "    V1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x4.dyn:31)\n" in text
     steady = text[text.index("    def _step_2"):]
     for line in ("def _step_2(self, x, V1_r_delayed_3, V2_r_delayed_3, V4_r_delayed_3, IT_r_delayed_3, V1_r_prev,",
                  "# specs/dyrcnn_x4.dyn:31 (V4): tau * dr/dt = -r + input",
@@ -121,7 +121,7 @@ def test_the_loop_gets_named_tuples_and_the_constants_are_the_very_numbers():
     """A step returns StepOutputs (fields by name, and by position for the loop); putting each
     named constant's literal back and returning plain tuples gives bitwise the same run."""
     source = dd.emit(SMALL, file="small.dyn")
-    assert re.search(r"    A_dt_over_tau = 0\.4  # dt / tau = 2 / 5 \(small\.dyn:6\)\n", source)
+    assert re.search(r"    A_dt_over_tau = 0\.4  # dt / tau = 2 ms / 5 ms \(small\.dyn:6\)\n", source)
     assert "    A_gain = 0.5  # gain = 0.5 (small.dyn:6)\n" in source
     plain = source
     for name, value in re.findall(r"^    (A_\w+) = ([0-9.e-]+)  #", source, re.M):
@@ -222,7 +222,7 @@ readout A : avgpool | flatten | linear(5)
 
 def test_the_exponential_solvers_factors_are_named_with_their_formula():
     source = dd.emit(EXPONENTIAL, file="e.dyn")
-    assert "    A_r_decay = 0.6703200460356393  # exp(a * dt / tau) = exp(-1 * 2 / 5) (e.dyn:5)\n" in source
+    assert "    A_r_decay = 0.6703200460356393  # exp(a * dt / tau) = exp(-1 * 2 ms / 5 ms) (e.dyn:5)\n" in source
     assert "A_r_prod = A_r_prev * self.A_r_decay" in source and "self.A_r_gain" in source
 
 

@@ -192,6 +192,7 @@ class Model:
     conns: list[Conn]
     readouts: list[ReadoutSpec]  # in declaration order; several make `forward` return a dict
     params: dict[str, object]  # final param values (numbers in ms for times)
+    param_units: dict[str, str] = field(default_factory=dict)  # 'ms', '1/ms': the params that are not plain numbers
     _into: dict[str, list[Conn]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _into_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
     _graph: Any = field(default=None, init=False, repr=False, compare=False)

@@ -12,6 +12,7 @@ from ...diagnostics import Span, did_you_mean
 from ...middle.conngraph import ConnGraph
 from ...ops import MODULE_FREE
 from .. import ir
+from ..values import unit_text
 from .context import Context
 
 # Attributes of the generated module (emit's tables, the template's methods, `graph`, set on each
@@ -60,8 +61,9 @@ class Draft:
 
     def model(self, ctx: Context) -> ir.Model:
         final = {n: s.value.v for n, s in ctx.params.items() if s.value is not None}
+        units = {n: unit_text(s.value.dim) for n, s in ctx.params.items() if s.value is not None and s.value.dim}
         model = ir.Model(self.name, ctx.file, ctx.src, self.dt, self.steps, self.idle, self.inputs, self.areas,
-                         self.conns, list(self.readouts), final)
+                         self.conns, list(self.readouts), final, units)
         model.use_graph(self.graph)  # the one connection graph, built once by the driver
         return model
 
