@@ -124,6 +124,14 @@ class DynModel(nn.Module):
         return compile_steps(self, example, **options)
 
     @property
+    def first_scored_step(self) -> int | None:
+        """The first recorded step whose logits a loss or an accuracy can use: where the readout is
+        present, or 0 when it is present already during idle steps (`readout_from` is then
+        negative); None when it is silent for the whole run."""
+        first = self.readout_from
+        return None if first is None or first >= self.steps else max(0, first)
+
+    @property
     def code(self) -> str:
         """The Python source of the step functions (one per step variant)."""
         return "\n".join(step.source for step in self.program.steps)

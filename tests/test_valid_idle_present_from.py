@@ -35,11 +35,21 @@ def test_the_recorded_run_is_present_from_those_steps():
 def test_training_loss_starts_at_the_first_frame_when_the_readout_is_present_during_idle():
     """readout_from is negative here; logits[:, readout_from:] would train on the last 3 steps only."""
     from dynvision_dsl.science.train.losses import _loss
-    from dynvision_dsl.science.train.presentation import first_trained_step, label_steps
+    from dynvision_dsl.science.train.presentation import label_steps
 
     model = dd.compile(SPEC)
-    assert first_trained_step(model) == 0
-    steps = label_steps(torch.ones(10, dtype=torch.bool), model.dt, 0.0, first_trained_step(model))
+    assert model.readout_from < 0 and model.first_scored_step == 0
+    steps = label_steps(torch.ones(10, dtype=torch.bool), model.dt, 0.0, model.first_scored_step)
     logits = torch.zeros(2, 10, 2, requires_grad=True)
     _loss(logits, torch.tensor([0, 1]), steps).backward()
     assert (logits.grad != 0).all()
+
+
+def test_first_scored_step_is_none_when_the_readout_is_silent_all_run_and_else_not_negative():
+    """The one clamp of readout_from that training and the experiments share (DynModel)."""
+    late = SPEC.replace("readout A :", "readout C :")  # C is present from recorded step 4
+    model = dd.compile(late)
+    assert model.readout_from == 4 and model.first_scored_step == 4
+    silent = dd.compile(late.replace("steps = 10", "steps = 4"))
+    assert silent.readout_from == 4 and silent.first_scored_step is None
+    assert dd.compile(SPEC).first_scored_step == 0  # readout_from is -3

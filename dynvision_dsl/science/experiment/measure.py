@@ -117,8 +117,7 @@ def check_labels(model: DynModel, images: torch.Tensor, labels: torch.Tensor | N
     if int(labels.max()) >= model.classes:
         raise ExperimentError(f"the images have labels up to {int(labels.max())} but the model reads out "
                               f"{model.classes} classes")
-    first = model.readout_from  # negative while idle steps feed the readout: scored from step 0
-    if first is None or first >= model.steps:
+    if model.first_scored_step is None:
         raise ExperimentError(f"the readout is silent for all {model.steps} steps, so there is no accuracy to "
                               f"measure; raise the spec's steps (--set steps=N)")
-    return max(0, first)
+    return model.first_scored_step

@@ -137,16 +137,16 @@ def _compile(job: _Job) -> DynModel:
     model = compile_spec(job.text, job.params, file=str(job.spec))
     model.require("dynv train")  # one image per sample, one loss on one readout
     name = model.program.model.name
-    if model.readout_from is None or model.readout_from >= model.steps:
+    if model.first_scored_step is None:
         raise TrainError(f"{name}'s readout is silent for all {model.steps} steps, so there is nothing to train; "
                          f"raise steps (--set steps=N) or shorten the delays before the readout")
     if not any(p.requires_grad for p in model.parameters()):
         raise TrainError(f"{name} has no trainable parameters; give it a connection with weights (conv, linear, ...)")
     r = job.regime
-    if not bool(label_steps(stretch(r.pattern, model.steps), model.dt, r.reaction_ms, model.readout_from).any()):
+    if not bool(label_steps(stretch(r.pattern, model.steps), model.dt, r.reaction_ms, model.first_scored_step).any()):
         raise TrainError(f"no step carries a label: with --pattern {r.pattern} over {model.steps} steps of "
                          f"{model.dt:g} ms, --reaction-time {r.reaction_ms:g} ms and the readout present from step "
-                         f"{model.readout_from}; shorten --reaction-time or raise steps (--set steps=N)")
+                         f"{model.first_scored_step}; shorten --reaction-time or raise steps (--set steps=N)")
     return model
 
 

@@ -28,7 +28,7 @@ from .folder import OUTPUTS
 from .losses import _loss
 from .optim import make_optimizer, make_schedule
 from .options import Regime, TrainError, regime_text
-from .presentation import first_trained_step, label_steps, show, stretch
+from .presentation import label_steps, show, stretch
 from .report import EpochMetrics, _pct, _write_csv, plot_learning_curve
 from .unroll import Unroll
 
@@ -55,7 +55,7 @@ class _Run:
     final: Path | None = None  # the run folder while `out` is a staging folder (see stage)
 
     def __post_init__(self) -> None:
-        self.first = first_trained_step(self.model)
+        self.first = self.model.first_scored_step
         self.batch = int(self.args["batch"])
         self.n_batches = len(self.train_set) // self.batch
         r = self.regime

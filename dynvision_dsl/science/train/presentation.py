@@ -20,12 +20,6 @@ def onsets(shown: torch.Tensor) -> torch.Tensor:
     return shown & ~before
 
 
-def first_trained_step(model) -> int:
-    """The first recorded step the loss sees: where the readout is present, or step 0 when it
-    is present already during idle (`readout_from` is then negative, and no slice may use it)."""
-    return max(0, int(model.readout_from))
-
-
 def label_steps(shown: torch.Tensor, dt: float, reaction_ms: float, first: int) -> torch.Tensor:
     """(T,) bool: the steps whose logits carry the label: the image is shown, the readout is
     present (t >= first), and at least `reaction_ms` has passed since the latest onset."""
