@@ -503,13 +503,14 @@ class CorNetRT(nn.Module):
         if self._recompute != "auto":
             k = self._recompute
             return [min(k, total - first) for first in range(0, total, k)]
-        key = (tuple((name, tuple(f.shape[2:]), f.dtype) for name, f in loop.frames.items()), self.training)
+        shapes = tuple((name, f.shape[2:], f.dtype) for name, f in loop.frames.items())
         costs = self.__dict__.setdefault("_step_costs", {})
-        if key not in costs:
-            costs[key] = self._probe_costs(loop)
-        step, end = costs[key]
-        return self._balanced_segments([step[min(t, len(step) - 1)] for t in range(total)],
-                                       [end[min(t, len(end) - 1)] for t in range(total)])
+        if (shapes, self.training) not in costs:
+            costs[shapes, self.training] = self._probe_costs(loop)
+        step, end = costs[shapes, self.training]  # measured up to a steady step, which the later ones repeat
+        step = step + step[-1:] * (total - len(step))
+        end = end + end[-1:] * (total - len(end))
+        return self._balanced_segments(step[:total], end[:total])
 
     @staticmethod
     def _balanced_segments(step_cost, end_cost):
