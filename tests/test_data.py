@@ -194,6 +194,31 @@ def test_a_checkpoint_records_the_normalisation_and_run_reapplies_it(spec, tmp_p
     assert E.make_variants(SMALL, checkpoint=ckpt)[0].model.input_transform == norm  # experiment too
 
 
+def test_export_takes_a_checkpoint_and_its_normalisation(spec, tmp_path, capsys):
+    """dynv export read --weights as a bare state dict (a checkpoint of dynv train failed to load)
+    and never applied the normalisation the weights were trained with."""
+    ort = pytest.importorskip("onnxruntime")
+    data = _pngs(tmp_path / "img")
+    _train(spec, data, tmp_path / "run", normalize="dataset")
+    best = tmp_path / "run" / "best.pt"
+    assert main(["export", str(spec), "--to", "onnx", "--weights", str(best), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert "the ONNX graph normalises its input itself" in capsys.readouterr().err
+    ckpt = checkpoint.load(best)
+    model = compile_spec(SMALL)
+    checkpoint.load_weights(model, ckpt.model)
+    model.eval().input_transform = D.recorded(ckpt.extra)
+    x = torch.rand(2, *SHAPE)
+    with torch.no_grad():
+        want = model(x.unsqueeze(1).expand(-1, model.steps, -1, -1, -1)).numpy()
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert np.abs(got - want).max() < 1e-4
+    assert main(["export", str(spec), "--to", "nir", "--weights", str(best), "-o", str(tmp_path / "m.nir")]) == 0
+    assert "feed it normalised images" in capsys.readouterr().err
+    nir = pytest.importorskip("nir")
+    assert nir.read(str(tmp_path / "m.nir")).metadata["input_normalization"]["mode"] == "dataset"
+
+
 def test_training_sees_the_normalised_frames_that_run_and_forward_see():
     from dynvision_dsl.science.train.presentation import show, stretch
     from dynvision_dsl.science.train.unroll import Unroll

@@ -35,6 +35,30 @@ def compile_spec(source: str, given: dict, file: str):
     return spec_warnings_printed(source, lambda: compile(source, given, file=file))
 
 
+def trained_model(args, path, source: str, partial: bool = False):
+    """The spec compiled with `--weights` (a checkpoint of dynv train, whose params it was trained
+    with come first, or a bare state dict) loaded and its recorded input normalisation set, as
+    `dynv run` and `dynv export` take it; without --weights, the seeded model."""
+    import torch
+
+    from .. import checkpoint
+    from ..science.data import recorded as recorded_normalization
+    from ..util.params import recorded
+
+    weights = checkpoint.load(args.weights) if args.weights else None
+    torch.manual_seed(args.seed)
+    given = recorded(weights.params, args.weights) if weights else {}
+    model = compile_spec(source, given | params(args), str(path))
+    if weights is None:
+        return model
+    report = checkpoint.load_weights(model, weights.model, partial, source=args.weights)
+    if not report.strict:
+        print(f"note: {report.loaded} of {report.total} tensors loaded from {args.weights}, "
+              f"{len(report.seeded)} keep their seeded values", file=sys.stderr)
+    model.input_transform = recorded_normalization(weights.extra)  # the images normalised as in training
+    return model
+
+
 def spec_warnings_printed(source: str, make):
     """make(), the spec's DynWarnings it issues printed as diagnostics (`file:line:col:
     warning[W001]: ...`) rather than as Python warnings; any other warning is issued again unchanged."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_spec_args, compile_spec, params, read_spec
+from .common import add_spec_args, read_spec, trained_model
 
 FORMATS = ("nir", "onnx")
 
@@ -14,7 +14,8 @@ def register(sub):
     add_spec_args(s)
     s.add_argument("--to", required=True, choices=FORMATS, help="the format")
     s.add_argument("-o", "--output", required=True, help="the file to write")
-    s.add_argument("--weights", help="a state dict saved with torch.save (default: the initial weights)")
+    s.add_argument("--weights", help="a checkpoint of dynv train (its params and input normalisation come with it) "
+                   "or a state dict saved with torch.save (default: the initial weights)")
     s.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
     s.add_argument("--steps", type=int, help="ONNX: steps to unroll (default: the spec's)")
     s.add_argument("--force", action="store_true", help="replace an existing file")
@@ -22,24 +23,24 @@ def register(sub):
 
 
 def run(args) -> int:
-    import torch
-
     from ..interop import InteropError
     if args.to == "nir" and args.steps is not None:
         print("dynv: --steps applies to --to onnx only (a NIR graph is not unrolled; its dt and steps "
               "travel as metadata)", file=sys.stderr)
         return 1
     path, source = read_spec(args.file)
-    torch.manual_seed(args.seed)
-    model = compile_spec(source, params(args), str(path)).eval()
+    model = trained_model(args, path, source).eval()  # a bad --weights is a CheckpointError: one line, exit 1
     try:
-        if args.weights:
-            model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
         _write(model, args)
     except (InteropError, FileExistsError, FileNotFoundError, RuntimeError) as exc:
         print(f"dynv: {args.file}: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {args.output}")
+    if model.input_transform is not None:
+        print(f"note: {args.weights} was trained on images normalised by {model.input_transform.describe()}: "
+              + ("the ONNX graph normalises its input itself" if args.to == "onnx" else
+                 "a NIR graph has no node for that, so feed it normalised images (its metadata "
+                 "records the normalisation)"), file=sys.stderr)
     return 0
 
 

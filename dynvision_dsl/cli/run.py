@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_device_arg, add_spec_args, compile_spec, params, read_spec
+from .common import add_device_arg, add_spec_args, params, read_spec, trained_model
 
 OUTPUTS = ("responses.pt", "responses.png", "responses.json")
 
@@ -34,8 +34,6 @@ def register(sub):
 def run(args) -> int:
     import torch
 
-    from .. import checkpoint
-    from ..util.params import recorded
     from ..stimuli import builtin_image, load_image
     from ..util.files import RunFolder, check_replaceable
 
@@ -44,20 +42,8 @@ def run(args) -> int:
 
     device = resolve_device(args.device)  # before anything is built: a missing GPU is a usage error
     path, source = read_spec(args.file)
-    weights = checkpoint.load(args.weights) if args.weights else None
-    torch.manual_seed(args.seed)
-    given = recorded(weights.params, args.weights) if weights else {}
-    model = compile_spec(source, given | params(args), str(path))
-    if weights is not None:
-        report = checkpoint.load_weights(model, weights.model, args.partial_weights, source=args.weights)
-        if not report.strict:
-            print(f"note: {report.loaded} of {report.total} tensors loaded from {args.weights}, "
-                  f"{len(report.seeded)} keep their seeded values", file=sys.stderr)
+    model = trained_model(args, path, source, args.partial_weights)
     model.require("dynv run", readouts=False)  # one stimulus image; several readouts are each printed
-    if weights is not None:  # the image is normalised as it was in training
-        from ..science.data import recorded as recorded_normalization
-
-        model.input_transform = recorded_normalization(weights.extra)
     model.eval().to(device)
     if args.cuda_graphs or args.precision != "32":
         model.execution = Execution(cuda_graphs=args.cuda_graphs, precision=args.precision)

@@ -6,7 +6,6 @@ listed in docs/interop.md; the `dynvision` metadata keys let a round trip restor
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,7 +196,7 @@ def _conv(nir, module, in_shape) -> Any:
 
 
 def _pool(nir, op: ir.OpSpec):
-    a, (c, h, w) = op.a, op.in_shape
+    a, (h, w) = op.a, op.in_shape[1:]
     if a.get("out") is not None:
         n = a["out"]
         if h % n or w % n:
@@ -361,6 +360,9 @@ def to_nir(model) -> Any:
     b.add("output", nir.Output(output_type={"output": np.array((ro.classes,))}))
     b.edges.append((last, "output"))
     meta = {"source": SOURCE, "model": spec.name, "dt": spec.dt * 1e-3, "steps": spec.steps, "idle": spec.idle}
+    norm = getattr(model, "input_transform", None)
+    if norm is not None:  # no NIR node normalises per channel: what the input must already be
+        meta["input_normalization"] = norm.to_dict()
     # NIR 1.0.8's type check reads a grouped Conv2d's input channels from weight.shape[1] (C_in / groups)
     grouped = any(getattr(n, "groups", 1) != 1 for n in b.nodes.values())
     return nir.NIRGraph(nodes=b.nodes, edges=b.edges, metadata=meta, type_check=not grouped)

@@ -24,6 +24,8 @@ class Unrolled(nn.Module):
         self.model, self.steps = model, steps
 
     def forward(self, image):
+        if getattr(self.model, "input_transform", None) is not None:  # the normalisation it was trained with
+            image = self.model.input_transform(image)
         frames = image.unsqueeze(1).expand(-1, self.steps, -1, -1, -1)
         return self.model.simulate(frames)[0]
 
@@ -31,7 +33,8 @@ class Unrolled(nn.Module):
 def export(model, path: str | Path, steps: int | None = None, overwrite: bool = False,
            opset: int = OPSET) -> Path:
     """Write `model` (a compiled DynModel) as an ONNX file unrolled for `steps` (default: the
-    spec's); inputs: the spec's input name, (batch, C, H, W); output `logits` (batch, steps, classes)."""
+    spec's); inputs: the spec's input name, (batch, C, H, W), normalised in the graph when the
+    model has an `input_transform`; output `logits` (batch, steps, classes)."""
     from ..util.files import atomic_target
 
     try:
