@@ -27,7 +27,8 @@ GENERATED_ATTRIBUTES = frozenset((
 # (names starting with '_' are refused anyway); tests/test_check.py compares it with the installed torch.
 MODULE_ATTRIBUTES = frozenset((
     "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "code",
-    "check_finite", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "check_finite", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "first_scored_step", "float",
+    "forward", "get_buffer",
     "get_extra_state", "get_parameter", "get_submodule", "half", "input_transform", "ipu", "load_dynvision",
     "load_state_dict",
     "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "picture",
