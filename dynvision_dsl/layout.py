@@ -7,12 +7,23 @@ batch 4, 3 x 3 kernels, min of 40 calls, ms contiguous / channels-last: 64 ch at
 weight on a channels-last input is slower than either). So convolutions whose output
 map has at least CHANNELS_LAST_MIN_PIXELS pixels run channels-last and the rest run
 contiguous, their input made contiguous first (a no-op unless it comes from a
-channels-last area). A k x k convolution from a 1 x 1 map to a 1 x 1 map sees only
-one kernel tap: it runs as a matrix product with that tap (lower_layout.centre_tap_conv).
+channels-last area).
+
+A convolution whose output map is 1 x 1 (zero padding, ungrouped, any kernel, stride,
+dilation) reads a fixed block of kernel taps at fixed input pixels (tap_window); the taps on
+the padding add nothing. One tap (a 1 x 1 map to a 1 x 1 map, e.g. DyRCNNx8's IT.conv2) runs
+as `F.linear` with that tap; several (IT.conv, 2 x 2 -> 1 x 1 stride 2, taps [1:3, 1:3]) as
+ops_window.window_linear, one matrix product per kernel row read. Both read the weight stored
+channels-last, where a kernel row's taps are one unit-stride matrix: a view, no copy per call
+(2 threads, batch 4, [4,256,2,2] x [529,256,3,3] stride 2: conv 355 us, a linear with a ready
+matrix 23 us, slicing and reshaping the weight per call copies 4/9 of it and loses the gain;
+benchmarks/taps.md). Same-size convolutions on 2 x 2 maps stay convolutions (a dense matrix
+per call costs more than it saves: benchmarks/taps.md).
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 CHANNELS_LAST_MIN_PIXELS = 64  # 8 x 8: about even there; channels-last below it loses 1.5-2x
@@ -24,14 +35,44 @@ def channels_last(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3 and shape[1] * shape[2] >= CHANNELS_LAST_MIN_PIXELS
 
 
+@dataclass(frozen=True)
+class Window:
+    """The taps a convolution with a 1 x 1 output reads: kernel rows rows[0]:rows[1] and
+    columns cols[0]:cols[1], tap (rows[0], cols[0]) at input pixel `at`, the others `dilation` apart."""
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    at: tuple[int, int]
+    dilation: int
+
+    @property
+    def taps(self) -> int:
+        return (self.rows[1] - self.rows[0]) * (self.cols[1] - self.cols[0])
+
+
+def _read(k: int, p: int, d: int, size: int) -> tuple[int, int] | None:
+    """The kernel indices [start, stop) whose input index -p + d * i lies in 0 .. size - 1."""
+    read = [i for i in range(k) if 0 <= d * i - p < size]
+    return (read[0], read[-1] + 1) if read else None
+
+
+def tap_window(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> Window | None:
+    """The Window of the convolution with arguments `a` from map `s` to a 1 x 1 map `o`, or
+    None (a larger output, grouped, or only padding under the kernel)."""
+    if len(s) != 3 or len(o) != 3 or tuple(o[1:]) != (1, 1) or a.get("groups", 1) != 1:
+        return None
+    k, p, d = a["k"], a["padding"], a.get("dilation", 1)
+    rows, cols = _read(k, p, d, s[1]), _read(k, p, d, s[2])
+    if rows is None or cols is None:
+        return None
+    return Window(rows, cols, (d * rows[0] - p, d * cols[0] - p), d)
+
+
 def centre_tap(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> int | None:
     """The kernel index (row = column) of the one tap that sees the input when the
     convolution with arguments `a` maps a 1 x 1 map `s` to a 1 x 1 map `o`, or None
     (another size, grouped, or a padding that puts no tap on the input)."""
-    if len(s) != 3 or len(o) != 3 or tuple(s[1:]) != (1, 1) or tuple(o[1:]) != (1, 1) or a.get("groups", 1) != 1:
-        return None
-    k, p, d = a["k"], a["padding"], a.get("dilation", 1)
-    return p // d if p % d == 0 and p // d < k else None
+    window = tap_window(a, s, o) if len(s) == 3 and tuple(s[1:]) == (1, 1) else None
+    return None if window is None else window.rows[0]
 
 
 def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
@@ -39,15 +80,15 @@ def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
     return o[1] * o[2] < s[1] * s[2]
 
 
-def op_tap(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> tuple[str, int] | None:
-    """(submodule, tap) when op `kind` is a convolution (`conv`, or `lateral` of kind full,
-    whose conv is padded k // 2) from a 1 x 1 map to a 1 x 1 map: centre_tap's tap."""
+def op_tap(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> tuple[str, Window] | None:
+    """(submodule, Window) when op `kind` is a convolution (`conv`, or `lateral` of kind full,
+    whose conv is padded k // 2) onto a 1 x 1 map: tap_window's Window."""
     if kind == "conv":
-        tap = centre_tap(a, s, o)
-        return None if tap is None else ("", tap)
+        window = tap_window(a, s, o)
+        return None if window is None else ("", window)
     if kind == "lateral" and a["kind"] == "full":
-        tap = centre_tap({"k": a["k"], "padding": a["k"] // 2}, s, o)
-        return None if tap is None else ("conv", tap)
+        window = tap_window({"k": a["k"], "padding": a["k"] // 2}, s, o)
+        return None if window is None else ("conv", window)
     return None
 
 
@@ -68,8 +109,8 @@ def contiguous_input(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[
 
 def channels_last_modules(model) -> tuple[str, ...]:
     """Dotted paths of the modules whose weights are stored channels-last: those of ops
-    with a large output map and of centre-tap convolutions (whose tap slice is then a
-    matrix with unit stride), and area functions (e.g. groupnorm) of large areas."""
+    with a large output map and of convolutions onto a 1 x 1 map (whose taps of one kernel row
+    are then a matrix with unit stride), and area functions (e.g. groupnorm) of large areas."""
     from .ops import OPERATORS
 
     paths: list[str] = []
