@@ -33,18 +33,19 @@ def centre_tap_conv(builder, v, o: OpSpec):
     bias = o.a.get("bias", True)
     if tuple(o.in_shape[1:]) == (1, 1):
         return _tap_linear(builder, v, path, window.rows[0], bias, tuple(o.out_shape))
-    return _window_linear(builder, v, path, window, bias)
+    return _window_linear(builder, v, path, window, bias, o.a["k"])
 
 
-def _window_linear(builder, v, path: str, window, bias: bool):
-    """`window_linear(v, weight, bias, rows, cols, at, dilation)` of conv module `path`, with a
-    comment naming the taps it reads."""
+def _window_linear(builder, v, path: str, window, bias: bool, k: int):
+    """`window_linear(v, weight, bias, rows, cols, at, dilation)` of conv module `path` (a k x k
+    kernel), with a comment naming the taps it reads."""
     weight = builder.node("get_attr", f"{path}.weight")
     b = builder.node("get_attr", f"{path}.bias") if bias else None
     out = builder.fn(window_linear, v, weight, b, window.rows, window.cols, window.at, window.dilation)
     rows, cols = window.rows, window.cols
     out.meta["note"] = (f"{path}'s 1 x 1 output reads kernel taps {_span((rows[0], cols[0]), rows, cols, 1)} at input "
-                        f"pixels {_span(window.at, rows, cols, window.dilation)} (the rest: zero padding)")
+                        f"pixels {_span(window.at, rows, cols, window.dilation)}"
+                        + (" (the other taps fall on the zero padding)" if window.taps < k * k else ""))
     return out
 
 

@@ -120,6 +120,63 @@ def add_into(a, b):
         return a + b
     return a.add_(b)
 
+def _window(x, weight, rows, cols, at, dilation):
+    """(input pixels read [N, r, c, C], the taps that read them [O, r, c, C]): views of x and weight."""
+    stop = (at[0] + dilation * (rows[1] - rows[0] - 1) + 1, at[1] + dilation * (cols[1] - cols[0] - 1) + 1)
+    pixels = x[:, :, at[0]:stop[0]:dilation, at[1]:stop[1]:dilation].permute(0, 2, 3, 1)
+    return pixels, weight.permute(0, 2, 3, 1)[:, rows[0]:rows[1], cols[0]:cols[1]]
+
+def _window_value(x, weight, bias, rows, cols, at, dilation):
+    """The convolution's output as [N, O]: one matrix product per kernel row read."""
+    pixels, taps = _window(x, weight, rows, cols, at, dilation)
+    n, o = x.shape[0], weight.shape[0]
+    out = F.linear(pixels[:, 0].reshape(n, -1), taps[:, 0].reshape(o, -1), bias)
+    for i in range(1, taps.shape[1]):
+        out = torch.addmm(out, pixels[:, i].reshape(n, -1), taps[:, i].reshape(o, -1).t())
+    return out
+
+class WindowLinear(torch.autograd.Function):
+    """`_window_value` with a backward that writes the weight gradient of the taps read into
+    one zero gradient (the conv's own backward allocates one too) and the input gradient into
+    the pixels read."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, rows, cols, at, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.window = (rows, cols, at, dilation)
+        ctx.has_bias = bias is not None
+        return _window_value(x, weight, bias, rows, cols, at, dilation)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        pixels, taps = _window(x, weight, *ctx.window)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.zeros_like(x)
+            into, _ = _window(grad_x, weight, *ctx.window)
+            for i in range(taps.shape[1]):
+                into[:, i].copy_((grad @ taps[:, i].reshape(taps.shape[0], -1)).view(into[:, i].shape))
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.zeros_like(weight)
+            _, into = _window(x, grad_w, *ctx.window)
+            into.copy_((grad.t() @ pixels.reshape(pixels.shape[0], -1)).view(into.shape))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum(0)
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+def window_linear(x, weight, bias, rows, cols, at, dilation=1):
+    """F.conv2d(x, weight, bias, ...) of a convolution whose 1 x 1 output reads kernel rows
+    rows[0]:rows[1] and columns cols[0]:cols[1] at the input pixels from `at` on, `dilation`
+    apart; the other taps fall on the zero padding. While autograd records, WindowLinear."""
+    grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # they differentiate the plain ops themselves
+    if torch.is_grad_enabled() and grad and not traced:
+        out = WindowLinear.apply(x, weight, bias, rows, cols, at, dilation)
+    else:
+        out = _window_value(x, weight, bias, rows, cols, at, dilation)
+    return out.view(out.shape[0], out.shape[1], 1, 1)  # outside the Function: a view made in one may not be written in place
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -181,7 +238,7 @@ class DyRCNNx8(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
+    _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
 
     # the numbers the steps use, folded from the spec's formulas
     V1_dt_over_tau = 0.4  # dt / tau = 2 / 5 (specs/dyrcnn_x8.dyn:39)
@@ -539,8 +596,10 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:40 (V4): r = relu(r)
         V4_r = V4_r.relu_()
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        IT_mid_from_V4_contiguous = V4_r.contiguous()
-        IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
+        IT_conv_weight = self.IT.conv.weight
+        IT_conv_bias = self.IT.conv.bias
+        # IT.conv's 1 x 1 output reads kernel taps [1:3, 1:3] at input pixels [0:2, 0:2] (the other taps fall on the zero padding)
+        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
@@ -606,8 +665,10 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
         V4_r = euler_relu_(V4_r_prev, V4_input, self.V4_dt_over_tau)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        IT_mid_from_V4_contiguous = V4_r.contiguous()
-        IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
+        IT_conv_weight = self.IT.conv.weight
+        IT_conv_bias = self.IT.conv.bias
+        # IT.conv's 1 x 1 output reads kernel taps [1:3, 1:3] at input pixels [0:2, 0:2] (the other taps fall on the zero padding)
+        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
@@ -681,8 +742,10 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:39 (V4): tau * dr/dt = -r + input
         V4_r = euler_relu_(V4_r_prev, V4_input, self.V4_dt_over_tau)
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
-        IT_mid_from_V4_contiguous = V4_r.contiguous()
-        IT_mid_from_V4 = self.IT.conv(IT_mid_from_V4_contiguous)
+        IT_conv_weight = self.IT.conv.weight
+        IT_conv_bias = self.IT.conv.bias
+        # IT.conv's 1 x 1 output reads kernel taps [1:3, 1:3] at input pixels [0:2, 0:2] (the other taps fall on the zero padding)
+        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
