@@ -1,8 +1,8 @@
 """Convolutions onto a 1 x 1 map as matrix products over the taps they read (layout.tap_window).
 
-usage: PYTHONPATH=$PWD python benchmarks/taps.py [--rounds N] [--out benchmarks/taps.md]
+usage: PYTHONPATH=$PWD python benchmarks/taps.py [--rounds N] [--threads 2] [--out benchmarks/taps.md]
 
-Times, interleaved in one process with torch.set_num_threads(2), medians over rounds:
+Times, interleaved in one process with torch.set_num_threads(2) (--threads), medians over rounds:
 - per op class: the conv, a linear with a ready tap matrix (built once), the same linear
   slicing and reshaping the weight per call (a copy of the taps read), and
   ops_window.window_linear (one unit-stride product per kernel row of the channels-last
@@ -162,9 +162,10 @@ def op_rows(rounds: int) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "taps.md"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     lines = ["# Convolutions onto a 1 x 1 map (benchmarks/taps.py)", "",
              f"torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {args.rounds} interleaved rounds, us per call.", "",

@@ -21,7 +21,7 @@ import re
 import torch
 import torch.nn.functional as F
 
-from .ops_window import WindowLinear, _window, _window_value, window_linear
+from .ops_window import WindowLinear, _slices, _window, _window_value, window_linear
 
 
 class LeanMaxPool2d(torch.autograd.Function):
@@ -100,7 +100,7 @@ PRINTED = {lean_max_pool2d: "lean_max_pool2d", euler_relu_: "euler_relu_", add_i
 WORDS = {lean_max_pool2d: "max_pool2d", euler_relu_: "euler", add_into: "sum", window_linear: "taps"}  # in value names: what they compute
 _RENDERED = {"lean_max_pool2d": (_traced, LeanMaxPool2d, lean_max_pool2d),
              "euler_relu_": (_traced, EulerRelu, euler_relu_), "add_into": (add_into,),
-             "window_linear": (_window, _window_value, WindowLinear, window_linear)}  # what the standalone module needs for each name a step calls
+             "window_linear": (_slices, _window, _window_value, WindowLinear, window_linear)}  # what the standalone module needs for each name a step calls
 
 
 def helper_sources(step_sources: list[str]) -> list[str]:

@@ -3,10 +3,12 @@ taps (layout.tap_window decides; one tap runs as a plain `F.linear` with that ta
 
 Such a convolution reads a fixed block of kernel taps (rows r0:r1, columns c0:c1) at a fixed
 block of input pixels; the taps that fall on the zero padding add nothing. So it is a sum of
-matrix products, one per kernel row read: with the weight stored channels-last, the taps of
-one kernel row are one unit-stride [O, (c1 - c0) * C] matrix, a view, so nothing is copied.
+matrix products, one per kernel row read (one `bmm`): with the weight stored channels-last,
+the taps of one kernel row are one unit-stride [(c1 - c0) * C, O] matrix, a view, so the
+weight is not copied per call (slicing it into one [O, taps * C] matrix would copy 4/9 of
+DyRCNNx8's IT.conv weight per step, more than the conv costs: benchmarks/taps.md).
 `WindowLinear` is its backward: one weight-gradient product written into the window of a
-zero gradient (autograd through the views would allocate a zero weight gradient per row).
+zero gradient laid out like the weight.
 """
 from __future__ import annotations
 
@@ -14,27 +16,32 @@ import torch
 import torch.nn.functional as F
 
 
+def _slices(rows, cols, at, dilation) -> tuple[slice, slice]:
+    """The input rows and columns the window's taps meet."""
+    return (slice(at[0], at[0] + dilation * (rows[1] - rows[0] - 1) + 1, dilation),
+            slice(at[1], at[1] + dilation * (cols[1] - cols[0] - 1) + 1, dilation))
+
+
 def _window(x, weight, rows, cols, at, dilation):
-    """(input pixels read [N, r, c, C], the taps that read them [O, r, c, C]): views of x and weight."""
-    stop = (at[0] + dilation * (rows[1] - rows[0] - 1) + 1, at[1] + dilation * (cols[1] - cols[0] - 1) + 1)
-    pixels = x[:, :, at[0]:stop[0]:dilation, at[1]:stop[1]:dilation].permute(0, 2, 3, 1)
-    return pixels, weight.permute(0, 2, 3, 1)[:, rows[0]:rows[1], cols[0]:cols[1]]
+    """(the pixels read as [r, N, c * C], their taps as [r, c * C, O]: a view of a channels-last
+    weight), for r kernel rows and c columns read."""
+    down, across = _slices(rows, cols, at, dilation)
+    r = rows[1] - rows[0]
+    pixels = x.permute(2, 0, 3, 1)[down, :, across].reshape(r, x.shape[0], -1)
+    return pixels, weight.permute(2, 3, 1, 0)[rows[0]:rows[1], cols[0]:cols[1]].reshape(r, -1, weight.shape[0])
 
 
 def _window_value(x, weight, bias, rows, cols, at, dilation):
-    """The convolution's output as [N, O]: one matrix product per kernel row read."""
-    pixels, taps = _window(x, weight, rows, cols, at, dilation)
-    n, o = x.shape[0], weight.shape[0]
-    out = F.linear(pixels[:, 0].reshape(n, -1), taps[:, 0].reshape(o, -1), bias)
-    for i in range(1, taps.shape[1]):
-        out = torch.addmm(out, pixels[:, i].reshape(n, -1), taps[:, i].reshape(o, -1).t())
-    return out
+    """The convolution's output as [N, O]: one matrix product per kernel row read, summed."""
+    out = torch.bmm(*_window(x, weight, rows, cols, at, dilation)).sum(0)
+    return out if bias is None else out.add_(bias)
 
 
 class WindowLinear(torch.autograd.Function):
-    """`_window_value` with a backward that writes the weight gradient of the taps read into
-    one zero gradient (the conv's own backward allocates one too) and the input gradient into
-    the pixels read."""
+    """`_window_value` with a backward that writes the taps' gradient into one zero weight
+    gradient laid out like the weight (the conv's own backward allocates one too; autograd
+    through the views would make it in the views' order and transpose it into the weight's)
+    and the input gradient into the pixels read."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, rows, cols, at, dilation):
@@ -46,17 +53,18 @@ class WindowLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        pixels, taps = _window(x, weight, *ctx.window)
+        rows, cols, at, dilation = ctx.window
+        down, across = _slices(rows, cols, at, dilation)
+        pixels, taps = _window(x, weight, rows, cols, at, dilation)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.zeros_like(x)
-            into, _ = _window(grad_x, weight, *ctx.window)
-            for i in range(taps.shape[1]):
-                into[:, i].copy_((grad @ taps[:, i].reshape(taps.shape[0], -1)).view(into[:, i].shape))
+            into = grad_x.permute(2, 0, 3, 1)[down, :, across]  # [r, N, c, C]
+            into.copy_(torch.matmul(grad, taps.transpose(1, 2)).view(into.shape))
         if ctx.needs_input_grad[1]:
             grad_w = torch.zeros_like(weight)
-            _, into = _window(x, grad_w, *ctx.window)
-            into.copy_((grad.t() @ pixels.reshape(pixels.shape[0], -1)).view(into.shape))
+            into = grad_w.permute(0, 2, 3, 1)[:, rows[0]:rows[1], cols[0]:cols[1]]  # [O, r, c, C]
+            into.copy_((grad.t() @ pixels.transpose(0, 1).reshape(grad.shape[0], -1)).view(into.shape))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(0)
         return grad_x, grad_w, grad_b, None, None, None, None
