@@ -7,8 +7,8 @@ matrix products, one per kernel row read (one `bmm`): with the weight stored cha
 the taps of one kernel row are one unit-stride [(c1 - c0) * C, O] matrix, a view, so the
 weight is not copied per call (slicing it into one [O, taps * C] matrix would copy 4/9 of
 DyRCNNx8's IT.conv weight per step, more than the conv costs: benchmarks/taps.md).
-`WindowLinear` is its backward: one weight-gradient product written into the window of a
-zero gradient laid out like the weight.
+`WindowLinear` is its backward: one weight-gradient product, padded with zeros to the
+kernel, laid out like the weight.
 """
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ def _window_value(x, weight, bias, rows, cols, at, dilation):
 
 
 class WindowLinear(torch.autograd.Function):
-    """`_window_value` with a backward that writes the taps' gradient into one zero weight
-    gradient laid out like the weight (the conv's own backward allocates one too; autograd
-    through the views would make it in the views' order and transpose it into the weight's)
-    and the input gradient into the pixels read."""
+    """`_window_value` with a backward that pads the taps' gradient with zeros into a weight
+    gradient laid out channels-last, like the weight (one pass over it; autograd through the
+    views would fill a zero gradient in their order, then transpose it into the weight's),
+    and writes the input gradient into the pixels read."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, rows, cols, at, dilation):
@@ -53,6 +53,7 @@ class WindowLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        grad = grad.to(weight.dtype)  # under autocast the forward ran in a lower precision
         rows, cols, at, dilation = ctx.window
         down, across = _slices(rows, cols, at, dilation)
         pixels, taps = _window(x, weight, rows, cols, at, dilation)
@@ -61,10 +62,11 @@ class WindowLinear(torch.autograd.Function):
             grad_x = torch.zeros_like(x)
             into = grad_x.permute(2, 0, 3, 1)[down, :, across]  # [r, N, c, C]
             into.copy_(torch.matmul(grad, taps.transpose(1, 2)).view(into.shape))
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.zeros_like(weight)
-            into = grad_w.permute(0, 2, 3, 1)[:, rows[0]:rows[1], cols[0]:cols[1]]  # [O, r, c, C]
-            into.copy_((grad.t() @ pixels.transpose(0, 1).reshape(grad.shape[0], -1)).view(into.shape))
+        if ctx.needs_input_grad[1]:  # [O, r, c, C] padded with zeros to [O, k, k, C]: [O, C, k, k] channels-last
+            (k0, k1), (c0, c1), k = rows, cols, weight.shape[2:]
+            read = grad.t() @ pixels.transpose(0, 1).reshape(grad.shape[0], -1)
+            read = read.view(read.shape[0], k1 - k0, c1 - c0, x.shape[1])
+            grad_w = F.pad(read, (0, 0, c0, k[1] - c1, k0, k[0] - k1)).permute(0, 3, 1, 2)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(0)
         return grad_x, grad_w, grad_b, None, None, None, None
