@@ -79,7 +79,7 @@ def test_tap_window_reads_the_taps_over_the_map():
 
 
 # three convolutions onto 1 x 1 maps: all nine taps of a 3 x 3 map (B), the taps [2:5, 2:5] of a
-# padded 5 x 5 kernel (C), and B's recurrence from a 1 x 1 map (the centre tap's F.linear)
+# padded 5 x 5 kernel (C, whose ReLU runs in place on it), and B's recurrence from a 1 x 1 map (the centre tap's F.linear)
 WINDOWS = """
 model Windows
 param dt = 1 ms
@@ -90,7 +90,7 @@ area B [6] {
   param tau = 2 ms
   tau * dr/dt = -r + relu(input)
 }
-area C [5] { r = input }
+area C [5] { r = relu(input) }
 image -> A : conv(3, stride=2)
 A -> B : conv(3, stride=2, padding=0)
 B -> B : lateral("full", 3), delay 1 ms
@@ -113,6 +113,7 @@ def test_a_spec_with_windowed_convolutions_equals_its_plain_convolutions(monkeyp
     assert "# A_to_B.conv's 1 x 1 output reads kernel taps [0:3, 0:3] at input pixels [0:3, 0:3]\n" in src
     assert ("# A_to_C.conv's 1 x 1 output reads kernel taps [2:5, 2:5] at input pixels [0:3, 0:3] "
             "(the other taps fall on the zero padding)\n") in src
+    assert "C_r = C_from_A.relu_()" in src  # a fresh map (lean_training_ops): the ReLU writes into it
     _no_windows(monkeypatch)
     plain = dd.compile(WINDOWS)
     assert not any("window_linear" in st.source or "F.linear" in st.source for st in plain.program.steps)
