@@ -9,16 +9,26 @@ map has at least CHANNELS_LAST_MIN_PIXELS pixels run channels-last and the rest 
 contiguous, their input made contiguous first (a no-op unless it comes from a
 channels-last area).
 
-A convolution whose output map is 1 x 1 (zero padding, ungrouped, any kernel, stride,
+A convolution whose output map is 1 x 1 (zero padding, ungrouped, any kernel, stride and
 dilation) reads a fixed block of kernel taps at fixed input pixels (tap_window); the taps on
-the padding add nothing. One tap (a 1 x 1 map to a 1 x 1 map, e.g. DyRCNNx8's IT.conv2) runs
-as `F.linear` with that tap; several (IT.conv, 2 x 2 -> 1 x 1 stride 2, taps [1:3, 1:3]) as
-ops_window.window_linear, one matrix product per kernel row read. Both read the weight stored
-channels-last, where a kernel row's taps are one unit-stride matrix: a view, no copy per call
-(2 threads, batch 4, [4,256,2,2] x [529,256,3,3] stride 2: conv 355 us, a linear with a ready
-matrix 23 us, slicing and reshaping the weight per call copies 4/9 of it and loses the gain;
-benchmarks/taps.md). Same-size convolutions on 2 x 2 maps stay convolutions (a dense matrix
-per call costs more than it saves: benchmarks/taps.md).
+the padding add nothing. The rule, by shape class (benchmarks/taps.py; us per call, batch 4,
+DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 2 threads):
+- from a 1 x 1 map (one tap, IT.conv2, IT.recurrence): `F.linear` with that tap;
+- from a larger map (several taps): ops_window.window_linear, one bmm over the kernel rows
+  read, each a unit-stride view of the channels-last weight: 188 / 80 against the conv's
+  762 / 683-888 (a ready tap matrix: 96 / 29). Slicing the taps into one matrix per call
+  copies 4/9 of the weight and loses to the conv itself (2012 / 982-1009), and a matrix
+  built once per run would need its own state; window_linear keeps most of the gain without
+  either. Forward + backward 1660 / 1203 against the conv's 4426 / 2746 (its backward pads
+  the taps' gradient into one weight gradient, as the conv's allocates one); at batch 1 the
+  conv is cheap (forward 191 / 62, window_linear 146 / 60; training 1333 / 764-878 against
+  1532 / 938-1082, the one class where it loses, by the full-size weight gradient).
+  Whole DyRCNNx8, (10,3,64,64) b4, 1 thread: forward 139.4 -> 128.8 ms, training step
+  549.1 -> 507.6 ms (1.08x each).
+- same-size convolutions on 2 x 2 maps stay convolutions: the dense matrix they equal is
+  faster prebuilt ([4,256,2,2] x [256,256,3,3] at 2 threads: 76 against the conv's 208; 512
+  channels 642-668 against 829-1251) but costs 2300 (256) and 11600 (512) to build: per call
+  a loss, once per run (which would need per-run state) about even at T = 10-20 steps.
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
