@@ -43,9 +43,9 @@ def _window_linear(builder, v, path: str, window, bias: bool, k: int):
     b = builder.node("get_attr", f"{path}.bias") if bias else None
     out = builder.fn(window_linear, v, weight, b, window.rows, window.cols, window.at, window.dilation)
     rows, cols = window.rows, window.cols
-    out.meta["note"] = (f"{path}'s 1 x 1 output reads kernel taps {_span((rows[0], cols[0]), rows, cols, 1)} at input "
-                        f"pixels {_span(window.at, rows, cols, window.dilation)}"
-                        + (" (the other taps fall on the zero padding)" if window.taps < k * k else ""))
+    out.meta["note"] = (f"{path}: kernel taps {_span((rows[0], cols[0]), rows, cols, 1)} at input pixels "
+                        f"{_span(window.at, rows, cols, window.dilation)}"
+                        + (", the other taps on the zero padding" if window.taps < k * k else ""))
     return out
 
 

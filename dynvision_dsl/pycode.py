@@ -188,13 +188,12 @@ def print_step(graph: fx.Graph, name: str, model, constants: codenames.Constants
         if comment is not None and comment[0] != last:
             body.append(comment[1])
             last = comment[0]
-        if node.meta.get("note"):  # what a rewritten op computes (lower_layout: the taps a conv reads)
-            body.append(f"# {comment_text(node.meta['note'])}")
         area = (node.meta.get("role") or ("step",))[0].split(" ")[-1]
         names.number = lambda x, area=area: f"self.{constants.name(area, x)}" if isinstance(
             x, codenames.Constant) and x.named() else repr(x)
         expr = _expr(node, names)
         names[node] = scope.bind(_wanted(node), node, free=lambda old, i=order[node]: all(order[u] <= i for u in old.users))
-        body.append(f"{names[node]} = {expr}")
+        note = node.meta.get("note")  # what a rewritten op computes (lower_layout: the taps a conv reads)
+        body.append(f"{names[node]} = {expr}" + (f"  # {comment_text(note)}" if note else ""))
     head = f"def {name}(self, {', '.join(params)}):"
     return "\n".join([head] + ["    " + b for b in body]) + "\n"

@@ -605,8 +605,7 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_conv_weight = self.IT.conv.weight
         IT_conv_bias = self.IT.conv.bias
-        # IT.conv's 1 x 1 output reads kernel taps [1:3, 1:3] at input pixels [0:2, 0:2] (the other taps fall on the zero padding)
-        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)
+        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)  # IT.conv: kernel taps [1:3, 1:3] at input pixels [0:2, 0:2], the other taps on the zero padding
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
@@ -674,8 +673,7 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_conv_weight = self.IT.conv.weight
         IT_conv_bias = self.IT.conv.bias
-        # IT.conv's 1 x 1 output reads kernel taps [1:3, 1:3] at input pixels [0:2, 0:2] (the other taps fall on the zero padding)
-        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)
+        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)  # IT.conv: kernel taps [1:3, 1:3] at input pixels [0:2, 0:2], the other taps on the zero padding
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
@@ -751,8 +749,7 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:105 (IT_mid): V4 -> IT_mid    : conv(3, stride=2) as IT.conv, delay t_feedforward
         IT_conv_weight = self.IT.conv.weight
         IT_conv_bias = self.IT.conv.bias
-        # IT.conv's 1 x 1 output reads kernel taps [1:3, 1:3] at input pixels [0:2, 0:2] (the other taps fall on the zero padding)
-        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)
+        IT_mid_from_V4 = window_linear(V4_r, IT_conv_weight, IT_conv_bias, (1, 3), (1, 3), (0, 0), 1)  # IT.conv: kernel taps [1:3, 1:3] at input pixels [0:2, 0:2], the other taps on the zero padding
         # specs/dyrcnn_x8.dyn:55 (IT_mid): r = relu(input)
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
