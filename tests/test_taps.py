@@ -111,7 +111,7 @@ def test_a_spec_with_windowed_convolutions_equals_its_plain_convolutions(monkeyp
     src = model.program.steps[-1].source
     assert src.count("window_linear(") == 2 and "F.linear(" in src
     assert "(0, 3), (0, 3), (0, 0), 1)  # A_to_B.conv: kernel taps [0:3, 0:3] at input pixels [0:3, 0:3]\n" in src
-    assert ("(2, 5), (2, 5), (0, 0), 1)  # A_to_C.conv: kernel taps [2:5, 2:5] at input pixels [0:3, 0:3] "
+    assert ("(2, 5), (2, 5), (0, 0), 1)  # A_to_C.conv: kernel taps [2:5, 2:5] at input pixels [0:3, 0:3]"
             ", the other taps on the zero padding\n") in src
     assert "C_r = C_from_A.relu_()" in src  # a fresh map (lean_training_ops): the ReLU writes into it
     _no_windows(monkeypatch)
