@@ -7,12 +7,33 @@ batch 4, 3 x 3 kernels, min of 40 calls, ms contiguous / channels-last: 64 ch at
 weight on a channels-last input is slower than either). So convolutions whose output
 map has at least CHANNELS_LAST_MIN_PIXELS pixels run channels-last and the rest run
 contiguous, their input made contiguous first (a no-op unless it comes from a
-channels-last area). A k x k convolution from a 1 x 1 map to a 1 x 1 map sees only
-one kernel tap: it runs as a matrix product with that tap (lower_layout.centre_tap_conv).
+channels-last area).
+
+A convolution whose output map is 1 x 1 (zero padding, ungrouped, any kernel, stride and
+dilation) reads a fixed block of kernel taps at fixed input pixels (tap_window); the taps on
+the padding add nothing. The rule, by shape class (benchmarks/taps.py; us per call, batch 4,
+DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 2 threads):
+- from a 1 x 1 map (one tap, IT.conv2, IT.recurrence): `F.linear` with that tap;
+- from a larger map (several taps): ops_window.window_linear, one bmm over the kernel rows
+  read, each a unit-stride view of the channels-last weight: 188 / 80 against the conv's
+  762 / 683-888 (a ready tap matrix: 96 / 29). Slicing the taps into one matrix per call
+  copies 4/9 of the weight and loses to the conv itself (2012 / 982-1009), and a matrix
+  built once per run would need its own state; window_linear keeps most of the gain without
+  either. Forward + backward 1660 / 1203 against the conv's 4426 / 2746 (its backward pads
+  the taps' gradient into one weight gradient, as the conv's allocates one); at batch 1 the
+  conv is cheap (forward 191 / 62, window_linear 146 / 60; training 1333 / 764-878 against
+  1532 / 938-1082, the one class where it loses, by the full-size weight gradient).
+  Whole DyRCNNx8, (10,3,64,64) b4, 1 thread: forward 139.4 -> 128.8 ms, training step
+  549.1 -> 507.6 ms (1.08x each).
+- same-size convolutions on 2 x 2 maps stay convolutions: the dense matrix they equal is
+  faster prebuilt ([4,256,2,2] x [256,256,3,3] at 2 threads: 76 against the conv's 208; 512
+  channels 642-668 against 829-1251) but costs 2300 (256) and 11600 (512) to build: per call
+  a loss, once per run (which would need per-run state) about even at T = 10-20 steps.
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 CHANNELS_LAST_MIN_PIXELS = 64  # 8 x 8: about even there; channels-last below it loses 1.5-2x
@@ -24,14 +45,44 @@ def channels_last(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3 and shape[1] * shape[2] >= CHANNELS_LAST_MIN_PIXELS
 
 
+@dataclass(frozen=True)
+class Window:
+    """The taps a convolution with a 1 x 1 output reads: kernel rows rows[0]:rows[1] and
+    columns cols[0]:cols[1], tap (rows[0], cols[0]) at input pixel `at`, the others `dilation` apart."""
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    at: tuple[int, int]
+    dilation: int
+
+    @property
+    def taps(self) -> int:
+        return (self.rows[1] - self.rows[0]) * (self.cols[1] - self.cols[0])
+
+
+def _read(k: int, p: int, d: int, size: int) -> tuple[int, int] | None:
+    """The kernel indices [start, stop) whose input index -p + d * i lies in 0 .. size - 1."""
+    read = [i for i in range(k) if 0 <= d * i - p < size]
+    return (read[0], read[-1] + 1) if read else None
+
+
+def tap_window(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> Window | None:
+    """The Window of the convolution with arguments `a` from map `s` to a 1 x 1 map `o`, or
+    None (a larger output, grouped, or only padding under the kernel)."""
+    if len(s) != 3 or len(o) != 3 or tuple(o[1:]) != (1, 1) or a.get("groups", 1) != 1:
+        return None
+    k, p, d = a["k"], a["padding"], a.get("dilation", 1)
+    rows, cols = _read(k, p, d, s[1]), _read(k, p, d, s[2])
+    if rows is None or cols is None:
+        return None
+    return Window(rows, cols, (d * rows[0] - p, d * cols[0] - p), d)
+
+
 def centre_tap(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> int | None:
     """The kernel index (row = column) of the one tap that sees the input when the
     convolution with arguments `a` maps a 1 x 1 map `s` to a 1 x 1 map `o`, or None
     (another size, grouped, or a padding that puts no tap on the input)."""
-    if len(s) != 3 or len(o) != 3 or tuple(s[1:]) != (1, 1) or tuple(o[1:]) != (1, 1) or a.get("groups", 1) != 1:
-        return None
-    k, p, d = a["k"], a["padding"], a.get("dilation", 1)
-    return p // d if p % d == 0 and p // d < k else None
+    window = tap_window(a, s, o) if len(s) == 3 and tuple(s[1:]) == (1, 1) else None
+    return None if window is None else window.rows[0]
 
 
 def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
@@ -39,15 +90,15 @@ def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
     return o[1] * o[2] < s[1] * s[2]
 
 
-def op_tap(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> tuple[str, int] | None:
-    """(submodule, tap) when op `kind` is a convolution (`conv`, or `lateral` of kind full,
-    whose conv is padded k // 2) from a 1 x 1 map to a 1 x 1 map: centre_tap's tap."""
+def op_tap(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> tuple[str, Window] | None:
+    """(submodule, Window) when op `kind` is a convolution (`conv`, or `lateral` of kind full,
+    whose conv is padded k // 2) onto a 1 x 1 map: tap_window's Window."""
     if kind == "conv":
-        tap = centre_tap(a, s, o)
-        return None if tap is None else ("", tap)
+        window = tap_window(a, s, o)
+        return None if window is None else ("", window)
     if kind == "lateral" and a["kind"] == "full":
-        tap = centre_tap({"k": a["k"], "padding": a["k"] // 2}, s, o)
-        return None if tap is None else ("conv", tap)
+        window = tap_window({"k": a["k"], "padding": a["k"] // 2}, s, o)
+        return None if window is None else ("conv", window)
     return None
 
 
@@ -68,8 +119,8 @@ def contiguous_input(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[
 
 def channels_last_modules(model) -> tuple[str, ...]:
     """Dotted paths of the modules whose weights are stored channels-last: those of ops
-    with a large output map and of centre-tap convolutions (whose tap slice is then a
-    matrix with unit stride), and area functions (e.g. groupnorm) of large areas."""
+    with a large output map and of convolutions onto a 1 x 1 map (whose taps of one kernel row
+    are then a matrix with unit stride), and area functions (e.g. groupnorm) of large areas."""
     from .ops import OPERATORS
 
     paths: list[str] = []

@@ -1,7 +1,7 @@
 """Lowering of a convolution's memory layout (layout.py decides): a contiguous input
-for the convolutions that run contiguous, the centre-tap matrix product for a
-convolution from a 1 x 1 map to a 1 x 1 map, and a shrinking `adapt` resized before
-its 1 x 1 conv."""
+for the convolutions that run contiguous, matrix products for a convolution onto a 1 x 1
+map (the centre tap's `F.linear` from a 1 x 1 map, else ops_window.window_linear over
+the taps it reads), and a shrinking `adapt` resized before its 1 x 1 conv."""
 from __future__ import annotations
 
 import torch
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from .layout import channels_last_modules, contiguous_input, op_tap, shrinks
 from .ops import OpSpec, adapt_stride
+from .ops_window import window_linear
 from .pycode import string_literal
 
 
@@ -20,15 +21,38 @@ def conv_input(builder, v, o: OpSpec):
 
 
 def centre_tap_conv(builder, v, o: OpSpec):
-    """conv `o` (or a full lateral) as `linear(flatten(v), weight[:, :, t, t], bias)` back to
-    (C, 1, 1) when it maps 1 x 1 to 1 x 1 (only tap t sees the input: the same sum, without
-    the padded taps), else None. The weight is stored channels-last: the tap is a unit-stride matrix."""
+    """conv `o` (or a full lateral) onto a 1 x 1 map as matrix products with the kernel taps it
+    reads (layout.tap_window), else None. From a 1 x 1 map that is one tap t:
+    `linear(flatten(v), weight[:, :, t, t], bias)` back to (C, 1, 1); otherwise window_linear.
+    The weight is stored channels-last: a kernel row's taps are a unit-stride matrix."""
     found = op_tap(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape))
     if found is None:
         return None
-    sub, tap = found
+    sub, window = found
     path = f"{o.path}.{sub}" if sub else o.path
-    return _tap_linear(builder, v, path, tap, o.a.get("bias", True), tuple(o.out_shape))
+    bias = o.a.get("bias", True)
+    if tuple(o.in_shape[1:]) == (1, 1):
+        return _tap_linear(builder, v, path, window.rows[0], bias, tuple(o.out_shape))
+    return _window_linear(builder, v, path, window, bias, o.a["k"])
+
+
+def _window_linear(builder, v, path: str, window, bias: bool, k: int):
+    """`window_linear(v, weight, bias, rows, cols, at, dilation)` of conv module `path` (a k x k
+    kernel), with a comment naming the taps it reads."""
+    weight = builder.node("get_attr", f"{path}.weight")
+    b = builder.node("get_attr", f"{path}.bias") if bias else None
+    out = builder.fn(window_linear, v, weight, b, window.rows, window.cols, window.at, window.dilation)
+    rows, cols = window.rows, window.cols
+    out.meta["note"] = (f"{path}: kernel taps {_span((rows[0], cols[0]), rows, cols, 1)} at input pixels "
+                        f"{_span(window.at, rows, cols, window.dilation)}"
+                        + (", the other taps on the zero padding" if window.taps < k * k else ""))
+    return out
+
+
+def _span(start: tuple[int, int], rows, cols, step: int) -> str:
+    """`[a:b, c:d]` (with `:step` unless 1): the block from `start` as many rows and columns as `rows`, `cols`."""
+    ends = [(a, a + step * (hi - lo - 1) + 1) for a, (lo, hi) in zip(start, (rows, cols))]
+    return "[" + ", ".join(f"{a}:{b}" + (f":{step}" if step != 1 else "") for a, b in ends) + "]"
 
 
 def _tap_linear(builder, v, path: str, tap: int, bias: bool, shape: tuple[int, ...]):

@@ -21,6 +21,8 @@ import re
 import torch
 import torch.nn.functional as F
 
+from .ops_window import WindowLinear, _slices, _window, _window_value, window_linear
+
 
 class LeanMaxPool2d(torch.autograd.Function):
     """max_pool2d that saves only its input and recomputes the argmax indices in backward
@@ -93,10 +95,12 @@ def add_into(a, b):
     return a.add_(b)
 
 
-PRINTED = {lean_max_pool2d: "lean_max_pool2d", euler_relu_: "euler_relu_", add_into: "add_into"}
-WORDS = {lean_max_pool2d: "max_pool2d", euler_relu_: "euler", add_into: "sum"}  # in value names: what they compute
+PRINTED = {lean_max_pool2d: "lean_max_pool2d", euler_relu_: "euler_relu_", add_into: "add_into",
+           window_linear: "window_linear"}
+WORDS = {lean_max_pool2d: "max_pool2d", euler_relu_: "euler", add_into: "sum", window_linear: "taps"}  # in value names: what they compute
 _RENDERED = {"lean_max_pool2d": (_traced, LeanMaxPool2d, lean_max_pool2d),
-             "euler_relu_": (_traced, EulerRelu, euler_relu_), "add_into": (add_into,)}  # what the standalone module needs for each name a step calls
+             "euler_relu_": (_traced, EulerRelu, euler_relu_), "add_into": (add_into,),
+             "window_linear": (_slices, _window, _window_value, WindowLinear, window_linear)}  # what the standalone module needs for each name a step calls
 
 
 def helper_sources(step_sources: list[str]) -> list[str]:

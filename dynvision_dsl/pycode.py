@@ -193,6 +193,7 @@ def print_step(graph: fx.Graph, name: str, model, constants: codenames.Constants
             x, codenames.Constant) and x.named() else repr(x)
         expr = _expr(node, names)
         names[node] = scope.bind(_wanted(node), node, free=lambda old, i=order[node]: all(order[u] <= i for u in old.users))
-        body.append(f"{names[node]} = {expr}")
+        note = node.meta.get("note")  # what a rewritten op computes (lower_layout: the taps a conv reads)
+        body.append(f"{names[node]} = {expr}" + (f"  # {comment_text(note)}" if note else ""))
     head = f"def {name}(self, {', '.join(params)}):"
     return "\n".join([head] + ["    " + b for b in body]) + "\n"
