@@ -148,13 +148,13 @@ def report(args, mem: dict, timed: dict, auto: list[int], worst: float, cmdline:
                      f"| {default[k]['delta']:.0f} MiB | {default[k]['delta'] / default[0]['delta']:.2f}x "
                      f"| {t:.2f} s | {t / plain_t:.2f}x |")
     lines += ["", f"Gradients: every configuration gives the plain run's parameter gradients (largest difference {worst:.1e}, "
-              "checked at batch 2, 32 px, 12 steps before timing; tests/test_runtime_loop.py checks K = 1, 3, 5 "
+              "checked at batch 2, 32 px, 12 steps before timing; tests/test_runtime_loop.py checks K = 1, 3, 5 and auto "
               "to 1e-6).", ""]
-    for malloc, label in (("mmap", "with the fixed mmap threshold"), ("default", "with the default malloc")):
+    for malloc, how in (("mmap", "with the fixed mmap threshold"), ("default", "with the default malloc")):
         m = mem[malloc]
         best = min((k for k in timed if k), key=lambda k: m[k]["delta"])
         half = [k for k in timed if k and m[k]["delta"] <= m[0]["delta"] / 2]
-        lines.append(f"- Target (peak memory at T = {args.steps} at most half the plain run's), {label}: "
+        lines.append(f"- Target (peak memory at T = {args.steps} at most half the plain run's), {how}: "
                      + (f"met by {', '.join(label(k, auto) for k in half)}" if half else "NOT met")
                      + f"; the lowest peak is {label(best, auto)} ({m[best]['delta']:.0f} MiB, "
                      f"{m[best]['delta'] / m[0]['delta']:.2f}x) at {statistics.median(timed[best]) / plain_t:.2f}x "
