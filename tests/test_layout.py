@@ -132,11 +132,10 @@ def test_weight_norm_runs_once_per_run_with_the_same_gradients():
 
 def test_the_standalone_module_runs_the_centre_tap_alike():
     torch.manual_seed(0)
+    from valid_helpers import standalone_of
+
     model = dd.compile(CENTRE).eval()
-    namespace: dict = {"__name__": "standalone_centre_tap"}
-    exec(compile(dd.emit(CENTRE), "<emitted CentreTap>", "exec"), namespace)
-    alone = namespace["CentreTap"]().eval()
-    alone.load_state_dict(model.state_dict())
+    alone = standalone_of(CENTRE, model).eval()
     x = torch.randn(2, 4, 3, 1, 1)
     with torch.no_grad():
         assert torch.equal(alone(x), model(x))

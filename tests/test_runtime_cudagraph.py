@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from dynvision_dsl.render import class_name
 from dynvision_dsl.runtime import cudagraph
 from dynvision_dsl.runtime.cudagraph import NotCapturable, eager_capture, run_loop
 
@@ -244,11 +243,11 @@ def test_detach_every_replays_bitwise_and_cuda_graphs_no_longer_skip_it(path):
 
 def test_the_standalone_module_replays_through_its_own_loop():
     """The emitted module (torch only) carries the same loop and hook: cudagraph drives it too."""
+    from valid_helpers import standalone_of
+
     spec = ROOT / "specs" / "dyrcnn_x2.dyn"
-    namespace: dict = {"__name__": "standalone_x2"}
-    exec(compile(dd.emit(spec.read_text(), small(spec)), "<standalone x2>", "exec"), namespace)
     torch.manual_seed(0)
-    alone = namespace[class_name("DyRCNNx2")]().eval()
+    alone = standalone_of(spec.read_text(), params=small(spec)).eval()
     assert_same_run(alone, inputs(alone))
     with torch.no_grad(), pytest.warns(RuntimeWarning, match="CUDA graphs need a CUDA device"):
         cudagraph.simulate(alone, inputs(alone))

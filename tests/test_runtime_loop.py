@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import dynvision_dsl as dd
-from dynvision_dsl.render import class_name
 from conftest import ROOT
 from dynvision_dsl.checkpoint import load as load_checkpoint
 from dynvision_dsl.cli import main
@@ -249,12 +248,10 @@ def test_recompute_must_be_a_whole_number_of_steps(bad):
 
 
 def test_the_standalone_module_honours_recompute():
+    from valid_helpers import standalone_of
+
     model = _dyrcnn()
-    text = dd.emit((ROOT / "specs" / "dyrcnn_x4.dyn").read_text(), {"size": 32, "steps": 7})
-    namespace: dict = {"__name__": "standalone_x4"}
-    exec(compile(text, "<standalone x4>", "exec"), namespace)
-    alone = namespace[class_name("DyRCNNx4")]()
-    alone.load_state_dict(model.state_dict())
+    alone = standalone_of((ROOT / "specs" / "dyrcnn_x4.dyn").read_text(), model, {"size": 32, "steps": 7})
     x = torch.randn(2, 7, 3, 32, 32)
     _, want = _grads(model, x, 0)
     calls = _count_steps(alone)

@@ -133,11 +133,10 @@ def test_a_spec_with_windowed_convolutions_equals_its_plain_convolutions(monkeyp
 
 def test_the_standalone_module_runs_the_windows_alike():
     torch.manual_seed(0)
+    from valid_helpers import standalone_of
+
     model = dd.compile(WINDOWS).eval()
-    namespace: dict = {"__name__": "standalone_windows"}
-    exec(compile(dd.emit(WINDOWS), "<emitted Windows>", "exec"), namespace)
-    alone = namespace["Windows"]().eval()
-    alone.load_state_dict(model.state_dict())
+    alone = standalone_of(WINDOWS, model).eval()
     assert alone.A_to_B.conv.weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(2, 3, 3, 6, 6)
     with torch.no_grad():

@@ -1,5 +1,6 @@
 """Helpers for the tests of tests/valid/: compile a spec there, and build its emitted
 standalone module (the text `dynv compile` writes) with the same weights."""
+import re
 from pathlib import Path
 
 import torch
@@ -33,10 +34,19 @@ def compile_valid(name: str, params: dict | None = None):
 
 
 def standalone(name: str, model, params: dict | None = None) -> torch.nn.Module:
-    """An instance of the emitted module's class, holding `model`'s weights and buffers."""
-    text = dd.emit(source(name), params=params, file=_file(name))
-    namespace: dict = {"__name__": f"standalone_{Path(_file(name)).stem}"}
-    exec(compile(text, f"<emitted {name}>", "exec"), namespace)
-    module = namespace[class_name(model.program.model.name)]()
-    module.load_state_dict(model.state_dict())
+    """An instance of tests/valid/NAME's emitted module's class, holding `model`'s weights and buffers."""
+    return standalone_of(source(name), model, params, _file(name))
+
+
+def standalone_of(text: str, model=None, params: dict | None = None, file: str | None = None) -> torch.nn.Module:
+    """An instance of the class `dynv compile` writes for spec `text`, with `model`'s weights and
+    buffers when given (else its own seeded ones)."""
+    emitted = dd.emit(text, params=params, file=file)
+    spec_name = model.program.model.name if model is not None else re.search(r"^model\s+(\w+)", text, re.M)[1]
+    name = class_name(spec_name)
+    namespace: dict = {"__name__": f"standalone_{name}"}
+    exec(compile(emitted, f"<emitted {file or name}>", "exec"), namespace)  # noqa: S102 - our own output
+    module = namespace[name]()
+    if model is not None:
+        module.load_state_dict(model.state_dict())
     return module
