@@ -321,7 +321,7 @@ class ResNet18(nn.Module):
             self.detach_every = detach_every
             self.tensor_ring = tensor_ring
             self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
-            self.call = None  # call(t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
+            self.call = None  # call(loop, t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
@@ -355,19 +355,18 @@ class ResNet18(nn.Module):
             torch.manual_seed(seed)
             return self._simulate(x, record, detach_every)
 
-    def _simulate(self, x, record, detach_every):
+    def _simulate(self, x, record, detach_every, call=None):
+        """simulate without its seed; `call` is the step-call hook of loop_step (`loop.call`)."""
         loop = self.loop_start(x, record, detach_every)
-        total = self.idle + loop.steps
-        if loop.tensor_ring or not self._recompute:
-            for t in range(total):
-                self.loop_step(loop, t)
-        else:  # the last segment runs plainly: backward needs its activations first, so recomputing saves nothing
-            first = 0
+        loop.call = call
+        total, first = self.idle + loop.steps, 0
+        if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
+            weights = self._parametrized()
             for length in self._segment_lengths(loop, total)[:-1]:
-                self._segment(loop, first, first + length)
+                self._segment(loop, first, first + length, weights)
                 first += length
-            for t in range(first, total):
-                self.loop_step(loop, t)
+        for t in range(first, total):
+            self.loop_step(loop, t)
         return self.loop_finish(loop)
 
     def loop_start(self, x, record=(), detach_every=0):
@@ -413,7 +412,7 @@ class ResNet18(nn.Module):
             else:
                 args.append(loop.states[source, delay])
         step = getattr(self, self.step_names[k])
-        outs = step(*args) if loop.call is None else loop.call(t, step, args)
+        outs = step(*args) if loop.call is None else loop.call(loop, t, step, args)
         if loop.store_ids:  # before the writes below overwrite a slot an output may view
             outs = tuple(self._kept(loop, out) for out in outs)
         for i, (area, var, _) in enumerate(self.state_slots):
@@ -505,12 +504,13 @@ class ResNet18(nn.Module):
         if not loop.tensor_ring:
             loop.rings = {key: [None if v is None else v.detach() for v in ring] for key, ring in loop.rings.items()}
 
-    def _segment(self, loop, first, stop):
+    def _segment(self, loop, first, stop, weights):
         """Steps first .. stop-1 as one checkpoint segment (gradients equal the plain run's;
-        checkpoint replays the random state, so noise() draws the same in the recomputation)."""
+        checkpoint replays the random state, so noise() draws the same in the recomputation).
+        `weights`: the run's parametrized weights (`_parametrized`), read by the recomputation too."""
         states, rings = tuple(loop.states.values()), tuple(tuple(ring) for ring in loop.rings.values())
         states, rings, responses, logits = torch.utils.checkpoint.checkpoint(
-            self._run_segment, loop.like, loop, first, stop, states, rings, self._parametrized(), use_reentrant=False,
+            self._run_segment, loop.like, loop, first, stop, states, rings, weights, use_reentrant=False,
             context_fn=self._segment_contexts)
         loop.states = dict(zip(loop.states, states))
         loop.rings = {source: list(ring) for source, ring in zip(loop.rings, rings)}
@@ -597,7 +597,8 @@ class ResNet18(nn.Module):
     def _probe_costs(self, loop):
         """Bytes that each step keeps for backward (saved tensors it is the first to save) and
         that the states and rings hold after it, at batch 2, up to the second steady step:
-        counted on a copy of this class on the meta device (shapes only, no memory or compute). Parameters, once-per-run normalised weights and the frames are not counted."""
+        counted on a copy of this class on the meta device (shapes only, no memory or compute).
+        Parameters, once-per-run normalised weights and the frames are not counted."""
         with torch.device("meta"):
             probe_model = type(self)()
         probe_model.train(self.training)
@@ -606,17 +607,18 @@ class ResNet18(nn.Module):
                   for name, f in loop.frames.items()}
         saved, step, ends = {}, [0], []
 
+        def storages(values):  # storage -> bytes, each storage once (views share one)
+            return {v.untyped_storage()._cdata: v.untyped_storage().nbytes() for v in values if v is not None}
+
         def pack(value):
             saved.setdefault(value.untyped_storage()._cdata, (step[0], value.untyped_storage().nbytes()))
             return value
         with torch.nn.utils.parametrize.cached(), torch.autograd.graph.saved_tensors_hooks(pack, lambda v: v):
-            fixed = [*probe_model.parameters(), *probe_model._parametrized().values(), *frames.values()]
-            fixed = {v.untyped_storage()._cdata for v in fixed if v is not None}
+            fixed = storages([*probe_model.parameters(), *probe_model._parametrized().values(), *frames.values()])
             probe = probe_model.loop_start(frames)
             for step[0] in range(self.idle + count):
                 probe_model.loop_step(probe, step[0])
-                held = [*probe.states.values(), *(v for ring in probe.rings.values() for v in ring)]
-                held = {v.untyped_storage()._cdata: v.untyped_storage().nbytes() for v in held if v is not None}
+                held = storages([*probe.states.values(), *(v for ring in probe.rings.values() for v in ring)])
                 ends.append(sum(n for ptr, n in held.items() if ptr not in fixed))
         steps = [0] * len(ends)
         for ptr, (t, n) in saved.items():

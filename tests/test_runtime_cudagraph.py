@@ -48,9 +48,9 @@ def test_the_replay_reads_the_loops_tensor_ring_by_delay_into_static_inputs_of_i
     model = compiled(ROOT / "specs" / "dyrcnn_x4.dyn")
     seen, loops, original = [], [], cudagraph._Call.__call__
 
-    def spy(self, t, step, args):
+    def spy(self, loop, t, step, args):
         seen.append((t, list(args), self.steady))
-        out = original(self, t, step, args)
+        out = original(self, loop, t, step, args)
         seen[-1] = (t, seen[-1][1], self.steady)
         return out
 

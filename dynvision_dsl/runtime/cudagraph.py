@@ -1,19 +1,19 @@
 """CUDA-graph replay of the steady-state step, driven by the model's own loop (loop_start,
 loop_step, loop_finish in templates/runtime.py.j2): `run_loop` sets `loop.call`, the loop's
-step-call hook, so the transient variants, the arguments, the ring writes, the recordings and the
-logits stay the loop's, and only the steady variant's call changes. It is captured once (per
-input shape and argument layout) into a torch.cuda.CUDAGraph over static buffers and replayed,
-so a step costs one graph launch instead of one launch per op. Per replayed step: copy each
-argument that is not already its static input (frame, delayed reads from the tensor ring's
-rotating slots, `t`; the states are there, written by the graph itself), replay, and hand the
-loop the static outputs, with the states as their static inputs and clones of what it keeps past
-the step (recordings, logits). It uses only the module's tables and loop methods, so it drives
-the emitted standalone module too. `capture` makes the replay: the CUDA capture here, or
-`eager_capture`, the CPU stand-in with the same buffer semantics (its outputs live in fixed
-tensors that each replay overwrites), which the tests compare bitwise against the normal loop.
-Inference only: anything that cannot be replayed faithfully (autograd, training mode, random
-draws, a CPU input) raises NotCapturable with the reason, and `simulate` then runs the normal
-loop and says why in a RuntimeWarning."""
+step-call hook, through the loop's own `_simulate`, so the transient variants, the arguments,
+the ring writes, the recordings and the logits stay the loop's, and only the steady variant's
+call changes. It is captured once (per input shape and argument layout) into a
+torch.cuda.CUDAGraph over static buffers and replayed, so a step costs one graph launch instead
+of one launch per op. Per replayed step: copy each argument that is not already its static input
+(frame, delayed reads from the tensor ring's rotating slots, `t`; the states are there, written
+by the graph itself), replay, and hand the loop the static outputs, with the states as their
+static inputs and clones of what it keeps past the step (recordings, logits). It uses only the
+module's tables and loop methods, so it drives the emitted standalone module too. `capture`
+makes the replay: the CUDA capture here, or `eager_capture`, the CPU stand-in with the same
+buffer semantics (its outputs live in fixed tensors that each replay overwrites), which the
+tests compare bitwise against the normal loop. Inference only: anything that cannot be replayed
+faithfully (autograd, training mode, random draws, a CPU input) raises NotCapturable with the
+reason, and `simulate` then runs the normal loop and says why in a RuntimeWarning."""
 from __future__ import annotations
 
 import warnings
@@ -169,7 +169,6 @@ class _Call:
     (loop.narrow) and the widened ones differ."""
 
     model: object
-    loop: object
     cache: dict
     key: tuple
     capture: Capture
@@ -177,11 +176,11 @@ class _Call:
     steady: _Steady | None = None
     narrow: bool = False  # loop.narrow when `steady` was taken
 
-    def __call__(self, t: int, step: Callable[..., tuple], args: list) -> tuple:
+    def __call__(self, loop, t: int, step: Callable[..., tuple], args: list) -> tuple:
         if t < len(self.model.variant_of):
             return step(*args)
-        if self.steady is None or self.narrow != self.loop.narrow:
-            self.steady, self.narrow = self._for(step, args), self.loop.narrow
+        if self.steady is None or self.narrow != loop.narrow:
+            self.steady, self.narrow = self._for(step, args), loop.narrow
         steady = self.steady
         for buffer, value in zip(steady.static_in, args):
             if value is not buffer and value.data_ptr() != buffer.data_ptr():
@@ -218,12 +217,8 @@ def run_loop(model, frames: dict, record=(), capture: Capture = cuda_capture, de
     if key not in cache:  # one input shape per model: a new shape or device replaces the old graphs
         cache.clear()
         cache[key] = {}
-    loop = model.loop_start(frames, record, detach_every)
-    kept = {model.signals[name][2] for name in loop.responses} | {-1 - i for i in range(len(model.readouts))}
-    loop.call = _Call(model, loop, cache, key, capture, frozenset(kept))
-    for t in range(model.idle + loop.steps):
-        model.loop_step(loop, t)
-    return model.loop_finish(loop)
+    kept = {model.signals[name][2] for name in record} | {-1 - i for i in range(len(model.readouts))}
+    return model._simulate(frames, record, detach_every, _Call(model, cache, key, capture, frozenset(kept)))
 
 
 def simulate(model, x, record=(), seed: int | None = None, capture: Capture = cuda_capture,
