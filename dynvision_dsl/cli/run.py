@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..runtime import PRECISIONS
 from .common import add_device_arg, add_spec_args, params, read_spec, trained_model
 
 OUTPUTS = ("responses.pt", "responses.png", "responses.json")
@@ -26,7 +27,7 @@ def register(sub):
     add_device_arg(s)
     s.add_argument("--cuda-graphs", action="store_true", help="replay the steady-state step from a CUDA graph "
                    "(on a CUDA device; otherwise a warning says why it runs eagerly)")
-    s.add_argument("--precision", choices=("32", "bf16"), default="32",
+    s.add_argument("--precision", choices=PRECISIONS, default="32",
                    help="32 (default) or bf16 (autocast; states and delay buffers stay fp32)")
     return s
 

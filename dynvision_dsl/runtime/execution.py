@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from . import cudagraph
-from .precision import PRECISIONS, autocast
+from .precision import autocast, check_precision
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,7 @@ class Execution:
     precision: str = "32"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_precision(self.precision)
 
     @property
     def plain(self) -> bool:

@@ -15,7 +15,14 @@ from typing import Iterator
 import torch
 from torch import nn
 
-PRECISIONS = ("32", "bf16")
+from . import PRECISIONS
+
+
+
+def check_precision(precision: str) -> None:
+    """ValueError unless `precision` is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 def _to_fp32(module: nn.Module, inputs, output):
@@ -45,8 +52,7 @@ def autocast(model: nn.Module, precision: str, device_type: str, cache: bool = T
     if precision == "32":
         yield
         return
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     model.__dict__["_recompute_context"] = partial(fp32_outputs, model)
     try:
         with fp32_outputs(model), torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache):

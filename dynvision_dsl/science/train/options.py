@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from ...diagnostics import did_you_mean
+from ...runtime import PRECISIONS
 from ...util.device import check_device_name
 
 KINDS = ("recurrence", "feedback", "feedforward", "readout", "area")  # parameter groups (see groups.py)
 SCHEDULES = ("none", "cosine", "step")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-PRECISIONS = ("32", "bf16")
 _DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)?\s*")
 
 
