@@ -62,16 +62,24 @@ def trained_model(args, path, source: str, partial: bool = False):
 def spec_warnings_printed(source: str, make):
     """make(), the spec's DynWarnings it issues printed as diagnostics (`file:line:col:
     warning[W001]: ...`) rather than as Python warnings; any other warning is issued again unchanged."""
-    import warnings
-
     from ..diagnostics import DynWarning
 
+    return warnings_printed(make, DynWarning,
+                            lambda m: m.diagnostic.format(source) if isinstance(m, DynWarning) else None)
+
+
+def warnings_printed(make, category, line):
+    """make(), with the warnings it issues (`category` always shown) printed on stderr as
+    line(message) where that gives a text; the others are issued again unchanged."""
+    import warnings
+
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DynWarning)
+        warnings.simplefilter("always", category)
         value = make()
     for w in caught:
-        if isinstance(w.message, DynWarning):
-            print(w.message.diagnostic.format(source), file=sys.stderr)
+        text = line(w.message)
+        if text is not None:
+            print(text, file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return value

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..runtime import PRECISIONS
-from .common import add_device_arg, add_spec_args, params, read_spec, trained_model
+from .common import add_device_arg, add_spec_args, params, read_spec, trained_model, warnings_printed
 
 OUTPUTS = ("responses.pt", "responses.png", "responses.json")
 
@@ -71,17 +71,10 @@ def run(args) -> int:
 
 def noted(run):
     """`run()`, a --cuda-graphs fallback's RuntimeWarning printed as one `note:` line."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        result = run()
-    for w in caught:
-        if str(w.message).startswith("cuda_graphs:"):
-            print(f"note: --cuda-graphs: {str(w.message).partition(': ')[2]}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return result
+    def line(message):
+        text = str(message)
+        return f"note: --cuda-graphs: {text.partition(': ')[2]}" if text.startswith("cuda_graphs:") else None
+    return warnings_printed(run, RuntimeWarning, line)
 
 
 def on_cpu(result):
