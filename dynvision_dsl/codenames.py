@@ -161,13 +161,8 @@ class Constants:
     def name(self, area: str, value: Constant) -> str:
         key = (area, value.formula, float(value))
         if key not in self.rows:
-            want, n = quantity(area, value.label) if value.label else constant_name(area, value.formula), 1
-            name = want
-            while name in self.taken:
-                n += 1
-                name = f"{want}_{n}"
-            self.taken.add(name)
-            self.rows[key] = (name, value)
+            want = quantity(area, value.label) if value.label else constant_name(area, value.formula)
+            self.rows[key] = (Namespace(taken=self.taken).bind(want, value), value)  # never reused: `taken` grows
         return self.rows[key][0]
 
     def lines(self) -> list[tuple[str, str, str]]:
