@@ -361,20 +361,6 @@ def test_recompute_under_bf16_recomputes_with_the_fp32_casts_and_gives_its_gradi
 from test_train_regimes import images, tiny  # noqa: E402,F401 (fixtures)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--recompute", "-1"], "dynv: --recompute must be a whole number of steps per checkpointed segment, at least 1, "
-                            "or auto (balanced segments; 0: off), got -1\n"),
-    (["--recompute", "atuo"], "dynv: --recompute must be a whole number of steps per checkpointed segment, at least 1, "
-                              "or auto (balanced segments; 0: off), got 'atuo'\n"),
-])
-def test_train_refuses_a_bad_recompute_in_one_line(tiny, images, tmp_path, capsys, flags, message):
-    argv = ["train", str(tiny), "--data", f"folder:{images}", "--epochs", "1", "--out", str(tmp_path / "r"),
-            "--no-progress", *flags]
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(message) and err.count("\n") == 1 and not (tmp_path / "r").exists()
-
-
 def test_train_with_recompute_learns_as_without(tiny, images, tmp_path, monkeypatch):
     import dynvision_dsl.science.train.loop as loop
 

@@ -291,6 +291,10 @@ def test_device_cuda_without_cuda_is_a_clear_error(tiny, images, tmp_path, capsy
     (["--optimizer", "adamx"], "--optimizer: unknown value 'adamx'"),
     (["--weight-decay", "-1"], "--weight-decay must be 0 or more, got -1.0"),
     (["--precision", "fp16"], "--precision: unknown value 'fp16' (did you mean 'bf16'?); choose one of 32, bf16"),
+    (["--recompute", "-1"], "--recompute must be a whole number of steps per checkpointed segment, at least 1, "
+                            "or auto (balanced segments; 0: off), got -1\n"),
+    (["--recompute", "atuo"], "--recompute must be a whole number of steps per checkpointed segment, at least 1, "
+                              "or auto (balanced segments; 0: off), got 'atuo'\n"),
     (["--reaction-time", "20ms"], "no step carries a label: with --pattern 1 over 4 steps of 2 ms, --reaction-time "
                                   "20 ms and the readout present from step 1; shorten --reaction-time"),
 ])
