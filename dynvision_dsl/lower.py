@@ -23,6 +23,7 @@ from .backend.markers import as_map, keep_if_silent
 from .backend.passes import pipeline
 from .backend.passmanager import PassManager, PassReport, changed
 from .backend.runtime_ops import noise_sample, phi1
+from .backend.tail import Wiring, tail_graphs
 from .pycode import print_step
 from . import codenames as names
 from .schedule import Read, Schedule, StepKey
@@ -64,6 +65,17 @@ class Program:
     outputs: list[tuple[str, str]]  # what a step returns: ("state", "V1.r"), ("out", "V1"), ("var", "V1.g"),
     # ("logits", readout name)
     constants: names.Constants = field(default_factory=names.Constants)  # the steps' named constants
+    tails: list[StepFn] = field(default_factory=list)  # the tail variants, last step first (backend/tail.py)
+
+    @property
+    def functions(self) -> list[StepFn]:
+        """Every step function the module has: the variants, then the tail variants."""
+        return self.steps + self.tails
+
+    @property
+    def tail(self) -> list[int]:
+        """Per step from the end (last first): its tail variant's index in `functions`."""
+        return list(range(len(self.steps), len(self.functions)))
 
 
 TIME_INPUT = "time_ms"  # the step function's argument that carries `t`
@@ -106,7 +118,30 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
         name = f"_step_{k}"
         code = print_step(graph, name, model, constants, fields)
         steps.append(StepFn(name, key, inputs, graph, code, changed(reports), reports))
-    return Program(model, schedule, modules, trainables, steps, outputs, constants)
+    tails, steady = [], steps[schedule.steady]
+    for d, graph in enumerate(tail_graphs(steady.graph, _wiring(model, schedule, outputs), _TAIL_LIMIT)):
+        name = f"_tail_{d}"
+        head, body = print_step(graph, name, model, constants, fields).split("\n", 1)
+        code = (f'{head}\n    """Step T - {d + 1} of a run that records nothing: the steady step without '
+                f'what no later output needs (backend/tail.py)."""\n{body}')
+        tails.append(StepFn(name, steady.key, steady.inputs, graph, code))
+    return Program(model, schedule, modules, trainables, steps, outputs, constants, tails)
+
+
+_TAIL_LIMIT = 64  # tail variants at most: earlier steps run the steady one (which computes more)
+
+
+def _wiring(model: ir.Model, schedule: Schedule, outputs: list[tuple[str, str]]) -> Wiring:
+    """Which step output each state and delayed-read placeholder of the steady step reads."""
+    index = {o: i for i, o in reversed(list(enumerate(outputs)))}
+
+    def signal(source: str) -> int:
+        kind = "out" if "." not in source else "state" if ("state", source) in index else "var"
+        return index[(kind, source)]
+    inputs = {i.name for i in model.inputs}
+    return Wiring(frozenset(i for i, (kind, _) in enumerate(outputs) if kind == "logits"),
+                  {state_name(a, v): index[("state", f"{a}.{v}")] for a, v in schedule.state_keys},
+                  {read_name(r): (signal(r.source), r.delay) for r in schedule.reads if r.source not in inputs})
 
 
 def _attribute_names(modules: list[ModuleDef], trainables) -> set[str]:

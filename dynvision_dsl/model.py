@@ -133,8 +133,8 @@ class DynModel(nn.Module):
 
     @property
     def code(self) -> str:
-        """The Python source of the step functions (one per step variant)."""
-        return "\n".join(step.source for step in self.program.steps)
+        """The Python source of the step functions (one per step variant, then the tail variants)."""
+        return "\n".join(step.source for step in self.program.functions)
 
     def picture(self, collapse: bool = False, expand=(), group=(), timeline: bool = False):
         """The connectivity drawing (or with `timeline` the first-presence view) as a

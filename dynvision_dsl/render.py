@@ -70,7 +70,7 @@ def _tables(program: Program) -> list[tuple[str, str]]:
     reads = {read_name(r): ("read", r.source, r.delay) for r in s.reads}
     states = {state_name(a, v): ("state", a, v) for a, v in s.state_keys}
     frames = {frame_name(m, i.name): ("frame", i.name, 0) for i in m.inputs}
-    for step in program.steps:
+    for step in program.functions:
         row = []
         for name in step.inputs:
             row.append(frames.get(name) or (("time", "", 0) if name == TIME_INPUT else None) or reads.get(name)
@@ -96,10 +96,11 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("present_from", repr({a: recorded(s.present_from[a], m.idle) for a in areas})),
         ("readout_from", repr(readout_from[m.readout.name])),
         ("readouts_from", repr(readout_from)),
-        ("step_names", repr(tuple(st.name for st in program.steps))),
+        ("step_names", repr(tuple(st.name for st in program.functions))),
         ("step_inputs", _rows(step_inputs)),
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
+        ("tail_variants", repr(tuple(program.tail))),
         ("_channels_last", channels_last_table(program)),
     ]
 
@@ -134,11 +135,11 @@ def render(program: Program, spec_name: str | None = None) -> str:
     return _ENV.get_template("module.py.j2").render(
         name=m.name, spec=spec, class_name=class_name(m.name), doc=doc,
         helpers=_helpers([x["ctor"] for x in modules] + [ctor for _, ctor, _ in program.trainables])
-        + helper_sources([st.source for st in program.steps]), tables=_tables(program), modules=modules,
-        trainables=program.trainables, steps=[st.source for st in program.steps], file=m.file,
+        + helper_sources([st.source for st in program.functions]), tables=_tables(program), modules=modules,
+        trainables=program.trainables, steps=[st.source for st in program.functions], file=m.file,
         fields=output_fields(program.outputs, len(m.readouts) > 1), constants=program.constants.lines(),
-        uses_time=any(TIME_INPUT in st.inputs for st in program.steps),
-        uses_noise=any(n.target in IMPURE for st in program.steps for n in st.graph.nodes),
+        uses_time=any(TIME_INPUT in st.inputs for st in program.functions),
+        uses_noise=any(n.target in IMPURE for st in program.functions for n in st.graph.nodes),
         weights_once=any("parametrizations." in md.ctor for md in program.modules))
 
 

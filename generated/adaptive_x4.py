@@ -109,14 +109,16 @@ class AdaptiveX4(nn.Module):
     present_from = {'V1': 0, 'V2': 0, 'V4': 0, 'IT': 0}
     readout_from = 0
     readouts_from = {'classifier.2': 0}
-    step_names = ('_step_0', '_step_1', '_step_2')
+    step_names = ('_step_0', '_step_1', '_step_2', '_tail_0')
     step_inputs = (
         (('frame', 'image', 0), ('state', 'V1', 'a'), ('state', 'V2', 'a'), ('state', 'V4', 'a'), ('state', 'IT', 'a')),
         (('frame', 'image', 0), ('state', 'V1', 'a'), ('state', 'V1', 'r'), ('state', 'V2', 'a'), ('state', 'V2', 'r'), ('state', 'V4', 'a'), ('state', 'V4', 'r'), ('state', 'IT', 'a'), ('state', 'IT', 'r')),
         (('frame', 'image', 0), ('read', 'V1', 3), ('read', 'V2', 3), ('read', 'V4', 3), ('read', 'IT', 3), ('state', 'V1', 'a'), ('state', 'V1', 'r'), ('state', 'V2', 'a'), ('state', 'V2', 'r'), ('state', 'V4', 'a'), ('state', 'V4', 'r'), ('state', 'IT', 'a'), ('state', 'IT', 'r')),
+        (('frame', 'image', 0), ('read', 'V1', 3), ('read', 'V2', 3), ('read', 'V4', 3), ('read', 'IT', 3), ('state', 'V1', 'a'), ('state', 'V1', 'r'), ('state', 'V2', 'a'), ('state', 'V2', 'r'), ('state', 'V4', 'a'), ('state', 'V4', 'r'), ('state', 'IT', 'a'), ('state', 'IT', 'r')),
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
+    tail_variants = (3,)
     _channels_last = ("V1.conv", "V2.conv", "V4.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "V4.recurrence.conv", "IT.recurrence.conv", "addskip_V4.conv", "addskip_IT.conv")
 
     # the numbers the steps use, folded from the spec's formulas
@@ -243,6 +245,7 @@ class AdaptiveX4(nn.Module):
             self.tensor_ring = tensor_ring
             self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
             self.call = None  # call(loop, t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
+            self.tail_end = None  # the last step, where the tail variants apply (set by _simulate)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
@@ -281,6 +284,8 @@ class AdaptiveX4(nn.Module):
         loop = self.loop_start(x, record, detach_every)
         loop.call = call
         total, first = self.idle + loop.steps, 0
+        if not record and self._pure_steps():
+            loop.tail_end = total - 1
         if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
             weights = self._parametrized()
             for length in self._segment_lengths(loop, total)[:-1]:
@@ -300,7 +305,7 @@ class AdaptiveX4(nn.Module):
                                             or any(p.requires_grad for p in self.parameters()))
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
         loop = self._Loop(frames, record, detach_every, not grad and not exporting)
-        loop.narrow = self.idle > 0 and loop.batch > 1 and self._uniform_idle()
+        loop.narrow = self.idle > 0 and loop.batch > 1 and self._pure_steps()
         like, batch = loop.like, 1 if loop.narrow else loop.batch
         loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
@@ -321,7 +326,7 @@ class AdaptiveX4(nn.Module):
         if loop.narrow and t == self.idle:
             self._widen(loop)
         frame = {name: x[:, t - self.idle] for name, x in loop.frames.items()} if t >= self.idle else loop.blank
-        k = self.variant_of[t] if t < len(self.variant_of) else self.steady
+        k = self._variant(loop, t)
         args = []
         for kind, source, delay in self.step_inputs[k]:
             if kind == "frame":
@@ -345,8 +350,19 @@ class AdaptiveX4(nn.Module):
             self._record(loop, outs)
         return outs
 
-    def _uniform_idle(self):
-        """Whether the idle steps compute the same values for every batch element."""
+    def _variant(self, loop, t):
+        """Step t's variant: a transient one, a tail one (the last steps of a run that records
+        nothing leave out what no later output needs: backend/tail.py), or the steady one."""
+        if t < len(self.variant_of):
+            return self.variant_of[t]
+        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+            return self.tail_variants[loop.tail_end - t]
+        return self.steady
+
+    def _pure_steps(self):
+        """Whether the steps draw no random numbers and use no batch statistics (noise(); dropout
+        or batch norm while training): then the idle steps compute the same values for every
+        batch element, and the tail variants may leave out work (no draw or update is skipped)."""
         if self._draws_noise:
             return False
         batchwise = (nn.Dropout, nn.Dropout2d, nn.modules.batchnorm._BatchNorm)
@@ -750,3 +766,72 @@ class AdaptiveX4(nn.Module):
         logits = getattr(self.classifier, "2")(logits_flatten)
         return StepOutputs(V1_a=V1_a, V1_r=V1_r, V2_a=V2_a, V2_r=V2_r, V4_a=V4_a, V4_r=V4_r, IT_a=IT_a,
             IT_r=IT_r, V1=V1_r, V2=V2_r, V4=V4_r, IT=IT_r, logits=logits)
+
+    def _tail_0(self, x, V1_r_delayed_3, V2_r_delayed_3, V4_r_delayed_3, IT_r_delayed_3, V1_a_prev, V1_r_prev, V2_a_prev, V2_r_prev, V4_a_prev, V4_r_prev, IT_a_prev, IT_r_prev):
+        """Step T - 1 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        # specs/adaptive_x4.dyn:41 (V1): image -> V1 : conv(3) as V1.conv
+        V1_from_image = self.V1.conv(x)
+        # specs/adaptive_x4.dyn:46 (V1): V1 -> V1 : lateral(recurrence, 3) as V1.recurrence, delay max(t_recurrence, dt)
+        V1_recurrence = self.V1.recurrence.conv(V1_r_delayed_3)
+        V1_input = add_into(V1_from_image, V1_recurrence)
+        # specs/adaptive_x4.dyn:31 (V1): tau   * dr/dt = -r + input - w_a * a
+        V1_r_diff = V1_input - V1_r_prev
+        V1_r_prod = self.V1_w_a * V1_a_prev
+        V1_r_diff = V1_r_diff - V1_r_prod
+        V1_r_prod = self.V1_dt_over_tau * V1_r_diff
+        V1_r = add_into(V1_r_prod, V1_r_prev)
+        # specs/adaptive_x4.dyn:33 (V1): r = relu(r)
+        V1_r = V1_r.relu_()
+        # specs/adaptive_x4.dyn:42 (V2): V1 -> V2    : maxpool(3, stride=2, padding=1) | conv(3) as V2.conv, delay t_feedforward
+        V2_from_V1_max_pool2d = lean_max_pool2d(V1_r, 3, 2, 1)
+        V2_from_V1 = self.V2.conv(V2_from_V1_max_pool2d)
+        # specs/adaptive_x4.dyn:47 (V2): V2 -> V2 : lateral(recurrence, 3) as V2.recurrence, delay max(t_recurrence, dt)
+        V2_recurrence = self.V2.recurrence.conv(V2_r_delayed_3)
+        V2_input = add_into(V2_from_V1, V2_recurrence)
+        # specs/adaptive_x4.dyn:31 (V2): tau   * dr/dt = -r + input - w_a * a
+        V2_r_diff = V2_input - V2_r_prev
+        V2_r_prod = self.V2_w_a * V2_a_prev
+        V2_r_diff = V2_r_diff - V2_r_prod
+        V2_r_prod = self.V2_dt_over_tau * V2_r_diff
+        V2_r = add_into(V2_r_prod, V2_r_prev)
+        # specs/adaptive_x4.dyn:33 (V2): r = relu(r)
+        V2_r = V2_r.relu_()
+        # specs/adaptive_x4.dyn:43 (V4): V2 -> V4    : maxpool(3, stride=2, padding=1) | conv(3) as V4.conv, delay t_feedforward
+        V4_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
+        V4_from_V2 = self.V4.conv(V4_from_V2_max_pool2d)
+        # specs/adaptive_x4.dyn:48 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
+        V4_recurrence = self.V4.recurrence.conv(V4_r_delayed_3)
+        # specs/adaptive_x4.dyn:52 (V4): V1 -> V4 : adapt as addskip_V4
+        V4_from_V1 = self.addskip_V4.conv(V1_r)
+        V4_input_sum = add_into(V4_from_V2, V4_recurrence)
+        V4_input = add_into(V4_input_sum, V4_from_V1)
+        # specs/adaptive_x4.dyn:31 (V4): tau   * dr/dt = -r + input - w_a * a
+        V4_r_diff = V4_input - V4_r_prev
+        V4_r_prod = self.V4_w_a * V4_a_prev
+        V4_r_diff = V4_r_diff - V4_r_prod
+        V4_r_prod = self.V4_dt_over_tau * V4_r_diff
+        V4_r = add_into(V4_r_prod, V4_r_prev)
+        # specs/adaptive_x4.dyn:33 (V4): r = relu(r)
+        V4_r = V4_r.relu_()
+        # specs/adaptive_x4.dyn:44 (IT): V4 -> IT    : conv(3, stride=2) as IT.conv, delay t_feedforward
+        IT_from_V4 = self.IT.conv(V4_r)
+        # specs/adaptive_x4.dyn:49 (IT): IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_recurrence = self.IT.recurrence.conv(IT_r_delayed_3)
+        # specs/adaptive_x4.dyn:53 (IT): V2 -> IT : adapt as addskip_IT
+        IT_from_V2 = self.addskip_IT.conv(V2_r)
+        IT_input_sum = add_into(IT_from_V4, IT_recurrence)
+        IT_input = add_into(IT_input_sum, IT_from_V2)
+        # specs/adaptive_x4.dyn:31 (IT): tau   * dr/dt = -r + input - w_a * a
+        IT_r_diff = IT_input - IT_r_prev
+        IT_r_prod = self.IT_w_a * IT_a_prev
+        IT_r_diff = IT_r_diff - IT_r_prod
+        IT_r_prod = self.IT_dt_over_tau * IT_r_diff
+        IT_r = add_into(IT_r_prod, IT_r_prev)
+        # specs/adaptive_x4.dyn:33 (IT): r = relu(r)
+        IT_r = IT_r.relu_()
+        # specs/adaptive_x4.dyn:56 (readout): readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(V1_a=None, V1_r=None, V2_a=None, V2_r=None, V4_a=None, V4_r=None, IT_a=None,
+            IT_r=None, V1=None, V2=None, V4=None, IT=None, logits=logits)

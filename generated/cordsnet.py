@@ -113,13 +113,17 @@ class CordsNet(nn.Module):
     present_from = {'layer0': -100, 'layer1': -100, 'layer2_in': -100, 'layer2': -100, 'layer3_in': -99, 'layer3': -100, 'layer4_in': -99, 'layer4': -100, 'layer5_in': -99, 'layer5': -100, 'layer6_in': -99, 'layer6': -100, 'layer7_in': -99, 'layer7': -100, 'layer8_in': -99, 'layer8': -100, 'out': -100}
     readout_from = -100
     readouts_from = {'classifier.3': -100}
-    step_names = ('_step_0', '_step_1')
+    step_names = ('_step_0', '_step_1', '_tail_0', '_tail_1', '_tail_2')
     step_inputs = (
         (('frame', 'image', 0),),
+        (('frame', 'image', 0), ('read', 'layer1', 1), ('read', 'layer2', 1), ('read', 'layer3', 1), ('read', 'layer4', 1), ('read', 'layer5', 1), ('read', 'layer6', 1), ('read', 'layer7', 1), ('read', 'layer8', 1), ('state', 'layer1', 'r'), ('state', 'layer2', 'r'), ('state', 'layer3', 'r'), ('state', 'layer4', 'r'), ('state', 'layer5', 'r'), ('state', 'layer6', 'r'), ('state', 'layer7', 'r'), ('state', 'layer8', 'r')),
+        (('frame', 'image', 0), ('read', 'layer1', 1), ('read', 'layer2', 1), ('read', 'layer3', 1), ('read', 'layer4', 1), ('read', 'layer5', 1), ('read', 'layer6', 1), ('read', 'layer7', 1), ('read', 'layer8', 1), ('state', 'layer1', 'r'), ('state', 'layer2', 'r'), ('state', 'layer3', 'r'), ('state', 'layer4', 'r'), ('state', 'layer5', 'r'), ('state', 'layer6', 'r'), ('state', 'layer7', 'r'), ('state', 'layer8', 'r')),
+        (('frame', 'image', 0), ('read', 'layer1', 1), ('read', 'layer2', 1), ('read', 'layer3', 1), ('read', 'layer4', 1), ('read', 'layer5', 1), ('read', 'layer6', 1), ('read', 'layer7', 1), ('read', 'layer8', 1), ('state', 'layer1', 'r'), ('state', 'layer2', 'r'), ('state', 'layer3', 'r'), ('state', 'layer4', 'r'), ('state', 'layer5', 'r'), ('state', 'layer6', 'r'), ('state', 'layer7', 'r'), ('state', 'layer8', 'r')),
         (('frame', 'image', 0), ('read', 'layer1', 1), ('read', 'layer2', 1), ('read', 'layer3', 1), ('read', 'layer4', 1), ('read', 'layer5', 1), ('read', 'layer6', 1), ('read', 'layer7', 1), ('read', 'layer8', 1), ('state', 'layer1', 'r'), ('state', 'layer2', 'r'), ('state', 'layer3', 'r'), ('state', 'layer4', 'r'), ('state', 'layer5', 'r'), ('state', 'layer6', 'r'), ('state', 'layer7', 'r'), ('state', 'layer8', 'r')),
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
+    tail_variants = (2, 3, 4)
     _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
 
     # the numbers the steps use, folded from the spec's formulas
@@ -280,6 +284,7 @@ class CordsNet(nn.Module):
             self.tensor_ring = tensor_ring
             self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
             self.call = None  # call(loop, t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
+            self.tail_end = None  # the last step, where the tail variants apply (set by _simulate)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
@@ -319,6 +324,8 @@ class CordsNet(nn.Module):
         loop = self.loop_start(x, record, detach_every)
         loop.call = call
         total, first = self.idle + loop.steps, 0
+        if not record and self._pure_steps():
+            loop.tail_end = total - 1
         if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
             weights = self._parametrized()
             for length in self._segment_lengths(loop, total)[:-1]:
@@ -338,7 +345,7 @@ class CordsNet(nn.Module):
                                             or any(p.requires_grad for p in self.parameters()))
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
         loop = self._Loop(frames, record, detach_every, not grad and not exporting)
-        loop.narrow = self.idle > 0 and loop.batch > 1 and self._uniform_idle()
+        loop.narrow = self.idle > 0 and loop.batch > 1 and self._pure_steps()
         like, batch = loop.like, 1 if loop.narrow else loop.batch
         loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
@@ -359,7 +366,7 @@ class CordsNet(nn.Module):
         if loop.narrow and t == self.idle:
             self._widen(loop)
         frame = {name: x[:, t - self.idle] for name, x in loop.frames.items()} if t >= self.idle else loop.blank
-        k = self.variant_of[t] if t < len(self.variant_of) else self.steady
+        k = self._variant(loop, t)
         args = []
         for kind, source, delay in self.step_inputs[k]:
             if kind == "frame":
@@ -383,8 +390,19 @@ class CordsNet(nn.Module):
             self._record(loop, outs)
         return outs
 
-    def _uniform_idle(self):
-        """Whether the idle steps compute the same values for every batch element."""
+    def _variant(self, loop, t):
+        """Step t's variant: a transient one, a tail one (the last steps of a run that records
+        nothing leave out what no later output needs: backend/tail.py), or the steady one."""
+        if t < len(self.variant_of):
+            return self.variant_of[t]
+        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+            return self.tail_variants[loop.tail_end - t]
+        return self.steady
+
+    def _pure_steps(self):
+        """Whether the steps draw no random numbers and use no batch statistics (noise(); dropout
+        or batch norm while training): then the idle steps compute the same values for every
+        batch element, and the tail variants may leave out work (no draw or update is skipped)."""
         if self._draws_noise:
             return False
         batchwise = (nn.Dropout, nn.Dropout2d, nn.modules.batchnorm._BatchNorm)
@@ -799,3 +817,225 @@ class CordsNet(nn.Module):
             layer5_in=layer5_in_input, layer5=layer5_r, layer6_in=layer6_in_input, layer6=layer6_r,
             layer7_in=layer7_in_input, layer7=layer7_r, layer8_in=layer8_in_input, layer8=layer8_r,
             out=out_input, logits=logits)
+
+    def _tail_0(self, x, layer1_r_delayed_1, layer2_r_delayed_1, layer3_r_delayed_1, layer4_r_delayed_1, layer5_r_delayed_1, layer6_r_delayed_1, layer7_r_delayed_1, layer8_r_delayed_1, layer1_r_prev, layer2_r_prev, layer3_r_prev, layer4_r_prev, layer5_r_prev, layer6_r_prev, layer7_r_prev, layer8_r_prev):
+        """Step T - 1 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        layer7_in_input = layer6_r_delayed_1 + layer5_r_delayed_1
+        # specs/cordsnet.dyn:124 (layer7): layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        layer7_from_layer7_in_contiguous = layer7_in_input.contiguous()
+        layer7_from_layer7_in = self.layer7.conv(layer7_from_layer7_in_contiguous)
+        # specs/cordsnet.dyn:148 (layer7): layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        layer7_recurrence_contiguous = layer7_r_delayed_1.contiguous()
+        layer7_recurrence = self.layer7.recurrence.conv(layer7_recurrence_contiguous)
+        layer7_input = layer7_from_layer7_in + layer7_recurrence
+        # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        addbias_layer7 = self.addbias_layer7()
+        layer7_r_sum = add_into(layer7_input, addbias_layer7)
+        layer7_r_relu_ = layer7_r_sum.relu_()
+        layer7_r = torch.lerp(layer7_r_prev, layer7_r_relu_, self.layer7_dt_over_tau)
+        # specs/cordsnet.dyn:92 (layer7): r = relu(r)
+        layer7_r = layer7_r.relu_()
+        # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        layer8_in_from_layer6_contiguous = layer6_r_delayed_1.contiguous()
+        layer8_in_from_layer6 = self.addskip_layer8.conv(layer8_in_from_layer6_contiguous)
+        layer8_in_input = layer7_r_delayed_1 + layer8_in_from_layer6
+        # specs/cordsnet.dyn:126 (layer8): layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        layer8_from_layer8_in_contiguous = layer8_in_input.contiguous()
+        layer8_from_layer8_in = self.layer8.conv(layer8_from_layer8_in_contiguous)
+        # specs/cordsnet.dyn:149 (layer8): layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        layer8_recurrence_contiguous = layer8_r_delayed_1.contiguous()
+        layer8_recurrence = self.layer8.recurrence.conv(layer8_recurrence_contiguous)
+        layer8_input = layer8_from_layer8_in + layer8_recurrence
+        # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        addbias_layer8 = self.addbias_layer8()
+        layer8_r_sum = add_into(layer8_input, addbias_layer8)
+        layer8_r_relu_ = layer8_r_sum.relu_()
+        layer8_r = torch.lerp(layer8_r_prev, layer8_r_relu_, self.layer8_dt_over_tau)
+        # specs/cordsnet.dyn:97 (layer8): r = relu(r)
+        layer8_r = layer8_r.relu_()
+        out_input = layer8_r + layer7_r
+        # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(out_input, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "3")(logits_flatten)
+        return StepOutputs(layer1_r=None, layer2_r=None, layer3_r=None, layer4_r=None, layer5_r=None,
+            layer6_r=None, layer7_r=None, layer8_r=None, layer0=None, layer1=None, layer2_in=None, layer2=None,
+            layer3_in=None, layer3=None, layer4_in=None, layer4=None, layer5_in=None, layer5=None,
+            layer6_in=None, layer6=None, layer7_in=None, layer7=None, layer8_in=None, layer8=None, out=None,
+            logits=logits)
+
+    def _tail_1(self, x, layer1_r_delayed_1, layer2_r_delayed_1, layer3_r_delayed_1, layer4_r_delayed_1, layer5_r_delayed_1, layer6_r_delayed_1, layer7_r_delayed_1, layer8_r_delayed_1, layer1_r_prev, layer2_r_prev, layer3_r_prev, layer4_r_prev, layer5_r_prev, layer6_r_prev, layer7_r_prev, layer8_r_prev):
+        """Step T - 2 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        layer5_in_input = layer4_r_delayed_1 + layer3_r_delayed_1
+        # specs/cordsnet.dyn:120 (layer5): layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
+        layer5_from_layer5_in = self.layer5.conv(layer5_in_input)
+        # specs/cordsnet.dyn:146 (layer5): layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
+        layer5_recurrence = self.layer5.recurrence.conv(layer5_r_delayed_1)
+        layer5_input = layer5_from_layer5_in + layer5_recurrence
+        # specs/cordsnet.dyn:80 (layer5): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
+        addbias_layer5 = self.addbias_layer5()
+        layer5_r_sum = add_into(layer5_input, addbias_layer5)
+        layer5_r_relu_ = layer5_r_sum.relu_()
+        layer5_r = torch.lerp(layer5_r_prev, layer5_r_relu_, self.layer5_dt_over_tau)
+        # specs/cordsnet.dyn:81 (layer5): r = relu(r)
+        layer5_r = layer5_r.relu_()
+        # specs/cordsnet.dyn:133 (layer6_in): layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
+        layer6_in_from_layer4 = self.addskip_layer6.conv(layer4_r_delayed_1)
+        layer6_in_input = layer5_r_delayed_1 + layer6_in_from_layer4
+        # specs/cordsnet.dyn:122 (layer6): layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
+        layer6_from_layer6_in = self.layer6.conv(layer6_in_input)
+        # specs/cordsnet.dyn:147 (layer6): layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
+        layer6_recurrence = self.layer6.recurrence.conv(layer6_r_delayed_1)
+        layer6_input = layer6_from_layer6_in + layer6_recurrence
+        # specs/cordsnet.dyn:86 (layer6): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
+        addbias_layer6 = self.addbias_layer6()
+        layer6_r_sum = add_into(layer6_input, addbias_layer6)
+        layer6_r_relu_ = layer6_r_sum.relu_()
+        layer6_r = torch.lerp(layer6_r_prev, layer6_r_relu_, self.layer6_dt_over_tau)
+        # specs/cordsnet.dyn:87 (layer6): r = relu(r)
+        layer6_r = layer6_r.relu_()
+        layer7_in_input = layer6_r_delayed_1 + layer5_r_delayed_1
+        # specs/cordsnet.dyn:124 (layer7): layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        layer7_from_layer7_in_contiguous = layer7_in_input.contiguous()
+        layer7_from_layer7_in = self.layer7.conv(layer7_from_layer7_in_contiguous)
+        # specs/cordsnet.dyn:148 (layer7): layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        layer7_recurrence_contiguous = layer7_r_delayed_1.contiguous()
+        layer7_recurrence = self.layer7.recurrence.conv(layer7_recurrence_contiguous)
+        layer7_input = layer7_from_layer7_in + layer7_recurrence
+        # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        addbias_layer7 = self.addbias_layer7()
+        layer7_r_sum = add_into(layer7_input, addbias_layer7)
+        layer7_r_relu_ = layer7_r_sum.relu_()
+        layer7_r = torch.lerp(layer7_r_prev, layer7_r_relu_, self.layer7_dt_over_tau)
+        # specs/cordsnet.dyn:92 (layer7): r = relu(r)
+        layer7_r = layer7_r.relu_()
+        # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        layer8_in_from_layer6_contiguous = layer6_r_delayed_1.contiguous()
+        layer8_in_from_layer6 = self.addskip_layer8.conv(layer8_in_from_layer6_contiguous)
+        layer8_in_input = layer7_r_delayed_1 + layer8_in_from_layer6
+        # specs/cordsnet.dyn:126 (layer8): layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        layer8_from_layer8_in_contiguous = layer8_in_input.contiguous()
+        layer8_from_layer8_in = self.layer8.conv(layer8_from_layer8_in_contiguous)
+        # specs/cordsnet.dyn:149 (layer8): layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        layer8_recurrence_contiguous = layer8_r_delayed_1.contiguous()
+        layer8_recurrence = self.layer8.recurrence.conv(layer8_recurrence_contiguous)
+        layer8_input = layer8_from_layer8_in + layer8_recurrence
+        # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        addbias_layer8 = self.addbias_layer8()
+        layer8_r_sum = add_into(layer8_input, addbias_layer8)
+        layer8_r_relu_ = layer8_r_sum.relu_()
+        layer8_r = torch.lerp(layer8_r_prev, layer8_r_relu_, self.layer8_dt_over_tau)
+        # specs/cordsnet.dyn:97 (layer8): r = relu(r)
+        layer8_r = layer8_r.relu_()
+        out_input = layer8_r + layer7_r
+        # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(out_input, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "3")(logits_flatten)
+        return StepOutputs(layer1_r=None, layer2_r=None, layer3_r=None, layer4_r=None, layer5_r=None,
+            layer6_r=None, layer7_r=layer7_r, layer8_r=layer8_r, layer0=None, layer1=None, layer2_in=None,
+            layer2=None, layer3_in=None, layer3=None, layer4_in=None, layer4=None, layer5_in=None,
+            layer5=layer5_r, layer6_in=None, layer6=layer6_r, layer7_in=None, layer7=layer7_r, layer8_in=None,
+            layer8=layer8_r, out=None, logits=logits)
+
+    def _tail_2(self, x, layer1_r_delayed_1, layer2_r_delayed_1, layer3_r_delayed_1, layer4_r_delayed_1, layer5_r_delayed_1, layer6_r_delayed_1, layer7_r_delayed_1, layer8_r_delayed_1, layer1_r_prev, layer2_r_prev, layer3_r_prev, layer4_r_prev, layer5_r_prev, layer6_r_prev, layer7_r_prev, layer8_r_prev):
+        """Step T - 3 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        layer3_in_input = layer2_r_delayed_1 + layer1_r_delayed_1
+        # specs/cordsnet.dyn:116 (layer3): layer3_in -> layer3 : conv(3, stride=2, bias=false, weightnorm=true) as layer3.conv
+        layer3_from_layer3_in = self.layer3.conv(layer3_in_input)
+        # specs/cordsnet.dyn:144 (layer3): layer3 -> layer3 : conv(3, bias=false, weightnorm=true) as layer3.recurrence.conv, delay max(t_recurrence, dt)
+        layer3_recurrence = self.layer3.recurrence.conv(layer3_r_delayed_1)
+        layer3_input = layer3_from_layer3_in + layer3_recurrence
+        # specs/cordsnet.dyn:68 (layer3): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer3) }
+        addbias_layer3 = self.addbias_layer3()
+        layer3_r_sum = add_into(layer3_input, addbias_layer3)
+        layer3_r_relu_ = layer3_r_sum.relu_()
+        layer3_r = torch.lerp(layer3_r_prev, layer3_r_relu_, self.layer3_dt_over_tau)
+        # specs/cordsnet.dyn:69 (layer3): r = relu(r)
+        layer3_r = layer3_r.relu_()
+        # specs/cordsnet.dyn:131 (layer4_in): layer2 -> layer4_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer4.conv, delay t_skip
+        layer4_in_from_layer2 = self.addskip_layer4.conv(layer2_r_delayed_1)
+        layer4_in_input = layer3_r_delayed_1 + layer4_in_from_layer2
+        # specs/cordsnet.dyn:118 (layer4): layer4_in -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.conv
+        layer4_from_layer4_in = self.layer4.conv(layer4_in_input)
+        # specs/cordsnet.dyn:145 (layer4): layer4 -> layer4 : conv(3, bias=false, weightnorm=true) as layer4.recurrence.conv, delay max(t_recurrence, dt)
+        layer4_recurrence = self.layer4.recurrence.conv(layer4_r_delayed_1)
+        layer4_input = layer4_from_layer4_in + layer4_recurrence
+        # specs/cordsnet.dyn:74 (layer4): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer4) }
+        addbias_layer4 = self.addbias_layer4()
+        layer4_r_sum = add_into(layer4_input, addbias_layer4)
+        layer4_r_relu_ = layer4_r_sum.relu_()
+        layer4_r = torch.lerp(layer4_r_prev, layer4_r_relu_, self.layer4_dt_over_tau)
+        # specs/cordsnet.dyn:75 (layer4): r = relu(r)
+        layer4_r = layer4_r.relu_()
+        layer5_in_input = layer4_r_delayed_1 + layer3_r_delayed_1
+        # specs/cordsnet.dyn:120 (layer5): layer5_in -> layer5 : conv(3, stride=2, bias=false, weightnorm=true) as layer5.conv
+        layer5_from_layer5_in = self.layer5.conv(layer5_in_input)
+        # specs/cordsnet.dyn:146 (layer5): layer5 -> layer5 : conv(3, bias=false, weightnorm=true) as layer5.recurrence.conv, delay max(t_recurrence, dt)
+        layer5_recurrence = self.layer5.recurrence.conv(layer5_r_delayed_1)
+        layer5_input = layer5_from_layer5_in + layer5_recurrence
+        # specs/cordsnet.dyn:80 (layer5): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer5) }
+        addbias_layer5 = self.addbias_layer5()
+        layer5_r_sum = add_into(layer5_input, addbias_layer5)
+        layer5_r_relu_ = layer5_r_sum.relu_()
+        layer5_r = torch.lerp(layer5_r_prev, layer5_r_relu_, self.layer5_dt_over_tau)
+        # specs/cordsnet.dyn:81 (layer5): r = relu(r)
+        layer5_r = layer5_r.relu_()
+        # specs/cordsnet.dyn:133 (layer6_in): layer4 -> layer6_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer6.conv, delay t_skip
+        layer6_in_from_layer4 = self.addskip_layer6.conv(layer4_r_delayed_1)
+        layer6_in_input = layer5_r_delayed_1 + layer6_in_from_layer4
+        # specs/cordsnet.dyn:122 (layer6): layer6_in -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.conv
+        layer6_from_layer6_in = self.layer6.conv(layer6_in_input)
+        # specs/cordsnet.dyn:147 (layer6): layer6 -> layer6 : conv(3, bias=false, weightnorm=true) as layer6.recurrence.conv, delay max(t_recurrence, dt)
+        layer6_recurrence = self.layer6.recurrence.conv(layer6_r_delayed_1)
+        layer6_input = layer6_from_layer6_in + layer6_recurrence
+        # specs/cordsnet.dyn:86 (layer6): else { tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer6) }
+        addbias_layer6 = self.addbias_layer6()
+        layer6_r_sum = add_into(layer6_input, addbias_layer6)
+        layer6_r_relu_ = layer6_r_sum.relu_()
+        layer6_r = torch.lerp(layer6_r_prev, layer6_r_relu_, self.layer6_dt_over_tau)
+        # specs/cordsnet.dyn:87 (layer6): r = relu(r)
+        layer6_r = layer6_r.relu_()
+        layer7_in_input = layer6_r_delayed_1 + layer5_r_delayed_1
+        # specs/cordsnet.dyn:124 (layer7): layer7_in -> layer7 : conv(3, stride=2, bias=false, weightnorm=true) as layer7.conv
+        layer7_from_layer7_in_contiguous = layer7_in_input.contiguous()
+        layer7_from_layer7_in = self.layer7.conv(layer7_from_layer7_in_contiguous)
+        # specs/cordsnet.dyn:148 (layer7): layer7 -> layer7 : conv(3, bias=false, weightnorm=true) as layer7.recurrence.conv, delay max(t_recurrence, dt)
+        layer7_recurrence_contiguous = layer7_r_delayed_1.contiguous()
+        layer7_recurrence = self.layer7.recurrence.conv(layer7_recurrence_contiguous)
+        layer7_input = layer7_from_layer7_in + layer7_recurrence
+        # specs/cordsnet.dyn:91 (layer7): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer7)
+        addbias_layer7 = self.addbias_layer7()
+        layer7_r_sum = add_into(layer7_input, addbias_layer7)
+        layer7_r_relu_ = layer7_r_sum.relu_()
+        layer7_r = torch.lerp(layer7_r_prev, layer7_r_relu_, self.layer7_dt_over_tau)
+        # specs/cordsnet.dyn:92 (layer7): r = relu(r)
+        layer7_r = layer7_r.relu_()
+        # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
+        layer8_in_from_layer6_contiguous = layer6_r_delayed_1.contiguous()
+        layer8_in_from_layer6 = self.addskip_layer8.conv(layer8_in_from_layer6_contiguous)
+        layer8_in_input = layer7_r_delayed_1 + layer8_in_from_layer6
+        # specs/cordsnet.dyn:126 (layer8): layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
+        layer8_from_layer8_in_contiguous = layer8_in_input.contiguous()
+        layer8_from_layer8_in = self.layer8.conv(layer8_from_layer8_in_contiguous)
+        # specs/cordsnet.dyn:149 (layer8): layer8 -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.recurrence.conv, delay max(t_recurrence, dt)
+        layer8_recurrence_contiguous = layer8_r_delayed_1.contiguous()
+        layer8_recurrence = self.layer8.recurrence.conv(layer8_recurrence_contiguous)
+        layer8_input = layer8_from_layer8_in + layer8_recurrence
+        # specs/cordsnet.dyn:96 (layer8): tau * dr/dt = -r + relu(input + bias(spatial) as addbias_layer8)
+        addbias_layer8 = self.addbias_layer8()
+        layer8_r_sum = add_into(layer8_input, addbias_layer8)
+        layer8_r_relu_ = layer8_r_sum.relu_()
+        layer8_r = torch.lerp(layer8_r_prev, layer8_r_relu_, self.layer8_dt_over_tau)
+        # specs/cordsnet.dyn:97 (layer8): r = relu(r)
+        layer8_r = layer8_r.relu_()
+        out_input = layer8_r + layer7_r
+        # specs/cordsnet.dyn:199 (readout): readout out : avgpool | linear(classes, weightnorm=true) as classifier.3
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(out_input, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "3")(logits_flatten)
+        return StepOutputs(layer1_r=None, layer2_r=None, layer3_r=None, layer4_r=None, layer5_r=layer5_r,
+            layer6_r=layer6_r, layer7_r=layer7_r, layer8_r=layer8_r, layer0=None, layer1=None, layer2_in=None,
+            layer2=None, layer3_in=None, layer3=layer3_r, layer4_in=None, layer4=layer4_r, layer5_in=None,
+            layer5=layer5_r, layer6_in=None, layer6=layer6_r, layer7_in=None, layer7=layer7_r, layer8_in=None,
+            layer8=layer8_r, out=None, logits=logits)

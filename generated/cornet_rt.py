@@ -130,13 +130,15 @@ class CorNetRT(nn.Module):
     present_from = {'V1_mid': 0, 'IT_mid': 0, 'V1': 0, 'IT': 0, 'V2_in': 0, 'V2_mid': 0, 'V2': 0, 'V4_in': 0, 'V4_mid': 0, 'V4': 0, 'IT_in': 0, 'IT_rec': 0}
     readout_from = 0
     readouts_from = {'classifier.2': 0}
-    step_names = ('_step_0', '_step_1')
+    step_names = ('_step_0', '_step_1', '_tail_0')
     step_inputs = (
         (('frame', 'image', 0), ('state', 'IT_mid', 'r')),
+        (('frame', 'image', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
         (('frame', 'image', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
+    tail_variants = (2,)
     _channels_last = ("V1.conv", "V1.conv2", "V2.conv2", "V4.conv2", "V2.conv", "V4.conv", "V1.recurrence", "V2.recurrence", "V4.recurrence", "V1.mid_modules", "V2.mid_modules", "V4.mid_modules", "norm_V1", "norm_V2", "norm_V4")
 
     def __init__(self):
@@ -269,6 +271,7 @@ class CorNetRT(nn.Module):
             self.tensor_ring = tensor_ring
             self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
             self.call = None  # call(loop, t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
+            self.tail_end = None  # the last step, where the tail variants apply (set by _simulate)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
@@ -307,6 +310,8 @@ class CorNetRT(nn.Module):
         loop = self.loop_start(x, record, detach_every)
         loop.call = call
         total, first = self.idle + loop.steps, 0
+        if not record and self._pure_steps():
+            loop.tail_end = total - 1
         if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
             weights = self._parametrized()
             for length in self._segment_lengths(loop, total)[:-1]:
@@ -326,7 +331,7 @@ class CorNetRT(nn.Module):
                                             or any(p.requires_grad for p in self.parameters()))
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
         loop = self._Loop(frames, record, detach_every, not grad and not exporting)
-        loop.narrow = self.idle > 0 and loop.batch > 1 and self._uniform_idle()
+        loop.narrow = self.idle > 0 and loop.batch > 1 and self._pure_steps()
         like, batch = loop.like, 1 if loop.narrow else loop.batch
         loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
@@ -347,7 +352,7 @@ class CorNetRT(nn.Module):
         if loop.narrow and t == self.idle:
             self._widen(loop)
         frame = {name: x[:, t - self.idle] for name, x in loop.frames.items()} if t >= self.idle else loop.blank
-        k = self.variant_of[t] if t < len(self.variant_of) else self.steady
+        k = self._variant(loop, t)
         args = []
         for kind, source, delay in self.step_inputs[k]:
             if kind == "frame":
@@ -371,8 +376,19 @@ class CorNetRT(nn.Module):
             self._record(loop, outs)
         return outs
 
-    def _uniform_idle(self):
-        """Whether the idle steps compute the same values for every batch element."""
+    def _variant(self, loop, t):
+        """Step t's variant: a transient one, a tail one (the last steps of a run that records
+        nothing leave out what no later output needs: backend/tail.py), or the steady one."""
+        if t < len(self.variant_of):
+            return self.variant_of[t]
+        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+            return self.tail_variants[loop.tail_end - t]
+        return self.steady
+
+    def _pure_steps(self):
+        """Whether the steps draw no random numbers and use no batch statistics (noise(); dropout
+        or batch norm while training): then the idle steps compute the same values for every
+        batch element, and the tail variants may leave out work (no draw or update is skipped)."""
         if self._draws_noise:
             return False
         batchwise = (nn.Dropout, nn.Dropout2d, nn.modules.batchnorm._BatchNorm)
@@ -698,3 +714,25 @@ class CorNetRT(nn.Module):
             V2_in=V2_in_from_V1, V2_mid=V2_mid_r, V2=V2_r, V4_in=V4_in_from_V2, V4_mid=V4_mid_r, V4=V4_r,
             IT_in=IT_in_from_V4, IT_rec=IT_rec_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid,
             V2_x=V2_from_V2_mid, V4_x=V4_from_V4_mid, logits=logits)
+
+    def _tail_0(self, x, V1_r_delayed_1, V2_in_r_delayed_1, V2_r_delayed_1, V4_in_r_delayed_1, V4_r_delayed_1, IT_in_r_delayed_1, IT_rec_r_delayed_1, IT_mid_r_prev):
+        """Step T - 1 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        # specs/cornet_rt.dyn:138 (IT_mid): IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_mid_rec_from_IT_rec = self.IT.recurrence(IT_rec_r_delayed_1)
+        # specs/cornet_rt.dyn:68 (IT_mid): r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        IT_mid_modules = self.IT.mid_modules(IT_in_r_delayed_1)
+        IT_mid_r_relu = torch.relu(IT_mid_modules)
+        IT_mid_r = IT_mid_r_relu + IT_mid_rec_from_IT_rec
+        # specs/cornet_rt.dyn:109 (IT): IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        IT_from_IT_mid_contiguous = IT_mid_r.contiguous()
+        IT_from_IT_mid = self.IT.conv2(IT_from_IT_mid_contiguous)
+        # specs/cornet_rt.dyn:101 (IT): r = relu(groupnorm(x, 32) as norm_IT)
+        norm_IT = self.norm_IT(IT_from_IT_mid)
+        IT_r = torch.relu(norm_IT)
+        # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(IT_mid_r=None, V1_mid=None, IT_mid=None, V1=None, IT=None, V2_in=None, V2_mid=None,
+            V2=None, V4_in=None, V4_mid=None, V4=None, IT_in=None, IT_rec=None, V1_x=None, IT_x=None,
+            V2_x=None, V4_x=None, logits=logits)

@@ -143,6 +143,7 @@ class DyRCNNx4(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
+    tail_variants = ()
     _channels_last = ("V1.conv", "V2.conv", "V4.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "V4.recurrence.conv", "IT.recurrence.conv", "addskip_V4.conv", "addskip_IT.conv")
 
     # the numbers the steps use, folded from the spec's formulas
@@ -261,6 +262,7 @@ class DyRCNNx4(nn.Module):
             self.tensor_ring = tensor_ring
             self.narrow = False  # idle steps at batch 1, widened at the first shown frame (loop_start)
             self.call = None  # call(loop, t, step, args) in place of step(*args) (runtime/cudagraph.py replays)
+            self.tail_end = None  # the last step, where the tail variants apply (set by _simulate)
             self.states, self.initial, self.rings = {}, {}, {}
             self.stores, self.store_ids = {}, set()  # tensor ring: source -> (layout, tensor, slot views)
             self.responses = {name: [] for name in record}
@@ -299,6 +301,8 @@ class DyRCNNx4(nn.Module):
         loop = self.loop_start(x, record, detach_every)
         loop.call = call
         total, first = self.idle + loop.steps, 0
+        if not record and self._pure_steps():
+            loop.tail_end = total - 1
         if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
             weights = self._parametrized()
             for length in self._segment_lengths(loop, total)[:-1]:
@@ -318,7 +322,7 @@ class DyRCNNx4(nn.Module):
                                             or any(p.requires_grad for p in self.parameters()))
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace records no in-place ring
         loop = self._Loop(frames, record, detach_every, not grad and not exporting)
-        loop.narrow = self.idle > 0 and loop.batch > 1 and self._uniform_idle()
+        loop.narrow = self.idle > 0 and loop.batch > 1 and self._pure_steps()
         like, batch = loop.like, 1 if loop.narrow else loop.batch
         loop.blank = {name: like.new_zeros((batch,) + shape) for name, shape in self.inputs.items()}
         for area, var, init in self.state_slots:
@@ -339,7 +343,7 @@ class DyRCNNx4(nn.Module):
         if loop.narrow and t == self.idle:
             self._widen(loop)
         frame = {name: x[:, t - self.idle] for name, x in loop.frames.items()} if t >= self.idle else loop.blank
-        k = self.variant_of[t] if t < len(self.variant_of) else self.steady
+        k = self._variant(loop, t)
         args = []
         for kind, source, delay in self.step_inputs[k]:
             if kind == "frame":
@@ -363,8 +367,19 @@ class DyRCNNx4(nn.Module):
             self._record(loop, outs)
         return outs
 
-    def _uniform_idle(self):
-        """Whether the idle steps compute the same values for every batch element."""
+    def _variant(self, loop, t):
+        """Step t's variant: a transient one, a tail one (the last steps of a run that records
+        nothing leave out what no later output needs: backend/tail.py), or the steady one."""
+        if t < len(self.variant_of):
+            return self.variant_of[t]
+        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+            return self.tail_variants[loop.tail_end - t]
+        return self.steady
+
+    def _pure_steps(self):
+        """Whether the steps draw no random numbers and use no batch statistics (noise(); dropout
+        or batch norm while training): then the idle steps compute the same values for every
+        batch element, and the tail variants may leave out work (no draw or update is skipped)."""
         if self._draws_noise:
             return False
         batchwise = (nn.Dropout, nn.Dropout2d, nn.modules.batchnorm._BatchNorm)

@@ -51,7 +51,7 @@ def test_the_replay_reads_the_loops_tensor_ring_by_delay_into_static_inputs_of_i
     def spy(self, loop, t, step, args):
         seen.append((t, list(args), self.steady))
         out = original(self, loop, t, step, args)
-        seen[-1] = (t, seen[-1][1], self.steady)
+        seen[-1] = (t, seen[-1][1], self.steady if step.__name__ == model.step_names[model.steady] else None)
         return out
 
     monkeypatch.setattr(cudagraph._Call, "__call__", spy)
@@ -61,7 +61,8 @@ def test_the_replay_reads_the_loops_tensor_ring_by_delay_into_static_inputs_of_i
     reads = [(j, source, delay) for j, (kind, source, delay) in enumerate(model.step_inputs[model.steady])
              if kind == "read"]
     ring_views = {source: views for source, (_, _, views) in loops[0].stores.items()}
-    replayed = [(t, args, steady) for t, args, steady in seen if t >= len(model.variant_of)]
+    replayed = [(t, args, steady) for t, args, steady in seen  # the tail steps run as they are
+                if t >= len(model.variant_of) and steady is not None]
     assert reads and len(replayed) == 3 and all(steady is replayed[0][2] for _, _, steady in replayed)
     for t, args, steady in replayed:
         for j, source, delay in reads:

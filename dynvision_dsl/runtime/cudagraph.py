@@ -164,8 +164,8 @@ def _captured(model, step: Callable[..., tuple], args: list, capture: Capture) -
 
 @dataclass
 class _Call:
-    """`loop.call` of one replayed run: step(*args) for the transient variants, the replay for the
-    steady one. `cache[key]` holds one capture per argument layout: the idle steps at batch 1
+    """`loop.call` of one replayed run: step(*args) for the transient and tail variants, the
+    replay for the steady one. `cache[key]` holds one capture per argument layout: the idle steps at batch 1
     (loop.narrow) and the widened ones differ."""
 
     model: object
@@ -177,7 +177,8 @@ class _Call:
     narrow: bool = False  # loop.narrow when `steady` was taken
 
     def __call__(self, loop, t: int, step: Callable[..., tuple], args: list) -> tuple:
-        if t < len(self.model.variant_of):
+        model = self.model
+        if t < len(model.variant_of) or step != getattr(model, model.step_names[model.steady]):  # or a tail step
             return step(*args)
         if self.steady is None or self.narrow != loop.narrow:
             self.steady, self.narrow = self._for(step, args), loop.narrow
