@@ -118,17 +118,23 @@ def lower(model: ir.Model, schedule: Schedule, optimize: bool = True) -> Program
         name = f"_step_{k}"
         code = print_step(graph, name, model, constants, fields)
         steps.append(StepFn(name, key, inputs, graph, code, changed(reports), reports))
-    tails, steady = [], steps[schedule.steady]
-    for d, graph in enumerate(tail_graphs(steady.graph, _wiring(model, schedule, outputs), _TAIL_LIMIT)):
+    tails = _tail_steps(steps[schedule.steady], _wiring(model, schedule, outputs), model, constants, fields)
+    return Program(model, schedule, modules, trainables, steps, outputs, constants, tails)
+
+
+_TAIL_LIMIT = 64  # tail variants at most: earlier steps run the steady one (which computes more)
+
+
+def _tail_steps(steady: StepFn, wiring: Wiring, model: ir.Model, constants, fields) -> list[StepFn]:
+    """The tail variants `_tail_0` (the last step), `_tail_1`, ... (backend/tail.py), printed."""
+    tails = []
+    for d, graph in enumerate(tail_graphs(steady.graph, wiring, _TAIL_LIMIT)):
         name = f"_tail_{d}"
         head, body = print_step(graph, name, model, constants, fields).split("\n", 1)
         code = (f'{head}\n    """Step T - {d + 1} of a run that records nothing: the steady step without '
                 f'what no later output needs (backend/tail.py)."""\n{body}')
         tails.append(StepFn(name, steady.key, steady.inputs, graph, code))
-    return Program(model, schedule, modules, trainables, steps, outputs, constants, tails)
-
-
-_TAIL_LIMIT = 64  # tail variants at most: earlier steps run the steady one (which computes more)
+    return tails
 
 
 def _wiring(model: ir.Model, schedule: Schedule, outputs: list[tuple[str, str]]) -> Wiring:
