@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import THREADS, build_reference, compile_model, cpu_model, warm_reference  # noqa: E402
+from speed import THREADS, cpu_model, matched_pair  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"cornet_rt": (64, 5, 4), "cordsnet": (64, 10, 4), "x8": (64, 10, 4), "x4": (64, 20, 8), "x2": (64, 20, 8)}
@@ -97,10 +97,13 @@ def main(argv=None) -> int:
              "nn.Conv2d call timed around the op (both models pay the same wrapper).", ""]
     for short in args.models.split(","):
         S, T, B = SHAPES[short]
-        torch.manual_seed(0)
-        ref = build_reference(short, S, T)
-        warm_reference(ref, S, T)
-        comp = compile_model(short, S, T)
+        row: dict = {}
+        ref, comp = matched_pair(short, S, T, B, row)
+        if ref is None:
+            raise SystemExit(f"{short}: the compiled model's logits do not match the reference's")
+        if row.get("redrawn"):
+            lines += [f"{short}: with the weights speed.py times (run_reference.redraw; the constructor's "
+                      "disagree), both models.", ""]
         x = torch.randn(B, T, 3, S, S)
         calls, forwards = timed_convs({"reference": ref, "compiled": comp}, x, args.repeat)
         lines += table(f"{short} ({T}, 3, {S}, {S}) batch {B}", calls, forwards, args.repeat)

@@ -236,33 +236,38 @@ def check(ref, ours, S, T, B) -> tuple[bool, float]:
     return bool(torch.allclose(b, a, atol=ATOL, rtol=RTOL)), (a - b).abs().max().item()
 
 
-def bench_config(short, S, T, B, modes, warmup, repeat, mem: bool) -> dict:
-    import dynvision_dsl as dd
-
-    row = {"model": ZOO[short][0], "short": short, "S": S, "T": T, "B": B}
-    log(f"== {row['model']} input ({T}, 3, {S}, {S}) batch {B}")
+def matched_pair(short: str, S: int, T: int, B: int, row: dict) -> tuple:
+    """(reference, compiled) with the same weights and agreeing logits, or (None, None). Where the
+    reference's constructor weights disagree (CorNetRT) both get the parity fixtures' re-draw
+    (benchmarks/reference/run_reference.py). `row` gets what was checked."""
     torch.manual_seed(0)
     ref = build_reference(short, S, T)
     warm_reference(ref, S, T)
     ours = compile_model(short, S, T)
     ours.load_dynvision(ref.state_dict())
     ok, err = check(ref, ours, S, T, min(B, 2))
-    row["max_abs_diff"] = err
-    row["agree"] = ok
+    row["max_abs_diff"], row["agree"] = err, ok
     log(f"    logits agree: {ok} (max |diff| {err:.3g})")
-    if not ok:
-        # retry once with the parity fixtures' weight re-draw (benchmarks/reference/run_reference.py)
-        sys.path.insert(0, str(ROOT / "benchmarks" / "reference"))
-        from run_reference import redraw
+    if ok:
+        return ref, ours
+    sys.path.insert(0, str(ROOT / "benchmarks" / "reference"))
+    from run_reference import redraw
 
-        redraw(ref, 0)
-        ours.load_dynvision(ref.state_dict())
-        ok, err = check(ref, ours, S, T, min(B, 2))
-        row["redrawn"] = True
-        row["agree_redrawn"], row["max_abs_diff_redrawn"] = ok, err
-        log(f"    with re-drawn weights (run_reference.redraw, seed 0): agree {ok} (max |diff| {err:.3g})")
-        if not ok:
-            return row
+    redraw(ref, 0)
+    ours.load_dynvision(ref.state_dict())
+    ok, err = check(ref, ours, S, T, min(B, 2))
+    row["redrawn"] = True
+    row["agree_redrawn"], row["max_abs_diff_redrawn"] = ok, err
+    log(f"    with re-drawn weights (run_reference.redraw, seed 0): agree {ok} (max |diff| {err:.3g})")
+    return (ref, ours) if ok else (None, None)
+
+
+def bench_config(short, S, T, B, modes, warmup, repeat, mem: bool) -> dict:
+    row = {"model": ZOO[short][0], "short": short, "S": S, "T": T, "B": B}
+    log(f"== {row['model']} input ({T}, 3, {S}, {S}) batch {B}")
+    ref, ours = matched_pair(short, S, T, B, row)
+    if ref is None:
+        return row
     x = torch.randn(B, T, 3, S, S, generator=torch.Generator().manual_seed(1))
     row["flops"] = count_flops(ours, x)
     row["flops_ref"] = count_flops(ref, x)
