@@ -71,6 +71,8 @@ class GainBound(nn.Module):
     buffer `u`, so a checkpoint restores it); with g <= max_gain < 1 the leaky loop
     r <- (1 - a) r + a (K r + drive) stays below |drive| / (1 - max_gain) at any length."""
 
+    updates_in_training = True  # the power iteration runs at each use: a tail step may not leave one out
+
     def __init__(self, max_gain: float, shape=None, weight=None, padding: int = 0):
         super().__init__()
         self.max_gain, self.padding = float(max_gain), padding

@@ -362,7 +362,7 @@ class ResNet18(nn.Module):
         loop = self.loop_start(x, record, detach_every)
         loop.call = call
         total, first = self.idle + loop.steps, 0
-        if not record and self._pure_steps():
+        if not record and self._may_leave_out():
             loop.tail_end = total - 1
         if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
             weights = self._parametrized()
@@ -437,10 +437,16 @@ class ResNet18(nn.Module):
             return self.tail_variants[loop.tail_end - t]
         return self.steady
 
+    def _may_leave_out(self):
+        """Whether the tail variants may leave out module calls: the steps are pure, and while
+        training no module updates a buffer at each use (a gain bound's power iteration)."""
+        return self._pure_steps() and not (self.training and any(
+            getattr(m, "updates_in_training", False) for m in self.modules()))
+
     def _pure_steps(self):
         """Whether the steps draw no random numbers and use no batch statistics (noise(); dropout
         or batch norm while training): then the idle steps compute the same values for every
-        batch element, and the tail variants may leave out work (no draw or update is skipped)."""
+        batch element."""
         if self._draws_noise:
             return False
         batchwise = (nn.Dropout, nn.Dropout2d, nn.modules.batchnorm._BatchNorm)

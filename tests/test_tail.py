@@ -123,3 +123,21 @@ def test_tails_under_recompute_and_the_cuda_graph_loop_give_the_same_run():
     with torch.no_grad():
         replayed, _ = run_loop(model, model.frames((x,)), (), eager_capture)
         assert torch.equal(replayed, model(x))
+
+
+def test_no_tail_while_a_gain_bound_trains():
+    """A gain bound's power iteration runs at each use while training: its buffer must see every step."""
+    torch.manual_seed(0)
+    model = dd.compile(CHAIN.replace("readout V2", "V1 -> V1 : lateral(full, 3, max_gain=0.9), delay 2 ms\nreadout V2"))
+    x = torch.randn(2, 12, 2, 8, 8)
+    tails = {model.step_names[k] for k in model.tail_variants}
+    assert tails and tails & set(ran(model.eval(), x)[1])
+    buffers = []
+    for record in ((), ["V1"]):  # from the same start
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        model.train()
+        _, names = ran(model, x, record=record)
+        assert not tails & set(names)
+        buffers.append({k: v.clone() for k, v in model.state_dict().items() if k.endswith(".u")})
+        model.load_state_dict(start)
+    assert buffers[0] and all(torch.equal(buffers[0][k], buffers[1][k]) for k in buffers[0])
