@@ -259,3 +259,12 @@ def test_cornet_steady_step_multiplies_no_convolution_by_zero():
     for line in program.steps[0].source.splitlines():      # step 0: the gates are the only present terms
         if "0.0 *" in line:
             assert line.strip().split(" = ")[0] in {"V2_mid_r", "V4_mid_r"}, line
+
+
+def test_a_param_set_to_zero_is_the_number_zero():
+    """`param g = 0` is folded into the step as the number 0 (a named constant): g * gate is a zero product."""
+    source = _SPEC.replace("input image [2, 8, 8]", "input image [2, 8, 8]\nparam g = 0").format(
+        expr="relu(groupnorm(input, 2) as A.norm) + g * gate")
+    assert "g * gate" in source and "0.0 *" not in _steady(source)
+    program, _ = build(source)
+    assert program.steps[program.schedule.variant_of[-1]].passes["fold_zero_products"]
