@@ -173,8 +173,11 @@ def test_shapes_follow_the_ops():
     noise = b.fn(noise_sample, x, FULL)
     norm = shapes.record_function(b.g.call_module("norm", (scaled,)), "groupnorm")
     bias = shapes.record_function(b.g.call_module("bias", ()), "bias")  # not known to keep a shape
-    g = b.out(mean, back, scaled, noise, norm, bias)
+    frame = b.map("frame", model_dtype=False)
+    zeros = b.g.call_method("new_zeros", (frame, (b.g.call_method("size", (x, 0)), *FULL)))  # broadcast_unbatched
+    g = b.out(mean, back, scaled, noise, norm, bias, zeros)
     info = shapes.infer(g)
+    assert info[zeros] == shapes.Info(("B", *FULL), False)   # in the frame's dtype
     assert info[mean] == shapes.Info(("B", 4, 1, 1), True)
     assert info[back].shape == info[scaled].shape == info[norm].shape == ("B", *FULL)
     assert info[scaled].model_dtype and info[norm].model_dtype

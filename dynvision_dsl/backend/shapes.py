@@ -160,8 +160,8 @@ def _new_zeros(node, args: list[Info], known) -> Info:
     if len(node.args) != 2 or not isinstance(node.args[1], tuple) or not node.args[1]:
         return UNKNOWN
     size, *rest = node.args[1]
-    if not (isinstance(size, fx.Node) and size.op == "call_method" and size.target == "size"
-            and len(size.args) == 2 and size.args[1] == 0 and not size.kwargs and all(isinstance(r, int) for r in rest)):
+    batch = isinstance(size, fx.Node) and size.op == "call_method" and size.target == "size" and not size.kwargs
+    if not (batch and len(size.args) == 2 and size.args[1] == 0 and all(isinstance(r, int) for r in rest)):
         return UNKNOWN
     of = _operand(size.args[0], known).shape
     return Info((BATCH, *rest), args[0].model_dtype) if of and of[0] == BATCH else UNKNOWN

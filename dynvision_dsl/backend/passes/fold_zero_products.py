@@ -47,6 +47,16 @@ def _is_zero(value) -> bool:
         _is_zero(a) for a in value.args)
 
 
+def _zero_term(value) -> bool:
+    """A product with the number zero (a node: a bare 0 term is simplify's)."""
+    return isinstance(value, fx.Node) and _is_zero(value)
+
+
+def _one_factor(value) -> bool:
+    """exp(a zero product), which is 1."""
+    return _is(value, torch.exp) and not value.kwargs and len(value.args) == 1 and _is_zero(value.args[0])
+
+
 def _foldable(node: fx.Node) -> tuple[fx.Node, fx.Node] | None:
     """(kept operand, dropped operand) of a sum with a zero product or a product with
     exp(zero product); None for anything else (the kept one must be a tensor: a node)."""
@@ -54,12 +64,11 @@ def _foldable(node: fx.Node) -> tuple[fx.Node, fx.Node] | None:
         return None
     a, b = node.args
     if node.target is operator.add:
-        pair = (a, b) if _is_zero(b) and isinstance(b, fx.Node) else (b, a) if _is_zero(a) and isinstance(a, fx.Node) else None
+        pair = (a, b) if _zero_term(b) else (b, a) if _zero_term(a) else None
     elif node.target is operator.sub:
-        pair = (a, b) if _is_zero(b) and isinstance(b, fx.Node) else None
+        pair = (a, b) if _zero_term(b) else None
     elif node.target is operator.mul:
-        one = lambda v: _is(v, torch.exp) and not v.kwargs and len(v.args) == 1 and _is_zero(v.args[0])  # noqa: E731
-        pair = (a, b) if one(b) else (b, a) if one(a) else None
+        pair = (a, b) if _one_factor(b) else (b, a) if _one_factor(a) else None
     else:
         return None
     return pair if pair is not None and isinstance(pair[0], fx.Node) and pair[0] is not pair[1] else None
