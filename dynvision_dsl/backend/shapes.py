@@ -5,10 +5,15 @@ the placeholders' shapes, each connection operator's output shape, the trainable
 area functions keep their argument's shape; `infer` derives the rest from the ops and answers
 None (shape) or False (dtype) wherever it is unsure.
 
-The model's dtype is that of its parameters: a convolution, a normalisation and a trainable are
-in it (under bf16 autocast runtime/precision.py casts every module output back to fp32, the
-dtype of an fp32 model). Frames, delayed reads, states and `t` are not known to be: they hold
-whatever the caller passed (a uint8 frame stays uint8 through an identity connection)."""
+The model's dtype is that of its parameters. A trainable is in it, and so is a convolution's
+output (a convolution of another dtype fails); under the runtime's bf16 autocast every module's
+output is (runtime/precision.py casts them back to fp32, the dtype of an fp32 model). A
+normalisation's output is taken to be in it too: outside autocast it has its input's dtype,
+which differs only for a half or bf16 input to an fp32 model, i.e. frames passed in another
+dtype than the model's that reach the normalisation through no convolution (the one case this
+takes on trust: the values still agree, in the frames' precision). Frames, delayed reads,
+states and `t` are not known to be in it: they hold whatever the caller passed (a uint8 frame
+stays uint8 through an identity connection)."""
 from __future__ import annotations
 
 import operator
