@@ -24,6 +24,7 @@ from .backend.passes import pipeline
 from .backend.passmanager import PassManager, PassReport, changed
 from .backend.runtime_ops import noise_sample, phi1
 from .backend.tail import Wiring, tail_graphs
+from .backend.shapes import record, record_function
 from .pycode import print_step
 from . import codenames as names
 from .schedule import Read, Schedule, StepKey
@@ -194,11 +195,16 @@ def _module_defs(model: ir.Model) -> tuple[list[ModuleDef], list[tuple[str, str,
 def trainable_ctor(value: float, bounds: ir.TrainableBounds | None, channels: int) -> str:
     """The constructor source of a trainable param: a plain nn.Parameter (a scalar, or (C, 1, 1)
     per channel), or a Bounded module whose value starts at exactly `value` in float32."""
-    shape = (channels, 1, 1) if bounds is not None and bounds.per_channel else ()
+    shape = trainable_shape(bounds, channels)
     if bounds is None or bounds.lo is None and bounds.hi is None:
         return f"nn.Parameter(torch.tensor({value}))" if not shape else f"nn.Parameter(torch.full({shape}, {value}))"
     raw, scale, shift = exact_raw(value, bounds.lo, bounds.hi)
     return f"Bounded({shape}, {raw!r}, lo={bounds.lo!r}, hi={bounds.hi!r}, scale={scale!r}, shift={shift!r})"
+
+
+def trainable_shape(bounds: ir.TrainableBounds | None, channels: int) -> tuple[int, ...]:
+    """A trainable's shape: (C, 1, 1) per channel, else () (one value)."""
+    return (channels, 1, 1) if bounds is not None and bounds.per_channel else ()
 
 
 def exact_raw(value: float, lo: float | None, hi: float | None) -> tuple[float, float, float]:
@@ -312,10 +318,11 @@ class _StepBuilder:
         if self._time is None:
             self._time = self.g.placeholder(TIME_INPUT)
             self._time.meta["unbatched"] = True
+            record(self._time, (), batched=False)
         return self._time
 
     def build(self) -> fx.Graph:
-        self.xs = {i.name: self.g.placeholder(frame_name(self.m, i.name)) for i in self.m.inputs}
+        self.xs = {i.name: record(self.g.placeholder(frame_name(self.m, i.name)), i.shape) for i in self.m.inputs}
         x = self.x = self.xs[self.m.inputs[0].name]  # batch, dtype and device of every made tensor
         self.reads = {}
         outputs = {a: area.output for a, area in self.m.areas.items()}
@@ -323,12 +330,14 @@ class _StepBuilder:
             p = self.g.placeholder(read_name(r))
             p.meta["role"] = (r.source, f"{names.signal_quantity(r.source, outputs)}_delayed_{r.delay}")
             p.meta["silent"] = not present
+            record(p, self._signal_shape(r.source))
             self.reads[(r.source, r.delay)] = p
         self.prev = {}
         for (a, v), present in zip(self.s.state_keys, self.key.states):
             p = self.g.placeholder(state_name(a, v))
             p.meta["role"] = (a, f"{names.quantity(a, v)}_prev")
             p.meta["silent"] = not present
+            record(p, self.m.areas[a].shape)
             self.prev[(a, v)] = p
         new_states: dict[tuple[str, str], object] = {}
         for name in self.s.order:
@@ -350,6 +359,11 @@ class _StepBuilder:
         self.g.output(tuple(result))
         return self.g
 
+    def _signal_shape(self, source: str) -> tuple[int, ...]:
+        """The per-sample shape of a signal: an input's, or its area's (`V1` and `V1.c` alike)."""
+        area = self.m.areas.get(source.partition(".")[0])
+        return area.shape if area is not None else next(i.shape for i in self.m.inputs if i.name == source)
+
     def source_value(self, source: str, delay: int):
         if delay == 0:
             return self.xs[source] if source in self.xs else self.out[source]
@@ -359,7 +373,9 @@ class _StepBuilder:
     def _pipeline(self, value, ops: list[OpSpec], span):
         self._span = span
         for o in ops:
-            value = self._op(value, o)
+            before, value = value, self._op(value, o)
+            if isinstance(value, fx.Node) and value is not before:  # the checker's shape (backend/shapes.py)
+                record(value, o.out_shape, model_dtype=bool(value.meta.get("conv")))
         self._span = None
         return value
 
@@ -546,11 +562,11 @@ class _StepBuilder:
             return self.time() if e.kind == "time" else env[(e.kind, e.name)]
         if isinstance(e, ir.ParamRef):
             bounds = self.area.bounds.get(e.path)
-            if bounds is not None and (bounds.lo is not None or bounds.hi is not None):
-                return self.node("call_module", e.path, ())  # a Bounded module: its value
-            return self.node("get_attr", e.path)
+            op = "call_module" if bounds is not None and (bounds.lo is not None or bounds.hi is not None) else "get_attr"
+            node = self.node(op, e.path, ())  # a Bounded module (its value), else the nn.Parameter
+            return record(node, trainable_shape(bounds, self.area.channels), batched=False, model_dtype=True)
         if e.module is not None:
-            return self.node("call_module", e.module, tuple(args))
+            return record_function(self.node("call_module", e.module, tuple(args)), self.area.functions.get(e.module))
         if e.fn == "noise":
             sample = self.fn(noise_sample, self.x, tuple(self.area.shape))
             return sample if self._noise_scale == 1.0 else self.fn(operator.mul, sample, self._noise_scale)

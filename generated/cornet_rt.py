@@ -66,12 +66,6 @@ def parallel_init(cls, *args, **kwargs):
         list(pool.map(fill, enumerate(jobs)))
     return module
 
-def add_into(a, b):
-    """a + b, written into `a` (a fresh map nobody else reads) when b does not broadcast it."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return a + b
-    return a.add_(b)
-
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -130,15 +124,17 @@ class CorNetRT(nn.Module):
     present_from = {'V1_mid': 0, 'IT_mid': 0, 'V1': 0, 'IT': 0, 'V2_in': 0, 'V2_mid': 0, 'V2': 0, 'V4_in': 0, 'V4_mid': 0, 'V4': 0, 'IT_in': 0, 'IT_rec': 0}
     readout_from = 0
     readouts_from = {'classifier.2': 0}
-    step_names = ('_step_0', '_step_1', '_tail_0')
+    step_names = ('_step_0', '_step_1', '_tail_0', '_tail_1', '_tail_2')
     step_inputs = (
         (('frame', 'image', 0), ('state', 'IT_mid', 'r')),
+        (('frame', 'image', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
+        (('frame', 'image', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
         (('frame', 'image', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
         (('frame', 'image', 0), ('read', 'V1', 1), ('read', 'V2_in', 1), ('read', 'V2', 1), ('read', 'V4_in', 1), ('read', 'V4', 1), ('read', 'IT_in', 1), ('read', 'IT_rec', 1), ('state', 'IT_mid', 'r')),
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
-    tail_variants = (2,)
+    tail_variants = (2, 3, 4)
     _channels_last = ("V1.conv", "V1.conv2", "V2.conv2", "V4.conv2", "V2.conv", "V4.conv", "V1.recurrence", "V2.recurrence", "V4.recurrence", "V1.mid_modules", "V2.mid_modules", "V4.mid_modules", "norm_V1", "norm_V2", "norm_V4")
 
     def __init__(self):
@@ -633,18 +629,14 @@ class CorNetRT(nn.Module):
         # specs/cornet_rt.dyn:120 (IT_in): V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
         IT_in_from_V4_contiguous = V4_r.contiguous()
         IT_in_from_V4 = self.IT.conv(IT_in_from_V4_contiguous)
-        # specs/cornet_rt.dyn:73 (IT_rec): area IT_rec [512] { r = input * exp(0 * gate) }
-        IT_rec_r_prod = 0.0 * IT_in_from_V4
-        IT_rec_r_exp = torch.exp(IT_rec_r_prod)
-        IT_rec_r = IT_r * IT_rec_r_exp
         # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
         logits = getattr(self.classifier, "2")(logits_flatten)
         return StepOutputs(IT_mid_r=IT_mid_r_prev, V1_mid=V1_mid_r, IT_mid=IT_mid_r_prev, V1=V1_r, IT=IT_r,
             V2_in=V2_in_from_V1, V2_mid=V2_mid_r, V2=V2_r, V4_in=V4_in_from_V2, V4_mid=V4_mid_r, V4=V4_r,
-            IT_in=IT_in_from_V4, IT_rec=IT_rec_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid,
-            V2_x=V2_from_V2_mid, V4_x=V4_from_V4_mid, logits=logits)
+            IT_in=IT_in_from_V4, IT_rec=IT_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid, V2_x=V2_from_V2_mid,
+            V4_x=V4_from_V4_mid, logits=logits)
 
     def _step_1(self, x, V1_r_delayed_1, V2_in_r_delayed_1, V2_r_delayed_1, V4_in_r_delayed_1, V4_r_delayed_1, IT_in_r_delayed_1, IT_rec_r_delayed_1, IT_mid_r_prev):
         # specs/cornet_rt.dyn:105 (V1_mid): image -> V1_mid : conv(7, stride=4, padding=3) as V1.conv
@@ -679,11 +671,9 @@ class CorNetRT(nn.Module):
         V2_mid_rec_from_V2 = self.V2.recurrence(V2_r_delayed_1)
         # specs/cornet_rt.dyn:58 (V2_mid): r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
         V2_mid_modules = self.V2.mid_modules(V2_in_r_delayed_1)
-        V2_mid_r_relu = torch.relu(V2_mid_modules)
-        V2_mid_r_prod = 0.0 * V2_in_from_V1
-        V2_mid_r = add_into(V2_mid_r_prod, V2_mid_r_relu)
+        V2_mid_r = torch.relu(V2_mid_modules)
         # specs/cornet_rt.dyn:59 (V2_mid): if recurrence_target == "middle" { r = r + rec }
-        V2_mid_r = add_into(V2_mid_r, V2_mid_rec_from_V2)
+        V2_mid_r = V2_mid_r + V2_mid_rec_from_V2
         # specs/cornet_rt.dyn:107 (V2): V2_mid -> V2    : conv(3, bias=false) as V2.conv2
         V2_from_V2_mid = self.V2.conv2(V2_mid_r)
         # specs/cornet_rt.dyn:89 (V2): r = relu(groupnorm(x, 32) as norm_V2)
@@ -695,11 +685,9 @@ class CorNetRT(nn.Module):
         V4_mid_rec_from_V4 = self.V4.recurrence(V4_r_delayed_1)
         # specs/cornet_rt.dyn:62 (V4_mid): r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
         V4_mid_modules = self.V4.mid_modules(V4_in_r_delayed_1)
-        V4_mid_r_relu = torch.relu(V4_mid_modules)
-        V4_mid_r_prod = 0.0 * V4_in_from_V2
-        V4_mid_r = add_into(V4_mid_r_prod, V4_mid_r_relu)
+        V4_mid_r = torch.relu(V4_mid_modules)
         # specs/cornet_rt.dyn:63 (V4_mid): if recurrence_target == "middle" { r = r + rec }
-        V4_mid_r = add_into(V4_mid_r, V4_mid_rec_from_V4)
+        V4_mid_r = V4_mid_r + V4_mid_rec_from_V4
         # specs/cornet_rt.dyn:108 (V4): V4_mid -> V4    : conv(3, bias=false) as V4.conv2
         V4_from_V4_mid = self.V4.conv2(V4_mid_r)
         # specs/cornet_rt.dyn:95 (V4): r = relu(groupnorm(x, 32) as norm_V4)
@@ -708,18 +696,14 @@ class CorNetRT(nn.Module):
         # specs/cornet_rt.dyn:120 (IT_in): V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
         IT_in_from_V4_contiguous = V4_r.contiguous()
         IT_in_from_V4 = self.IT.conv(IT_in_from_V4_contiguous)
-        # specs/cornet_rt.dyn:73 (IT_rec): area IT_rec [512] { r = input * exp(0 * gate) }
-        IT_rec_r_prod = 0.0 * IT_in_from_V4
-        IT_rec_r_exp = torch.exp(IT_rec_r_prod)
-        IT_rec_r = IT_r * IT_rec_r_exp
         # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
         logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
         logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
         logits = getattr(self.classifier, "2")(logits_flatten)
         return StepOutputs(IT_mid_r=IT_mid_r, V1_mid=V1_mid_r, IT_mid=IT_mid_r, V1=V1_r, IT=IT_r,
             V2_in=V2_in_from_V1, V2_mid=V2_mid_r, V2=V2_r, V4_in=V4_in_from_V2, V4_mid=V4_mid_r, V4=V4_r,
-            IT_in=IT_in_from_V4, IT_rec=IT_rec_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid,
-            V2_x=V2_from_V2_mid, V4_x=V4_from_V4_mid, logits=logits)
+            IT_in=IT_in_from_V4, IT_rec=IT_r, V1_x=V1_from_V1_mid, IT_x=IT_from_IT_mid, V2_x=V2_from_V2_mid,
+            V4_x=V4_from_V4_mid, logits=logits)
 
     def _tail_0(self, x, V1_r_delayed_1, V2_in_r_delayed_1, V2_r_delayed_1, V4_in_r_delayed_1, V4_r_delayed_1, IT_in_r_delayed_1, IT_rec_r_delayed_1, IT_mid_r_prev):
         """Step T - 1 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
@@ -742,3 +726,91 @@ class CorNetRT(nn.Module):
         return StepOutputs(IT_mid_r=None, V1_mid=None, IT_mid=None, V1=None, IT=None, V2_in=None, V2_mid=None,
             V2=None, V4_in=None, V4_mid=None, V4=None, IT_in=None, IT_rec=None, V1_x=None, IT_x=None,
             V2_x=None, V4_x=None, logits=logits)
+
+    def _tail_1(self, x, V1_r_delayed_1, V2_in_r_delayed_1, V2_r_delayed_1, V4_in_r_delayed_1, V4_r_delayed_1, IT_in_r_delayed_1, IT_rec_r_delayed_1, IT_mid_r_prev):
+        """Step T - 2 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        # specs/cornet_rt.dyn:138 (IT_mid): IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_mid_rec_from_IT_rec = self.IT.recurrence(IT_rec_r_delayed_1)
+        # specs/cornet_rt.dyn:68 (IT_mid): r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        IT_mid_modules = self.IT.mid_modules(IT_in_r_delayed_1)
+        IT_mid_r_relu = torch.relu(IT_mid_modules)
+        IT_mid_r = IT_mid_r_relu + IT_mid_rec_from_IT_rec
+        # specs/cornet_rt.dyn:109 (IT): IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        IT_from_IT_mid_contiguous = IT_mid_r.contiguous()
+        IT_from_IT_mid = self.IT.conv2(IT_from_IT_mid_contiguous)
+        # specs/cornet_rt.dyn:101 (IT): r = relu(groupnorm(x, 32) as norm_IT)
+        norm_IT = self.norm_IT(IT_from_IT_mid)
+        IT_r = torch.relu(norm_IT)
+        # specs/cornet_rt.dyn:137 (V4_mid): V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
+        V4_mid_rec_from_V4 = self.V4.recurrence(V4_r_delayed_1)
+        # specs/cornet_rt.dyn:62 (V4_mid): r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        V4_mid_modules = self.V4.mid_modules(V4_in_r_delayed_1)
+        V4_mid_r = torch.relu(V4_mid_modules)
+        # specs/cornet_rt.dyn:63 (V4_mid): if recurrence_target == "middle" { r = r + rec }
+        V4_mid_r = V4_mid_r + V4_mid_rec_from_V4
+        # specs/cornet_rt.dyn:108 (V4): V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/cornet_rt.dyn:95 (V4): r = relu(groupnorm(x, 32) as norm_V4)
+        norm_V4 = self.norm_V4(V4_from_V4_mid)
+        V4_r = torch.relu(norm_V4)
+        # specs/cornet_rt.dyn:120 (IT_in): V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        IT_in_from_V4_contiguous = V4_r.contiguous()
+        IT_in_from_V4 = self.IT.conv(IT_in_from_V4_contiguous)
+        # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(IT_mid_r=None, V1_mid=None, IT_mid=None, V1=None, IT=None, V2_in=None, V2_mid=None,
+            V2=None, V4_in=None, V4_mid=None, V4=None, IT_in=IT_in_from_V4, IT_rec=IT_r, V1_x=None, IT_x=None,
+            V2_x=None, V4_x=None, logits=logits)
+
+    def _tail_2(self, x, V1_r_delayed_1, V2_in_r_delayed_1, V2_r_delayed_1, V4_in_r_delayed_1, V4_r_delayed_1, IT_in_r_delayed_1, IT_rec_r_delayed_1, IT_mid_r_prev):
+        """Step T - 3 of a run that records nothing: the steady step without what no later output needs (backend/tail.py)."""
+        # specs/cornet_rt.dyn:138 (IT_mid): IT_rec -> IT_mid.rec : scale(1.0) as IT.recurrence, delay max(t_recurrence, dt)
+        IT_mid_rec_from_IT_rec = self.IT.recurrence(IT_rec_r_delayed_1)
+        # specs/cornet_rt.dyn:68 (IT_mid): r = relu(groupnorm(input, 32) as IT.mid_modules) + rec
+        IT_mid_modules = self.IT.mid_modules(IT_in_r_delayed_1)
+        IT_mid_r_relu = torch.relu(IT_mid_modules)
+        IT_mid_r = IT_mid_r_relu + IT_mid_rec_from_IT_rec
+        # specs/cornet_rt.dyn:109 (IT): IT_mid -> IT    : conv(3, bias=false) as IT.conv2
+        IT_from_IT_mid_contiguous = IT_mid_r.contiguous()
+        IT_from_IT_mid = self.IT.conv2(IT_from_IT_mid_contiguous)
+        # specs/cornet_rt.dyn:101 (IT): r = relu(groupnorm(x, 32) as norm_IT)
+        norm_IT = self.norm_IT(IT_from_IT_mid)
+        IT_r = torch.relu(norm_IT)
+        # specs/cornet_rt.dyn:136 (V2_mid): V2 -> V2_mid.rec : scale(1.0) as V2.recurrence, delay max(t_recurrence, dt)
+        V2_mid_rec_from_V2 = self.V2.recurrence(V2_r_delayed_1)
+        # specs/cornet_rt.dyn:58 (V2_mid): r = relu(groupnorm(input, 32) as V2.mid_modules) + 0 * gate
+        V2_mid_modules = self.V2.mid_modules(V2_in_r_delayed_1)
+        V2_mid_r = torch.relu(V2_mid_modules)
+        # specs/cornet_rt.dyn:59 (V2_mid): if recurrence_target == "middle" { r = r + rec }
+        V2_mid_r = V2_mid_r + V2_mid_rec_from_V2
+        # specs/cornet_rt.dyn:107 (V2): V2_mid -> V2    : conv(3, bias=false) as V2.conv2
+        V2_from_V2_mid = self.V2.conv2(V2_mid_r)
+        # specs/cornet_rt.dyn:89 (V2): r = relu(groupnorm(x, 32) as norm_V2)
+        norm_V2 = self.norm_V2(V2_from_V2_mid)
+        V2_r = torch.relu(norm_V2)
+        # specs/cornet_rt.dyn:119 (V4_in): V2 -> V4_in : conv(3, stride=2) as V4.conv, delay max(t_feedforward - dt, 0 ms)
+        V4_in_from_V2 = self.V4.conv(V2_r)
+        # specs/cornet_rt.dyn:137 (V4_mid): V4 -> V4_mid.rec : scale(1.0) as V4.recurrence, delay max(t_recurrence, dt)
+        V4_mid_rec_from_V4 = self.V4.recurrence(V4_r_delayed_1)
+        # specs/cornet_rt.dyn:62 (V4_mid): r = relu(groupnorm(input, 32) as V4.mid_modules) + 0 * gate
+        V4_mid_modules = self.V4.mid_modules(V4_in_r_delayed_1)
+        V4_mid_r = torch.relu(V4_mid_modules)
+        # specs/cornet_rt.dyn:63 (V4_mid): if recurrence_target == "middle" { r = r + rec }
+        V4_mid_r = V4_mid_r + V4_mid_rec_from_V4
+        # specs/cornet_rt.dyn:108 (V4): V4_mid -> V4    : conv(3, bias=false) as V4.conv2
+        V4_from_V4_mid = self.V4.conv2(V4_mid_r)
+        # specs/cornet_rt.dyn:95 (V4): r = relu(groupnorm(x, 32) as norm_V4)
+        norm_V4 = self.norm_V4(V4_from_V4_mid)
+        V4_r = torch.relu(norm_V4)
+        # specs/cornet_rt.dyn:120 (IT_in): V4 -> IT_in : conv(3, stride=2) as IT.conv, delay max(t_feedforward - dt, 0 ms)
+        IT_in_from_V4_contiguous = V4_r.contiguous()
+        IT_in_from_V4 = self.IT.conv(IT_in_from_V4_contiguous)
+        # specs/cornet_rt.dyn:174 (readout): readout IT : avgpool | linear(classes) as classifier.2
+        logits_adaptive_avg_pool2d = F.adaptive_avg_pool2d(IT_r, 1)
+        logits_flatten = torch.flatten(logits_adaptive_avg_pool2d, 1)
+        logits = getattr(self.classifier, "2")(logits_flatten)
+        return StepOutputs(IT_mid_r=None, V1_mid=None, IT_mid=None, V1=None, IT=None, V2_in=None, V2_mid=None,
+            V2=None, V4_in=V4_in_from_V2, V4_mid=None, V4=V4_r, IT_in=IT_in_from_V4, IT_rec=IT_r, V1_x=None,
+            IT_x=None, V2_x=None, V4_x=None, logits=logits)

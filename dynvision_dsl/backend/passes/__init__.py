@@ -12,6 +12,7 @@ from .common_subexpressions import common_subexpressions
 from .dead_code import dead_code
 from .drop_silent import drop_silent
 from .fold_constants import fold_constants
+from .fold_zero_products import fold_zero_products
 from .fuse_leaky_update import fuse_leaky_update
 from .lean_training_ops import lean_training_ops
 from .simplify import simplify
@@ -20,6 +21,7 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("drop_silent", drop_silent, required=True),  # the printer needs both markers resolved
     Pass("broadcast_unbatched", broadcast_unbatched, required=True),
     Pass("fold_constants", fold_constants),
+    Pass("fold_zero_products", fold_zero_products),  # after fold_constants: (1 - 1) * gate is 0 * gate
     Pass("simplify", simplify),
     Pass("common_subexpressions", common_subexpressions),
     Pass("fuse_leaky_update", fuse_leaky_update),
