@@ -8,9 +8,9 @@ Compiles specs/cornet_rt.dyn twice (the second time with fold_zero_products left
 pipeline), loads one state dict into both, checks their logits agree, then times no-grad
 forwards of both alternately (torch.set_num_threads(2), medians after warm-up calls, and the
 median of each alternating pair's ratio, which a drifting load on a shared machine moves less).
-Then counts, for each step of a run, the module calls (convolutions, normalisations) that the
-logits of the last step still need, walking the step graphs backwards through the delayed reads
-and states: what a tail-pruned run would compute, with and without the pass. Writes
+Then counts, for each step of a run, the module calls (convolutions, normalisations) it makes:
+recording V1 (every step whole) and recording nothing (the tail variants of the last steps leave
+out what no later output needs), with and without the pass. Writes
 benchmarks/zero_products.md and prints the same text.
 """
 from __future__ import annotations
@@ -23,12 +23,10 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-import torch.fx as fx
 
 import dynvision_dsl as dd
 from dynvision_dsl import lower
 from dynvision_dsl.backend.passes import pipeline
-from dynvision_dsl.pipeline import build
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 2
@@ -78,52 +76,34 @@ def measure(repeat: int, size: int, steps: int, batch: int) -> dict:
             "products": (plain.code.count("0.0 *"), folded.code.count("0.0 *"))}
 
 
-def _source_output(outputs: list, source: str) -> int | None:
-    """The index in a step's outputs of what a ring of `source` holds (None for an input)."""
-    keys = [("out", source)] if "." not in source else [("state", source), ("var", source)]
-    return next((i for i, o in enumerate(outputs) if o in keys), None)
+def executed_calls(model, x, record=()) -> list[int]:
+    """Per step of one run, the module calls (convolutions, normalisations) it made: forward
+    hooks on every leaf module, steps told apart by wrapping the model's step functions."""
+    counts: list[int] = []
+
+    def count(*_):
+        counts[-1] += 1
+    leaves = [m for m in model.modules() if m is not model and not any(True for _ in m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    for name in set(model.step_names):
+        step = getattr(model, name)
+        setattr(model, name, lambda *a, _step=step: counts.append(0) or _step(*a))
+    try:
+        with torch.no_grad():
+            model.simulate(x, record=record)
+    finally:
+        for name in set(model.step_names):
+            delattr(model, name)
+        for h in hooks:
+            h.remove()
+    return counts
 
 
-def _live(graph: fx.Graph, wanted: set[int]) -> set[fx.Node]:
-    """The nodes the outputs at `wanted` depend on."""
-    out = next(n for n in graph.nodes if n.op == "output").args[0]
-    live, stack = set(), [out[i] for i in wanted if isinstance(out[i], fx.Node)]
-    while stack:
-        n = stack.pop()
-        if n not in live:
-            live.add(n)
-            stack.extend(n.all_input_nodes)
-    return live
-
-
-def tail_modules(program, steps: int) -> list[int]:
-    """Per step of a `steps`-step run, the module calls the last step's logits need (a tail-pruned run's)."""
-    s, outputs = program.schedule, program.outputs
-    need = {steps - 1: {i for i, (kind, _) in enumerate(outputs) if kind == "logits"}}
-    reads = {lower.read_name(r): r for r in s.reads}
-    states = {lower.state_name(a, v): outputs.index(("state", f"{a}.{v}")) for a, v in s.state_keys}
-    counts = []
-    for t in range(steps - 1, -1, -1):
-        live = _live(program.steps[s.variant(t)].graph, need.get(t, set()))
-        counts.append(sum(n.op == "call_module" for n in live))
-        for p in (n for n in live if n.op == "placeholder"):
-            r = reads.get(p.target)
-            at, index = (t - r.delay, _source_output(outputs, r.source)) if r else (t - 1, states.get(p.target))
-            if index is not None and at >= 0:
-                need.setdefault(at, set()).add(index)
-    return counts[::-1]
-
-
-def tail_counts(size: int, steps: int) -> dict:
-    """tail_modules of CorNetRT with and without the pass, and the module calls of a whole run."""
-    source = (ROOT / "specs" / "cornet_rt.dyn").read_text()
-    params = {"size": size, "steps": steps, "classes": 10}
-    folded, _ = build(source, params)
-    with mock.patch.object(lower, "pipeline", without_pass):
-        plain, _ = build(source, params)
-    s = folded.schedule
-    full = [sum(n.op == "call_module" for n in folded.steps[s.variant(t)].graph.nodes) for t in range(steps)]
-    return {"full": full, "with": tail_modules(folded, steps), "without": tail_modules(plain, steps)}
+def tail_counts(folded, plain, x) -> dict:
+    """executed_calls of a run that records V1 (every step whole) and of runs that record nothing
+    (the tail variants leave work out), with and without the pass."""
+    return {"full": executed_calls(folded, x, ["V1"]), "with": executed_calls(folded, x),
+            "without": executed_calls(plain, x)}
 
 
 def report(r: dict) -> str:
@@ -140,15 +120,16 @@ def report(r: dict) -> str:
         f"| median of the per-pair ratios | {r['pair']:.3f}x |", "",
         f"`0.0 *` in the generated module: {r['products'][0]} without the pass, {r['products'][1]} with it "
         f"(the lone gate terms of the first step stay); largest logit difference {r['diff']:.2e}.", "",
-        "## What tail pruning could leave out", "",
-        "Module calls (convolutions, normalisations) per step of the run: all of them, and those the last "
-        "step's logits need (walking the step graphs back through delayed reads and states), with and "
-        "without the pass. A static count from the step graphs, not a timing.", "",
+        "## What the tail variants leave out", "",
+        "Module calls (convolutions, normalisations) made per step of one run (forward hooks): a run "
+        "that records V1 (every step whole), and runs that record nothing, whose last steps run the tail "
+        "variants (backend/tail.py), with and without the pass.", "",
         "| | " + " | ".join(f"step {t}" for t in range(len(r["tail"]["full"]))) + " | total |",
         "|---|" + "---|" * (len(r["tail"]["full"]) + 1),
         *(f"| {label} | " + " | ".join(map(str, r["tail"][key])) + f" | {sum(r['tail'][key])} |"
-          for label, key in (("every module call", "full"), ("needed, without fold_zero_products", "without"),
-                             ("needed, with fold_zero_products", "with"))), ""])
+          for label, key in (("recording V1: every step whole", "full"),
+                             ("tail variants, without fold_zero_products", "without"),
+                             ("tail variants, with fold_zero_products", "with"))), ""])
 
 
 def main(argv=None) -> None:
@@ -159,7 +140,8 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=4)
     args = ap.parse_args(argv)
     result = measure(args.repeat, args.size, args.steps, args.batch)
-    result["tail"] = tail_counts(args.size, args.steps)
+    folded, plain = build_pair(args.size, args.steps)
+    result["tail"] = tail_counts(folded, plain, torch.rand(args.batch, args.steps, 3, args.size, args.size))
     text = report(result)
     (ROOT / "benchmarks" / "zero_products.md").write_text(text)
     print(text)

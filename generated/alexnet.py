@@ -140,6 +140,7 @@ class AlexNet(nn.Module):
     variant_of = (0, 0)
     steady = 0
     tail_variants = ()
+    tail_from = 0
     _channels_last = ("features.0", "features.3", "features.6", "features.8", "features.10")
 
     def __init__(self):
@@ -358,11 +359,9 @@ class AlexNet(nn.Module):
     def _variant(self, loop, t):
         """Step t's variant: a transient one, a tail one (the last steps of a run that records
         nothing leave out what no later output needs: backend/tail.py), or the steady one."""
-        if t < len(self.variant_of):
-            return self.variant_of[t]
-        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+        if loop.tail_end is not None and t >= self.tail_from and loop.tail_end - t < len(self.tail_variants):
             return self.tail_variants[loop.tail_end - t]
-        return self.steady
+        return self.variant_of[t] if t < len(self.variant_of) else self.steady
 
     def _may_leave_out(self):
         """Whether the tail variants may leave out module calls: the steps are pure, and while

@@ -124,6 +124,7 @@ class CordsNet(nn.Module):
     variant_of = (0, 1, 1, 1)
     steady = 1
     tail_variants = (2, 3, 4)
+    tail_from = 1
     _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
 
     # the numbers the steps use, folded from the spec's formulas
@@ -393,11 +394,9 @@ class CordsNet(nn.Module):
     def _variant(self, loop, t):
         """Step t's variant: a transient one, a tail one (the last steps of a run that records
         nothing leave out what no later output needs: backend/tail.py), or the steady one."""
-        if t < len(self.variant_of):
-            return self.variant_of[t]
-        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+        if loop.tail_end is not None and t >= self.tail_from and loop.tail_end - t < len(self.tail_variants):
             return self.tail_variants[loop.tail_end - t]
-        return self.steady
+        return self.variant_of[t] if t < len(self.variant_of) else self.steady
 
     def _may_leave_out(self):
         """Whether the tail variants may leave out module calls: the steps are pure, and while

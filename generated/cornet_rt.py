@@ -135,6 +135,7 @@ class CorNetRT(nn.Module):
     variant_of = (0, 1, 1, 1)
     steady = 1
     tail_variants = (2, 3, 4)
+    tail_from = 1
     _channels_last = ("V1.conv", "V1.conv2", "V2.conv2", "V4.conv2", "V2.conv", "V4.conv", "V1.recurrence", "V2.recurrence", "V4.recurrence", "V1.mid_modules", "V2.mid_modules", "V4.mid_modules", "norm_V1", "norm_V2", "norm_V4")
 
     def __init__(self):
@@ -375,11 +376,9 @@ class CorNetRT(nn.Module):
     def _variant(self, loop, t):
         """Step t's variant: a transient one, a tail one (the last steps of a run that records
         nothing leave out what no later output needs: backend/tail.py), or the steady one."""
-        if t < len(self.variant_of):
-            return self.variant_of[t]
-        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+        if loop.tail_end is not None and t >= self.tail_from and loop.tail_end - t < len(self.tail_variants):
             return self.tail_variants[loop.tail_end - t]
-        return self.steady
+        return self.variant_of[t] if t < len(self.variant_of) else self.steady
 
     def _may_leave_out(self):
         """Whether the tail variants may leave out module calls: the steps are pure, and while

@@ -247,6 +247,7 @@ class DyRCNNx8(nn.Module):
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
     tail_variants = ()
+    tail_from = 3
     _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
 
     # the numbers the steps use, folded from the spec's formulas
@@ -481,11 +482,9 @@ class DyRCNNx8(nn.Module):
     def _variant(self, loop, t):
         """Step t's variant: a transient one, a tail one (the last steps of a run that records
         nothing leave out what no later output needs: backend/tail.py), or the steady one."""
-        if t < len(self.variant_of):
-            return self.variant_of[t]
-        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+        if loop.tail_end is not None and t >= self.tail_from and loop.tail_end - t < len(self.tail_variants):
             return self.tail_variants[loop.tail_end - t]
-        return self.steady
+        return self.variant_of[t] if t < len(self.variant_of) else self.steady
 
     def _may_leave_out(self):
         """Whether the tail variants may leave out module calls: the steps are pure, and while

@@ -151,6 +151,7 @@ class ResNet18(nn.Module):
     variant_of = (0, 0)
     steady = 0
     tail_variants = ()
+    tail_from = 0
     _channels_last = ("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1", "layer2.1.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv1", "layer3.1.conv2", "bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.1.bn1", "layer1.1.bn2", "layer2.0.bn1", "layer2.0.bn2", "layer2.0.downsample.1", "layer2.1.bn1", "layer2.1.bn2", "layer3.0.bn1", "layer3.0.bn2", "layer3.0.downsample.1", "layer3.1.bn1", "layer3.1.bn2")
 
     def __init__(self):
@@ -431,11 +432,9 @@ class ResNet18(nn.Module):
     def _variant(self, loop, t):
         """Step t's variant: a transient one, a tail one (the last steps of a run that records
         nothing leave out what no later output needs: backend/tail.py), or the steady one."""
-        if t < len(self.variant_of):
-            return self.variant_of[t]
-        if loop.tail_end is not None and loop.tail_end - t < len(self.tail_variants):
+        if loop.tail_end is not None and t >= self.tail_from and loop.tail_end - t < len(self.tail_variants):
             return self.tail_variants[loop.tail_end - t]
-        return self.steady
+        return self.variant_of[t] if t < len(self.variant_of) else self.steady
 
     def _may_leave_out(self):
         """Whether the tail variants may leave out module calls: the steps are pure, and while

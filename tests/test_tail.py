@@ -56,6 +56,8 @@ def test_cornet_rts_last_step_runs_only_its_it():
     source = model.program.functions[model.tail_variants[0]].source
     assert "self.IT.conv2(" in source
     assert not any(f"self.{conv}(" in source for conv in ("V1.conv", "V2.conv", "V4.conv", "IT.conv"))
+    _, names = ran(model, torch.rand(1, 5, 3, 64, 64))  # the presence-only gates folded, three steps shrink
+    assert names == ["_step_0", "_step_1", "_tail_2", "_tail_1", "_tail_0"]
 
 
 @pytest.mark.parametrize("path", SPECS + VALID, ids=lambda p: p.stem)

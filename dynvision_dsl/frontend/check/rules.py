@@ -21,7 +21,7 @@ from .context import Context
 GENERATED_ATTRIBUTES = frozenset((
     "input_name", "input_shape", "steps", "idle", "classes", "dt", "areas", "area_shapes", "outputs",
     "state_slots", "buffer_len", "present_from", "readout_from", "step_names", "step_inputs", "variant_of", "steady",
-    "tail_variants",
+    "tail_variants", "tail_from",
     "simulate", "graph", "inputs", "readouts", "readouts_from", "signals", "frames",
     "recompute", "loop_start", "loop_step", "loop_finish"))
 # The public attributes of nn.Module and DynModel, written out so that checking never imports torch
