@@ -74,11 +74,12 @@ def table(short: str, calls: dict, forwards: dict, repeat: int) -> list[str]:
         lines.append(f"| {list(shape[0])} | {list(shape[1])} | {row[0][0]:g} | {row[1][0]:g} | {row[0][1]:.0f} "
                      f"| {row[1][1]:.0f} | {row[0][2]:.2f} | {row[1][2]:.2f} |")
     conv_ref, conv_comp = total["reference"] * 1e3, total["compiled"] * 1e3
-    lines += ["", f"Conv time per forward: reference {conv_ref:.2f} ms, compiled {conv_comp:.2f} ms; the rest: "
-              f"reference {ref - conv_ref:.2f} ms, compiled {comp - conv_comp:.2f} ms. The reference's conv time "
-              f"alone gives {ref / conv_ref:.2f}x: a model that runs the reference's convs at its per-call times "
-              "cannot be faster than that, whatever else it saves. A conv the compiled model runs as a matrix "
-              "product (a 1 x 1 output map, layout.py) is no nn.Conv2d call: 0 calls here, its time in the rest.", ""]
+    n_ref, n_comp = (sum(len(v) for k, v in calls.items() if k[0] == n) / repeat for n in ("reference", "compiled"))
+    lines += ["", f"Conv time per forward: reference {conv_ref:.2f} ms in {n_ref:g} calls, compiled {conv_comp:.2f} ms "
+              f"in {n_comp:g} calls; the rest: reference {ref - conv_ref:.2f} ms, compiled {comp - conv_comp:.2f} ms. "
+              "A convolution the compiled model runs as matrix products (onto a 1 x 1 map the taps it reads, onto "
+              "a small map im2col and one product: layout.py) is no nn.Conv2d call: it counts 0 calls here and "
+              "its time is in the rest.", ""]
     return lines
 
 
