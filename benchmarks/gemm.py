@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 import dynvision_dsl as dd
 from dynvision_dsl import layout, lower_layout
-from dynvision_dsl.ops_gemm import gemm_conv
+from dynvision_dsl.ops_gemm import _gemm_value, gemm_conv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,6 +77,48 @@ def op_rows(rounds: int) -> list[str]:
                     r = interleaved(conv_pair(n, c, o, size, k, s, p, bias, grad), 3 if grad else 10, rounds)
                 cells.append(f"{r['conv']:.0f} / {r['gemm']:.0f}")
         rows.append(f"| [{c},{size},{size}] x [{o},{c},{k},{k}] s{s} -> {out}x{out} | {where} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _unfold_mm(x, w, stride, pad):
+    """The lead's first version: F.unfold, its columns permuted into one [C*k*k, N*L] matrix, mm."""
+    n, o = x.shape[0], w.shape[0]
+    cols = F.unfold(x, w.shape[2], padding=pad, stride=stride).permute(1, 0, 2).reshape(-1, n * ((x.shape[2] + 2 * pad - w.shape[2]) // stride + 1) ** 2)
+    out = torch.mm(w.reshape(o, -1), cols)
+    return out.view(o, n, -1).transpose(0, 1)
+
+
+def _nchw_columns(x, w, stride, pad):
+    """im2col from the NCHW input: one copy of a strided view ordered (C, k, k, N, Ho, Wo)."""
+    xp = F.pad(x, (pad,) * 4)
+    n, c, h, _ = xp.shape
+    k, ho = w.shape[2], (xp.shape[2] - w.shape[2]) // stride + 1
+    sn, sc, sh, sw = xp.stride()
+    cols = xp.as_strided((c, k, k, n, ho, ho), (sc, sh, sw, sn, stride * sh, stride * sw)).reshape(c * k * k, -1)
+    return torch.mm(w.reshape(w.shape[0], -1), cols).view(-1, n, ho * ho).transpose(0, 1)
+
+
+def _plain_autograd(x, w, stride, pad):
+    """gemm_conv's forward differentiated by autograd (through as_strided), no GemmConv."""
+    return _gemm_value(x, w, None, stride, pad, 1)[0]
+
+
+def variant_rows(rounds: int) -> list[str]:
+    """Ways to build the product, CorNetRT's IT.conv2 and IT.conv at batch 4 (us per call)."""
+    rows = []
+    for c, o, size, k, s, p in ((512, 512, 2, 3, 1, 1), (256, 512, 4, 3, 2, 1)):
+        x = torch.randn(4, c, size, size, requires_grad=True)
+        w = torch.randn(o, c, k, k, requires_grad=True)
+        w_cl = w.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+        fns = {"F.conv2d": lambda: F.conv2d(x, w, None, s, p), "unfold + permute + mm": lambda: _unfold_mm(x, w, s, p),
+               "NCHW strided im2col + mm": lambda: _nchw_columns(x, w, s, p),
+               "gemm_conv, autograd through as_strided": lambda: _plain_autograd(x, w_cl, s, p),
+               "gemm_conv": lambda: gemm_conv(x, w_cl, None, s, p)}
+        with torch.no_grad():
+            fwd = interleaved(fns, 10, rounds)
+        both = interleaved({name: (lambda f=f: f().sum().backward()) for name, f in fns.items()}, 3, rounds)
+        for name in fns:
+            rows.append(f"| [4,{c},{size},{size}] x [{o},{c},{k},{k}] s{s} | {name} | {fwd[name]:.0f} | {both[name]:.0f} |")
     return rows
 
 
@@ -146,6 +188,9 @@ def main() -> None:
              "| conv | in | b1 fwd | b1 fwd+bwd | b4 fwd | b4 fwd+bwd | b8 fwd | b8 fwd+bwd |",
              "|---|---|---|---|---|---|---|---|"]
     lines += op_rows(args.rounds)
+    lines += ["", "Ways to build it (us per call, batch 4; gemm_conv with its weight channels-last):", "",
+              "| conv | way | fwd | fwd+bwd |", "|---|---|---|---|"]
+    lines += variant_rows(args.rounds)
     if not args.skip_models:
         lines += ["", "Whole model, old (those convs as nn.Conv2d) vs new (gemm_conv), same weights, ms per call:", "",
                   "| model | run | old | new | old / new |", "|---|---|---|---|---|"]

@@ -30,15 +30,15 @@ DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 
   channels 642-668 against 829-1251) but costs 2300 (256) and 11600 (512) to build: per call
   a loss, once per run (which would need per-run state) about even at T = 10-20 steps.
 
-A convolution onto a map of 2 to GEMM_MAX_PIXELS pixels (or a 1 x 1 kernel onto any map that
-runs contiguous), ungrouped, reading at least GEMM_MIN_DEPTH numbers per output (C * k * k),
+A convolution onto a map of 2 to GEMM_MAX_PIXELS pixels (a 1 x 1 kernel: to 4 x 4), ungrouped, reading at least GEMM_MIN_DEPTH numbers per output (C * k * k),
 runs as ops_gemm.gemm_conv: im2col and one matrix product, its weight stored channels-last
 (a view as [O, k*k*C]). benchmarks/gemm.md, 2 threads, us per call conv / gemm, forward and
 forward + backward, batch 4 (batch 8): CorNetRT's IT.conv2 [512,2,2] x [512,512,3,3] 840 / 430
 (1054 / 655) and 4288 / 2333 (5048 / 2825); IT.conv [256,4,4] x [512,256,3,3] s2 502 / 247
 and 3049 / 2325; DyRCNNx8's V4.conv2 [256,2,2] 243 / 169 and 1213 / 880; CordsNet's 1 x 1
 skip [128,8,8] x [256,128,1,1] s2 84 / 54 and 480 / 297. Onto 4 x 4 with a 3 x 3 kernel it is
-even or loses (V4.conv2 [256,4,4] 379 / 402, batch 8 551 / 673), so those stay convolutions.
+even or loses (V4.conv2 [256,4,4] 379 / 402, batch 8 551 / 673), so those stay convolutions;
+a 1 x 1 kernel onto 7 x 7 (ResNet18's last skip at 224 px) was not measured on a quiet machine.
 At batch 1 the conv's forward is cheap and gemm_conv loses 20-40 us a call (IT.conv2 363 / 399)
 while winning most training steps (2661 / 1794).
 Imports no torch: ops.py builds constructors with it.
@@ -137,7 +137,7 @@ def gemm_conv_op(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int,
     else:
         return None
     pixels = o[1] * o[2]
-    small = 1 < pixels <= GEMM_MAX_PIXELS or (conv.k == 1 and 1 < pixels and not channels_last(o))
+    small = 1 < pixels <= (4 * GEMM_MAX_PIXELS if conv.k == 1 else GEMM_MAX_PIXELS)
     return (sub, conv) if small and s[0] * conv.k * conv.k >= GEMM_MIN_DEPTH else None
 
 

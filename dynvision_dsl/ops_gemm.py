@@ -14,7 +14,8 @@ through as_strided's general backward): the weight gradient is one product with 
 columns, laid out channels-last like the weight; the input gradient one product, added back
 onto the padded map tap by tap (k * k strided adds) and cropped.
 While autograd does not record, the plain forward runs; tracers (torch.jit, so ONNX export)
-and torch.compile get F.conv2d itself, which they know as one operator.
+and torch.compile get F.conv2d itself, which they know as one operator, and so do CUDA tensors
+(the rule was measured on a CPU; the meta device, the runtime's cost probe, takes the CPU path).
 """
 from __future__ import annotations
 
@@ -97,8 +98,8 @@ class GemmConv(torch.autograd.Function):
 def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
     """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
     convolution as im2col and one matrix product, contiguous NCHW; GemmConv while autograd
-    records, F.conv2d itself for tracers and compilers."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+    records, F.conv2d itself for tracers, compilers and CUDA tensors."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda:
         return F.conv2d(x, weight, bias, stride, padding, dilation)
     k = weight.shape[2]
     n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)

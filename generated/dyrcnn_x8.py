@@ -185,6 +185,88 @@ def window_linear(x, weight, bias, rows, cols, at, dilation=1):
         out = _window_value(x, weight, bias, rows, cols, at, dilation)
     return out.view(out.shape[0], out.shape[1], 1, 1)  # outside the Function: a view made in one may not be written in place
 
+def _out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+def _columns(x, k: int, stride: int, padding: int, dilation: int):
+    """The columns [N*Ho*Wo, k*k*C] (rows: output pixels; columns: taps, then channels) of
+    x (N, C, H, W) for a k x k kernel: one copy of a strided view of the padded input."""
+    x = F.pad(x.contiguous(memory_format=torch.channels_last), (padding,) * 4) if padding else \
+        x.contiguous(memory_format=torch.channels_last)
+    n, c, h, w = x.shape
+    ho, wo = _out_size(h, k, stride, 0, dilation), _out_size(w, k, stride, 0, dilation)
+    sn, sc, sh, sw = x.stride()
+    view = x.as_strided((n, ho, wo, k, k, c), (sn, stride * sh, stride * sw, dilation * sh, dilation * sw, sc),
+                        x.storage_offset())
+    return view.reshape(n * ho * wo, k * k * c), (n, ho, wo)
+
+def _taps(weight):
+    """The weight as [O, k*k*C] (taps, then channels): a view of a channels-last weight."""
+    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
+    """(the convolution's output as [O, N*Ho*Wo], the columns it multiplied, (N, Ho, Wo))."""
+    cols, size = _columns(x, weight.shape[2], stride, padding, dilation)
+    w = _taps(weight)
+    out = torch.mm(w, cols.t()) if bias is None else torch.addmm(bias.unsqueeze(1), w, cols.t())
+    return out, cols, size
+
+def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int):
+    """The input gradient from the columns' gradient [N*Ho*Wo, k*k*C]: each tap's block added
+    onto the padded map (channels-last) where it was read, the padding cropped off."""
+    n, c, h, w = shape
+    ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
+    g = grad_cols.view(n, ho, wo, k, k, c)
+    out = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
+    for i in range(k):
+        for j in range(k):
+            out[:, dilation * i:dilation * i + stride * (ho - 1) + 1:stride,
+                dilation * j:dilation * j + stride * (wo - 1) + 1:stride].add_(g[:, :, :, i, j])
+    return out[:, padding:padding + h, padding:padding + w].permute(0, 3, 1, 2)
+
+class GemmConv(torch.autograd.Function):
+    """`_gemm_value` keeping its columns (not the input) for the weight gradient; the input
+    gradient is the output gradient times the weight, folded back onto the input map."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation):
+        out, cols, _ = _gemm_value(x, weight, bias, stride, padding, dilation)
+        ctx.save_for_backward(cols, weight)
+        ctx.conv = (tuple(x.shape), stride, padding, dilation)
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        cols, weight = ctx.saved_tensors
+        shape, stride, padding, dilation = ctx.conv
+        o, c, k = weight.shape[0], weight.shape[1], weight.shape[2]
+        g = grad.to(weight.dtype)  # [O, N*L]; under autocast the forward ran in a lower precision
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _fold(g.t() @ _taps(weight), shape, k, stride, padding, dilation)
+        if ctx.needs_input_grad[1]:  # [O, k, k, C]: the weight's own channels-last layout
+            grad_w = (g @ cols.to(g.dtype)).view(o, k, k, c).permute(0, 3, 1, 2)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = g.sum(1)
+        return grad_x, grad_w, grad_b, None, None, None
+
+def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
+    """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
+    convolution as im2col and one matrix product, contiguous NCHW; GemmConv while autograd
+    records, F.conv2d itself for tracers and compilers."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return F.conv2d(x, weight, bias, stride, padding, dilation)
+    k = weight.shape[2]
+    n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)
+    grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    if torch.is_grad_enabled() and grad:
+        out = GemmConv.apply(x, weight, bias, stride, padding, dilation)
+    else:
+        out = _gemm_value(x, weight, bias, stride, padding, dilation)[0]
+    # [O, N, Ho, Wo] to NCHW outside the Function: a view made in one may not be written in place
+    return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -246,7 +328,7 @@ class DyRCNNx8(nn.Module):
     )
     variant_of = (0, 1, 1, 2, 2, 2, 2, 2)
     steady = 2
-    _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
+    _channels_last = ("V1.conv2", "V2.conv2", "V4.conv2", "IT.conv2", "V1.conv", "V2.conv", "V4.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "V4.recurrence.conv", "IT.recurrence.conv")
 
     # the numbers the steps use, folded from the spec's formulas
     V1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x8.dyn:39)
@@ -700,13 +782,15 @@ class DyRCNNx8(nn.Module):
         V2_r = V2_r.relu_()
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
+        V4_conv_weight = self.V4.conv.weight
+        V4_conv_bias = self.V4.conv.bias
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144], channels-last)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
-        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
+        V4_conv2_weight = self.V4.conv2.weight
+        V4_conv2_bias = self.V4.conv2.bias
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
@@ -770,13 +854,15 @@ class DyRCNNx8(nn.Module):
         V2_r = euler_relu_(V2_r_prev, V2_from_V2_mid, self.V2_dt_over_tau)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
+        V4_conv_weight = self.V4.conv.weight
+        V4_conv_bias = self.V4.conv.bias
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144], channels-last)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
-        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
+        V4_conv2_weight = self.V4.conv2.weight
+        V4_conv2_bias = self.V4.conv2.bias
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
@@ -842,16 +928,19 @@ class DyRCNNx8(nn.Module):
         V2_r = euler_relu_(V2_r_prev, V2_input, self.V2_dt_over_tau)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
+        V4_conv_weight = self.V4.conv.weight
+        V4_conv_bias = self.V4.conv.bias
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144], channels-last)
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
-        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
+        V4_conv2_weight = self.V4.conv2.weight
+        V4_conv2_bias = self.V4.conv2.bias
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
         # specs/dyrcnn_x8.dyn:111 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
-        V4_recurrence_contiguous = V4_r_delayed_3.contiguous()
-        V4_recurrence = self.V4.recurrence.conv(V4_recurrence_contiguous)
+        V4_recurrence_conv_weight = self.V4.recurrence.conv.weight
+        V4_recurrence_conv_bias = self.V4.recurrence.conv.bias
+        V4_recurrence = gemm_conv(V4_r_delayed_3, V4_recurrence_conv_weight, V4_recurrence_conv_bias, 1, 1, 1)  # V4.recurrence.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
