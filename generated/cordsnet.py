@@ -37,88 +37,6 @@ def add_into(a, b):
         return a + b
     return a.add_(b)
 
-def _out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
-
-def _columns(x, k: int, stride: int, padding: int, dilation: int):
-    """The columns [N*Ho*Wo, k*k*C] (rows: output pixels; columns: taps, then channels) of
-    x (N, C, H, W) for a k x k kernel: one copy of a strided view of the padded input."""
-    x = F.pad(x.contiguous(memory_format=torch.channels_last), (padding,) * 4) if padding else \
-        x.contiguous(memory_format=torch.channels_last)
-    n, c, h, w = x.shape
-    ho, wo = _out_size(h, k, stride, 0, dilation), _out_size(w, k, stride, 0, dilation)
-    sn, sc, sh, sw = x.stride()
-    view = x.as_strided((n, ho, wo, k, k, c), (sn, stride * sh, stride * sw, dilation * sh, dilation * sw, sc),
-                        x.storage_offset())
-    return view.reshape(n * ho * wo, k * k * c), (n, ho, wo)
-
-def _taps(weight):
-    """The weight as [O, k*k*C] (taps, then channels): a view of a channels-last weight."""
-    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
-
-def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
-    """(the convolution's output as [O, N*Ho*Wo], the columns it multiplied, (N, Ho, Wo))."""
-    cols, size = _columns(x, weight.shape[2], stride, padding, dilation)
-    w = _taps(weight)
-    out = torch.mm(w, cols.t()) if bias is None else torch.addmm(bias.unsqueeze(1), w, cols.t())
-    return out, cols, size
-
-def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int):
-    """The input gradient from the columns' gradient [N*Ho*Wo, k*k*C]: each tap's block added
-    onto the padded map (channels-last) where it was read, the padding cropped off."""
-    n, c, h, w = shape
-    ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
-    g = grad_cols.view(n, ho, wo, k, k, c)
-    out = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
-    for i in range(k):
-        for j in range(k):
-            out[:, dilation * i:dilation * i + stride * (ho - 1) + 1:stride,
-                dilation * j:dilation * j + stride * (wo - 1) + 1:stride].add_(g[:, :, :, i, j])
-    return out[:, padding:padding + h, padding:padding + w].permute(0, 3, 1, 2)
-
-class GemmConv(torch.autograd.Function):
-    """`_gemm_value` keeping its columns (not the input) for the weight gradient; the input
-    gradient is the output gradient times the weight, folded back onto the input map."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation):
-        out, cols, _ = _gemm_value(x, weight, bias, stride, padding, dilation)
-        ctx.save_for_backward(cols, weight)
-        ctx.conv = (tuple(x.shape), stride, padding, dilation)
-        ctx.has_bias = bias is not None
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        cols, weight = ctx.saved_tensors
-        shape, stride, padding, dilation = ctx.conv
-        o, c, k = weight.shape[0], weight.shape[1], weight.shape[2]
-        g = grad.to(weight.dtype)  # [O, N*L]; under autocast the forward ran in a lower precision
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _fold(g.t() @ _taps(weight), shape, k, stride, padding, dilation)
-        if ctx.needs_input_grad[1]:  # [O, k, k, C]: the weight's own channels-last layout
-            grad_w = (g @ cols.to(g.dtype)).view(o, k, k, c).permute(0, 3, 1, 2)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = g.sum(1)
-        return grad_x, grad_w, grad_b, None, None, None
-
-def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
-    """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
-    convolution as im2col and one matrix product, contiguous NCHW; GemmConv while autograd
-    records, F.conv2d itself for tracers and compilers."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return F.conv2d(x, weight, bias, stride, padding, dilation)
-    k = weight.shape[2]
-    n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)
-    grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    if torch.is_grad_enabled() and grad:
-        out = GemmConv.apply(x, weight, bias, stride, padding, dilation)
-    else:
-        out = _gemm_value(x, weight, bias, stride, padding, dilation)[0]
-    # [O, N, Ho, Wo] to NCHW outside the Function: a view made in one may not be written in place
-    return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
-
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -202,7 +120,7 @@ class CordsNet(nn.Module):
     )
     variant_of = (0, 1, 1, 1)
     steady = 1
-    _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "addskip_layer8.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
+    _channels_last = ("layer0.conv", "layer1.conv", "layer2.conv", "layer3.conv", "layer4.conv", "layer5.conv", "layer6.conv", "addskip_layer2.conv", "addskip_layer4.conv", "addskip_layer6.conv", "layer1.recurrence.conv", "layer2.recurrence.conv", "layer3.recurrence.conv", "layer4.recurrence.conv", "layer5.recurrence.conv", "layer6.recurrence.conv", "addbias_layer1", "addbias_layer2", "addbias_layer3", "addbias_layer4", "addbias_layer5", "addbias_layer6")
 
     # the numbers the steps use, folded from the spec's formulas
     layer1_dt_over_tau = 0.2  # dt / tau = 2 ms / 10 ms (specs/cordsnet.dyn:56)
@@ -852,9 +770,9 @@ class CordsNet(nn.Module):
         # specs/cordsnet.dyn:92 (layer7): r = relu(r)
         layer7_r = layer7_r.relu_()
         # specs/cordsnet.dyn:135 (layer8_in): layer6 -> layer8_in : conv(1, stride=2, bias=false, weightnorm=true) as addskip_layer8.conv, delay t_skip
-        addskip_layer8_conv_weight = self.addskip_layer8.conv.weight
-        layer8_in_from_layer6 = gemm_conv(layer6_r_delayed_1, addskip_layer8_conv_weight, None, 2, 0, 1)  # addskip_layer8.conv: im2col and one matrix product onto the 7 x 7 map (weight [512, 1*1*256], channels-last)
-        layer8_in_input = add_into(layer8_in_from_layer6, layer7_r_delayed_1)
+        layer8_in_from_layer6_contiguous = layer6_r_delayed_1.contiguous()
+        layer8_in_from_layer6 = self.addskip_layer8.conv(layer8_in_from_layer6_contiguous)
+        layer8_in_input = layer7_r_delayed_1 + layer8_in_from_layer6
         # specs/cordsnet.dyn:126 (layer8): layer8_in -> layer8 : conv(3, bias=false, weightnorm=true) as layer8.conv
         layer8_from_layer8_in_contiguous = layer8_in_input.contiguous()
         layer8_from_layer8_in = self.layer8.conv(layer8_from_layer8_in_contiguous)

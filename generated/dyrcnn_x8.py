@@ -254,8 +254,8 @@ class GemmConv(torch.autograd.Function):
 def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
     """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
     convolution as im2col and one matrix product, contiguous NCHW; GemmConv while autograd
-    records, F.conv2d itself for tracers and compilers."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+    records, F.conv2d itself for tracers, compilers and CUDA tensors."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda:
         return F.conv2d(x, weight, bias, stride, padding, dilation)
     k = weight.shape[2]
     n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)

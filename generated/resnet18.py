@@ -85,88 +85,6 @@ def lean_max_pool2d(x, kernel, stride, padding):
         return LeanMaxPool2d.apply(x, kernel, stride, padding)
     return F.max_pool2d(x, kernel, stride, padding)
 
-def _out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
-
-def _columns(x, k: int, stride: int, padding: int, dilation: int):
-    """The columns [N*Ho*Wo, k*k*C] (rows: output pixels; columns: taps, then channels) of
-    x (N, C, H, W) for a k x k kernel: one copy of a strided view of the padded input."""
-    x = F.pad(x.contiguous(memory_format=torch.channels_last), (padding,) * 4) if padding else \
-        x.contiguous(memory_format=torch.channels_last)
-    n, c, h, w = x.shape
-    ho, wo = _out_size(h, k, stride, 0, dilation), _out_size(w, k, stride, 0, dilation)
-    sn, sc, sh, sw = x.stride()
-    view = x.as_strided((n, ho, wo, k, k, c), (sn, stride * sh, stride * sw, dilation * sh, dilation * sw, sc),
-                        x.storage_offset())
-    return view.reshape(n * ho * wo, k * k * c), (n, ho, wo)
-
-def _taps(weight):
-    """The weight as [O, k*k*C] (taps, then channels): a view of a channels-last weight."""
-    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
-
-def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
-    """(the convolution's output as [O, N*Ho*Wo], the columns it multiplied, (N, Ho, Wo))."""
-    cols, size = _columns(x, weight.shape[2], stride, padding, dilation)
-    w = _taps(weight)
-    out = torch.mm(w, cols.t()) if bias is None else torch.addmm(bias.unsqueeze(1), w, cols.t())
-    return out, cols, size
-
-def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int):
-    """The input gradient from the columns' gradient [N*Ho*Wo, k*k*C]: each tap's block added
-    onto the padded map (channels-last) where it was read, the padding cropped off."""
-    n, c, h, w = shape
-    ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
-    g = grad_cols.view(n, ho, wo, k, k, c)
-    out = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
-    for i in range(k):
-        for j in range(k):
-            out[:, dilation * i:dilation * i + stride * (ho - 1) + 1:stride,
-                dilation * j:dilation * j + stride * (wo - 1) + 1:stride].add_(g[:, :, :, i, j])
-    return out[:, padding:padding + h, padding:padding + w].permute(0, 3, 1, 2)
-
-class GemmConv(torch.autograd.Function):
-    """`_gemm_value` keeping its columns (not the input) for the weight gradient; the input
-    gradient is the output gradient times the weight, folded back onto the input map."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation):
-        out, cols, _ = _gemm_value(x, weight, bias, stride, padding, dilation)
-        ctx.save_for_backward(cols, weight)
-        ctx.conv = (tuple(x.shape), stride, padding, dilation)
-        ctx.has_bias = bias is not None
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        cols, weight = ctx.saved_tensors
-        shape, stride, padding, dilation = ctx.conv
-        o, c, k = weight.shape[0], weight.shape[1], weight.shape[2]
-        g = grad.to(weight.dtype)  # [O, N*L]; under autocast the forward ran in a lower precision
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _fold(g.t() @ _taps(weight), shape, k, stride, padding, dilation)
-        if ctx.needs_input_grad[1]:  # [O, k, k, C]: the weight's own channels-last layout
-            grad_w = (g @ cols.to(g.dtype)).view(o, k, k, c).permute(0, 3, 1, 2)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = g.sum(1)
-        return grad_x, grad_w, grad_b, None, None, None
-
-def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
-    """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
-    convolution as im2col and one matrix product, contiguous NCHW; GemmConv while autograd
-    records, F.conv2d itself for tracers and compilers."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return F.conv2d(x, weight, bias, stride, padding, dilation)
-    k = weight.shape[2]
-    n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)
-    grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    if torch.is_grad_enabled() and grad:
-        out = GemmConv.apply(x, weight, bias, stride, padding, dilation)
-    else:
-        out = _gemm_value(x, weight, bias, stride, padding, dilation)[0]
-    # [O, N, Ho, Wo] to NCHW outside the Function: a view made in one may not be written in place
-    return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
-
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -232,7 +150,7 @@ class ResNet18(nn.Module):
     )
     variant_of = (0, 0)
     steady = 0
-    _channels_last = ("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1", "layer2.1.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv1", "layer3.1.conv2", "layer4.0.downsample.0", "bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.1.bn1", "layer1.1.bn2", "layer2.0.bn1", "layer2.0.bn2", "layer2.0.downsample.1", "layer2.1.bn1", "layer2.1.bn2", "layer3.0.bn1", "layer3.0.bn2", "layer3.0.downsample.1", "layer3.1.bn1", "layer3.1.bn2")
+    _channels_last = ("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1", "layer2.1.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv1", "layer3.1.conv2", "bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.1.bn1", "layer1.1.bn2", "layer2.0.bn1", "layer2.0.bn2", "layer2.0.downsample.1", "layer2.1.bn1", "layer2.1.bn2", "layer3.0.bn1", "layer3.0.bn2", "layer3.0.downsample.1", "layer3.1.bn1", "layer3.1.bn2")
 
     def __init__(self):
         super().__init__()
@@ -798,8 +716,7 @@ class ResNet18(nn.Module):
         l4_0_from_l4_0a_contiguous = l4_0a_r.contiguous()
         l4_0_from_l4_0a = getattr(self.layer4, "0").conv2(l4_0_from_l4_0a_contiguous)
         # specs/resnet18.dyn:65 (l4_0): l3_1 -> l4_0.skip : conv(1, stride=2, bias=false) as layer4.0.downsample.0
-        layer4_0_downsample_0_weight = getattr(getattr(self.layer4, "0").downsample, "0").weight
-        l4_0_skip_from_l3_1 = gemm_conv(l3_1_r, layer4_0_downsample_0_weight, None, 2, 0, 1)  # layer4.0.downsample.0: im2col and one matrix product onto the 7 x 7 map (weight [512, 1*1*256], channels-last)
+        l4_0_skip_from_l3_1 = getattr(getattr(self.layer4, "0").downsample, "0")(l4_0a_from_l3_1_contiguous)
         # specs/resnet18.dyn:62 (l4_0): area l4_0 [512] { r = relu(batchnorm(input) as layer4.0.bn2 + batchnorm(skip) as layer4.0.downsample.1) }
         layer4_0_bn2 = getattr(self.layer4, "0").bn2(l4_0_from_l4_0a)
         layer4_0_downsample_1 = getattr(getattr(self.layer4, "0").downsample, "1")(l4_0_skip_from_l3_1)
