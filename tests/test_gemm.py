@@ -189,3 +189,19 @@ def test_zoo_models_give_the_plain_logits_and_gradients(monkeypatch, spec, param
     _no_gemm(monkeypatch)
     plain = dd.compile(text, params)
     _assert_same(model, plain, torch.randn(*shape))
+
+
+def test_onnx_export_sees_the_convolutions(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from dynvision_dsl.interop.onnx import export
+
+    torch.manual_seed(0)
+    model = dd.compile_file(ROOT / "specs" / "dyrcnn_x4.dyn", {"size": 16, "steps": 3}).eval()
+    assert any("gemm_conv(" in st.source for st in model.program.steps)  # IT's convs onto 2 x 2
+    path = export(model, tmp_path / "m.onnx")
+    x = torch.rand(3, *model.input_shape)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        assert (torch.from_numpy(got) - model(x)).abs().max() < 1e-4
