@@ -205,3 +205,12 @@ def test_onnx_export_sees_the_convolutions(tmp_path):
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.no_grad():
         assert (torch.from_numpy(got) - model(x)).abs().max() < 1e-4
+
+
+def test_auto_recompute_probes_gemm_convs_on_meta_and_keeps_the_gradients(monkeypatch):
+    torch.manual_seed(0)
+    model = dd.compile(GEMM)
+    model.recompute = "auto"  # segments sized from a meta-device probe of the steps (runtime._probe_costs)
+    _no_gemm(monkeypatch)
+    _assert_same(model, dd.compile(GEMM), torch.randn(2, 3, 3, 8, 8))
+    assert model._step_costs  # the probe ran
