@@ -188,35 +188,44 @@ def window_linear(x, weight, bias, rows, cols, at, dilation=1):
 def _out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
-def _columns(x, k: int, stride: int, padding: int, dilation: int):
-    """The columns [N*Ho*Wo, k*k*C] (rows: output pixels; columns: taps, then channels) of
-    x (N, C, H, W) for a k x k kernel: one copy of a strided view of the padded input."""
-    x = F.pad(x.contiguous(memory_format=torch.channels_last), (padding,) * 4) if padding else \
-        x.contiguous(memory_format=torch.channels_last)
+def _taps_first(weight) -> bool:
+    """Whether the weight is stored channels-last: each output's k*k*C numbers run taps, then
+    channels (else channels, then taps: a contiguous weight, e.g. a weight norm's output)."""
+    return weight.is_contiguous(memory_format=torch.channels_last)
+
+def _columns(x, k: int, stride: int, padding: int, dilation: int, taps_first: bool):
+    """The columns [N*Ho*Wo, k*k*C] (rows: output pixels; columns in the weight's order) of
+    x (N, C, H, W) for a k x k kernel: one copy of a strided view of the padded input, made
+    channels-last first for a channels-last weight (runs of C numbers)."""
+    if taps_first:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if padding:
+        x = F.pad(x, (padding,) * 4)
     n, c, h, w = x.shape
     ho, wo = _out_size(h, k, stride, 0, dilation), _out_size(w, k, stride, 0, dilation)
     sn, sc, sh, sw = x.stride()
-    view = x.as_strided((n, ho, wo, k, k, c), (sn, stride * sh, stride * sw, dilation * sh, dilation * sw, sc),
-                        x.storage_offset())
+    kernel = ((k, k, c), (dilation * sh, dilation * sw, sc)) if taps_first else ((c, k, k), (sc, dilation * sh, dilation * sw))
+    view = x.as_strided((n, ho, wo, *kernel[0]), (sn, stride * sh, stride * sw, *kernel[1]), x.storage_offset())
     return view.reshape(n * ho * wo, k * k * c), (n, ho, wo)
 
-def _taps(weight):
-    """The weight as [O, k*k*C] (taps, then channels): a view of a channels-last weight."""
-    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+def _taps(weight, taps_first: bool):
+    """The weight as [O, k*k*C] in its memory order: a view."""
+    return (weight.permute(0, 2, 3, 1) if taps_first else weight).reshape(weight.shape[0], -1)
 
 def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
     """(the convolution's output as [O, N*Ho*Wo], the columns it multiplied, (N, Ho, Wo))."""
-    cols, size = _columns(x, weight.shape[2], stride, padding, dilation)
-    w = _taps(weight)
+    taps_first = _taps_first(weight)
+    cols, size = _columns(x, weight.shape[2], stride, padding, dilation, taps_first)
+    w = _taps(weight, taps_first)
     out = torch.mm(w, cols.t()) if bias is None else torch.addmm(bias.unsqueeze(1), w, cols.t())
     return out, cols, size
 
-def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int):
+def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int, taps_first: bool):
     """The input gradient from the columns' gradient [N*Ho*Wo, k*k*C]: each tap's block added
     onto the padded map (channels-last) where it was read, the padding cropped off."""
     n, c, h, w = shape
     ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
-    g = grad_cols.view(n, ho, wo, k, k, c)
+    g = grad_cols.view(n, ho, wo, k, k, c) if taps_first else grad_cols.view(n, ho, wo, c, k, k).permute(0, 1, 2, 4, 5, 3)
     out = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
     for i in range(k):
         for j in range(k):
@@ -242,11 +251,13 @@ class GemmConv(torch.autograd.Function):
         shape, stride, padding, dilation = ctx.conv
         o, c, k = weight.shape[0], weight.shape[1], weight.shape[2]
         g = grad.to(weight.dtype)  # [O, N*L]; under autocast the forward ran in a lower precision
+        taps_first = _taps_first(weight)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = _fold(g.t() @ _taps(weight), shape, k, stride, padding, dilation)
-        if ctx.needs_input_grad[1]:  # [O, k, k, C]: the weight's own channels-last layout
-            grad_w = (g @ cols.to(g.dtype)).view(o, k, k, c).permute(0, 3, 1, 2)
+            grad_x = _fold(g.t() @ _taps(weight, taps_first), shape, k, stride, padding, dilation, taps_first)
+        if ctx.needs_input_grad[1]:  # laid out like the weight
+            grad_w = g @ cols.to(g.dtype)
+            grad_w = grad_w.view(o, k, k, c).permute(0, 3, 1, 2) if taps_first else grad_w.view(o, c, k, k)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = g.sum(1)
         return grad_x, grad_w, grad_b, None, None, None

@@ -55,9 +55,10 @@ def test_gemm_conv_equals_the_convolution_and_its_gradients(shape, layouts):
 
 
 @pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2], SHAPES[3], SHAPES[4]], ids=["s2", "same", "k1", "dilated"])
-def test_gemm_conv_gradcheck(shape):
+@pytest.mark.parametrize("weight_layout", [torch.channels_last, torch.contiguous_format], ids=["cl", "contiguous"])
+def test_gemm_conv_gradcheck(shape, weight_layout):  # a contiguous weight: a weight norm's, multiplied in its own order
     torch.manual_seed(0)
-    x, w, b, conv = _case(*shape[:3], min(shape[3], 4), *shape[4:])
+    x, w, b, conv = _case(*shape, weight_layout=weight_layout)
     inputs = (x, w) if b is None else (x, w, b)
     assert torch.autograd.gradcheck(lambda x, w, b=None: gemm_conv(x, w, b, *conv), inputs)
 
