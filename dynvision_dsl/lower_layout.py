@@ -94,7 +94,7 @@ def matmul_conv(builder, v, o: OpSpec):
     out = builder.fn(gemm_conv, v, weight, b, g.stride, g.padding, g.dilation)
     h, w = o.out_shape[1:]
     out.meta["note"] = (f"{path}: im2col and one matrix product onto the {h} x {w} map "
-                        f"(weight [{o.out_shape[0]}, {g.k}*{g.k}*{o.in_shape[0]}], channels-last)")
+                        f"(weight [{o.out_shape[0]}, {g.k}*{g.k}*{o.in_shape[0]}])")
     return out
 
 

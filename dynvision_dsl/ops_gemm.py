@@ -69,7 +69,8 @@ def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int, ta
     onto the padded map (channels-last) where it was read, the padding cropped off."""
     n, c, h, w = shape
     ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
-    g = grad_cols.view(n, ho, wo, k, k, c) if taps_first else grad_cols.view(n, ho, wo, c, k, k).permute(0, 1, 2, 4, 5, 3)
+    g = grad_cols.view(n, ho, wo, *((k, k, c) if taps_first else (c, k, k)))
+    g = g if taps_first else g.permute(0, 1, 2, 4, 5, 3)  # [N, Ho, Wo, k, k, C] either way
     out = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
     for i in range(k):
         for j in range(k):
@@ -115,11 +116,11 @@ def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda:
         return F.conv2d(x, weight, bias, stride, padding, dilation)
     k = weight.shape[2]
-    n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)
+    ho, wo = (_out_size(size, k, stride, padding, dilation) for size in x.shape[2:])
     grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     if torch.is_grad_enabled() and grad:
         out = GemmConv.apply(x, weight, bias, stride, padding, dilation)
     else:
         out = _gemm_value(x, weight, bias, stride, padding, dilation)[0]
     # [O, N, Ho, Wo] to NCHW outside the Function: a view made in one may not be written in place
-    return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
+    return out.view(-1, x.shape[0], ho, wo).permute(1, 0, 2, 3).contiguous()

@@ -225,7 +225,8 @@ def _fold(grad_cols, shape, k: int, stride: int, padding: int, dilation: int, ta
     onto the padded map (channels-last) where it was read, the padding cropped off."""
     n, c, h, w = shape
     ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
-    g = grad_cols.view(n, ho, wo, k, k, c) if taps_first else grad_cols.view(n, ho, wo, c, k, k).permute(0, 1, 2, 4, 5, 3)
+    g = grad_cols.view(n, ho, wo, *((k, k, c) if taps_first else (c, k, k)))
+    g = g if taps_first else g.permute(0, 1, 2, 4, 5, 3)  # [N, Ho, Wo, k, k, C] either way
     out = grad_cols.new_zeros(n, h + 2 * padding, w + 2 * padding, c)
     for i in range(k):
         for j in range(k):
@@ -269,14 +270,14 @@ def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda:
         return F.conv2d(x, weight, bias, stride, padding, dilation)
     k = weight.shape[2]
-    n, ho, wo = x.shape[0], _out_size(x.shape[2], k, stride, padding, dilation), _out_size(x.shape[3], k, stride, padding, dilation)
+    ho, wo = (_out_size(size, k, stride, padding, dilation) for size in x.shape[2:])
     grad = x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     if torch.is_grad_enabled() and grad:
         out = GemmConv.apply(x, weight, bias, stride, padding, dilation)
     else:
         out = _gemm_value(x, weight, bias, stride, padding, dilation)[0]
     # [O, N, Ho, Wo] to NCHW outside the Function: a view made in one may not be written in place
-    return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
+    return out.view(-1, x.shape[0], ho, wo).permute(1, 0, 2, 3).contiguous()
 
 
 class StepOutputs(NamedTuple):
@@ -795,13 +796,13 @@ class DyRCNNx8(nn.Module):
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_conv_weight = self.V4.conv.weight
         V4_conv_bias = self.V4.conv.bias
-        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144], channels-last)
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144])
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
         V4_conv2_weight = self.V4.conv2.weight
         V4_conv2_bias = self.V4.conv2.bias
-        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
@@ -867,13 +868,13 @@ class DyRCNNx8(nn.Module):
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_conv_weight = self.V4.conv.weight
         V4_conv_bias = self.V4.conv.bias
-        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144], channels-last)
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144])
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
         V4_conv2_weight = self.V4.conv2.weight
         V4_conv2_bias = self.V4.conv2.bias
-        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
@@ -941,17 +942,17 @@ class DyRCNNx8(nn.Module):
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
         V4_conv_weight = self.V4.conv.weight
         V4_conv_bias = self.V4.conv.bias
-        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144], channels-last)
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144])
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
         V4_conv2_weight = self.V4.conv2.weight
         V4_conv2_bias = self.V4.conv2.bias
-        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:111 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
         V4_recurrence_conv_weight = self.V4.recurrence.conv.weight
         V4_recurrence_conv_bias = self.V4.recurrence.conv.bias
-        V4_recurrence = gemm_conv(V4_r_delayed_3, V4_recurrence_conv_weight, V4_recurrence_conv_bias, 1, 1, 1)  # V4.recurrence.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256], channels-last)
+        V4_recurrence = gemm_conv(V4_r_delayed_3, V4_recurrence_conv_weight, V4_recurrence_conv_bias, 1, 1, 1)  # V4.recurrence.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
