@@ -141,7 +141,7 @@ def compiled_pair(spec: str, params: dict):
 
 MODELS = [  # (row name, spec, params, input shape)
     ("CorNetRT (5,3,64,64) b4", "cornet_rt", {"size": 64}, (4, 5, 3, 64, 64)),
-    ("CordsNet (10,3,64,64) b4 idle_steps=4", "cordsnet", {"size": 64, "idle_steps": 4}, (4, 10, 3, 64, 64)),
+    ("CordsNet (10,3,64,64) b4 idle_steps=4", "cordsnet", {"size": 64, "steps": 10, "idle_steps": 4}, (4, 10, 3, 64, 64)),
     ("DyRCNNx8 (10,3,64,64) b4", "dyrcnn_x8", {"size": 64, "steps": 10}, (4, 10, 3, 64, 64)),
 ]
 
