@@ -33,8 +33,8 @@ DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 
 A convolution onto a map of 2 to GEMM_MAX_PIXELS pixels (a 1 x 1 kernel: to 4 x 4), ungrouped,
 reading at least GEMM_MIN_DEPTH numbers per output (C * k * k), runs as ops_gemm.gemm_conv:
 im2col and one matrix product, its weight stored channels-last (a view as [O, k*k*C]).
-benchmarks/gemm.md, 2 threads, us per call conv / gemm, forward and forward + backward,
-batch 4 (batch 8): CorNetRT's IT.conv2 [512,2,2] x [512,512,3,3] 840 / 430
+benchmarks/gemm.py's per-call grid (its quietest run, 7 rounds; the machine was shared), 2
+threads, us per call conv / gemm, forward and forward + backward, batch 4 (batch 8): CorNetRT's IT.conv2 [512,2,2] x [512,512,3,3] 840 / 430
 (1054 / 655) and 4288 / 2333 (5048 / 2825); IT.conv [256,4,4] x [512,256,3,3] s2 502 / 247
 and 3049 / 2325; DyRCNNx8's V4.conv2 [256,2,2] 243 / 169 and 1213 / 880; CordsNet's 1 x 1
 skip [128,8,8] x [256,128,1,1] s2 84 / 54 and 480 / 297. Onto 4 x 4 with a 3 x 3 kernel it is
