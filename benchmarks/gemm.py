@@ -14,6 +14,7 @@ Writes the tables to --out and prints them.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -183,7 +184,8 @@ def main() -> None:
     torch.manual_seed(0)
     lines = ["# Convolutions onto small maps as one matrix product (benchmarks/gemm.py)", "",
              f"`PYTHONPATH=$PWD python benchmarks/gemm.py`: torch {torch.__version__}, {torch.get_num_threads()} threads, "
-             f"medians of {args.rounds} interleaved rounds.", "",
+             f"medians of {args.rounds} interleaved rounds; load average at the start {os.getloadavg()[0]:.2f} "
+             "(on a shared machine these numbers are noisy: compare them side by side only).", "",
              "Per call, us, F.conv2d (contiguous) / gemm_conv:", "",
              "| conv | in | b1 fwd | b1 fwd+bwd | b4 fwd | b4 fwd+bwd | b8 fwd | b8 fwd+bwd |",
              "|---|---|---|---|---|---|---|---|"]
@@ -195,6 +197,7 @@ def main() -> None:
         lines += ["", "Whole model, old (those convs as nn.Conv2d) vs new (gemm_conv), same weights, ms per call:", "",
                   "| model | run | old | new | old / new |", "|---|---|---|---|---|"]
         lines += model_rows(args.rounds)
+    lines += ["", f"Load average at the end: {os.getloadavg()[0]:.2f}."]
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(text)
