@@ -5,10 +5,12 @@ usage: PYTHONPATH=$PWD python benchmarks/gemm.py [--rounds 9] [--threads 2] [--s
 Times, interleaved in one process with torch.set_num_threads(2) (--threads), medians over rounds:
 - per call, the zoo's convolutions onto maps of 2 x 2 to 7 x 7 (CorNetRT, CordsNet, DyRCNNx8
   at 64 px) at batch 1, 4 and 8: F.conv2d (contiguous) against gemm_conv, forward without
-  grad and forward + backward (gemm_conv's GemmConv backward);
+  grad and forward + backward (autograd through gemm_conv's ops);
 - CorNetRT (5,3,64,64), CordsNet (10,3,64,64) with idle_steps=4 and DyRCNNx8 (10,3,64,64),
   batch 4: forward and training step with the GEMM rewrite (new) and without it (old: those
-  convs as nn.Conv2d calls), the same weights.
+  convs as nn.Conv2d calls), the same weights;
+- for IT.conv2 and IT.conv at batch 4, other ways to build the product (the lead's unfold +
+  permute, an NCHW strided im2col).
 Writes the tables to --out and prints them.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 
 import dynvision_dsl as dd
 from dynvision_dsl import layout, lower_layout
-from dynvision_dsl.ops_gemm import _gemm_value, gemm_conv
+from dynvision_dsl.ops_gemm import gemm_conv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,11 +101,6 @@ def _nchw_columns(x, w, stride, pad):
     return torch.mm(w.reshape(w.shape[0], -1), cols).view(-1, n, ho * ho).transpose(0, 1)
 
 
-def _plain_autograd(x, w, stride, pad):
-    """gemm_conv's forward differentiated by autograd (through as_strided), no GemmConv."""
-    return _gemm_value(x, w, None, stride, pad, 1)[0]
-
-
 def variant_rows(rounds: int) -> list[str]:
     """Ways to build the product, CorNetRT's IT.conv2 and IT.conv at batch 4 (us per call)."""
     rows = []
@@ -113,7 +110,6 @@ def variant_rows(rounds: int) -> list[str]:
         w_cl = w.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
         fns = {"F.conv2d": lambda: F.conv2d(x, w, None, s, p), "unfold + permute + mm": lambda: _unfold_mm(x, w, s, p),
                "NCHW strided im2col + mm": lambda: _nchw_columns(x, w, s, p),
-               "gemm_conv, autograd through as_strided": lambda: _plain_autograd(x, w_cl, s, p),
                "gemm_conv": lambda: gemm_conv(x, w_cl, None, s, p)}
         with torch.no_grad():
             fwd = interleaved(fns, 10, rounds)

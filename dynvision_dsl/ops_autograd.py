@@ -21,7 +21,7 @@ import re
 import torch
 import torch.nn.functional as F
 
-from .ops_gemm import GemmConv, _columns, _fold, _gemm_value, _out_size, _taps, _taps_first, gemm_conv
+from .ops_gemm import _columns, _gemm_value, _out_size, _taps, _taps_first, gemm_conv
 from .ops_window import WindowLinear, _slices, _window, _window_value, window_linear
 
 
@@ -103,7 +103,7 @@ WORDS = {lean_max_pool2d: "max_pool2d", euler_relu_: "euler", add_into: "sum", w
 _RENDERED = {"lean_max_pool2d": (_traced, LeanMaxPool2d, lean_max_pool2d),
              "euler_relu_": (_traced, EulerRelu, euler_relu_), "add_into": (add_into,),
              "window_linear": (_slices, _window, _window_value, WindowLinear, window_linear),
-             "gemm_conv": (_out_size, _taps_first, _columns, _taps, _gemm_value, _fold, GemmConv, gemm_conv)}  # what the standalone module needs for each name a step calls
+             "gemm_conv": (_out_size, _taps_first, _columns, _taps, _gemm_value, gemm_conv)}  # what the standalone module needs for each name a step calls
 
 
 def helper_sources(step_sources: list[str]) -> list[str]:

@@ -50,7 +50,7 @@ def test_gemm_conv_equals_the_convolution_and_its_gradients(shape, layouts):
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     for g, g_want in zip(_grads(got, (x, w, b)), _grads(want, (x, w, b))):
         torch.testing.assert_close(g, g_want, rtol=1e-12, atol=1e-12)
-    with torch.no_grad():  # the plain path (no GemmConv)
+    with torch.no_grad():  # without autograd recording: the same values
         torch.testing.assert_close(gemm_conv(x, w, b, *conv), want, rtol=1e-12, atol=1e-12)
 
 
