@@ -31,17 +31,21 @@ DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 
   a loss, once per run (which would need per-run state) about even at T = 10-20 steps.
 
 A convolution onto a map of 2 to GEMM_MAX_PIXELS pixels (a 1 x 1 kernel: to 4 x 4), ungrouped,
-reading at least GEMM_MIN_DEPTH numbers per output (C * k * k), runs as ops_gemm.gemm_conv:
-im2col and one matrix product, its weight stored channels-last (a view as [O, k*k*C]).
-benchmarks/gemm.py's per-call grid (its quietest run, 7 rounds; the machine was shared), 2
-threads, us per call conv / gemm, forward and forward + backward, batch 4 (batch 8): CorNetRT's IT.conv2 [512,2,2] x [512,512,3,3] 840 / 430
-(1054 / 655) and 4288 / 2333 (5048 / 2825); IT.conv [256,4,4] x [512,256,3,3] s2 502 / 247
-and 3049 / 2325; DyRCNNx8's V4.conv2 [256,2,2] 243 / 169 and 1213 / 880; CordsNet's 1 x 1
-skip [128,8,8] x [256,128,1,1] s2 84 / 54 and 480 / 297. Onto 4 x 4 with a 3 x 3 kernel it is
-even or loses (V4.conv2 [256,4,4] 379 / 402, batch 8 551 / 673), so those stay convolutions;
-a 1 x 1 kernel onto 7 x 7 (ResNet18's last skip at 224 px) was not measured on a quiet machine.
-At batch 1 the conv's forward is cheap and gemm_conv loses 20-40 us a call (IT.conv2 363 / 399)
-while winning most training steps (2661 / 1794).
+any channels, runs as ops_gemm.gemm_conv: im2col and one matrix product, its weight stored
+channels-last (a view as [O, k*k*C]).
+benchmarks/gemm.md (a quiet machine, 2 threads), us per call conv / gemm, forward and
+forward + backward, batch 4 (batch 8): CorNetRT's IT.conv2 [512,2,2] x [512,512,3,3] 832 / 448
+(1007 / 649) and 3881 / 2266 (5026 / 3062); IT.conv [256,4,4] x [512,256,3,3] s2 488 / 254
+and 2928 / 1937; DyRCNNx8's V4.conv2 [256,2,2] 225 / 188 and 1297 / 925; CordsNet's 1 x 1
+skip [128,8,8] x [256,128,1,1] s2 onto 4 x 4 88 / 58 and 476 / 276. Onto 4 x 4 with a 3 x 3
+kernel it loses (V4.conv2 [256,4,4] 350 / 405 and 1626 / 1672, batch 8 530 / 646), so those
+stay convolutions; a 1 x 1 kernel onto 7 x 7 (ResNet18's last skip at 224 px) is unmeasured
+and stays one. At batch 1 the conv's forward is cheap and gemm_conv loses 10-50 us a call
+(IT.conv2 393 / 430) while training steps are mixed (IT.conv2 2990 / 1707, IT.conv 1255 / 1393).
+Few channels change nothing: [8,2,2] x [8,8,3,3] 45 / 22 and 209 / 127 at batch 4, 6 / 21
+and 50 / 114 at batch 1 (gemm_conv's fixed cost: about 20 us forward).
+Whole models (b4, forward and training step, old / new): CorNetRT 1.15x and 1.14x, CordsNet
+1.07x and 1.19x, DyRCNNx8 1.03x and 1.02x.
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
@@ -52,7 +56,6 @@ from typing import Any
 CHANNELS_LAST_MIN_PIXELS = 64  # 8 x 8: about even there; channels-last below it loses 1.5-2x
 CONV_KINDS = ("conv", "depthwise", "pointwise", "local", "lateral")
 GEMM_MAX_PIXELS = 4  # 2 x 2: a 4 x 4 output with a 3 x 3 kernel is even with the conv (gemm_conv_op)
-GEMM_MIN_DEPTH = 128  # C * k * k read per output: below it the conv is cheap anyway (gemm_conv_op)
 
 
 def channels_last(shape: tuple[int, ...]) -> bool:
@@ -139,7 +142,7 @@ def gemm_conv_op(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int,
         return None
     pixels = o[1] * o[2]
     small = 1 < pixels <= (4 * GEMM_MAX_PIXELS if conv.k == 1 else GEMM_MAX_PIXELS)
-    return (sub, conv) if small and s[0] * conv.k * conv.k >= GEMM_MIN_DEPTH else None
+    return (sub, conv) if small else None
 
 
 def conv_map(kind: str, s: tuple[int, ...], o: tuple[int, ...]) -> tuple[int, ...]:

@@ -94,7 +94,7 @@ def test_the_rule_takes_small_maps_and_leaves_the_rest():
     assert layout.gemm_conv_op("conv", skip, (128, 16, 16), (256, 8, 8)) is None  # channels-last from 8 x 8
     assert layout.gemm_conv_op("conv", s2, (256, 2, 2), (529, 1, 1)) is None  # 1 x 1: window_linear
     assert layout.gemm_conv_op("conv", {**conv, "groups": 4}, (512, 2, 2), (512, 2, 2)) is None
-    assert layout.gemm_conv_op("conv", conv, (8, 2, 2), (8, 2, 2)) is None  # 72 numbers per output: the conv is cheap
+    assert layout.gemm_conv_op("conv", conv, (8, 2, 2), (8, 2, 2)) is not None  # few channels too
     assert layout.gemm_conv_op("lateral", {"kind": "depthwise", "k": 3}, (256, 2, 2), (256, 2, 2)) is None
     assert not layout.contiguous_input("conv", conv, (512, 2, 2), (512, 2, 2))  # gemm_conv lays out its own input
     assert layout.contiguous_input("conv", conv, (256, 4, 4), (256, 4, 4))
