@@ -40,10 +40,9 @@ and 2928 / 1937; DyRCNNx8's V4.conv2 [256,2,2] 225 / 188 and 1297 / 925; CordsNe
 skip [128,8,8] x [256,128,1,1] s2 onto 4 x 4 88 / 58 and 476 / 276. Onto 4 x 4 with a 3 x 3
 kernel it loses (V4.conv2 [256,4,4] 350 / 405 and 1626 / 1672, batch 8 530 / 646), so those
 stay convolutions; a 1 x 1 kernel onto 7 x 7 (ResNet18's last skip at 224 px) is unmeasured
-and stays one. At batch 1 the conv's forward is cheap and gemm_conv loses 10-50 us a call
-(IT.conv2 393 / 430) while training steps are mixed (IT.conv2 2990 / 1707, IT.conv 1255 / 1393).
-Few channels change nothing: [8,2,2] x [8,8,3,3] 45 / 22 and 209 / 127 at batch 4, 6 / 21
-and 50 / 114 at batch 1 (gemm_conv's fixed cost: about 20 us forward).
+and stays one. At batch 1 oneDNN's conv is cheap (IT.conv2 393 / 430), the more so with the
+channels-last weight: gemm_conv then runs F.conv2d (ops_gemm says by how much).
+Few channels change nothing: [8,2,2] x [8,8,3,3] 45 / 22 and 209 / 127 at batch 4.
 Whole models (b4, forward and training step, old / new): CorNetRT 1.15x and 1.14x, CordsNet
 1.07x and 1.19x, DyRCNNx8 1.03x and 1.02x.
 Imports no torch: ops.py builds constructors with it.

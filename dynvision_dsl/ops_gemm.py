@@ -16,7 +16,10 @@ map tap by tap) measured slower on a quiet machine, fwd+bwd us at 2 threads, aut
 custom: [4,512,2,2] x [512,512,3,3] 2265 / 2789, [4,256,4,4] x [512,256,3,3] s2 1215 / 1342,
 batch 8 3817 / 3870, batch 1 2347 / 2670; so there is none. Tracers (torch.jit, so ONNX export)
 and torch.compile get F.conv2d itself, which they know as one operator, and so do CUDA tensors
-(the rule was measured on a CPU; the meta device, the runtime's cost probe, takes the CPU path).
+(the rule was measured on a CPU; the meta device, the runtime's cost probe, takes the CPU path)
+and a batch of 1, where oneDNN's conv with the channels-last weight is faster (us, forward and
+forward + backward, conv / gemm: IT.conv2 364 / 407 and 1569 / 1611, DyRCNNx8's V4.conv2
+39 / 145 and 436 / 624; from batch 2 on gemm_conv wins: IT.conv2 1104 / 434 at batch 2).
 """
 from __future__ import annotations
 
@@ -67,8 +70,8 @@ def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
 def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
     """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
     convolution as im2col and one matrix product, contiguous NCHW; F.conv2d itself for
-    tracers, compilers and CUDA tensors."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda:
-        return F.conv2d(x, weight, bias, stride, padding, dilation)
+    tracers, compilers, CUDA tensors and a batch of 1."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda or x.shape[0] == 1:
+        return F.conv2d(x, weight, bias, stride, padding, dilation).contiguous()  # NCHW either way
     out, (n, ho, wo) = _gemm_value(x, weight, bias, stride, padding, dilation)
     return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()

@@ -223,9 +223,9 @@ def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
 def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
     """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
     convolution as im2col and one matrix product, contiguous NCHW; F.conv2d itself for
-    tracers, compilers and CUDA tensors."""
-    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda:
-        return F.conv2d(x, weight, bias, stride, padding, dilation)
+    tracers, compilers, CUDA tensors and a batch of 1."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda or x.shape[0] == 1:
+        return F.conv2d(x, weight, bias, stride, padding, dilation).contiguous()  # NCHW either way
     out, (n, ho, wo) = _gemm_value(x, weight, bias, stride, padding, dilation)
     return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (batch, C, O, map, k, stride, padding, dilation, bias)
 SHAPES = [
     (4, 6, 5, 4, 3, 2, 1, 1, True),    # CorNetRT's IT.conv in small: 4 x 4 -> 2 x 2
-    (1, 6, 5, 4, 3, 2, 1, 1, True),    # batch 1
+    (1, 6, 5, 4, 3, 2, 1, 1, True),    # batch 1 (F.conv2d itself)
     (3, 8, 8, 2, 3, 1, 1, 1, False),   # IT.conv2: same-size on 2 x 2, no bias
     (2, 4, 6, 4, 1, 2, 0, 1, False),   # a 1 x 1 kernel, stride 2 (CordsNet's skips)
     (2, 3, 4, 4, 3, 1, 1, 2, True),    # dilation 2: 4 x 4 -> 2 x 2
@@ -61,6 +61,16 @@ def test_gemm_conv_gradcheck(shape, weight_layout):  # a contiguous weight: a we
     x, w, b, conv = _case(*shape, weight_layout=weight_layout)
     inputs = (x, w) if b is None else (x, w, b)
     assert torch.autograd.gradcheck(lambda x, w, b=None: gemm_conv(x, w, b, *conv), inputs)
+
+
+def test_a_batch_of_one_runs_the_convolution(monkeypatch):
+    from dynvision_dsl import ops_gemm
+
+    x, w, b, conv = _case(1, 6, 5, 4, 3, 2, 1, 1, True)
+    monkeypatch.setattr(ops_gemm, "_gemm_value", lambda *a: pytest.fail("batch 1 took the matrix product"))
+    torch.testing.assert_close(gemm_conv(x, w, b, *conv), F.conv2d(x, w, b, *conv), rtol=0, atol=0)
+    with pytest.raises(pytest.fail.Exception, match="batch 1 took"):
+        gemm_conv(torch.cat([x, x]), w, b, *conv)
 
 
 def test_gemm_conv_on_meta_traced_and_in_bf16_autocast():
