@@ -43,8 +43,8 @@ stay convolutions; a 1 x 1 kernel onto 7 x 7 (ResNet18's last skip at 224 px) is
 and stays one. At batch 1 oneDNN's conv is cheap (IT.conv2 393 / 430), the more so with the
 channels-last weight: gemm_conv then runs F.conv2d (ops_gemm says by how much).
 Few channels change nothing: [8,2,2] x [8,8,3,3] 45 / 22 and 209 / 127 at batch 4.
-Whole models (b4, forward and training step, old / new): CorNetRT 1.15x and 1.14x, CordsNet
-1.07x and 1.19x, DyRCNNx8 1.03x and 1.02x.
+Whole models (b4, forward and training step, old / new, two runs): CorNetRT 1.15-1.18x and
+1.13-1.14x, CordsNet 1.04-1.07x and 1.13-1.19x, DyRCNNx8 1.00-1.03x and 1.02-1.06x.
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
