@@ -29,6 +29,22 @@ DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 
   faster prebuilt ([4,256,2,2] x [256,256,3,3] at 2 threads: 76 against the conv's 208; 512
   channels 642-668 against 829-1251) but costs 2300 (256) and 11600 (512) to build: per call
   a loss, once per run (which would need per-run state) about even at T = 10-20 steps.
+
+A convolution onto a map of 2 to GEMM_MAX_PIXELS pixels (a 1 x 1 kernel: to 4 x 4), ungrouped,
+any channels, runs as ops_gemm.gemm_conv: im2col and one matrix product, its weight stored
+channels-last (a view as [O, k*k*C]).
+benchmarks/gemm.md (a quiet machine, 2 threads), us per call conv / gemm, forward and
+forward + backward, batch 4 (batch 8): CorNetRT's IT.conv2 [512,2,2] x [512,512,3,3] 832 / 448
+(1007 / 649) and 3881 / 2266 (5026 / 3062); IT.conv [256,4,4] x [512,256,3,3] s2 488 / 254
+and 2928 / 1937; DyRCNNx8's V4.conv2 [256,2,2] 225 / 188 and 1297 / 925; CordsNet's 1 x 1
+skip [128,8,8] x [256,128,1,1] s2 onto 4 x 4 88 / 58 and 476 / 276. Onto 4 x 4 with a 3 x 3
+kernel it loses (V4.conv2 [256,4,4] 350 / 405 and 1626 / 1672, batch 8 530 / 646), so those
+stay convolutions; a 1 x 1 kernel onto 7 x 7 (ResNet18's last skip at 224 px) is unmeasured
+and stays one. At batch 1 oneDNN's conv is cheap (IT.conv2 393 / 430), the more so with the
+channels-last weight: gemm_conv then runs F.conv2d (ops_gemm says by how much).
+Few channels change nothing: [8,2,2] x [8,8,3,3] 45 / 22 and 209 / 127 at batch 4.
+Whole models (b4, forward and training step, old / new, two runs): CorNetRT 1.15-1.18x and
+1.13-1.14x, CordsNet 1.04-1.07x and 1.13-1.19x, DyRCNNx8 1.00-1.03x and 1.02-1.06x.
 Imports no torch: ops.py builds constructors with it.
 """
 from __future__ import annotations
@@ -38,6 +54,7 @@ from typing import Any
 
 CHANNELS_LAST_MIN_PIXELS = 64  # 8 x 8: about even there; channels-last below it loses 1.5-2x
 CONV_KINDS = ("conv", "depthwise", "pointwise", "local", "lateral")
+GEMM_MAX_PIXELS = 4  # 2 x 2: a 4 x 4 output with a 3 x 3 kernel is even with the conv (gemm_conv_op)
 
 
 def channels_last(shape: tuple[int, ...]) -> bool:
@@ -102,6 +119,31 @@ def op_tap(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...])
     return None
 
 
+@dataclass(frozen=True)
+class Gemm:
+    """A convolution gemm_conv runs: its kernel, stride, padding and dilation."""
+    k: int
+    stride: int
+    padding: int
+    dilation: int
+
+
+def gemm_conv_op(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> tuple[str, Gemm] | None:
+    """(submodule, Gemm) when op `kind` (s -> o) is an ungrouped convolution (`conv`, or a
+    `lateral` of kind full) that runs as one matrix product (the rule in the module docstring)."""
+    if len(s) != 3 or len(o) != 3 or op_tap(kind, a, s, o) is not None:
+        return None
+    if kind == "conv" and a.get("groups", 1) == 1:
+        sub, conv = "", Gemm(a["k"], a.get("stride", 1), a["padding"], a.get("dilation", 1))
+    elif kind == "lateral" and a["kind"] == "full":
+        sub, conv = "conv", Gemm(a["k"], 1, a["k"] // 2, 1)
+    else:
+        return None
+    pixels = o[1] * o[2]
+    small = 1 < pixels <= (4 * GEMM_MAX_PIXELS if conv.k == 1 else GEMM_MAX_PIXELS)
+    return (sub, conv) if small else None
+
+
 def conv_map(kind: str, s: tuple[int, ...], o: tuple[int, ...]) -> tuple[int, ...]:
     """The shape a convolution of op `kind` (s -> o) outputs: `adapt` runs its 1 x 1 conv on
     the smaller of its two maps (resizing first when it shrinks: lower_layout.resize_first)."""
@@ -114,19 +156,22 @@ def contiguous_input(kind: str, a: dict[str, Any], s: tuple[int, ...], o: tuple[
     """Whether op `kind` (s -> o) is a convolution that runs contiguous, so its input must be."""
     if kind == "adapt":
         return s[0] != o[0] and not channels_last(conv_map(kind, s, o))
-    return kind in CONV_KINDS and not channels_last(o) and op_tap(kind, a, s, o) is None
+    return kind in CONV_KINDS and not channels_last(o) and op_tap(kind, a, s, o) is None \
+        and gemm_conv_op(kind, a, s, o) is None
 
 
 def channels_last_modules(model) -> tuple[str, ...]:
     """Dotted paths of the modules whose weights are stored channels-last: those of ops
-    with a large output map and of convolutions onto a 1 x 1 map (whose taps of one kernel row
-    are then a matrix with unit stride), and area functions (e.g. groupnorm) of large areas."""
+    with a large output map, of convolutions onto a 1 x 1 map (whose taps of one kernel row
+    are then a matrix with unit stride) and of gemm_conv_op's (whose weight is then a view as
+    [O, k*k*C]), and area functions (e.g. groupnorm) of large areas."""
     from .ops import OPERATORS
 
     paths: list[str] = []
     for ops in [c.ops for c in model.conns] + [r.ops for r in model.readouts]:
         for o in ops:
-            if channels_last(conv_map(o.kind, tuple(o.in_shape), tuple(o.out_shape))) or op_tap(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape)):
+            if channels_last(conv_map(o.kind, tuple(o.in_shape), tuple(o.out_shape))) or op_tap(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape)) \
+                    or gemm_conv_op(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape)):
                 subs = OPERATORS[o.kind].modules(o.a, o.in_shape, o.out_shape)
                 paths += [f"{o.path}.{sub}" if sub else o.path for sub, _ in subs]
     for area in model.areas.values():

@@ -1,14 +1,16 @@
 """Lowering of a convolution's memory layout (layout.py decides): a contiguous input
 for the convolutions that run contiguous, matrix products for a convolution onto a 1 x 1
 map (the centre tap's `F.linear` from a 1 x 1 map, else ops_window.window_linear over
-the taps it reads), and a shrinking `adapt` resized before its 1 x 1 conv."""
+the taps it reads), ops_gemm.gemm_conv for a convolution onto a small map, and a shrinking
+`adapt` resized before its 1 x 1 conv."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .layout import channels_last_modules, contiguous_input, op_tap, shrinks
+from .layout import channels_last_modules, contiguous_input, gemm_conv_op, op_tap, shrinks
 from .ops import OpSpec, adapt_stride
+from .ops_gemm import gemm_conv
 from .ops_window import window_linear
 from .pycode import string_literal
 
@@ -79,10 +81,29 @@ def resize_first(builder, v, o: OpSpec):
     return builder.node("call_module", f"{o.path}.conv", (conv_input(builder, v, o),))
 
 
+def matmul_conv(builder, v, o: OpSpec):
+    """conv `o` (or a full lateral) onto a small map as `gemm_conv(v, weight, bias, stride,
+    padding, dilation)` (layout.gemm_conv_op), with a comment saying so; else None."""
+    found = gemm_conv_op(o.kind, o.a, tuple(o.in_shape), tuple(o.out_shape))
+    if found is None:
+        return None
+    sub, g = found
+    path = f"{o.path}.{sub}" if sub else o.path
+    weight = builder.node("get_attr", f"{path}.weight")
+    b = builder.node("get_attr", f"{path}.bias") if o.a.get("bias", True) else None
+    out = builder.fn(gemm_conv, v, weight, b, g.stride, g.padding, g.dilation)
+    h, w = o.out_shape[1:]
+    out.meta["note"] = (f"{path}: im2col and one matrix product onto the {h} x {w} map "
+                        f"(weight [{o.out_shape[0]}, {g.k}*{g.k}*{o.in_shape[0]}])")
+    return out
+
+
 def rewritten_conv(builder, v, o: OpSpec):
     """The value of op `o` on `v` through one of the rewrites above, or None."""
-    out = centre_tap_conv(builder, v, o)
-    return out if out is not None else resize_first(builder, v, o)
+    for rewrite in (centre_tap_conv, matmul_conv, resize_first):
+        if (out := rewrite(builder, v, o)) is not None:
+            return out
+    return None
 
 
 def channels_last_table(program) -> str:

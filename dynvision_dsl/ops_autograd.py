@@ -21,6 +21,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from .ops_gemm import _columns, _gemm_value, _out_size, _taps, _taps_first, gemm_conv
 from .ops_window import WindowLinear, _slices, _window, _window_value, window_linear
 
 
@@ -96,11 +97,13 @@ def add_into(a, b):
 
 
 PRINTED = {lean_max_pool2d: "lean_max_pool2d", euler_relu_: "euler_relu_", add_into: "add_into",
-           window_linear: "window_linear"}
-WORDS = {lean_max_pool2d: "max_pool2d", euler_relu_: "euler", add_into: "sum", window_linear: "taps"}  # in value names: what they compute
+           window_linear: "window_linear", gemm_conv: "gemm_conv"}
+WORDS = {lean_max_pool2d: "max_pool2d", euler_relu_: "euler", add_into: "sum", window_linear: "taps",
+         gemm_conv: "conv"}  # in value names: what they compute
 _RENDERED = {"lean_max_pool2d": (_traced, LeanMaxPool2d, lean_max_pool2d),
              "euler_relu_": (_traced, EulerRelu, euler_relu_), "add_into": (add_into,),
-             "window_linear": (_slices, _window, _window_value, WindowLinear, window_linear)}  # what the standalone module needs for each name a step calls
+             "window_linear": (_slices, _window, _window_value, WindowLinear, window_linear),
+             "gemm_conv": (_out_size, _taps_first, _columns, _taps, _gemm_value, gemm_conv)}  # what the standalone module needs for each name a step calls
 
 
 def helper_sources(step_sources: list[str]) -> list[str]:

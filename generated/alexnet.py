@@ -166,7 +166,7 @@ class AlexNet(nn.Module):
         # specs/alexnet.dyn:38: readout fc7 : linear(classes) as classifier.6
         _install(self, "classifier.6", parallel_init(nn.Linear, 4096, 1000))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
-        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        # convolutions on 1 x 1 maps, gemm_conv's on 2 x 2): faster there on a CPU, slower on smaller maps
         for path in self._channels_last:
             self.get_submodule(path).to(memory_format=torch.channels_last)
 

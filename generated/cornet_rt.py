@@ -183,7 +183,7 @@ class CorNetRT(nn.Module):
         # specs/cornet_rt.dyn:174: readout IT : avgpool | linear(classes) as classifier.2
         _install(self, "classifier.2", nn.Linear(512, 1000))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
-        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        # convolutions on 1 x 1 maps, gemm_conv's on 2 x 2): faster there on a CPU, slower on smaller maps
         for path in self._channels_last:
             self.get_submodule(path).to(memory_format=torch.channels_last)
 

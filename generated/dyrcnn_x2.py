@@ -162,7 +162,7 @@ class DyRCNNx2(nn.Module):
         # specs/dyrcnn_x2.dyn:69: readout layer2 : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(64, 10))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
-        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        # convolutions on 1 x 1 maps, gemm_conv's on 2 x 2): faster there on a CPU, slower on smaller maps
         for path in self._channels_last:
             self.get_submodule(path).to(memory_format=torch.channels_last)
 

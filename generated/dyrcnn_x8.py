@@ -185,6 +185,50 @@ def window_linear(x, weight, bias, rows, cols, at, dilation=1):
         out = _window_value(x, weight, bias, rows, cols, at, dilation)
     return out.view(out.shape[0], out.shape[1], 1, 1)  # outside the Function: a view made in one may not be written in place
 
+def _out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+def _taps_first(weight) -> bool:
+    """Whether the weight is stored channels-last: each output's k*k*C numbers run taps, then
+    channels (else channels, then taps: a contiguous weight, e.g. a weight norm's output)."""
+    return weight.is_contiguous(memory_format=torch.channels_last)
+
+def _columns(x, k: int, stride: int, padding: int, dilation: int, taps_first: bool):
+    """The columns [N*Ho*Wo, k*k*C] (rows: output pixels; columns in the weight's order) of
+    x (N, C, H, W) for a k x k kernel: one copy of a strided view of the padded input, made
+    channels-last first for a channels-last weight (runs of C numbers)."""
+    if taps_first:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if padding:
+        x = F.pad(x, (padding,) * 4)
+    n, c, h, w = x.shape
+    ho, wo = _out_size(h, k, stride, 0, dilation), _out_size(w, k, stride, 0, dilation)
+    sn, sc, sh, sw = x.stride()
+    kernel = ((k, k, c), (dilation * sh, dilation * sw, sc)) if taps_first else ((c, k, k), (sc, dilation * sh, dilation * sw))
+    view = x.as_strided((n, ho, wo, *kernel[0]), (sn, stride * sh, stride * sw, *kernel[1]), x.storage_offset())
+    return view.reshape(n * ho * wo, k * k * c), (n, ho, wo)
+
+def _taps(weight, taps_first: bool):
+    """The weight as [O, k*k*C] in its memory order: a view."""
+    return (weight.permute(0, 2, 3, 1) if taps_first else weight).reshape(weight.shape[0], -1)
+
+def _gemm_value(x, weight, bias, stride: int, padding: int, dilation: int):
+    """(the convolution's output as [O, N*Ho*Wo], (N, Ho, Wo))."""
+    taps_first = _taps_first(weight)
+    cols, size = _columns(x, weight.shape[2], stride, padding, dilation, taps_first)
+    w = _taps(weight, taps_first)
+    out = torch.mm(w, cols.t()) if bias is None else torch.addmm(bias.unsqueeze(1), w, cols.t())
+    return out, size
+
+def gemm_conv(x, weight, bias, stride=1, padding=0, dilation=1):
+    """F.conv2d(x, weight, bias, stride, padding, dilation) of an ungrouped square-kernel
+    convolution as im2col and one matrix product, contiguous NCHW; F.conv2d itself for
+    tracers, compilers, CUDA tensors and a batch of 1."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.is_cuda or x.shape[0] == 1:
+        return F.conv2d(x, weight, bias, stride, padding, dilation).contiguous()  # NCHW either way
+    out, (n, ho, wo) = _gemm_value(x, weight, bias, stride, padding, dilation)
+    return out.view(-1, n, ho, wo).permute(1, 0, 2, 3).contiguous()
+
 
 class StepOutputs(NamedTuple):
     """What every step function returns, the same for each variant: the new states, each area's
@@ -248,7 +292,7 @@ class DyRCNNx8(nn.Module):
     steady = 2
     tail_variants = ()
     tail_from = 3
-    _channels_last = ("V1.conv2", "V2.conv2", "IT.conv2", "V1.conv", "V2.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "IT.recurrence.conv")
+    _channels_last = ("V1.conv2", "V2.conv2", "V4.conv2", "IT.conv2", "V1.conv", "V2.conv", "V4.conv", "IT.conv", "V1.recurrence.conv", "V2.recurrence.conv", "V4.recurrence.conv", "IT.recurrence.conv")
 
     # the numbers the steps use, folded from the spec's formulas
     V1_dt_over_tau = 0.4  # dt / tau = 2 ms / 5 ms (specs/dyrcnn_x8.dyn:39)
@@ -289,7 +333,7 @@ class DyRCNNx8(nn.Module):
         # specs/dyrcnn_x8.dyn:135: readout IT : avgpool | linear(classes) as classifier.2, delay t_feedforward
         _install(self, "classifier.2", nn.Linear(529, 10))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
-        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        # convolutions on 1 x 1 maps, gemm_conv's on 2 x 2): faster there on a CPU, slower on smaller maps
         for path in self._channels_last:
             self.get_submodule(path).to(memory_format=torch.channels_last)
 
@@ -720,13 +764,15 @@ class DyRCNNx8(nn.Module):
         V2_r = V2_r.relu_()
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
+        V4_conv_weight = self.V4.conv.weight
+        V4_conv_bias = self.V4.conv.bias
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144])
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
-        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
+        V4_conv2_weight = self.V4.conv2.weight
+        V4_conv2_bias = self.V4.conv2.bias
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
@@ -790,13 +836,15 @@ class DyRCNNx8(nn.Module):
         V2_r = euler_relu_(V2_r_prev, V2_from_V2_mid, self.V2_dt_over_tau)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
+        V4_conv_weight = self.V4.conv.weight
+        V4_conv_bias = self.V4.conv.bias
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144])
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
-        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
+        V4_conv2_weight = self.V4.conv2.weight
+        V4_conv2_bias = self.V4.conv2.bias
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)
@@ -862,16 +910,19 @@ class DyRCNNx8(nn.Module):
         V2_r = euler_relu_(V2_r_prev, V2_input, self.V2_dt_over_tau)
         # specs/dyrcnn_x8.dyn:104 (V4_mid): V2 -> V4_mid    : maxpool(3, stride=2, padding=1) | conv(3, stride=2) as V4.conv, delay t_feedforward
         V4_mid_from_V2_max_pool2d = lean_max_pool2d(V2_r, 3, 2, 1)
-        V4_mid_from_V2_contiguous = V4_mid_from_V2_max_pool2d.contiguous()
-        V4_mid_from_V2 = self.V4.conv(V4_mid_from_V2_contiguous)
+        V4_conv_weight = self.V4.conv.weight
+        V4_conv_bias = self.V4.conv.bias
+        V4_mid_from_V2 = gemm_conv(V4_mid_from_V2_max_pool2d, V4_conv_weight, V4_conv_bias, 2, 1, 1)  # V4.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*144])
         # specs/dyrcnn_x8.dyn:55 (V4_mid): r = relu(input)
         V4_mid_r = V4_mid_from_V2.relu_()
         # specs/dyrcnn_x8.dyn:78 (V4): V4_mid -> V4 : conv(3) as V4.conv2
-        V4_from_V4_mid_contiguous = V4_mid_r.contiguous()
-        V4_from_V4_mid = self.V4.conv2(V4_from_V4_mid_contiguous)
+        V4_conv2_weight = self.V4.conv2.weight
+        V4_conv2_bias = self.V4.conv2.bias
+        V4_from_V4_mid = gemm_conv(V4_mid_r, V4_conv2_weight, V4_conv2_bias, 1, 1, 1)  # V4.conv2: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:111 (V4): V4 -> V4 : lateral(recurrence, 3) as V4.recurrence, delay max(t_recurrence, dt)
-        V4_recurrence_contiguous = V4_r_delayed_3.contiguous()
-        V4_recurrence = self.V4.recurrence.conv(V4_recurrence_contiguous)
+        V4_recurrence_conv_weight = self.V4.recurrence.conv.weight
+        V4_recurrence_conv_bias = self.V4.recurrence.conv.bias
+        V4_recurrence = gemm_conv(V4_r_delayed_3, V4_recurrence_conv_weight, V4_recurrence_conv_bias, 1, 1, 1)  # V4.recurrence.conv: im2col and one matrix product onto the 2 x 2 map (weight [256, 3*3*256])
         # specs/dyrcnn_x8.dyn:122 (V4): V1 -> V4 : adapt as addskip_V4, delay t_skip
         V4_from_V1_contiguous = V1_r.contiguous()
         V4_from_V1 = self.addskip_V4.conv(V4_from_V1_contiguous)

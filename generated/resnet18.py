@@ -239,7 +239,7 @@ class ResNet18(nn.Module):
         # specs/resnet18.dyn:72: readout l4_1 : avgpool | linear(classes) as fc
         _install(self, "fc", nn.Linear(512, 1000))
         # channels-last weights where the maps are at least 8 x 8 (and for centre-tap
-        # convolutions on 1 x 1 maps): faster there on a CPU, slower on smaller maps
+        # convolutions on 1 x 1 maps, gemm_conv's on 2 x 2): faster there on a CPU, slower on smaller maps
         for path in self._channels_last:
             self.get_submodule(path).to(memory_format=torch.channels_last)
 

@@ -11,13 +11,14 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from ...ops_autograd import add_into, euler_relu_, lean_max_pool2d
+from ...ops_gemm import gemm_conv
 from ...ops_window import window_linear
 from .match import _is
 
 # Producers whose output their own backward never needs (sums and products save their inputs,
-# lerp its weight, a convolution or window_linear its input and weight): an op that reads such an output last
-# may overwrite it.
-_FREE_OUTPUT = (operator.add, operator.sub, operator.mul, torch.lerp, euler_relu_, add_into, window_linear)
+# lerp its weight, a convolution or window_linear its input and weight, gemm_conv's product its columns and weight):
+# an op that reads such an output last may overwrite it.
+_FREE_OUTPUT = (operator.add, operator.sub, operator.mul, torch.lerp, euler_relu_, add_into, window_linear, gemm_conv)
 _CONV = re.compile(r"(?:\w+\()*nn\.Conv2d\(")  # a conv, maybe wrapped (fixed_weights, bound_gain)
 
 
