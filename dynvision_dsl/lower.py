@@ -375,7 +375,7 @@ class _StepBuilder:
         for o in ops:
             before, value = value, self._op(value, o)
             if isinstance(value, fx.Node) and value is not before:  # the checker's shape (backend/shapes.py)
-                record(value, o.out_shape, model_dtype=bool(value.meta.get("conv")))
+                record(value, o.out_shape, model_dtype=bool(value.meta.get("conv") or value.meta.get("conv_product")))
         self._span = None
         return value
 
@@ -386,7 +386,8 @@ class _StepBuilder:
 
     def _op(self, v, o: OpSpec):
         a, k = o.a, o.kind
-        if (rewritten := rewritten_conv(self, v, o)) is not None:  # centre tap, resize first (layout.py)
+        if (rewritten := rewritten_conv(self, v, o)) is not None:  # centre tap, gemm, resize first (layout.py)
+            rewritten.meta["conv_product"] = True  # a product with the conv's weight: the model's dtype
             return rewritten
         v = conv_input(self, v, o)  # the layout the convolution runs in
         if k in ("conv", "depthwise", "pointwise", "scale", "dropout", "local"):
