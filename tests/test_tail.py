@@ -54,8 +54,9 @@ def test_cornet_rts_last_step_runs_only_its_it():
     torch.manual_seed(0)
     model = dd.compile(ROOT / "specs" / "cornet_rt.dyn", {"size": 64, "steps": 5, "classes": 10}).eval()
     source = model.program.functions[model.tail_variants[0]].source
-    assert "self.IT.conv2(" in source
-    assert not any(f"self.{conv}(" in source for conv in ("V1.conv", "V2.conv", "V4.conv", "IT.conv"))
+    assert "IT_from_IT_mid = " in source and "IT.conv2.weight" in source  # IT.conv2 runs (as gemm_conv)
+    assert not any(f"self.{conv}(" in source or f"{conv}.weight" in source for conv in ("V1.conv", "V2.conv", "V4.conv"))
+    assert "IT.conv.weight" not in source and "V1_r = " not in source
     _, names = ran(model, torch.rand(1, 5, 3, 64, 64))  # the presence-only gates folded, three steps shrink
     assert names == ["_step_0", "_step_1", "_tail_2", "_tail_1", "_tail_0"]
 
