@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
@@ -27,6 +26,9 @@ import torch.nn.functional as F
 import dynvision_dsl as dd
 from dynvision_dsl import layout, lower_layout
 from dynvision_dsl.ops_gemm import gemm_conv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from taps import interleaved  # noqa: E402  (one timing loop for both benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,19 +43,6 @@ GRID = [  # (C, O, input map, k, stride, padding, bias, where): each conv of the
     (256, 256, 2, 3, 1, 1, True, "DyRCNNx8 V4.conv2, V4.recurrence"),
     (144, 256, 4, 3, 2, 1, True, "DyRCNNx8 V4.conv"),
 ]
-
-
-def interleaved(fns: dict, calls: int, rounds: int) -> dict[str, float]:
-    """Median microseconds per call of each function, timed in turn every round."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, f in fns.items():
-            f()
-            t = time.perf_counter()
-            for _ in range(calls):
-                f()
-            times[name].append((time.perf_counter() - t) / calls * 1e6)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def conv_pair(n, c, o, size, k, stride, pad, bias, grad):

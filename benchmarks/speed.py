@@ -483,9 +483,10 @@ def caveats(rows, zoo_rows) -> list[str]:
     """What a reader must know to weigh the tables (kept with the script, so a rerun keeps it)."""
     L = ["## Caveats\n",
          "- These numbers are from ONE run (medians of N calls after warm-up). They move from run to run on a "
-         "shared 2-core machine: two quiet runs on 2026-12-01 (15:34 and 15:45 UTC, the second after idle steps "
-         "ran at batch 1) gave DyRCNNx4 64 px b8 forward 2.71x/2.57x, training 1.96x/1.98x (64 px b8) and "
-         "1.91x/1.95x (224 px b1), DyRCNNx8 1.78x/1.73x, CordsNet 1.40x/1.54x, CorNetRT 1.09x/1.06x. Rerun with "
+         "shared 2-core machine: two quiet runs on 2026-12-01 (19:37 and 19:42 UTC) gave DyRCNNx4 64 px b8 "
+         "forward 2.73x/2.56x, training 1.93x/1.96x (64 px b8) and 1.89x/1.92x (224 px b1), DyRCNNx2 "
+         "2.61x/2.54x, DyRCNNx8 1.99x/1.86x, CordsNet 1.94x/1.93x, CorNetRT 1.72x/1.79x (CorNetRT was "
+         "1.05-1.09x and CordsNet 1.40-1.56x before the tail variants, fold_zero_products and gemm_conv). Rerun with "
          "`--repeat 9` on an idle machine for tighter medians; single calls are unreliable.",
          "- The matmul baseline is itself noisy (329-359 GFLOP/s across two runs on this Xeon; 132-157 on the "
          "AMD EPYC of earlier runs) and is not a hard ceiling for "

@@ -25,10 +25,11 @@ DyRCNNx8's IT.conv [4,256,2,2] x [529,256,3,3] stride 2, 4 taps, forward at 1 / 
   1532 / 938-1082, the one class where it loses, by the full-size weight gradient).
   Whole DyRCNNx8, (10,3,64,64) b4, 1 thread: forward 139.4 -> 128.8 ms, training step
   549.1 -> 507.6 ms (1.08x each).
-- same-size convolutions on 2 x 2 maps stay convolutions: the dense matrix they equal is
+- same-size convolutions on 2 x 2 maps are no tap matrices: the dense matrix they equal is
   faster prebuilt ([4,256,2,2] x [256,256,3,3] at 2 threads: 76 against the conv's 208; 512
   channels 642-668 against 829-1251) but costs 2300 (256) and 11600 (512) to build: per call
-  a loss, once per run (which would need per-run state) about even at T = 10-20 steps.
+  a loss, once per run (which would need per-run state) about even at T = 10-20 steps. They
+  run as gemm_conv (below).
 
 A convolution onto a map of 2 to GEMM_MAX_PIXELS pixels (a 1 x 1 kernel: to 4 x 4), ungrouped,
 any channels, runs as ops_gemm.gemm_conv: im2col and one matrix product, its weight stored
