@@ -95,14 +95,6 @@ def tap_window(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> Win
     return Window(rows, cols, (d * rows[0] - p, d * cols[0] - p), d)
 
 
-def centre_tap(a: dict[str, Any], s: tuple[int, ...], o: tuple[int, ...]) -> int | None:
-    """The kernel index (row = column) of the one tap that sees the input when the
-    convolution with arguments `a` maps a 1 x 1 map `s` to a 1 x 1 map `o`, or None
-    (another size, grouped, or a padding that puts no tap on the input)."""
-    window = tap_window(a, s, o) if len(s) == 3 and tuple(s[1:]) == (1, 1) else None
-    return None if window is None else window.rows[0]
-
-
 def shrinks(s: tuple[int, ...], o: tuple[int, ...]) -> bool:
     """Whether the map `o` has fewer pixels than `s`."""
     return o[1] * o[2] < s[1] * s[2]

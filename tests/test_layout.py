@@ -30,14 +30,19 @@ def test_channels_last_from_8x8_up():
     assert not layout.channels_last((10,))
 
 
-def test_centre_tap_needs_1x1_maps_ungrouped_and_a_tap_on_the_input():
+def test_from_a_1x1_map_the_window_is_one_tap_ungrouped_and_on_the_input():
+    """The tap lower_layout's F.linear reads from a 1 x 1 map: tap_window's one tap."""
     a = {"k": 3, "padding": 1, "dilation": 1, "groups": 1}
-    assert layout.centre_tap(a, (8, 1, 1), (4, 1, 1)) == 1
-    assert layout.centre_tap({**a, "k": 5, "padding": 2}, (8, 1, 1), (4, 1, 1)) == 2
-    assert layout.centre_tap({**a, "padding": 0}, (8, 1, 1), (4, 1, 1)) == 0
-    assert layout.centre_tap(a, (8, 2, 2), (4, 1, 1)) is None  # stride 2 from 2 x 2: four taps
-    assert layout.centre_tap({**a, "groups": 4}, (8, 1, 1), (4, 1, 1)) is None
-    assert layout.centre_tap({**a, "padding": 1, "dilation": 2}, (8, 1, 1), (4, 1, 1)) is None
+
+    def tap(a, s=(8, 1, 1)):
+        w = layout.tap_window(a, s, (4, 1, 1))
+        return None if w is None else (w.rows[0], w.cols[0], w.taps)
+    assert tap(a) == (1, 1, 1)
+    assert tap({**a, "k": 5, "padding": 2}) == (2, 2, 1)
+    assert tap({**a, "padding": 0}) == (0, 0, 1)
+    assert tap(a, (8, 2, 2)) == (1, 1, 4)  # stride 2 from 2 x 2: four taps (window_linear)
+    assert tap({**a, "groups": 4}) is None
+    assert tap({**a, "padding": 1, "dilation": 2}) is None  # no tap on the input
 
 
 def test_adapt_runs_its_conv_on_the_smaller_map():
