@@ -144,3 +144,19 @@ def test_no_tail_while_a_gain_bound_trains():
         buffers.append({k: v.clone() for k, v in model.state_dict().items() if k.endswith(".u")})
         model.load_state_dict(start)
     assert buffers[0] and all(torch.equal(buffers[0][k], buffers[1][k]) for k in buffers[0])
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_tails_reach_into_idle_steps_at_batch_one_and_widen(frames):
+    """A short run: the tail begins in the idle steps, which run at batch 1 and widen at the
+    first shown frame, where some states and ring slots are None."""
+    path = ROOT / "specs" / "cordsnet.dyn"
+    torch.manual_seed(0)
+    model = dd.compile(path, small(path, {"idle_steps": 4})).eval()
+    assert model.idle == 4 and model.tail_variants
+    x = torch.rand(3, frames, 3, *model.input_shape[1:])
+    with torch.no_grad():
+        got, names = ran(model, x)
+        full, _ = ran(model, x, record=[model.areas[0]])
+    assert set(names) & {model.step_names[k] for k in model.tail_variants}
+    assert torch.equal(got, full)
