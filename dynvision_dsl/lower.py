@@ -138,17 +138,27 @@ def _tail_steps(steady: StepFn, wiring: Wiring, model: ir.Model, constants, fiel
     return tails
 
 
-def _wiring(model: ir.Model, schedule: Schedule, outputs: list[tuple[str, str]]) -> Wiring:
-    """Which step output each state and delayed-read placeholder of the steady step reads."""
-    index = {o: i for i, o in reversed(list(enumerate(outputs)))}
+def signals(model: ir.Model, outputs: list[tuple[str, str]]) -> dict[str, tuple[str, str, int]]:
+    """What a run can record or buffer, by name (`V1` the output, `V1.a` a state or variable):
+    (area, variable, index in a step's outputs). The generated module's `signals` table."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for i, (kind, name) in enumerate(outputs):
+        if kind == "out":
+            out[name] = (name, model.areas[name].output, i)
+        elif kind in ("state", "var"):
+            area, var = name.split(".", 1)
+            if var != model.areas[area].output:
+                out[name] = (area, var, i)
+    return out
 
-    def signal(source: str) -> int:
-        kind = "out" if "." not in source else "state" if ("state", source) in index else "var"
-        return index[(kind, source)]
-    inputs = {i.name for i in model.inputs}
+
+def _wiring(model: ir.Model, schedule: Schedule, outputs: list[tuple[str, str]]) -> Wiring:
+    """Which step output each state and delayed-read placeholder of the steady step reads (a
+    delayed read: the output its ring is written from, as the runtime writes it: `signals`)."""
+    signal, inputs = signals(model, outputs), {i.name for i in model.inputs}
     return Wiring(frozenset(i for i, (kind, _) in enumerate(outputs) if kind == "logits"),
-                  {state_name(a, v): index[("state", f"{a}.{v}")] for a, v in schedule.state_keys},
-                  {read_name(r): (signal(r.source), r.delay) for r in schedule.reads if r.source not in inputs})
+                  {state_name(a, v): outputs.index(("state", f"{a}.{v}")) for a, v in schedule.state_keys},
+                  {read_name(r): (signal[r.source][2], r.delay) for r in schedule.reads if r.source not in inputs})
 
 
 def _attribute_names(modules: list[ModuleDef], trainables) -> set[str]:

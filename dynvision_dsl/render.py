@@ -11,7 +11,7 @@ from . import layers
 from .backend.runtime_ops import IMPURE
 from .diagnostics import source_lines
 from .lower_layout import channels_last_table
-from .lower import TIME_INPUT, Program, frame_name, read_name, state_name
+from .lower import TIME_INPUT, Program, frame_name, read_name, signals, state_name
 from .ops_autograd import helper_sources
 from .schedule import recorded
 from .codenames import output_fields
@@ -90,7 +90,7 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("areas", repr(tuple(areas))),
         ("area_shapes", repr({a: tuple(m.areas[a].shape) for a in areas})),
         ("outputs", repr({a: m.areas[a].output for a in areas})),
-        ("signals", repr(_signals(program))),
+        ("signals", repr(signals(program.model, program.outputs))),
         ("state_slots", repr(state_slots)),
         ("buffer_len", repr(buffer_len)),
         ("present_from", repr({a: recorded(s.present_from[a], m.idle) for a in areas})),
@@ -112,21 +112,6 @@ def _steady_from(variant_of, steady: int) -> int:
     while t and variant_of[t - 1] == steady:
         t -= 1
     return t
-
-
-def _signals(program: Program) -> dict[str, tuple[str, str, int]]:
-    """What a run can record or buffer, by name (`V1` the output, `V1.a` a state or variable):
-    (area, variable, index in a step's outputs)."""
-    m = program.model
-    out: dict[str, tuple[str, str, int]] = {}
-    for i, (kind, name) in enumerate(program.outputs):
-        if kind == "out":
-            out[name] = (name, m.areas[name].output, i)
-        elif kind in ("state", "var"):
-            area, var = name.split(".", 1)
-            if var != m.areas[area].output:
-                out[name] = (area, var, i)
-    return out
 
 
 def _rows(rows: list[tuple]) -> str:
