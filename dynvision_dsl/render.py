@@ -101,17 +101,9 @@ def _tables(program: Program) -> list[tuple[str, str]]:
         ("variant_of", repr(tuple(s.variant_of))),
         ("steady", repr(s.steady)),
         ("tail_variants", repr(tuple(program.tail))),
-        ("tail_from", repr(_steady_from(s.variant_of, s.steady))),
+        ("tail_from", repr(s.steady_from())),
         ("_channels_last", channels_last_table(program)),
     ]
-
-
-def _steady_from(variant_of, steady: int) -> int:
-    """The first step from which every step runs the steady variant: where tail variants may start."""
-    t = len(variant_of)
-    while t and variant_of[t - 1] == steady:
-        t -= 1
-    return t
 
 
 def _rows(rows: list[tuple]) -> str:

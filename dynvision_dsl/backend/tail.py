@@ -33,22 +33,24 @@ def tail_graphs(steady: fx.Graph, wiring: Wiring, limit: int) -> list[fx.Graph]:
     if any(n.target in IMPURE for n in steady.nodes):
         return []
     tails: list[fx.Graph] = []
+    reads: list[set[str]] = []  # the placeholders each tail reads
     while len(tails) < limit:
-        graph = _pruned(steady, _needed(tails, wiring))
+        graph = _pruned(steady, _needed(reads, wiring))
         if _work(graph) == _work(steady):
             break
         tails.append(graph)
+        reads.append(_read(graph))
     return tails
 
 
-def _needed(tails: list[fx.Graph], wiring: Wiring) -> set[int]:
-    """The outputs the step before `tails` (the steps after it, last first) must give."""
-    d = len(tails)
+def _needed(reads: list[set[str]], wiring: Wiring) -> set[int]:
+    """The outputs the step before the tails that read `reads` (last step first) must give."""
+    d = len(reads)
     keep = set(wiring.logits)
     if d:
-        keep |= {wiring.states[p] for p in _read(tails[d - 1]) if p in wiring.states}
+        keep |= {wiring.states[p] for p in reads[d - 1] if p in wiring.states}
     for name, (index, delay) in wiring.reads.items():
-        if delay <= d and name in _read(tails[d - delay]):
+        if delay <= d and name in reads[d - delay]:
             keep.add(index)
     return keep
 

@@ -48,6 +48,14 @@ class Schedule:
     def variant(self, t: int) -> int:
         return self.variant_of[t] if t < len(self.variant_of) else self.steady
 
+    def steady_from(self) -> int:
+        """The first step from which every step runs the steady variant (variant_of's last
+        entries repeat it): where the tail variants may start."""
+        t = len(self.variant_of)
+        while t and self.variant_of[t - 1] == self.steady:
+            t -= 1
+        return t
+
     def present(self, area: str, t: int) -> bool:
         p = self.present_from[area]
         return p is not None and t >= p
