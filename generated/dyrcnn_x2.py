@@ -286,7 +286,7 @@ class DyRCNNx2(nn.Module):
         loop = self.loop_start(x, record, detach_every)
         loop.call = call
         total, first = self.idle + loop.steps, 0
-        if not record and self._may_leave_out():
+        if self.tail_variants and not record and self._may_leave_out():
             loop.tail_end = total - 1
         if self._recompute and not loop.tensor_ring:  # the last segment is kept: backward needs it first
             weights = self._parametrized()
