@@ -41,14 +41,18 @@ def centre_tap_conv(builder, v, o: OpSpec):
 def _window_linear(builder, v, path: str, window, bias: bool, k: int):
     """`window_linear(v, weight, bias, rows, cols, at, dilation)` of conv module `path` (a k x k
     kernel), with a comment naming the taps it reads."""
-    weight = builder.node("get_attr", f"{path}.weight")
-    b = builder.node("get_attr", f"{path}.bias") if bias else None
+    weight, b = _weight_and_bias(builder, path, bias)
     out = builder.fn(window_linear, v, weight, b, window.rows, window.cols, window.at, window.dilation)
     rows, cols = window.rows, window.cols
     out.meta["note"] = (f"{path}: kernel taps {_span((rows[0], cols[0]), rows, cols, 1)} at input pixels "
                         f"{_span(window.at, rows, cols, window.dilation)}"
                         + (", the other taps on the zero padding" if window.taps < k * k else ""))
     return out
+
+
+def _weight_and_bias(builder, path: str, bias: bool):
+    """The get_attr nodes of conv module `path`'s weight and (None without one) bias."""
+    return builder.node("get_attr", f"{path}.weight"), builder.node("get_attr", f"{path}.bias") if bias else None
 
 
 def _span(start: tuple[int, int], rows, cols, step: int) -> str:
@@ -59,9 +63,8 @@ def _span(start: tuple[int, int], rows, cols, step: int) -> str:
 
 def _tap_linear(builder, v, path: str, tap: int, bias: bool, shape: tuple[int, ...]):
     """`linear(flatten(v), weight[:, :, tap, tap], bias)` of conv module `path`, as `shape`."""
-    weight = builder.node("get_attr", f"{path}.weight")
+    weight, b = _weight_and_bias(builder, path, bias)
     weight = builder.node("call_method", "select", (builder.node("call_method", "select", (weight, 3, tap)), 2, tap))
-    b = builder.node("get_attr", f"{path}.bias") if bias else None
     out = builder.fn(F.linear, builder.fn(torch.flatten, v, 1), weight, b)
     return builder.fn(torch.unflatten, out, 1, shape)
 
@@ -89,8 +92,7 @@ def matmul_conv(builder, v, o: OpSpec):
         return None
     sub, g = found
     path = f"{o.path}.{sub}" if sub else o.path
-    weight = builder.node("get_attr", f"{path}.weight")
-    b = builder.node("get_attr", f"{path}.bias") if o.a.get("bias", True) else None
+    weight, b = _weight_and_bias(builder, path, o.a.get("bias", True))
     out = builder.fn(gemm_conv, v, weight, b, g.stride, g.padding, g.dilation)
     h, w = o.out_shape[1:]
     out.meta["note"] = (f"{path}: im2col and one matrix product onto the {h} x {w} map "

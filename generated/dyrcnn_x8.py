@@ -789,18 +789,18 @@ class DyRCNNx8(nn.Module):
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
         IT_conv2_weight = self.IT.conv2.weight
+        IT_conv2_bias = self.IT.conv2.bias
         IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
         IT_from_IT_mid_select = IT_from_IT_mid_select.select(2, 1)
-        IT_conv2_bias = self.IT.conv2.bias
         IT_from_IT_mid_flatten = torch.flatten(IT_mid_r, 1)
         IT_from_IT_mid_linear = F.linear(IT_from_IT_mid_flatten, IT_from_IT_mid_select, IT_conv2_bias)
         IT_from_IT_mid = torch.unflatten(IT_from_IT_mid_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
         IT_from_V2_interpolate = F.interpolate(V2_r, size=(1, 1), mode="nearest")
         addskip_IT_conv_weight = self.addskip_IT.conv.weight
+        addskip_IT_conv_bias = self.addskip_IT.conv.bias
         IT_from_V2_select = addskip_IT_conv_weight.select(3, 0)
         IT_from_V2_select = IT_from_V2_select.select(2, 0)
-        addskip_IT_conv_bias = self.addskip_IT.conv.bias
         IT_from_V2_flatten = torch.flatten(IT_from_V2_interpolate, 1)
         IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
         IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
@@ -859,18 +859,18 @@ class DyRCNNx8(nn.Module):
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
         IT_conv2_weight = self.IT.conv2.weight
+        IT_conv2_bias = self.IT.conv2.bias
         IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
         IT_from_IT_mid_select = IT_from_IT_mid_select.select(2, 1)
-        IT_conv2_bias = self.IT.conv2.bias
         IT_from_IT_mid_flatten = torch.flatten(IT_mid_r, 1)
         IT_from_IT_mid_linear = F.linear(IT_from_IT_mid_flatten, IT_from_IT_mid_select, IT_conv2_bias)
         IT_from_IT_mid = torch.unflatten(IT_from_IT_mid_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
         IT_from_V2_interpolate = F.interpolate(V2_r, size=(1, 1), mode="nearest")
         addskip_IT_conv_weight = self.addskip_IT.conv.weight
+        addskip_IT_conv_bias = self.addskip_IT.conv.bias
         IT_from_V2_select = addskip_IT_conv_weight.select(3, 0)
         IT_from_V2_select = IT_from_V2_select.select(2, 0)
-        addskip_IT_conv_bias = self.addskip_IT.conv.bias
         IT_from_V2_flatten = torch.flatten(IT_from_V2_interpolate, 1)
         IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
         IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
@@ -938,26 +938,26 @@ class DyRCNNx8(nn.Module):
         IT_mid_r = IT_mid_from_V4.relu_()
         # specs/dyrcnn_x8.dyn:79 (IT): IT_mid -> IT : conv(3) as IT.conv2
         IT_conv2_weight = self.IT.conv2.weight
+        IT_conv2_bias = self.IT.conv2.bias
         IT_from_IT_mid_select = IT_conv2_weight.select(3, 1)
         IT_from_IT_mid_select = IT_from_IT_mid_select.select(2, 1)
-        IT_conv2_bias = self.IT.conv2.bias
         IT_from_IT_mid_flatten = torch.flatten(IT_mid_r, 1)
         IT_from_IT_mid_linear = F.linear(IT_from_IT_mid_flatten, IT_from_IT_mid_select, IT_conv2_bias)
         IT_from_IT_mid = torch.unflatten(IT_from_IT_mid_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:112 (IT): IT -> IT : lateral(recurrence, 3) as IT.recurrence, delay max(t_recurrence, dt)
         IT_recurrence_conv_weight = self.IT.recurrence.conv.weight
+        IT_recurrence_conv_bias = self.IT.recurrence.conv.bias
         IT_recurrence_select = IT_recurrence_conv_weight.select(3, 1)
         IT_recurrence_select = IT_recurrence_select.select(2, 1)
-        IT_recurrence_conv_bias = self.IT.recurrence.conv.bias
         IT_recurrence_flatten = torch.flatten(IT_r_delayed_3, 1)
         IT_recurrence_linear = F.linear(IT_recurrence_flatten, IT_recurrence_select, IT_recurrence_conv_bias)
         IT_recurrence = torch.unflatten(IT_recurrence_linear, 1, (529, 1, 1))
         # specs/dyrcnn_x8.dyn:123 (IT): V2 -> IT : adapt as addskip_IT, delay t_skip
         IT_from_V2_interpolate = F.interpolate(V2_r, size=(1, 1), mode="nearest")
         addskip_IT_conv_weight = self.addskip_IT.conv.weight
+        addskip_IT_conv_bias = self.addskip_IT.conv.bias
         IT_from_V2_select = addskip_IT_conv_weight.select(3, 0)
         IT_from_V2_select = IT_from_V2_select.select(2, 0)
-        addskip_IT_conv_bias = self.addskip_IT.conv.bias
         IT_from_V2_flatten = torch.flatten(IT_from_V2_interpolate, 1)
         IT_from_V2_linear = F.linear(IT_from_V2_flatten, IT_from_V2_select, addskip_IT_conv_bias)
         IT_from_V2 = torch.unflatten(IT_from_V2_linear, 1, (529, 1, 1))
